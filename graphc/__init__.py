@@ -1,0 +1,25 @@
+"""graphc: a symbolic computation-graph compiler for deep learning.
+
+Declare a model as a static graph (placeholders, variables, ops), derive its gradients
+symbolically, and run it with a Session. Public names follow TensorFlow 1.x.
+"""
+from . import init, losses, nn, test
+from .autodiff import gradients
+from .ir import (DTypeError, FeedError, Graph, GraphcError, GraphMismatchError, ShapeError,
+                 TensorType, bool_, float32, float64, get_default_graph, int32, int64,
+                 reset_default_graph)
+from .ir import Node as Tensor
+from .ops import (Variable, abs, add, add_n, argmax, argmin, assign, assign_add, assign_sub,
+                  broadcast_to, cast, concat, constant, control_dependencies, div, divide,
+                  equal, exp, expand_dims, gather, global_variables, greater, greater_equal,
+                  group, identity, less, less_equal, log, logical_and, logical_not, logical_or,
+                  matmul, maximum, minimum, mul, multiply, name_scope, neg, negative, no_op,
+                  not_equal, one_hot, ones_like, pad, placeholder, pow, reciprocal, reduce_max,
+                  reduce_mean, reduce_min, reduce_sum, reshape, rsqrt, sigmoid, sign, size,
+                  slice, split, sqrt, square, squeeze, stop_gradient, sub, subtract, tanh, tile,
+                  trainable_variables, transpose, truediv, where, zeros_like)
+from .runtime import ExecutionError, Session
+
+bool = bool_  # noqa: A001 - TF1 spelling gc.bool
+
+__version__ = "0.1.0"

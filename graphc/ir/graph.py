@@ -1,0 +1,219 @@
+"""Graph: an append-only list of nodes (creation order is a topological order), unique
+names under name scopes, collections, control-dependency and gradient contexts."""
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+from collections import defaultdict
+from typing import Iterable, Iterator, Sequence
+
+import networkx as nx
+import numpy as np
+
+from .errors import GraphMismatchError, InferError
+from .node import GradInfo, Node
+from .op import get_op
+from .source import SourceLocation, user_location
+from .types import TensorType
+
+_NAME_OK = re.compile(r"^[A-Za-z0-9_.\-/]+$")
+
+
+class Graph:
+    def __init__(self):
+        self.nodes: list[Node] = []
+        self.collections: dict[str, list] = defaultdict(list)
+        self._names: dict[str, Node] = {}
+        self._name_counts: dict[str, int] = defaultdict(int)
+        self._scope: list[str] = []
+        self._control: list[tuple[Node, ...]] = []
+        self._grad_of: GradInfo | None = None
+        self._location_override: SourceLocation | None = None
+
+    # -- building -------------------------------------------------------------------------
+    def create_node(self, op_name: str, inputs: Sequence[Node] = (), attrs: dict | None = None,
+                    name: str | None = None) -> Node:
+        """Make a node: check inputs, infer its type (errors name op, node, shapes, line)."""
+        op = get_op(op_name)
+        inputs = tuple(inputs)
+        for x in inputs:
+            if not isinstance(x, Node):
+                raise TypeError(f"{op_name}: input {x!r} is not a graphc tensor")
+            if x.graph is not self:
+                raise GraphMismatchError(
+                    f"{op_name}: input '{x.name}' belongs to another graph; tensors of "
+                    "different graphs cannot be combined")
+        attrs = {k: freeze_attr(v) for k, v in (attrs or {}).items()}
+        location = self._location_override or user_location()
+        node_name = self.unique_name(name or op_name)
+        in_types = [x.type for x in inputs]
+        try:
+            attrs = {k: freeze_attr(v) for k, v in op.normalize_attrs(in_types, attrs).items()}
+            out_type = op.infer(in_types, attrs)
+        except InferError as err:
+            where = f" at {location}" if location else ""
+            shapes = ", ".join(f"{x.name}: {x.type}" for x in inputs)
+            raise err.kind(f"{op_name} '{node_name}'{where}: {err}  [inputs: {shapes}]") from None
+        assert isinstance(out_type, TensorType), f"{op_name}.infer returned {out_type!r}"
+        control = tuple(dict.fromkeys(c for group in self._control for c in group))
+        node = Node(self, op, inputs, attrs, out_type, node_name, location, control,
+                    self._grad_of, len(self.nodes))
+        self.nodes.append(node)
+        self._names[node_name] = node
+        return node
+
+    def unique_name(self, base: str) -> str:
+        if not _NAME_OK.match(base):
+            raise ValueError(f"bad node name {base!r}: use letters, digits and _ . - /")
+        full = "/".join(self._scope + [base])
+        if full not in self._names and self._name_counts[full] == 0:
+            self._name_counts[full] = 1
+            return full
+        while True:
+            candidate = f"{full}_{self._name_counts[full]}"
+            self._name_counts[full] += 1
+            if candidate not in self._names:
+                return candidate
+
+    @contextlib.contextmanager
+    def name_scope(self, name: str) -> Iterator[str]:
+        """Nest node names under `name/`; a reused scope name gets a suffix (TF1 rules)."""
+        name = name.rstrip("/")
+        scope = self.unique_name(name) if name else ""
+        self._names.setdefault(scope, None)  # reserve: no node may take the scope's name
+        saved = self._scope
+        self._scope = scope.split("/") if scope else []
+        try:
+            yield scope + "/" if scope else ""
+        finally:
+            self._scope = saved
+
+    @property
+    def current_scope(self) -> str:
+        return "/".join(self._scope)
+
+    @contextlib.contextmanager
+    def control_dependencies(self, nodes: Iterable[Node] | None) -> Iterator[None]:
+        """Nodes made inside run only after `nodes` (None clears outer dependencies)."""
+        saved = self._control
+        if nodes is None:
+            self._control = []
+        else:
+            group = tuple(nodes)
+            for n in group:
+                if not isinstance(n, Node) or n.graph is not self:
+                    raise GraphMismatchError(f"control dependency {n!r} is not a tensor of "
+                                             "this graph")
+            self._control = saved + [group]
+        try:
+            yield
+        finally:
+            self._control = saved
+
+    @contextlib.contextmanager
+    def gradient_context(self, forward: Node, location: SourceLocation | None):
+        """Mark every node made inside as part of `forward`'s gradient."""
+        saved = (self._grad_of, self._location_override, self._control)
+        self._grad_of = GradInfo(forward)
+        self._location_override = location
+        self._control = []
+        try:
+            yield
+        finally:
+            self._grad_of, self._location_override, self._control = saved
+
+    @contextlib.contextmanager
+    def as_default(self) -> Iterator["Graph"]:
+        _DEFAULT.stack.append(self)
+        try:
+            yield self
+        finally:
+            _DEFAULT.stack.pop()
+
+    def add_to_collection(self, key: str, value) -> None:
+        if value not in self.collections[key]:
+            self.collections[key].append(value)
+
+    def get_collection(self, key: str, scope: str | None = None) -> list:
+        items = list(self.collections.get(key, []))
+        if scope:
+            prefix = scope.rstrip("/") + "/"
+            items = [v for v in items if getattr(v, "name", "").startswith(prefix)]
+        return items
+
+    # -- queries --------------------------------------------------------------------------
+    def get_tensor_by_name(self, name: str) -> Node:
+        key = name[:-2] if name.endswith(":0") else name
+        node = self._names.get(key)
+        if node is None:
+            raise KeyError(f"no tensor named '{name}' in this graph")
+        return node
+
+    def ancestors(self, roots: Iterable[Node], control: bool = True) -> list[Node]:
+        """Every node `roots` depend on (themselves included), in topological order."""
+        seen: set[int] = set()
+        stack = list(roots)
+        while stack:
+            n = stack.pop()
+            if n.id in seen:
+                continue
+            seen.add(n.id)
+            stack.extend(n.inputs)
+            if control:
+                stack.extend(n.control_inputs)
+        return [n for n in self.nodes if n.id in seen]
+
+    def to_networkx(self, nodes: Iterable[Node] | None = None) -> nx.DiGraph:
+        """A networkx view (data edges carry `index`, control edges `control=True`)."""
+        nodes = list(self.nodes if nodes is None else nodes)
+        keep = {n.id for n in nodes}
+        g = nx.DiGraph()
+        for n in nodes:
+            g.add_node(n.name, node=n)
+            for i, x in enumerate(n.inputs):
+                if x.id in keep:
+                    g.add_edge(x.name, n.name, index=i)
+            for c in n.control_inputs:
+                if c.id in keep:
+                    g.add_edge(c.name, n.name, control=True)
+        return g
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __str__(self) -> str:
+        from .printer import format_graph
+        return format_graph(self.nodes)
+
+
+class _DefaultStack(threading.local):
+    def __init__(self):
+        self.stack: list[Graph] = []
+
+
+_DEFAULT = _DefaultStack()
+_GLOBAL_DEFAULT = [Graph()]
+
+
+def get_default_graph() -> Graph:
+    return _DEFAULT.stack[-1] if _DEFAULT.stack else _GLOBAL_DEFAULT[0]
+
+
+def reset_default_graph() -> Graph:
+    """Replace the module-level default graph (not one entered with `as_default`)."""
+    if _DEFAULT.stack:
+        raise RuntimeError("reset_default_graph() inside a `with graph.as_default()` block")
+    _GLOBAL_DEFAULT[0] = Graph()
+    return _GLOBAL_DEFAULT[0]
+
+
+def freeze_attr(value):
+    """Make attrs hashable and immutable (lists become tuples; arrays are copied read-only)."""
+    if isinstance(value, np.ndarray):
+        value = value.copy()
+        value.flags.writeable = False
+        return value
+    if isinstance(value, list | tuple):
+        return tuple(freeze_attr(v) for v in value)
+    return value

@@ -1,0 +1,112 @@
+"""Node: one op applied to its inputs, producing one typed tensor.
+
+Every op in graphc has exactly one result, so a node *is* the tensor users hold
+(exported as `gc.Tensor`). Ops that return several tensors in other frameworks
+(split, batch-norm statistics) return several nodes here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .source import SourceLocation
+from .types import TensorType
+
+if TYPE_CHECKING:
+    from .graph import Graph
+    from .op import OpDef
+
+
+@dataclass(frozen=True)
+class GradInfo:
+    """Marks a backward node: which forward node it differentiates, and for the node that
+    is the finished gradient of an input, which input (else None)."""
+
+    forward: "Node"
+    input_index: int | None = None
+
+
+class Node:
+    __slots__ = ("graph", "op", "inputs", "attrs", "type", "name", "location",
+                 "control_inputs", "grad_of", "id", "__weakref__")
+
+    def __init__(self, graph: "Graph", op: "OpDef", inputs: tuple["Node", ...], attrs: dict,
+                 type: TensorType, name: str, location: SourceLocation | None,
+                 control_inputs: tuple["Node", ...], grad_of: GradInfo | None, id: int):
+        self.graph = graph
+        self.op = op
+        self.inputs = inputs
+        self.attrs = attrs
+        self.type = type
+        self.name = name
+        self.location = location
+        self.control_inputs = control_inputs
+        self.grad_of = grad_of
+        self.id = id
+
+    # -- tensor-like view ---------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.type.shape
+
+    @property
+    def dtype(self):
+        return self.type.dtype
+
+    @property
+    def rank(self) -> int:
+        return self.type.rank
+
+    @property
+    def is_backward(self) -> bool:
+        return self.grad_of is not None
+
+    def get_shape(self) -> tuple:
+        return self.type.shape
+
+    def describe(self) -> str:
+        """'matmul' node 'dense/matmul' (model.py:14): used in error messages."""
+        where = f" ({self.location})" if self.location else ""
+        return f"{self.op.name} '{self.name}'{where}"
+
+    def __repr__(self) -> str:
+        return f"<gc.Tensor '{self.name}' {self.op.name} {self.type}>"
+
+    # identity semantics: nodes are dict keys (feeds, fetches, gradients)
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: Any) -> bool:
+        return self is other
+
+    def __bool__(self) -> bool:
+        raise TypeError(f"a graphc tensor ({self.name}) has no truth value while the graph is "
+                        "built; use gc.where or a comparison op")
+
+    # -- operators: delegate to the op functions ------------------------------------------
+    def __add__(self, o): return _ops().add(self, o)
+    def __radd__(self, o): return _ops().add(o, self)
+    def __sub__(self, o): return _ops().subtract(self, o)
+    def __rsub__(self, o): return _ops().subtract(o, self)
+    def __mul__(self, o): return _ops().multiply(self, o)
+    def __rmul__(self, o): return _ops().multiply(o, self)
+    def __truediv__(self, o): return _ops().divide(self, o)
+    def __rtruediv__(self, o): return _ops().divide(o, self)
+    def __pow__(self, o): return _ops().pow(self, o)
+    def __rpow__(self, o): return _ops().pow(o, self)
+    def __matmul__(self, o): return _ops().matmul(self, o)
+    def __rmatmul__(self, o): return _ops().matmul(o, self)
+    def __neg__(self): return _ops().negative(self)
+    def __abs__(self): return _ops().abs(self)
+    def __lt__(self, o): return _ops().less(self, o)
+    def __le__(self, o): return _ops().less_equal(self, o)
+    def __gt__(self, o): return _ops().greater(self, o)
+    def __ge__(self, o): return _ops().greater_equal(self, o)
+    def __getitem__(self, index): return _ops().getitem(self, index)
+
+    def __iter__(self):
+        raise TypeError(f"a graphc tensor ({self.name}) is not iterable; use gc.split or slices")
+
+
+def _ops():
+    from .. import ops
+    return ops

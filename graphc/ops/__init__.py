@@ -1,0 +1,19 @@
+"""Every op of graphc; importing this package registers them all."""
+from .base import apply, as_tensor
+from .elementwise import (abs, add, add_n, cast, div, divide, elu, equal, exp, greater,
+                          greater_equal, leaky_relu, less, less_equal, log, logical_and,
+                          logical_not, logical_or, maximum, minimum, mul, multiply, neg,
+                          negative, not_equal, ones_like, pow, reciprocal, relu, rsqrt,
+                          sigmoid, sign, softplus, sqrt, square, sub, subtract, tanh, truediv,
+                          where, zeros_like)
+from .linalg import matmul
+from .losses import (apply_regularization, elastic_net_regularizer, l1_loss, l1_regularizer,
+                     l2_loss, l2_regularizer, mean_squared_error, multiclass_hinge_loss,
+                     sparse_softmax_cross_entropy)
+from .reduce import argmax, argmin, reduce_max, reduce_mean, reduce_min, reduce_sum, size
+from .shape import (broadcast_like, broadcast_to, concat, expand_dims, gather, getitem, one_hot,
+                    pad, reshape, reshape_like, slice, split, squeeze, sum_like, tile, transpose)
+from .softmax import log_softmax, softmax, sparse_softmax_cross_entropy_with_logits
+from .state import (Variable, assign, assign_add, assign_sub, constant, control_dependencies,
+                    global_variables, group, identity, initial_value_of, name_scope, no_op,
+                    placeholder, stop_gradient, trainable_variables)

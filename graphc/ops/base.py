@@ -1,0 +1,114 @@
+"""Helpers the op modules share: turning Python values into tensors and applying ops."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..ir import DType, Graph, Node, as_dtype, get_default_graph
+from ..ir.errors import GraphMismatchError, dtype_error, shape_error
+
+
+def graph_of(values: Sequence) -> Graph:
+    """The graph the tensor inputs belong to (all must agree), else the default graph."""
+    graph = None
+    for v in values:
+        if isinstance(v, Node):
+            if graph is None:
+                graph = v.graph
+            elif v.graph is not graph:
+                raise GraphMismatchError(
+                    f"tensors '{v.name}' and another input belong to different graphs")
+    return graph if graph is not None else get_default_graph()
+
+
+def as_tensor(value, dtype: DType | None = None, graph: Graph | None = None,
+              name: str | None = None) -> Node:
+    """A tensor as is, or a Python/numpy value as a constant (of `dtype` when given)."""
+    if isinstance(value, Node):
+        if dtype is not None and value.dtype != as_dtype(dtype):
+            raise TypeError(f"tensor '{value.name}' is {value.dtype.name}, "
+                            f"expected {as_dtype(dtype).name}")
+        return value
+    from .state import constant
+    return constant(value, dtype=dtype, name=name, graph=graph)
+
+
+def as_tensors_like(*values) -> list[Node]:
+    """Convert Python scalars/arrays among `values` to the dtype of the tensor operands.
+
+    Python numbers and lists adopt the tensors' dtype (x * 2 stays float32); numpy arrays
+    keep their own dtype, as in TF1, so a float64 array against a float32 tensor is an
+    error rather than a silent cast.
+    """
+    graph = graph_of(values)
+    tensor_dtype = next((v.dtype for v in values if isinstance(v, Node)), None)
+    out = []
+    for v in values:
+        if isinstance(v, Node):
+            out.append(v)
+        elif isinstance(v, np.ndarray | np.generic) or tensor_dtype is None:
+            out.append(as_tensor(v, graph=graph))
+        else:
+            out.append(as_tensor(v, dtype=tensor_dtype, graph=graph))
+    return out
+
+
+def apply(op_name: str, inputs: Sequence[Node], name: str | None = None, **attrs) -> Node:
+    graph = graph_of(inputs)
+    return graph.create_node(op_name, inputs, attrs, name=name)
+
+
+# -- small checks used by many infer() methods ----------------------------------------------
+def same_dtype(types, what: str = "inputs"):
+    first = types[0].dtype
+    for t in types[1:]:
+        if t.dtype != first:
+            raise dtype_error(f"{what} have different dtypes: "
+                              + " vs ".join(str(t) for t in types) + " (use gc.cast)")
+    return first
+
+
+def require_float(t, what: str = "input"):
+    if not t.dtype.is_floating:
+        raise dtype_error(f"{what} must be float32 or float64, got {t}")
+
+
+def normalize_axis(axis: int, rank: int, what: str = "axis") -> int:
+    if not -rank <= axis < max(rank, 1):
+        raise shape_error(f"{what} {axis} is out of range for rank {rank}")
+    return axis % rank if rank else 0
+
+
+def normalize_axes(axis, rank: int) -> tuple[int, ...]:
+    """None means all axes; ints may be negative; duplicates are an error."""
+    if axis is None:
+        return tuple(range(rank))
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    out = tuple(sorted(normalize_axis(int(a), rank) for a in axes))
+    if len(set(out)) != len(out):
+        raise shape_error(f"repeated axis in {axis}")
+    return out
+
+
+def broadcast_shapes(*shapes) -> tuple:
+    """numpy broadcasting with unknown dims: None against 1 or None stays None."""
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for dims in zip(*padded):
+        known = {d for d in dims if d is not None and d != 1}
+        if len(known) > 1:
+            raise shape_error("shapes " + " and ".join(_fmt(s) for s in shapes)
+                              + " cannot be broadcast together")
+        if known:
+            out.append(known.pop())
+        elif any(d is None for d in dims):
+            out.append(None)
+        else:
+            out.append(1)
+    return tuple(out)
+
+
+def _fmt(shape) -> str:
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"

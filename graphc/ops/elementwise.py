@@ -1,0 +1,372 @@
+"""Elementwise ops: unary math, broadcasting binary arithmetic, comparisons, where, cast.
+
+Unary and binary ops are rows of a table: a name, a numpy reference and a gradient rule
+written in graph ops. Gradients of broadcast inputs are reduced back to the input's shape
+once, in autodiff, so the rules here ignore broadcasting.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Fusion, Node, OpDef, TensorType, as_dtype, bool_, register
+from ..ir.errors import dtype_error
+from .base import apply, as_tensor, as_tensors_like, broadcast_shapes, same_dtype
+
+
+# ---------------------------------------------------------------------------------------
+# unary
+class UnaryOp(OpDef):
+    fusion = Fusion.ELEMWISE
+    num_inputs = 1
+
+    def __init__(self, name, fn, grad_rule, float_only=True, out_dtype=None):
+        self.name = name
+        self.fn = fn
+        self.grad_rule = grad_rule
+        self.float_only = float_only
+        self.out_dtype = out_dtype
+
+    def infer(self, inputs, attrs):
+        (x,) = inputs
+        if self.float_only and not x.dtype.is_floating:
+            raise dtype_error(f"{self.name} needs a float32 or float64 input, got {x} "
+                              "(use gc.cast)")
+        if x.dtype.is_bool and self.out_dtype is None:
+            raise dtype_error(f"{self.name} does not take bool input")
+        return TensorType(self.out_dtype or x.dtype, x.shape)
+
+    def reference(self, node, x):
+        return np.asarray(self.fn(x, **node.attrs), dtype=node.dtype.np_type)
+
+    def grad(self, node, gy):
+        if self.grad_rule is None:
+            return [None]
+        return [self.grad_rule(node, node.inputs[0], gy)]
+
+
+def _stable_sigmoid(x):
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _leaky_relu(x, alpha):
+    return np.where(x > 0, x, x * np.asarray(alpha, x.dtype))
+
+
+def _elu(x, alpha):
+    return np.where(x > 0, x, np.asarray(alpha, x.dtype) * np.expm1(np.minimum(x, 0)))
+
+
+def _rsqrt(x):
+    return 1 / np.sqrt(x)
+
+
+def _relu(x):
+    return np.maximum(x, 0)
+
+
+def _softplus(x):
+    return np.logaddexp(0, x)
+
+
+def _g_neg(n, x, gy): return negative(gy)
+def _g_abs(n, x, gy): return gy * sign(x)
+def _g_sign(n, x, gy): return zeros_like(x)
+def _g_exp(n, x, gy): return gy * n
+def _g_log(n, x, gy): return gy / x
+def _g_sqrt(n, x, gy): return gy / (n * 2)
+def _g_rsqrt(n, x, gy): return gy * (n * n * n) * -0.5
+def _g_square(n, x, gy): return gy * (x * 2)
+def _g_reciprocal(n, x, gy): return negative(gy * (n * n))
+def _g_sigmoid(n, x, gy): return gy * (n * (1 - n))
+def _g_tanh(n, x, gy): return gy * (1 - n * n)
+def _g_relu(n, x, gy): return where(x > 0, gy, zeros_like(gy))
+def _g_leaky_relu(n, x, gy): return where(x > 0, gy, gy * n.attrs["alpha"])
+def _g_elu(n, x, gy): return where(x > 0, gy, gy * (n + n.attrs["alpha"]))
+def _g_softplus(n, x, gy): return gy * sigmoid(x)
+
+
+for _row in [
+    UnaryOp("neg", np.negative, _g_neg, float_only=False),
+    UnaryOp("abs", np.abs, _g_abs, float_only=False),
+    UnaryOp("sign", np.sign, _g_sign, float_only=False),
+    UnaryOp("exp", np.exp, _g_exp),
+    UnaryOp("log", np.log, _g_log),
+    UnaryOp("sqrt", np.sqrt, _g_sqrt),
+    UnaryOp("rsqrt", _rsqrt, _g_rsqrt),
+    UnaryOp("square", np.square, _g_square, float_only=False),
+    UnaryOp("reciprocal", np.reciprocal, _g_reciprocal),
+    UnaryOp("sigmoid", _stable_sigmoid, _g_sigmoid),
+    UnaryOp("tanh", np.tanh, _g_tanh),
+    UnaryOp("relu", _relu, _g_relu, float_only=False),
+    UnaryOp("leaky_relu", _leaky_relu, _g_leaky_relu),
+    UnaryOp("elu", _elu, _g_elu),
+    UnaryOp("softplus", _softplus, _g_softplus),
+    UnaryOp("logical_not", np.logical_not, None, float_only=False, out_dtype=bool_),
+]:
+    register(_row)
+
+
+def _unary(op_name):
+    def op(x, name=None):
+        return apply(op_name, [as_tensor(x)], name=name)
+    op.__name__ = op_name
+    op.__doc__ = f"Elementwise {op_name}."
+    return op
+
+
+negative = neg = _unary("neg")
+abs = _unary("abs")  # noqa: A001 - TF1 name
+sign = _unary("sign")
+exp = _unary("exp")
+log = _unary("log")
+sqrt = _unary("sqrt")
+rsqrt = _unary("rsqrt")
+square = _unary("square")
+reciprocal = _unary("reciprocal")
+sigmoid = _unary("sigmoid")
+tanh = _unary("tanh")
+relu = _unary("relu")
+softplus = _unary("softplus")
+
+
+def leaky_relu(x, alpha=0.2, name=None):
+    """max(x, alpha·x) for 0 < alpha < 1 (TF1's default alpha is 0.2)."""
+    return apply("leaky_relu", [as_tensor(x)], name=name, alpha=float(alpha))
+
+
+def elu(x, alpha=1.0, name=None):
+    """x for x > 0, alpha·(exp(x) − 1) otherwise."""
+    return apply("elu", [as_tensor(x)], name=name, alpha=float(alpha))
+
+
+def logical_not(x, name=None):
+    x = as_tensor(x)
+    if not x.dtype.is_bool:
+        raise TypeError(f"logical_not needs a bool tensor, got {x.type}")
+    return apply("logical_not", [x], name=name)
+
+
+# ---------------------------------------------------------------------------------------
+# binary, with numpy broadcasting
+class BinaryOp(OpDef):
+    fusion = Fusion.BROADCAST
+    broadcasts = True
+    num_inputs = 2
+
+    def __init__(self, name, fn, grad_rule, kinds="numeric", out_dtype=None):
+        self.name = name
+        self.fn = fn
+        self.grad_rule = grad_rule
+        self.kinds = kinds          # "numeric" | "float" | "any" | "bool"
+        self.out_dtype = out_dtype
+
+    def infer(self, inputs, attrs):
+        dtype = same_dtype(inputs)
+        if self.kinds == "float" and not dtype.is_floating:
+            raise dtype_error(f"{self.name} needs float inputs, got {inputs[0]} (use gc.cast)")
+        if self.kinds == "numeric" and dtype.is_bool:
+            raise dtype_error(f"{self.name} does not take bool inputs")
+        if self.kinds == "bool" and not dtype.is_bool:
+            raise dtype_error(f"{self.name} needs bool inputs, got {inputs[0]}")
+        shape = broadcast_shapes(inputs[0].shape, inputs[1].shape)
+        return TensorType(self.out_dtype or dtype, shape)
+
+    def reference(self, node, a, b):
+        return np.asarray(self.fn(a, b), dtype=node.dtype.np_type)
+
+    def grad(self, node, gy):
+        if self.grad_rule is None:
+            return [None, None]
+        return list(self.grad_rule(node, *node.inputs, gy))
+
+
+def _g_add(n, a, b, gy): return gy, gy
+def _g_sub(n, a, b, gy): return gy, negative(gy)
+def _g_mul(n, a, b, gy): return gy * b, gy * a
+def _g_div(n, a, b, gy): return gy / b, negative(gy) * n / b
+
+
+def _g_pow(n, a, b, gy):
+    # d/da a^b = b·a^(b-1); d/db = a^b·log a, taken as 0 where a <= 0 (as TF does)
+    safe_log = where(a > 0, log(where(a > 0, a, ones_like(a))), zeros_like(a))
+    return gy * b * pow(a, b - 1), gy * n * safe_log
+
+
+def _g_maximum(n, a, b, gy):  # ties go to the first input
+    take_a = a >= b
+    return where(take_a, gy, zeros_like(gy)), where(take_a, zeros_like(gy), gy)
+
+
+def _g_minimum(n, a, b, gy):
+    take_a = a <= b
+    return where(take_a, gy, zeros_like(gy)), where(take_a, zeros_like(gy), gy)
+
+
+_BINARY = [
+    BinaryOp("add", np.add, _g_add),
+    BinaryOp("sub", np.subtract, _g_sub),
+    BinaryOp("mul", np.multiply, _g_mul),
+    BinaryOp("div", np.divide, _g_div, kinds="float"),
+    BinaryOp("pow", np.power, _g_pow, kinds="float"),
+    BinaryOp("maximum", np.maximum, _g_maximum),
+    BinaryOp("minimum", np.minimum, _g_minimum),
+    BinaryOp("equal", np.equal, None, kinds="any", out_dtype=bool_),
+    BinaryOp("not_equal", np.not_equal, None, kinds="any", out_dtype=bool_),
+    BinaryOp("less", np.less, None, out_dtype=bool_),
+    BinaryOp("less_equal", np.less_equal, None, out_dtype=bool_),
+    BinaryOp("greater", np.greater, None, out_dtype=bool_),
+    BinaryOp("greater_equal", np.greater_equal, None, out_dtype=bool_),
+    BinaryOp("logical_and", np.logical_and, None, kinds="bool"),
+    BinaryOp("logical_or", np.logical_or, None, kinds="bool"),
+]
+for _row in _BINARY:
+    register(_row)
+
+
+def _binary(op_name):
+    def op(a, b, name=None):
+        return apply(op_name, as_tensors_like(a, b), name=name)
+    op.__name__ = op_name
+    op.__doc__ = f"Elementwise {op_name} with numpy broadcasting."
+    return op
+
+
+add = _binary("add")
+subtract = sub = _binary("sub")
+multiply = mul = _binary("mul")
+divide = div = truediv = _binary("div")
+pow = _binary("pow")  # noqa: A001 - TF1 name
+maximum = _binary("maximum")
+minimum = _binary("minimum")
+equal = _binary("equal")
+not_equal = _binary("not_equal")
+less = _binary("less")
+less_equal = _binary("less_equal")
+greater = _binary("greater")
+greater_equal = _binary("greater_equal")
+logical_and = _binary("logical_and")
+logical_or = _binary("logical_or")
+
+
+# ---------------------------------------------------------------------------------------
+class Where(OpDef):
+    name = "where"
+    fusion = Fusion.BROADCAST
+    broadcasts = True
+    num_inputs = 3
+
+    def infer(self, inputs, attrs):
+        cond, a, b = inputs
+        if not cond.dtype.is_bool:
+            raise dtype_error(f"where: condition must be bool, got {cond}")
+        dtype = same_dtype([a, b], "where's branches")
+        return TensorType(dtype, broadcast_shapes(cond.shape, a.shape, b.shape))
+
+    def reference(self, node, cond, a, b):
+        return np.where(cond, a, b).astype(node.dtype.np_type, copy=False)
+
+    def grad(self, node, gy):
+        cond = node.inputs[0]
+        zero = zeros_like(gy)
+        return [None, where(cond, gy, zero), where(cond, zero, gy)]
+
+
+register(Where())
+
+
+def where(condition, x, y, name=None) -> Node:
+    """Elementwise choice: x where condition, else y (all three broadcast)."""
+    condition = as_tensor(condition)
+    x, y = as_tensors_like(x, y)
+    return apply("where", [condition, x, y], name=name)
+
+
+class Cast(OpDef):
+    name = "cast"
+    fusion = Fusion.ELEMWISE
+    num_inputs = 1
+
+    def infer(self, inputs, attrs):
+        return TensorType(attrs["dtype"], inputs[0].shape)
+
+    def reference(self, node, x):
+        return x.astype(node.dtype.np_type)
+
+    def grad(self, node, gy):
+        x = node.inputs[0]
+        if x.dtype.is_floating and node.dtype.is_floating:
+            return [cast(gy, x.dtype)]
+        return [None]
+
+
+register(Cast())
+
+
+def cast(x, dtype, name=None) -> Node:
+    x = as_tensor(x)
+    dtype = as_dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    return apply("cast", [x], name=name, dtype=dtype)
+
+
+class AddN(OpDef):
+    """Sum of any number of same-typed tensors (gradient accumulation uses it)."""
+
+    name = "add_n"
+    fusion = Fusion.BROADCAST
+    broadcasts = True
+
+    def infer(self, inputs, attrs):
+        if not inputs:
+            raise dtype_error("add_n needs at least one input")
+        dtype = same_dtype(inputs)
+        return TensorType(dtype, broadcast_shapes(*[t.shape for t in inputs]))
+
+    def reference(self, node, *xs):
+        total = xs[0]
+        for x in xs[1:]:
+            total = total + x
+        return np.asarray(total, dtype=node.dtype.np_type)
+
+    def grad(self, node, gy):
+        return [gy] * len(node.inputs)
+
+
+register(AddN())
+
+
+def add_n(inputs, name=None) -> Node:
+    inputs = as_tensors_like(*inputs)
+    if len(inputs) == 1:
+        return inputs[0]
+    return apply("add_n", inputs, name=name)
+
+
+class FillLike(OpDef):
+    """A tensor of `ref`'s run-time shape and dtype filled with one value."""
+
+    name = "fill_like"
+    fusion = Fusion.ELEMWISE
+    num_inputs = 1
+
+    def infer(self, inputs, attrs):
+        return inputs[0]
+
+    def reference(self, node, ref):
+        return np.full(ref.shape, node.attrs["value"], dtype=node.dtype.np_type)
+
+    def grad(self, node, gy):
+        return [None]
+
+
+register(FillLike())
+
+
+def zeros_like(x, name=None) -> Node:
+    return apply("fill_like", [as_tensor(x)], name=name, value=0)
+
+
+def ones_like(x, name=None) -> Node:
+    return apply("fill_like", [as_tensor(x)], name=name, value=1)

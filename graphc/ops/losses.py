@@ -1,0 +1,72 @@
+"""Losses and regularisers built from primitive ops (autodiff differentiates them)."""
+from __future__ import annotations
+
+from ..ir import Node, get_default_graph
+from .base import as_tensor, as_tensors_like
+from .elementwise import abs, relu, square
+from .reduce import reduce_mean, reduce_sum
+from .shape import one_hot
+from .softmax import sparse_softmax_cross_entropy_with_logits
+
+WEIGHTS = "weights"  # collection of tensors that regularizers apply to by default
+
+
+def multiclass_hinge_loss(labels, logits, margin=1.0, name=None) -> Node:
+    """Per-example multiclass SVM loss Σ_{j≠y} max(0, s_j − s_y + margin)."""
+    labels, logits = as_tensor(labels), as_tensor(logits)
+    target = one_hot(labels, logits.shape[-1], dtype=logits.dtype)
+    correct = reduce_sum(logits * target, -1, keepdims=True)
+    margins = relu(logits - correct + margin) * (1 - target)
+    return reduce_sum(margins, -1, name=name or "hinge_loss")
+
+
+def mean_squared_error(labels, predictions, name=None) -> Node:
+    labels, predictions = as_tensors_like(labels, predictions)
+    return reduce_mean(square(predictions - labels), name=name or "mean_squared_error")
+
+
+def sparse_softmax_cross_entropy(labels, logits, name=None) -> Node:
+    """Mean over the batch of the per-example cross-entropy (tf.losses' default reduction)."""
+    per_example = sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    return reduce_mean(per_example, name=name or "cross_entropy")
+
+
+def l2_loss(t, name=None) -> Node:
+    """½ Σ t² (TF1's l2_loss)."""
+    return reduce_sum(square(as_tensor(t)), name=name or "l2_loss") * 0.5
+
+
+def l1_loss(t, name=None) -> Node:
+    return reduce_sum(abs(as_tensor(t)), name=name or "l1_loss")
+
+
+def l1_regularizer(scale: float):
+    """weights ↦ scale · Σ|w|."""
+    def l1(weights):
+        return l1_loss(weights) * scale
+    return l1
+
+
+def l2_regularizer(scale: float):
+    """weights ↦ scale · ½ Σ w²  (the lecture's λ·½‖W‖²)."""
+    def l2(weights):
+        return l2_loss(weights) * scale
+    return l2
+
+
+def elastic_net_regularizer(l1_scale: float, l2_scale: float):
+    """weights ↦ l1_scale · Σ|w| + l2_scale · ½ Σ w²."""
+    def elastic_net(weights):
+        return l1_loss(weights) * l1_scale + l2_loss(weights) * l2_scale
+    return elastic_net
+
+
+def apply_regularization(regularizer, weights_list=None, graph=None) -> Node:
+    """Sum of `regularizer(w)` over `weights_list` (default: the "weights" collection)."""
+    if weights_list is None:
+        weights_list = (graph or get_default_graph()).get_collection(WEIGHTS)
+    if not weights_list:
+        raise ValueError("apply_regularization: no weights given and the 'weights' "
+                         "collection is empty")
+    from .elementwise import add_n
+    return add_n([regularizer(w) for w in weights_list], name="regularization")

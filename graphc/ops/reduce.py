@@ -1,0 +1,169 @@
+"""Reductions along axes (sum, mean, max, min), argmax/argmin, and `size`."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Fusion, Node, OpDef, TensorType, as_dtype, int64, register
+from ..ir.errors import dtype_error, shape_error
+from .base import apply, as_tensor, normalize_axes, normalize_axis
+
+
+def reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+class ReduceOp(OpDef):
+    fusion = Fusion.REDUCTION
+    num_inputs = 1
+
+    def __init__(self, name, fn, grad_rule):
+        self.name = name
+        self.fn = fn
+        self.grad_rule = grad_rule
+
+    def normalize_attrs(self, inputs, attrs):
+        return dict(attrs, axes=normalize_axes(attrs["axes"], inputs[0].rank))
+
+    def infer(self, inputs, attrs):
+        (x,) = inputs
+        if x.dtype.is_bool:
+            raise dtype_error(f"{self.name} does not take bool input (cast it first)")
+        if self.name in ("reduce_max", "reduce_min"):
+            for i in attrs["axes"]:
+                if x.shape[i] == 0:
+                    raise shape_error(f"{self.name} over an empty axis {i} of {x}")
+        return TensorType(x.dtype, reduced_shape(x.shape, attrs["axes"], attrs["keepdims"]))
+
+    def reference(self, node, x):
+        out = self.fn(x, axis=node.attrs["axes"], keepdims=node.attrs["keepdims"])
+        return np.asarray(out, dtype=node.dtype.np_type)
+
+    def grad(self, node, gy):
+        return [self.grad_rule(node, node.inputs[0], gy)]
+
+
+def _kept(node, t):
+    """`t` (shaped like the reduction's output) with the reduced axes put back as 1s."""
+    if node.attrs["keepdims"] or not node.attrs["axes"]:
+        return t
+    from .shape import expand_dims
+    return expand_dims(t, node.attrs["axes"])
+
+
+def _g_sum(node, x, gy):
+    from .shape import broadcast_like
+    return broadcast_like(_kept(node, gy), x)
+
+
+def _g_mean(node, x, gy):
+    from .elementwise import cast
+    from .shape import broadcast_like
+    count = cast(size(x, node.attrs["axes"]), x.dtype)
+    return broadcast_like(_kept(node, gy) / count, x)
+
+
+def _g_extremum(node, x, gy):
+    """The gradient goes to the elements equal to the extremum, shared among ties."""
+    from .elementwise import cast, equal
+    mask = cast(equal(x, _kept(node, node)), x.dtype)
+    ties = reduce_sum(mask, node.attrs["axes"], keepdims=True)
+    return mask * (_kept(node, gy) / ties)
+
+
+for _row in [
+    ReduceOp("reduce_sum", np.sum, _g_sum),
+    ReduceOp("reduce_mean", np.mean, _g_mean),
+    ReduceOp("reduce_max", np.max, _g_extremum),
+    ReduceOp("reduce_min", np.min, _g_extremum),
+]:
+    register(_row)
+
+
+def _reduce(op_name):
+    def op(x, axis=None, keepdims=False, name=None):
+        axes = axis if axis is None or isinstance(axis, int) else tuple(axis)
+        return apply(op_name, [as_tensor(x)], name=name, axes=axes, keepdims=bool(keepdims))
+    op.__name__ = op_name
+    op.__doc__ = f"{op_name} over `axis` (an int, a list, or None for all axes)."
+    return op
+
+
+reduce_sum = _reduce("reduce_sum")
+reduce_mean = _reduce("reduce_mean")
+reduce_max = _reduce("reduce_max")
+reduce_min = _reduce("reduce_min")
+
+
+class ArgOp(OpDef):
+    fusion = Fusion.REDUCTION
+    num_inputs = 1
+
+    def __init__(self, name, fn):
+        self.name = name
+        self.fn = fn
+
+    def normalize_attrs(self, inputs, attrs):
+        return dict(attrs, axis=normalize_axis(attrs["axis"], inputs[0].rank))
+
+    def infer(self, inputs, attrs):
+        (x,) = inputs
+        axis = attrs["axis"]
+        shape = tuple(d for i, d in enumerate(x.shape) if i != axis)
+        return TensorType(attrs["output_type"], shape)
+
+    def reference(self, node, x):
+        return self.fn(x, axis=node.attrs["axis"]).astype(node.dtype.np_type)
+
+    def grad(self, node, gy):
+        return [None]
+
+
+register(ArgOp("argmax", np.argmax))
+register(ArgOp("argmin", np.argmin))
+
+
+def argmax(x, axis=-1, output_type=int64, name=None) -> Node:
+    """Index of the largest element along `axis` (the first one on ties)."""
+    return apply("argmax", [as_tensor(x)], name=name, axis=int(axis),
+                 output_type=as_dtype(output_type))
+
+
+def argmin(x, axis=-1, output_type=int64, name=None) -> Node:
+    return apply("argmin", [as_tensor(x)], name=name, axis=int(axis),
+                 output_type=as_dtype(output_type))
+
+
+class Size(OpDef):
+    """Number of elements of `x` over `axes` (all when None), known only at run time
+    when `x` has unknown dimensions; used by mean's gradient."""
+
+    name = "size"
+    num_inputs = 1
+    fusion = Fusion.INJECTIVE
+
+    def normalize_attrs(self, inputs, attrs):
+        axes = attrs["axes"]
+        return attrs if axes is None else dict(attrs, axes=normalize_axes(axes, inputs[0].rank))
+
+    def infer(self, inputs, attrs):
+        return TensorType(attrs["dtype"], ())
+
+    def reference(self, node, x):
+        axes = node.attrs["axes"]
+        n = 1
+        for i in range(x.ndim) if axes is None else axes:
+            n *= x.shape[i]
+        return np.asarray(n, dtype=node.dtype.np_type)
+
+    def grad(self, node, gy):
+        return [None]
+
+
+register(Size())
+
+
+def size(x, axis=None, dtype=int64, name=None) -> Node:
+    axes = axis if axis is None or isinstance(axis, int) else tuple(axis)
+    return apply("size", [as_tensor(x)], name=name, axes=axes, dtype=as_dtype(dtype))

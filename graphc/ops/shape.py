@@ -1,0 +1,706 @@
+"""Shape ops: reshape, transpose, expand_dims/squeeze, concat/split, slicing, pad,
+broadcast, tile, one_hot, gather.
+
+Ops named `*_like` take a second input only for its run-time shape. They let a
+gradient reshape, broadcast or reduce to the shape of a forward tensor whose batch
+dimension is unknown (None) while the graph is built.
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from ..ir import Fusion, Node, OpDef, TensorType, as_dtype, float32, register
+from ..ir.errors import dtype_error, shape_error
+from ..ir.types import dims_compatible
+from .base import apply, as_tensor, broadcast_shapes, normalize_axes, normalize_axis, same_dtype
+
+
+class ShapeOp(OpDef):
+    """Base for single-input data-movement ops: the result is a permutation/selection."""
+
+    fusion = Fusion.INJECTIVE
+    num_inputs = 1
+
+
+# -- reshape -------------------------------------------------------------------------------
+class Reshape(ShapeOp):
+    name = "reshape"
+
+    def infer(self, inputs, attrs):
+        (x,) = inputs
+        shape = attrs["shape"]
+        if builtins.sum(1 for d in shape if d == -1) > 1:
+            raise shape_error(f"reshape to {shape}: at most one dimension may be -1")
+        if any(d < -1 for d in shape):
+            raise shape_error(f"reshape to {shape}: negative dimension")
+        known = int(np.prod([d for d in shape if d != -1]))
+        if x.is_fully_defined:
+            if -1 in shape:
+                if known == 0 or x.num_elements % known:
+                    raise shape_error(f"cannot reshape {x} ({x.num_elements} elements) "
+                                      f"to {shape}")
+                shape = tuple(x.num_elements // known if d == -1 else d for d in shape)
+            elif known != x.num_elements:
+                raise shape_error(f"cannot reshape {x} ({x.num_elements} elements) to "
+                                  f"{shape} ({known} elements)")
+        else:
+            known_in = int(np.prod([d for d in x.shape if d is not None]))
+            if -1 not in shape and known_in and known % known_in:
+                raise shape_error(f"cannot reshape {x} to {shape}: {known} elements is not "
+                                  f"a multiple of the {known_in} known input elements")
+            shape = tuple(None if d == -1 else d for d in shape)
+        return TensorType(x.dtype, shape)
+
+    def reference(self, node, x):
+        return np.reshape(x, node.attrs["shape"])
+
+    def grad(self, node, gy):
+        x = node.inputs[0]
+        if x.type.is_fully_defined:
+            return [reshape(gy, x.shape)]
+        return [reshape_like(gy, x)]
+
+
+register(Reshape())
+
+
+def reshape(x, shape, name=None) -> Node:
+    """Same elements, new shape; one dimension may be -1 (inferred)."""
+    shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
+    return apply("reshape", [as_tensor(x)], name=name, shape=shape)
+
+
+class ReshapeLike(OpDef):
+    name = "reshape_like"
+    fusion = Fusion.INJECTIVE
+    num_inputs = 2
+
+    def infer(self, inputs, attrs):
+        x, ref = inputs
+        return TensorType(x.dtype, ref.shape)
+
+    def reference(self, node, x, ref):
+        return np.reshape(x, ref.shape)
+
+    def grad(self, node, gy):
+        return [reshape_like(gy, node.inputs[0]), None]
+
+
+register(ReshapeLike())
+
+
+def reshape_like(x, ref, name=None) -> Node:
+    return apply("reshape_like", [as_tensor(x), ref], name=name)
+
+
+# -- transpose, expand_dims, squeeze -------------------------------------------------------
+class Transpose(ShapeOp):
+    name = "transpose"
+
+    def normalize_attrs(self, inputs, attrs):
+        rank = inputs[0].rank
+        perm = attrs["perm"]
+        perm = tuple(range(rank))[::-1] if perm is None else tuple(int(p) for p in perm)
+        if sorted(p % rank if rank else p for p in perm) != list(range(rank)):
+            raise shape_error(f"perm {perm} is not a permutation of {rank} axes")
+        return {"perm": tuple(p % rank for p in perm)}
+
+    def infer(self, inputs, attrs):
+        x = inputs[0]
+        return TensorType(x.dtype, tuple(x.shape[p] for p in attrs["perm"]))
+
+    def reference(self, node, x):
+        return np.transpose(x, node.attrs["perm"])
+
+    def grad(self, node, gy):
+        return [transpose(gy, tuple(np.argsort(node.attrs["perm"]).tolist()))]
+
+
+register(Transpose())
+
+
+def transpose(x, perm=None, name=None) -> Node:
+    """Permute axes (reverse them when perm is None)."""
+    return apply("transpose", [as_tensor(x)], name=name,
+                 perm=None if perm is None else tuple(perm))
+
+
+class ExpandDims(ShapeOp):
+    name = "expand_dims"
+
+    def normalize_attrs(self, inputs, attrs):
+        out_rank = inputs[0].rank + len(attrs["axes"])
+        return {"axes": normalize_axes(attrs["axes"], out_rank)}
+
+    def infer(self, inputs, attrs):
+        dims = iter(inputs[0].shape)
+        out_rank = inputs[0].rank + len(attrs["axes"])
+        shape = tuple(1 if i in attrs["axes"] else next(dims) for i in range(out_rank))
+        return TensorType(inputs[0].dtype, shape)
+
+    def reference(self, node, x):
+        return np.expand_dims(x, node.attrs["axes"])
+
+    def grad(self, node, gy):
+        return [squeeze(gy, node.attrs["axes"])]
+
+
+register(ExpandDims())
+
+
+def expand_dims(x, axis, name=None) -> Node:
+    """Insert size-1 axes at positions `axis` (an int or several) of the result."""
+    axes = (int(axis),) if isinstance(axis, int | np.integer) else tuple(axis)
+    return apply("expand_dims", [as_tensor(x)], name=name, axes=axes)
+
+
+class Squeeze(ShapeOp):
+    name = "squeeze"
+
+    def normalize_attrs(self, inputs, attrs):
+        x = inputs[0]
+        if attrs["axes"] is None:
+            return {"axes": tuple(i for i, d in enumerate(x.shape) if d == 1)}
+        axes = normalize_axes(attrs["axes"], x.rank)
+        for a in axes:
+            if x.shape[a] not in (1, None):
+                raise shape_error(f"cannot squeeze axis {a} of size {x.shape[a]}")
+        return {"axes": axes}
+
+    def infer(self, inputs, attrs):
+        x = inputs[0]
+        return TensorType(x.dtype, tuple(d for i, d in enumerate(x.shape)
+                                         if i not in attrs["axes"]))
+
+    def reference(self, node, x):
+        return np.squeeze(x, node.attrs["axes"])
+
+    def grad(self, node, gy):
+        return [expand_dims(gy, node.attrs["axes"])]
+
+
+register(Squeeze())
+
+
+def squeeze(x, axis=None, name=None) -> Node:
+    """Remove size-1 axes (all statically known ones when axis is None)."""
+    axes = axis if axis is None else ((axis,) if isinstance(axis, int) else tuple(axis))
+    return apply("squeeze", [as_tensor(x)], name=name, axes=axes)
+
+
+# -- concat / split ------------------------------------------------------------------------
+class Concat(OpDef):
+    name = "concat"
+    fusion = Fusion.INJECTIVE
+
+    def normalize_attrs(self, inputs, attrs):
+        if not inputs:
+            raise shape_error("concat needs at least one input")
+        return {"axis": normalize_axis(attrs["axis"], inputs[0].rank)}
+
+    def infer(self, inputs, attrs):
+        dtype = same_dtype(inputs, "concat inputs")
+        axis, rank = attrs["axis"], inputs[0].rank
+        shape = list(inputs[0].shape)
+        for t in inputs[1:]:
+            if t.rank != rank:
+                raise shape_error(f"concat inputs have different ranks: {inputs[0]} and {t}")
+            for i, d in enumerate(t.shape):
+                if i == axis:
+                    shape[i] = None if shape[i] is None or d is None else shape[i] + d
+                elif not dims_compatible(shape[i], d):
+                    raise shape_error(f"concat along axis {axis}: dimension {i} differs "
+                                      f"({shape[i]} vs {d}) between inputs "
+                                      + ", ".join(str(x) for x in inputs))
+                elif shape[i] is None:
+                    shape[i] = d
+        return TensorType(dtype, tuple(shape))
+
+    def reference(self, node, *xs):
+        return np.concatenate(xs, axis=node.attrs["axis"])
+
+    def grad(self, node, gy):
+        return [concat_part(gy, node.inputs, i, node.attrs["axis"])
+                for i in range(len(node.inputs))]
+
+
+register(Concat())
+
+
+def concat(values, axis, name=None) -> Node:
+    values = [as_tensor(v) for v in values]
+    if len(values) == 1:
+        return values[0]
+    return apply("concat", values, name=name, axis=int(axis))
+
+
+class ConcatPart(OpDef):
+    """The slice of a concat's result that came from input `index` (its gradient);
+    the other inputs only give their run-time sizes along `axis`."""
+
+    name = "concat_part"
+    fusion = Fusion.INJECTIVE
+
+    def infer(self, inputs, attrs):
+        return TensorType(inputs[0].dtype, inputs[1 + attrs["index"]].shape)
+
+    def reference(self, node, gy, *parts):
+        axis, index = node.attrs["axis"], node.attrs["index"]
+        start = builtins.sum(p.shape[axis] for p in parts[:index])
+        return np.take(gy, np.arange(start, start + parts[index].shape[axis]), axis=axis)
+
+    def grad(self, node, g):
+        parts = node.inputs[1:]
+        index = node.attrs["index"]
+        pieces = [g if i == index else zeros_like_(p, g.dtype) for i, p in enumerate(parts)]
+        return [concat(pieces, node.attrs["axis"])] + [None] * len(parts)
+
+
+register(ConcatPart())
+
+
+def concat_part(gy, parts, index, axis) -> Node:
+    return apply("concat_part", [gy, *parts], index=index, axis=axis)
+
+
+def zeros_like_(x, dtype) -> Node:
+    from .elementwise import cast, zeros_like
+    return zeros_like(x) if x.dtype == dtype else cast(zeros_like(x), dtype)
+
+
+def split(x, num_or_size_splits, axis=0, name=None) -> list[Node]:
+    """Split into equal parts (an int) or parts of the given sizes, as slices of `x`."""
+    x = as_tensor(x)
+    axis = normalize_axis(int(axis), x.rank) if x.rank else 0
+    dim = x.shape[axis]
+    if isinstance(num_or_size_splits, int):
+        if dim is None:
+            raise shape_error(f"split of '{x.name}' {x.type} into {num_or_size_splits} parts: "
+                              f"axis {axis} has unknown size; give the part sizes")
+        if dim % num_or_size_splits:
+            raise shape_error(f"split of '{x.name}' {x.type}: axis {axis} of size {dim} "
+                              f"does not divide into {num_or_size_splits} parts")
+        sizes = [dim // num_or_size_splits] * num_or_size_splits
+    else:
+        sizes = [int(s) for s in num_or_size_splits]
+        if dim is not None and builtins.sum(sizes) != dim:
+            raise shape_error(f"split of '{x.name}' {x.type}: sizes {sizes} do not add up to "
+                              f"{dim}")
+    parts, start = [], 0
+    for i, n in enumerate(sizes):
+        index = [builtins.slice(None)] * x.rank
+        index[axis] = builtins.slice(start, start + n)
+        parts.append(getitem(x, tuple(index), name=f"{name or 'split'}_{i}"))
+        start += n
+    return parts
+
+
+# -- slicing -------------------------------------------------------------------------------
+def _normalize_index(index, rank):
+    """Turn a Python index into a tuple of ('s', start, stop, step), ('i', k), ('new',)."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    n_real = builtins.sum(1 for i in index if i is not None and i is not Ellipsis)
+    if builtins.sum(1 for i in index if i is Ellipsis) > 1:
+        raise shape_error("an index can have only one ellipsis (...)")
+    if n_real > rank:
+        raise shape_error(f"too many indices ({n_real}) for a tensor of rank {rank}")
+    spec = []
+    for item in index:
+        if item is Ellipsis:
+            spec.extend([("s", None, None, None)] * (rank - n_real))
+        elif item is None:
+            spec.append(("new",))
+        elif isinstance(item, builtins.slice):
+            spec.append(("s", _int_or_none(item.start), _int_or_none(item.stop),
+                         _int_or_none(item.step)))
+        elif isinstance(item, int | np.integer):
+            spec.append(("i", int(item)))
+        else:
+            raise TypeError(f"unsupported index {item!r}: use ints, slices, None, ... or a "
+                            "tensor of indices (gather)")
+    n_used = builtins.sum(1 for s in spec if s[0] != "new")
+    spec.extend([("s", None, None, None)] * (rank - n_used))
+    return tuple(spec)
+
+
+def _int_or_none(v):
+    return None if v is None else int(v)
+
+
+def _python_index(spec):
+    out = []
+    for s in spec:
+        if s[0] == "s":
+            out.append(builtins.slice(s[1], s[2], s[3]))
+        elif s[0] == "i":
+            out.append(s[1])
+        else:
+            out.append(None)
+    return tuple(out)
+
+
+def format_index(spec) -> str:
+    """('s', 2, 5, None), ('i', 0) -> '[2:5, 0]'."""
+    parts = []
+    for s in spec:
+        if s[0] == "new":
+            parts.append("None")
+        elif s[0] == "i":
+            parts.append(str(s[1]))
+        else:
+            text = ("" if s[1] is None else str(s[1])) + ":" + ("" if s[2] is None else str(s[2]))
+            parts.append(text + ("" if s[3] is None else f":{s[3]}"))
+    return "[" + ", ".join(parts) + "]"
+
+
+class StridedSlice(ShapeOp):
+    name = "strided_slice"
+
+    def printed_attrs(self, attrs):
+        return {"index": _Verbatim(format_index(attrs["spec"]))}
+
+    def infer(self, inputs, attrs):
+        x = inputs[0]
+        dims = iter(enumerate(x.shape))
+        shape = []
+        for s in attrs["spec"]:
+            if s[0] == "new":
+                shape.append(1)
+                continue
+            axis, d = next(dims)
+            if s[0] == "i":
+                if d is not None and not -d <= s[1] < d:
+                    raise shape_error(f"index {s[1]} is out of range for axis {axis} of "
+                                      f"size {d}")
+                continue
+            if s[3] == 0:
+                raise shape_error("slice step cannot be zero")
+            # with an unknown size the slice's length is known only at run time
+            shape.append(None if d is None else len(range(d)[builtins.slice(*s[1:])]))
+        return TensorType(x.dtype, tuple(shape))
+
+    def reference(self, node, x):
+        return np.ascontiguousarray(x[_python_index(node.attrs["spec"])])
+
+    def grad(self, node, gy):
+        return [apply("slice_grad", [gy, node.inputs[0]], spec=node.attrs["spec"])]
+
+
+register(StridedSlice())
+
+
+class _Verbatim(str):
+    def __repr__(self) -> str:
+        return str(self)
+
+
+class SliceGrad(OpDef):
+    """Zeros shaped like the sliced tensor, with `gy` written where the slice read."""
+
+    name = "slice_grad"
+    fusion = Fusion.INJECTIVE
+    num_inputs = 2
+
+    printed_attrs = StridedSlice.printed_attrs
+
+    def infer(self, inputs, attrs):
+        return TensorType(inputs[0].dtype, inputs[1].shape)
+
+    def reference(self, node, gy, ref):
+        out = np.zeros(ref.shape, dtype=node.dtype.np_type)
+        index = tuple(i for i in _python_index(node.attrs["spec"]) if i is not None)
+        out[index] = np.reshape(gy, out[index].shape)  # basic slices never repeat elements
+        return out
+
+    def grad(self, node, g):
+        return [apply("strided_slice", [g], spec=node.attrs["spec"]), None]
+
+
+register(SliceGrad())
+
+
+def getitem(x, index, name=None) -> Node:
+    """x[index]: ints, slices (with steps), None, ... ; a tensor index gathers rows."""
+    x = as_tensor(x)
+    if isinstance(index, Node):
+        return gather(x, index, axis=0, name=name)
+    return apply("strided_slice", [x], name=name or "slice",
+                 spec=_normalize_index(index, x.rank))
+
+
+def slice(x, begin, size, name=None) -> Node:  # noqa: A001 - TF1 name
+    """TF1's slice: `size[i] == -1` takes everything from begin[i] on."""
+    index = tuple(builtins.slice(b, None if s == -1 else b + s) for b, s in zip(begin, size))
+    return getitem(x, index, name=name)
+
+
+# -- pad -----------------------------------------------------------------------------------
+class Pad(ShapeOp):
+    name = "pad"
+
+    def normalize_attrs(self, inputs, attrs):
+        pads = tuple((int(a), int(b)) for a, b in attrs["paddings"])
+        if len(pads) != inputs[0].rank:
+            raise shape_error(f"paddings {pads} need one (before, after) pair per axis "
+                              f"of a rank-{inputs[0].rank} tensor")
+        if any(a < 0 or b < 0 for a, b in pads):
+            raise shape_error(f"paddings {pads} must not be negative")
+        return dict(attrs, paddings=pads)
+
+    def infer(self, inputs, attrs):
+        x = inputs[0]
+        shape = tuple(None if d is None else d + a + b
+                      for d, (a, b) in zip(x.shape, attrs["paddings"]))
+        return TensorType(x.dtype, shape)
+
+    def reference(self, node, x):
+        return np.pad(x, node.attrs["paddings"], constant_values=node.attrs["constant_values"])
+
+    def grad(self, node, gy):
+        index = tuple(builtins.slice(a, -b if b else None) for a, b in node.attrs["paddings"])
+        return [getitem(gy, index)]
+
+
+register(Pad())
+
+
+def pad(x, paddings, mode="CONSTANT", constant_values=0, name=None) -> Node:
+    """Pad with a constant; `paddings` is one (before, after) pair per axis."""
+    if mode.upper() != "CONSTANT":
+        raise NotImplementedError(f"pad mode {mode!r}: only 'CONSTANT' is supported")
+    return apply("pad", [as_tensor(x)], name=name, paddings=tuple(map(tuple, paddings)),
+                 constant_values=constant_values)
+
+
+# -- broadcasting --------------------------------------------------------------------------
+class BroadcastTo(ShapeOp):
+    name = "broadcast_to"
+    fusion = Fusion.BROADCAST
+
+    def infer(self, inputs, attrs):
+        x, shape = inputs[0], attrs["shape"]
+        out = broadcast_shapes(x.shape, shape)
+        if len(out) != len(shape) or any(d is not None and o != d for o, d in zip(out, shape)):
+            raise shape_error(f"cannot broadcast {x} to {shape}")
+        return TensorType(x.dtype, shape)
+
+    def reference(self, node, x):
+        return np.broadcast_to(x, node.attrs["shape"])
+
+    def grad(self, node, gy):
+        return [sum_like(gy, node.inputs[0])]
+
+
+register(BroadcastTo())
+
+
+def broadcast_to(x, shape, name=None) -> Node:
+    return apply("broadcast_to", [as_tensor(x)], name=name, shape=tuple(shape))
+
+
+class BroadcastLike(OpDef):
+    name = "broadcast_like"
+    fusion = Fusion.BROADCAST
+    num_inputs = 2
+
+    def infer(self, inputs, attrs):
+        x, ref = inputs
+        return TensorType(x.dtype, broadcast_shapes(x.shape, ref.shape))
+
+    def reference(self, node, x, ref):
+        return np.broadcast_to(x, np.broadcast_shapes(x.shape, ref.shape))
+
+    def grad(self, node, gy):
+        return [sum_like(gy, node.inputs[0]), None]
+
+
+register(BroadcastLike())
+
+
+def broadcast_like(x, ref, name=None) -> Node:
+    """`x` broadcast to the run-time shape of `ref`."""
+    return apply("broadcast_like", [as_tensor(x), ref], name=name)
+
+
+class SumLike(OpDef):
+    """Sum `x` down to the run-time shape of `ref` (undoes a broadcast: the gradient of
+    an input that was broadcast is summed over the broadcast axes)."""
+
+    name = "sum_like"
+    fusion = Fusion.REDUCTION
+    num_inputs = 2
+
+    def infer(self, inputs, attrs):
+        x, ref = inputs
+        return TensorType(x.dtype, ref.shape)
+
+    def reference(self, node, x, ref):
+        return unbroadcast_array(x, ref.shape)
+
+    def grad(self, node, gy):
+        return [broadcast_like(gy, node.inputs[0]), None]
+
+
+register(SumLike())
+
+
+def unbroadcast_array(x: np.ndarray, shape) -> np.ndarray:
+    lead = x.ndim - len(shape)
+    if lead < 0:
+        raise ValueError(f"cannot sum an array of shape {x.shape} down to {shape}")
+    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape)
+                                      if d == 1 and x.shape[lead + i] != 1)
+    out = x.sum(axis=axes, keepdims=True) if axes else x
+    return out.reshape(shape)
+
+
+def sum_like(x, ref, name=None) -> Node:
+    return apply("sum_like", [as_tensor(x), ref], name=name)
+
+
+# -- tile ----------------------------------------------------------------------------------
+class Tile(ShapeOp):
+    name = "tile"
+    fusion = Fusion.BROADCAST
+
+    def normalize_attrs(self, inputs, attrs):
+        if len(attrs["multiples"]) != inputs[0].rank:
+            raise shape_error(f"tile multiples {attrs['multiples']} need one entry per axis "
+                              f"of {inputs[0]}")
+        return attrs
+
+    def infer(self, inputs, attrs):
+        x = inputs[0]
+        return TensorType(x.dtype, tuple(None if d is None else d * m
+                                         for d, m in zip(x.shape, attrs["multiples"])))
+
+    def reference(self, node, x):
+        return np.tile(x, node.attrs["multiples"])
+
+    def grad(self, node, gy):
+        return [apply("tile_grad", [gy, node.inputs[0]], multiples=node.attrs["multiples"])]
+
+
+register(Tile())
+
+
+class TileGrad(OpDef):
+    """Sum the tiles of `gy` into one tile shaped like `ref` (tile's gradient)."""
+
+    name = "tile_grad"
+    fusion = Fusion.REDUCTION
+    num_inputs = 2
+
+    def infer(self, inputs, attrs):
+        return TensorType(inputs[0].dtype, inputs[1].shape)
+
+    def reference(self, node, gy, ref):
+        split_shape = []
+        for m, d in zip(node.attrs["multiples"], ref.shape):
+            split_shape.extend([m, d])
+        summed = gy.reshape(split_shape).sum(axis=tuple(range(0, 2 * ref.ndim, 2)))
+        return summed.astype(node.dtype.np_type, copy=False)
+
+    def grad(self, node, g):
+        return [tile(g, node.attrs["multiples"]), None]
+
+
+register(TileGrad())
+
+
+def tile(x, multiples, name=None) -> Node:
+    return apply("tile", [as_tensor(x)], name=name, multiples=tuple(int(m) for m in multiples))
+
+
+# -- one_hot, gather -----------------------------------------------------------------------
+class OneHot(OpDef):
+    name = "one_hot"
+    fusion = Fusion.BROADCAST
+    num_inputs = 1
+
+    def infer(self, inputs, attrs):
+        (idx,) = inputs
+        if not idx.dtype.is_integer:
+            raise dtype_error(f"one_hot indices must be integers, got {idx}")
+        return TensorType(attrs["dtype"], idx.shape + (attrs["depth"],))
+
+    def reference(self, node, idx):
+        hot = idx[..., None] == np.arange(node.attrs["depth"])
+        return np.where(hot, node.attrs["on_value"], node.attrs["off_value"]).astype(
+            node.dtype.np_type)
+
+    def grad(self, node, gy):
+        return [None]
+
+
+register(OneHot())
+
+
+def one_hot(indices, depth, on_value=1, off_value=0, dtype=float32, name=None) -> Node:
+    """A new last axis of size `depth`; out-of-range indices give all `off_value`."""
+    return apply("one_hot", [as_tensor(indices)], name=name, depth=int(depth),
+                 on_value=on_value, off_value=off_value, dtype=as_dtype(dtype))
+
+
+class Gather(OpDef):
+    name = "gather"
+    fusion = Fusion.INJECTIVE
+    num_inputs = 2
+
+    def normalize_attrs(self, inputs, attrs):
+        return {"axis": normalize_axis(attrs["axis"], inputs[0].rank)}
+
+    def infer(self, inputs, attrs):
+        params, idx = inputs
+        if not idx.dtype.is_integer:
+            raise dtype_error(f"gather indices must be integers, got {idx}")
+        a = attrs["axis"]
+        return TensorType(params.dtype, params.shape[:a] + idx.shape + params.shape[a + 1:])
+
+    def reference(self, node, params, idx):
+        n = params.shape[node.attrs["axis"]]
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"gather index out of range [{-n}, {n}): min {idx.min()}, "
+                             f"max {idx.max()}")
+        return np.take(params, idx, axis=node.attrs["axis"])
+
+    def grad(self, node, gy):
+        params, idx = node.inputs
+        return [apply("gather_grad", [gy, idx, params], axis=node.attrs["axis"]), None]
+
+
+register(Gather())
+
+
+class GatherGrad(OpDef):
+    """Zeros shaped like `params`, with the rows of `gy` added where gather read them."""
+
+    name = "gather_grad"
+    fusion = Fusion.OPAQUE
+    num_inputs = 3
+
+    def infer(self, inputs, attrs):
+        return TensorType(inputs[0].dtype, inputs[2].shape)
+
+    def reference(self, node, gy, idx, params):
+        axis = node.attrs["axis"]
+        out = np.zeros(params.shape, dtype=node.dtype.np_type)
+        view = np.moveaxis(out, axis, 0)
+        rows = np.moveaxis(gy, tuple(range(axis, axis + idx.ndim)), tuple(range(idx.ndim)))
+        np.add.at(view, idx, rows)
+        return out
+
+    def grad(self, node, g):
+        gy, idx, params = node.inputs
+        return [gather(g, idx, axis=node.attrs["axis"]), None, None]
+
+
+register(GatherGrad())
+
+
+def gather(params, indices, axis=0, name=None) -> Node:
+    """Rows of `params` along `axis` picked by integer `indices` (any shape)."""
+    return apply("gather", [as_tensor(params), as_tensor(indices)], name=name, axis=int(axis))

@@ -1,0 +1,80 @@
+"""The numpy interpreter: runs graph nodes one by one with each op's reference.
+
+It is the oracle every compiled backend is compared with, so it checks every result
+against the node's inferred type and turns numpy failures into errors naming the node.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+
+from ..ir import GraphcError, Node
+from ..ir.types import shape_compatible
+
+
+class ExecutionError(GraphcError, RuntimeError):
+    """An op failed while running (bad label, out-of-range index, shape known only now)."""
+
+
+class RunContext:
+    """What one run sees: its feeds, the session's variables, its pending variable writes,
+    and per-op random streams (reproducible from a seed and a run counter)."""
+
+    def __init__(self, feeds: dict[Node, np.ndarray], variables: dict[Node, np.ndarray],
+                 rng_counters: dict[Node, int]):
+        self.feeds = feeds
+        self.variables = variables
+        self.writes: dict[Node, np.ndarray] = {}
+        self._writers: dict[Node, Node] = {}
+        self._rng_counters = rng_counters
+
+    def read_variable(self, var: Node) -> np.ndarray:
+        try:
+            return self.variables[var]
+        except KeyError:
+            raise ExecutionError(f"variable {var.describe()} is not initialized") from None
+
+    def write_variable(self, var: Node, writer: Node, value: np.ndarray) -> None:
+        if var in self._writers:
+            first = self._writers[var]
+            raise ExecutionError(
+                f"variable '{var.name}' is assigned twice in one run: by {first.describe()} "
+                f"and by {writer.describe()}; chain the updates or run them separately")
+        self._writers[var] = writer
+        self.writes[var] = value
+
+    def rng(self, node: Node) -> np.random.Generator:
+        """A generator for this node's next draw: seed and draw count fix the numbers."""
+        count = self._rng_counters.get(node, 0)
+        self._rng_counters[node] = count + 1
+        return np.random.default_rng([int(node.attrs.get("seed") or 0), node.id, count])
+
+
+def execute(nodes: Iterable[Node], ctx: RunContext) -> dict[Node, np.ndarray]:
+    """Evaluate `nodes` (a topological order closed under inputs) and return every value."""
+    values: dict[Node, np.ndarray] = {}
+    for node in nodes:
+        inputs = [values[x] for x in node.inputs]
+        try:
+            out = node.op.evaluate(node, inputs, ctx)
+        except GraphcError:
+            raise
+        except (ValueError, IndexError, TypeError, FloatingPointError) as err:
+            shapes = ", ".join(f"{x.name}: {v.dtype}{list(v.shape)}"
+                               for x, v in zip(node.inputs, inputs))
+            raise ExecutionError(f"{node.describe()} failed: {err}  [inputs: {shapes}]") from err
+        out = np.asarray(out)
+        check_result(node, out)
+        values[node] = out
+    return values
+
+
+def check_result(node: Node, out: np.ndarray) -> None:
+    if out.dtype != node.dtype.np_type or not shape_compatible(out.shape, node.shape):
+        if shape_compatible(out.shape, node.shape):
+            what = f"dtype {out.dtype}"
+        else:
+            what = f"shape {out.shape}"
+        raise ExecutionError(f"{node.describe()} produced {what} but its type is {node.type}: "
+                             "the inputs' run-time shapes do not fit")

@@ -1,0 +1,129 @@
+"""Session: owns variable values and runs programs on a backend (TF1's define-and-run)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..ir import GraphcError, Node, get_default_graph
+from ..ops.state import VARIABLES
+from .backends import get_backend
+from .feeds import convert_feed, resolve_feed_key
+from .fetches import flatten_fetches, rebuild
+from .interpreter import RunContext, execute
+from .program import Program
+
+
+class Session:
+    """Runs fetches of `graph` on `backend` ("numpy"; compiled backends as they land).
+
+    Variables get their initial values when the session is made (and when `initialize`
+    is called again); variables created later are initialized on first use.
+    """
+
+    def __init__(self, graph=None, backend: str | None = None):
+        self.graph = graph or get_default_graph()
+        self.backend = get_backend(backend)
+        self._variables: dict[Node, np.ndarray] = {}
+        self._rng_counters: dict[Node, int] = {}
+        self._executables: dict[tuple, object] = {}
+        self._closed = False
+        self.initialize()
+
+    # -- variables ------------------------------------------------------------------------
+    def initialize(self, var_list: Sequence[Node] | None = None) -> None:
+        """(Re)set variables to their initial values (all of the graph's by default)."""
+        var_list = self.graph.get_collection(VARIABLES) if var_list is None else var_list
+        for var in var_list:
+            self._variables[var] = self._initial_value(var)
+
+    def _initial_value(self, var: Node) -> np.ndarray:
+        if "initial_value" in var.attrs:
+            return np.array(var.attrs["initial_value"])
+        init = var.attrs["initializer"]
+        program = Program.build(self.graph, [init], [])
+        ctx = RunContext({}, self._variables, self._rng_counters)
+        return np.array(execute(program.nodes, ctx)[init])
+
+    def _ensure_initialized(self, program: Program) -> None:
+        for n in program.nodes:
+            if n.op.name == "variable" and n not in self._variables:
+                self._variables[n] = self._initial_value(n)
+
+    def variable_value(self, var: Node) -> np.ndarray:
+        return self._variables[var].copy()
+
+    def set_variable_value(self, var: Node, value) -> None:
+        value = np.asarray(value, dtype=var.dtype.np_type)
+        if value.shape != var.shape:
+            raise GraphcError(f"variable '{var.name}' has shape {var.shape}, got {value.shape}")
+        self._variables[var] = value.copy()
+
+    # -- running --------------------------------------------------------------------------
+    def run(self, fetches, feed_dict=None):
+        """Compute `fetches` (a tensor, a name, or nested lists/tuples/dicts of them)."""
+        self._check_open()
+        flat = flatten_fetches(self.graph, fetches)
+        feeds = self._convert_feeds(feed_dict or {})
+        values = self._run_flat(flat, feeds)
+        return rebuild(fetches, values)
+
+    def make_callable(self, fetches, feed_list: Sequence = ()):
+        """A function of the values of `feed_list` (in order) returning `fetches`: the
+        program is resolved once, not on every call."""
+        self._check_open()
+        flat = flatten_fetches(self.graph, fetches)
+        placeholders = [resolve_feed_key(self.graph, k) for k in feed_list]
+
+        def run_callable(*values):
+            if len(values) != len(placeholders):
+                raise TypeError(f"expected {len(placeholders)} feed values "
+                                f"({', '.join(p.name for p in placeholders)}), got "
+                                f"{len(values)}")
+            feeds = {p: convert_feed(p, v) for p, v in zip(placeholders, values)}
+            return rebuild(fetches, self._run_flat(flat, feeds))
+
+        return run_callable
+
+    def _convert_feeds(self, feed_dict) -> dict[Node, np.ndarray]:
+        feeds = {}
+        for key, value in feed_dict.items():
+            node = resolve_feed_key(self.graph, key)
+            feeds[node] = convert_feed(node, value)
+        return feeds
+
+    def _run_flat(self, flat: list[Node], feeds: dict[Node, np.ndarray]) -> list:
+        unique = list(dict.fromkeys(flat))
+        key = (tuple(n.id for n in unique), tuple(sorted(n.id for n in feeds)))
+        program = self._executables.get(key)
+        if program is None:
+            program = Program.build(self.graph, unique, sorted(feeds, key=lambda n: n.id))
+            self._executables[key] = program
+        self._ensure_initialized(program)
+        ctx = RunContext(feeds, self._variables, self._rng_counters)
+        values = self.backend.run(program, ctx)
+        self._variables.update(ctx.writes)
+        return [_fetched_value(n, values[n]) for n in flat]
+
+    # -- lifetime -------------------------------------------------------------------------
+    def close(self) -> None:
+        self._closed = True
+        self._variables.clear()
+        self._executables.clear()
+
+    def _check_open(self):
+        if self._closed:
+            raise GraphcError("this session is closed")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _fetched_value(node: Node, value: np.ndarray):
+    if node.op.name == "no_op":
+        return None
+    value = np.array(value)           # a copy: callers may not alter session state
+    return value[()] if value.ndim == 0 else value
