@@ -383,7 +383,7 @@ class StridedSlice(ShapeOp):
         return TensorType(x.dtype, tuple(shape))
 
     def reference(self, node, x):
-        return np.ascontiguousarray(x[_python_index(node.attrs["spec"])])
+        return np.array(x[_python_index(node.attrs["spec"])], order="C")
 
     def grad(self, node, gy):
         return [apply("slice_grad", [gy, node.inputs[0]], spec=node.attrs["spec"])]

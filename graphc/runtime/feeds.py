@@ -39,4 +39,4 @@ def convert_feed(placeholder: Node, value) -> np.ndarray:
         raise FeedError(f"placeholder {placeholder.describe()} has shape "
                         f"({format_shape(placeholder.shape)}); fed a value of shape "
                         f"{array.shape}")
-    return np.ascontiguousarray(array, dtype=want.np_type)
+    return np.asarray(array, dtype=want.np_type, order="C")
