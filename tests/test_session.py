@@ -1,0 +1,139 @@
+"""Session semantics (TF1): fetch structures, feeds, variables, assignments, callables."""
+import collections
+
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+def test_fetch_structures_come_back_in_shape(graph):
+    x = gc.placeholder(gc.float32, (2,), name="x")
+    a, b = x * 2.0, x + 1.0
+    sess = gc.Session(graph)
+    feed = {x: [1.0, 2.0]}
+    np.testing.assert_array_equal(sess.run(a, feed), [2, 4])
+    out = sess.run({"a": a, "pair": (b, [a, "x:0"])}, feed)
+    assert set(out) == {"a", "pair"} and isinstance(out["pair"], tuple)
+    np.testing.assert_array_equal(out["pair"][1][1], [1, 2])
+    Pair = collections.namedtuple("Pair", "first second")
+    got = sess.run(Pair(a, b), feed)
+    assert isinstance(got, Pair)
+    np.testing.assert_array_equal(got.second, [2, 3])
+
+
+def test_scalars_come_back_as_numpy_scalars_and_group_as_none(graph):
+    x = gc.constant(3.0)
+    v = gc.Variable(1.0, name="v")
+    out = gc.Session(graph).run([x * 2.0, gc.group(gc.assign_add(v, 1.0))])
+    assert out[0] == 6.0 and np.ndim(out[0]) == 0 and out[0].dtype == np.float32
+    assert out[1] is None
+
+
+def test_variables_are_initialized_and_reinitializable(graph):
+    w = gc.Variable(np.arange(3, dtype=np.float32), name="w")
+    step = gc.assign_add(w, gc.constant([1.0, 1.0, 1.0]))
+    sess = gc.Session(graph)
+    sess.run(step)
+    sess.run(step)
+    np.testing.assert_array_equal(sess.run(w), [2, 3, 4])
+    sess.initialize()
+    np.testing.assert_array_equal(sess.run(w), [0, 1, 2])
+    # each session owns its values
+    np.testing.assert_array_equal(gc.Session(graph).run(w), [0, 1, 2])
+
+
+def test_variable_initialized_from_a_tensor_and_late_variables(graph):
+    a = gc.Variable(gc.constant([1.0, 2.0]) * 3.0, name="a")
+    sess = gc.Session(graph)
+    b = gc.Variable([5, 6], name="b")   # made after the session: initialized on first use
+    assert b.dtype == gc.int32 and a.dtype == gc.float32
+    np.testing.assert_array_equal(sess.run(a), [3, 6])
+    np.testing.assert_array_equal(sess.run(b), [5, 6])
+
+
+def test_reads_in_a_run_see_the_old_value_and_assign_returns_the_new(graph):
+    v = gc.Variable(10.0, name="v")
+    new = gc.assign_sub(v, 4.0)
+    doubled_old = v * 2.0
+    sess = gc.Session(graph)
+    assert sess.run([doubled_old, new]) == [20.0, 6.0]
+    assert sess.run(v) == 6.0
+
+
+def test_control_dependencies_run_the_update(graph):
+    v = gc.Variable(0.0, name="counter")
+    inc = gc.assign_add(v, 1.0)
+    with gc.control_dependencies([inc]):
+        out = gc.identity(gc.constant(7.0))
+    sess = gc.Session(graph)
+    sess.run(out)
+    sess.run(out)
+    assert sess.run(v) == 2.0
+
+
+def test_two_assignments_to_one_variable_in_a_run_are_refused(graph):
+    v = gc.Variable(0.0, name="v")
+    both = gc.group(gc.assign(v, 1.0), gc.assign(v, 2.0))
+    with pytest.raises(gc.GraphcError, match="assigned twice"):
+        gc.Session(graph).run(both)
+
+
+def test_make_callable_matches_run(graph, rng):
+    x = gc.placeholder(gc.float32, (None, 3), name="x")
+    w = gc.Variable(rng.standard_normal((3, 2)).astype(np.float32), name="w")
+    y = gc.reduce_sum(gc.matmul(x, w))
+    sess = gc.Session(graph)
+    f = sess.make_callable([y, w], [x])
+    xv = rng.standard_normal((4, 3)).astype(np.float32)
+    got = f(xv)
+    want = sess.run([y, w], {x: xv})
+    assert got[0] == want[0]
+    with pytest.raises(TypeError, match="expected 1 feed"):
+        f()
+
+
+def test_feeds_accept_safe_conversions(graph):
+    x = gc.placeholder(gc.float32, (None,), name="x")
+    sess = gc.Session(graph)
+    out = sess.run(x * 1.0, {x: np.array([1, 2], dtype=np.int64)})
+    assert out.dtype == np.float32
+    out = sess.run(x * 1.0, {"x": [0.5]})  # by name, from a list
+    np.testing.assert_array_equal(out, [0.5])
+
+
+def test_unknown_batch_dimension_takes_any_size(graph, rng):
+    x = gc.placeholder(gc.float64, (None, 2), name="x")
+    y = gc.reduce_mean(x * x, axis=0)
+    (g,) = gc.gradients(gc.reduce_sum(y), [x])
+    sess = gc.Session(graph)
+    for n in (1, 5, 17):
+        xv = rng.standard_normal((n, 2))
+        np.testing.assert_allclose(sess.run(g, {x: xv}), 2 * xv / n)
+
+
+def test_fetching_a_variable_returns_a_copy(graph):
+    v = gc.Variable(np.zeros(2, np.float32), name="v")
+    sess = gc.Session(graph)
+    got = sess.run(v)
+    got[0] = 99
+    assert sess.run(v)[0] == 0
+
+
+def test_closed_session_refuses_to_run(graph):
+    sess = gc.Session(graph)
+    with sess:
+        pass
+    with pytest.raises(gc.GraphcError, match="closed"):
+        sess.run(gc.constant(1.0))
+
+
+def test_default_graph_and_reset():
+    g0 = gc.reset_default_graph()
+    c = gc.constant(1.0, name="c")
+    assert c.graph is g0 is gc.get_default_graph()
+    g1 = gc.Graph()
+    with g1.as_default():
+        assert gc.constant(2.0).graph is g1
+    assert gc.get_default_graph() is g0
+    assert gc.Session().run(c) == 1.0
