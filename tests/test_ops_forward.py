@@ -1,0 +1,158 @@
+"""Forward semantics of the core ops against numpy written out in the test."""
+import numpy as np
+import pytest
+
+import graphc as gc
+
+
+def run(graph, fetch, feed=None):
+    return gc.Session(graph).run(fetch, feed or {})
+
+
+def test_multiclass_hinge_loss_worked_example(graph):
+    # columns: cat, car, frog scores for three images labelled cat, car, frog
+    scores = gc.constant([[3.2, 5.1, -1.7], [1.3, 4.9, 2.0], [2.2, 2.5, -3.1]], gc.float64)
+    losses = gc.losses.multiclass_hinge_loss(gc.constant([0, 1, 2]), scores)
+    np.testing.assert_allclose(run(graph, losses), [2.9, 0.0, 12.9], atol=1e-12)
+    np.testing.assert_allclose(run(graph, gc.reduce_mean(losses)), 15.8 / 3)
+
+
+def test_cross_entropy_and_log_softmax_are_stable_for_huge_logits(graph):
+    logits = gc.constant([[1000.0, 0.0, -1000.0], [3.2, 5.1, -1.7]], gc.float64)
+    xent = gc.nn.sparse_softmax_cross_entropy_with_logits(labels=gc.constant([2, 0]),
+                                                          logits=logits)
+    got_xent, got_logp, got_p = run(graph, [xent, gc.nn.log_softmax(logits),
+                                            gc.nn.softmax(logits)])
+    assert np.isfinite(got_xent).all() and np.isfinite(got_logp).all()
+    np.testing.assert_allclose(got_xent[0], 2000.0)
+    s = np.exp([3.2, 5.1, -1.7]) / np.exp([3.2, 5.1, -1.7]).sum()
+    np.testing.assert_allclose(got_xent[1], -np.log(s[0]))
+    np.testing.assert_allclose(got_p[1], s)
+    np.testing.assert_allclose(got_p.sum(axis=1), 1.0)
+
+
+def test_activations(graph):
+    x = gc.constant([-2.0, -0.5, 0.0, 0.5, 3.0], gc.float64)
+    xv = np.array([-2.0, -0.5, 0.0, 0.5, 3.0])
+    got = run(graph, [gc.nn.relu(x), gc.nn.leaky_relu(x, 0.1), gc.nn.elu(x), gc.nn.softplus(x),
+                      gc.sigmoid(x), gc.tanh(x), gc.rsqrt(x * x + 1.0)])
+    np.testing.assert_allclose(got[0], np.maximum(xv, 0))
+    np.testing.assert_allclose(got[1], np.where(xv > 0, xv, 0.1 * xv))
+    np.testing.assert_allclose(got[2], np.where(xv > 0, xv, np.exp(xv) - 1))
+    np.testing.assert_allclose(got[3], np.log1p(np.exp(xv)))
+    np.testing.assert_allclose(got[4], 1 / (1 + np.exp(-xv)))
+    np.testing.assert_allclose(got[5], np.tanh(xv))
+    np.testing.assert_allclose(got[6], 1 / np.sqrt(xv * xv + 1))
+
+
+def test_sigmoid_does_not_overflow(graph):
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        got = run(graph, gc.sigmoid(gc.constant([-1000.0, 1000.0], gc.float32)))
+    np.testing.assert_array_equal(got, [0.0, 1.0])
+
+
+def test_slicing_like_numpy(graph, rng):
+    xv = rng.standard_normal((4, 5, 6))
+    x = gc.placeholder(gc.float64, (None, 5, 6))
+    cases = [(slice(1, 3),), (Ellipsis, 2), (slice(None, None, -1), None, 0),
+             (-1, slice(1, None, 2), slice(None, -2)), (None, Ellipsis, None)]
+    for index in cases:
+        t = x[index]
+        got = run(graph, t, {x: xv})
+        np.testing.assert_array_equal(got, xv[index])
+        assert len(t.shape) == got.ndim
+        assert all(s is None or s == g for s, g in zip(t.shape, got.shape)), (index, t.shape)
+
+
+def test_shape_ops(graph, rng):
+    xv = rng.standard_normal((2, 3, 4))
+    x = gc.placeholder(gc.float64, (None, 3, 4))
+    fetches = {
+        "reshape": gc.reshape(x, (-1, 4)),
+        "transpose": gc.transpose(x, (1, 2, 0)),
+        "expand": gc.expand_dims(x, -1),
+        "squeeze": gc.squeeze(gc.expand_dims(x, 1), 1),
+        "concat": gc.concat([x, x * 2.0], axis=2),
+        "pad": gc.pad(x, [[0, 1], [2, 0], [1, 1]], constant_values=7.0),
+        "tile": gc.tile(x, [1, 2, 1]),
+        "bcast": gc.broadcast_to(gc.constant([1.0, 2.0, 3.0, 4.0], gc.float64), (3, 4)),
+        "gather": gc.gather(x, gc.constant([[2, 0], [1, 1]]), axis=1),
+    }
+    got = run(graph, fetches, {x: xv})
+    np.testing.assert_array_equal(got["reshape"], xv.reshape(-1, 4))
+    np.testing.assert_array_equal(got["transpose"], xv.transpose(1, 2, 0))
+    assert got["expand"].shape == (2, 3, 4, 1) and got["squeeze"].shape == (2, 3, 4)
+    np.testing.assert_array_equal(got["concat"], np.concatenate([xv, 2 * xv], axis=2))
+    np.testing.assert_array_equal(got["pad"], np.pad(xv, [[0, 1], [2, 0], [1, 1]],
+                                                     constant_values=7.0))
+    np.testing.assert_array_equal(got["tile"], np.tile(xv, [1, 2, 1]))
+    np.testing.assert_array_equal(got["bcast"][2], [1, 2, 3, 4])
+    np.testing.assert_array_equal(got["gather"], xv[:, [[2, 0], [1, 1]], :])
+    assert fetches["gather"].shape == (None, 2, 2, 4)
+    parts = gc.split(x, [1, 2], axis=1)
+    got_parts = run(graph, parts, {x: xv})
+    np.testing.assert_array_equal(got_parts[1], xv[:, 1:])
+
+
+def test_one_hot_argmax_compare_where_cast(graph):
+    labels = gc.constant([0, 2, 5, -1])
+    hot = gc.one_hot(labels, 3, dtype=gc.float64)
+    x = gc.constant([[1.0, 5.0, 5.0], [0.0, -1.0, 2.0]], gc.float64)
+    got = run(graph, [hot, gc.argmax(x, 1), gc.argmin(x, 0), x > 1.0,
+                      gc.where(x > 1.0, x, -x), gc.cast(x, gc.int32), gc.size(x)])
+    np.testing.assert_array_equal(got[0], [[1, 0, 0], [0, 0, 1], [0, 0, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(got[1], [1, 2])      # first maximum on ties
+    assert got[1].dtype == np.int64
+    np.testing.assert_array_equal(got[2], [1, 1, 1])
+    np.testing.assert_array_equal(got[3], [[False, True, True], [False, False, True]])
+    np.testing.assert_array_equal(got[4], [[-1, 5, 5], [0, 1, 2]])
+    assert got[5].dtype == np.int32 and got[6] == 6
+
+
+def test_matmul_variants(graph, rng):
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((4, 5))
+    ta, tb = gc.constant(a.T.copy()), gc.constant(b.T.copy())
+    got = run(graph, [gc.matmul(gc.constant(a), gc.constant(b)),
+                      gc.matmul(ta, gc.constant(b), transpose_a=True),
+                      gc.matmul(gc.constant(a), tb, transpose_b=True),
+                      gc.matmul(ta, tb, transpose_a=True, transpose_b=True)])
+    for g in got:
+        np.testing.assert_allclose(g, a @ b)
+    batched = gc.matmul(gc.constant(rng.standard_normal((2, 1, 3, 4))), gc.constant(b))
+    assert batched.shape == (2, 1, 3, 5)
+
+
+def test_regularizers(graph):
+    w = gc.constant([[1.0, -2.0], [3.0, 0.5]], gc.float64)
+    wv = np.array([[1.0, -2.0], [3.0, 0.5]])
+    got = run(graph, [gc.losses.l1_regularizer(0.1)(w), gc.losses.l2_regularizer(0.1)(w),
+                      gc.losses.elastic_net_regularizer(0.1, 0.2)(w), gc.nn.l2_loss(w),
+                      gc.losses.apply_regularization(gc.losses.l2_regularizer(1.0), [w, w])])
+    np.testing.assert_allclose(got[0], 0.1 * np.abs(wv).sum())
+    np.testing.assert_allclose(got[1], 0.1 * 0.5 * (wv ** 2).sum())
+    np.testing.assert_allclose(got[2], 0.1 * np.abs(wv).sum() + 0.2 * 0.5 * (wv ** 2).sum())
+    np.testing.assert_allclose(got[3], 0.5 * (wv ** 2).sum())
+    np.testing.assert_allclose(got[4], (wv ** 2).sum())
+
+
+def test_mean_squared_error(graph):
+    p = gc.constant([1.0, 2.0, 4.0])
+    assert run(graph, gc.losses.mean_squared_error([1.0, 1.0, 1.0], p)) == pytest.approx(10 / 3)
+
+
+def test_stop_gradient_blocks_and_unconnected_is_none(graph):
+    x = gc.placeholder(gc.float64, (2,), name="x")
+    z = gc.placeholder(gc.float64, (2,), name="z")
+    i = gc.placeholder(gc.int32, (2,), name="i")
+    y = gc.reduce_sum(x * gc.stop_gradient(x) + gc.cast(i, gc.float64))
+    gx, gz, gi = gc.gradients(y, [x, z, i])
+    assert gz is None and gi is None
+    np.testing.assert_array_equal(run(graph, gx, {x: [1.0, 3.0], i: [0, 0]}), [1.0, 3.0])
+
+
+def test_gradient_accumulates_over_fan_out(graph):
+    x = gc.placeholder(gc.float64, (), name="x")
+    y = x * x + x * 3.0 + gc.exp(x)
+    (g,) = gc.gradients(y, [x])
+    assert run(graph, g, {x: 0.5}) == pytest.approx(2 * 0.5 + 3.0 + np.exp(0.5))
+    assert any(n.op.name == "add_n" for n in graph.nodes)
