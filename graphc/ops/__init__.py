@@ -1,5 +1,6 @@
 """Every op of graphc; importing this package registers them all."""
 from .base import apply, as_tensor
+from .conv import conv2d, conv2d_backprop_filter, conv2d_backprop_input
 from .elementwise import (abs, add, add_n, cast, div, divide, elu, equal, exp, greater,
                           greater_equal, leaky_relu, less, less_equal, log, logical_and,
                           logical_not, logical_or, maximum, minimum, mul, multiply, neg,
@@ -10,6 +11,9 @@ from .linalg import matmul
 from .losses import (apply_regularization, elastic_net_regularizer, l1_loss, l1_regularizer,
                      l2_loss, l2_regularizer, mean_squared_error, multiclass_hinge_loss,
                      sparse_softmax_cross_entropy)
+from .nn_extra import (batch_normalization, bias_add, dropout, maxout, moments,
+                       stateless_dropout)
+from .pool import avg_pool2d, max_pool2d
 from .reduce import argmax, argmin, reduce_max, reduce_mean, reduce_min, reduce_sum, size
 from .shape import (broadcast_like, broadcast_to, concat, expand_dims, gather, getitem, one_hot,
                     pad, reshape, reshape_like, slice, split, squeeze, sum_like, tile, transpose)
