@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .viz.cli import add_parser as add_render_parser
+
 
 def demo(args) -> int:
     """Train the lecture's two-layer sigmoid net (the seed-2layer workload) and report."""
@@ -18,6 +20,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--backend", default=None, help="numpy (default while it is the only one)")
     p.set_defaults(func=demo)
+    add_render_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -1,0 +1,121 @@
+"""`to_dot` and `render`: a graph, some tensors or a program as a Graphviz picture.
+
+The view (view.py) decides what is drawn; this module turns it into a
+`graphviz.Digraph`, nesting one DOT cluster per name scope and per kernel, and writes
+pictures through the renderer that render.py finds.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Hashable, Mapping
+
+import graphviz
+
+from ..ir import Node
+from . import style
+from . import view as v
+from .legend import draw_legend
+from .render import format_for, render_source, use_renderer_for_graphviz_package, write_atomic
+
+GRAPH_ATTRS = {"fontname": style.FONT, "fontsize": "11", "nodesep": "0.25", "ranksep": "0.35",
+               "newrank": "true"}
+NODE_ATTRS = {"fontname": style.FONT, "fontsize": "10", "margin": "0.08,0.04", "height": "0.3"}
+EDGE_ATTRS = {"fontname": style.FONT, "fontsize": "9", "arrowsize": "0.7"}
+
+
+def to_dot(target, *, collapse_depth: int | str | None = v.AUTO, show_backward: bool = True,
+           kernels: Mapping[Node, Hashable] | None = None,
+           values: Mapping[Node, object] | None = None, rankdir: str = "TB",
+           legend: bool = False, title: str | None = None,
+           max_items: int = v.DEFAULT_MAX_ITEMS) -> graphviz.Digraph:
+    """The picture of `target` as a graphviz.Digraph (its DOT text is `.source`).
+
+    target: a gc.Graph (every node), a tensor or list of tensors (them and everything
+        they depend on: pass `[loss, train_op]` for a whole train step), or a Program.
+    collapse_depth: name scopes nested deeper than this are drawn as one box with op
+        counts; 0 collapses every top-level scope, None never collapses, "auto" (the
+        default) picks the deepest depth that keeps at most `max_items` boxes.
+    show_backward: False replaces the backward graph by one box (fetched gradients
+        are still drawn).
+    kernels: node -> kernel id, e.g. the fused groups of a compiled program; each
+        kernel is framed as a cluster of its member ops.
+    values: node -> array, e.g. from `sess.run`; small values are printed in the
+        label, larger ones as their norm.
+    legend: add a legend explaining the shapes and edge styles used.
+    """
+    view = v.build_view(target, collapse_depth, show_backward, kernels, max_items)
+    return emit(view, values=values, rankdir=rankdir, legend=legend, title=title)
+
+
+def emit(view: v.View, *, values: Mapping[Node, object] | None = None, rankdir: str = "TB",
+         legend: bool = False, title: str | None = None,
+         extra_lines: Mapping[Node, list[str]] | None = None,
+         extra_attrs: Mapping[Node, dict] | None = None) -> graphviz.Digraph:
+    """Turn a view into DOT. `extra_lines` / `extra_attrs` (keyed by the IR node a box
+    stands for) let other views, such as the gradient flow, annotate boxes."""
+    if rankdir not in ("TB", "LR", "BT", "RL"):
+        raise ValueError(f"rankdir must be TB, LR, BT or RL, got {rankdir!r}")
+    use_renderer_for_graphviz_package()       # so Digraph.render and notebooks work too
+    graph_attrs = dict(GRAPH_ATTRS, rankdir=rankdir)
+    if title:
+        graph_attrs.update(label=title, labelloc="t", fontsize="14")
+    dot = graphviz.Digraph("graphc", graph_attr=graph_attrs, node_attr=NODE_ATTRS,
+                           edge_attr=EDGE_ATTRS)
+    emitter = _Emitter(values, extra_lines or {}, extra_attrs or {})
+    for item in view.top_items:
+        emitter.item(dot, item)
+    for cluster in view.roots:
+        emitter.cluster(dot, cluster)
+    for edge in view.edges:
+        dot.edge(edge.src.key, edge.dst.key, **style.edge_attrs(edge))
+    if legend:
+        draw_legend(dot, view)
+    return dot
+
+
+class _Emitter:
+    def __init__(self, values, extra_lines, extra_attrs):
+        self.values = values
+        self.extra_lines = extra_lines
+        self.extra_attrs = extra_attrs
+
+    def item(self, graph: graphviz.Digraph, item: v.Item) -> None:
+        lines = style.label_lines(item, self.values)
+        attrs = style.node_attrs(item)
+        if item.kind not in (v.SCOPE, v.HIDDEN):
+            lines += self.extra_lines.get(item.node, [])
+            attrs.update(self.extra_attrs.get(item.node, {}))
+        graph.node(item.key, label=join_lines(lines), tooltip=style.tooltip(item), **attrs)
+
+    def cluster(self, graph: graphviz.Digraph, cluster: v.Cluster) -> None:
+        with graph.subgraph(name=cluster.key) as sub:
+            sub.attr(**style.cluster_attrs(cluster))
+            for item in cluster.items:
+                self.item(sub, item)
+            for child in cluster.children:
+                self.cluster(sub, child)
+
+
+def join_lines(lines: list[str]) -> str:
+    """DOT's centred line break is the two characters backslash-n."""
+    return "\\n".join(lines)
+
+
+def render(target, path, **options) -> Path:
+    """Draw `target` (anything `to_dot` takes, or a Digraph already made) to `path`.
+
+    The format comes from the extension: .svg, .png, .pdf, or .dot/.gv for DOT text.
+    The file is written whole or not at all. Raises RenderError, naming the fix, when
+    no installed renderer writes that format.
+    """
+    path = Path(path)
+    fmt = format_for(path)
+    if isinstance(target, graphviz.Digraph | graphviz.Graph | graphviz.Source):
+        if options:
+            raise TypeError(f"render: options {sorted(options)} apply only when drawing a "
+                            "graph, not a Digraph already made")
+        source = target.source
+    else:
+        source = to_dot(target, **options).source
+    write_atomic(path, render_source(source, fmt))
+    return path

@@ -1,0 +1,380 @@
+"""What a drawing shows: which IR nodes, grouped into which boxes, joined by which edges.
+
+The grouping rules (which scopes collapse, where kernel clusters sit, whether the
+backward graph is hidden) live here, apart from DOT emission, so they can be tested
+without Graphviz and reused by every view (plain graph, gradient flow, fused program).
+
+Vocabulary:
+- an *item* is one box in the picture: one IR node, a collapsed name scope standing for
+  all the nodes under it, or the hidden backward graph;
+- a *cluster* is a frame around items: a name scope, or a kernel (a fused group);
+- an *edge* joins two items and has a kind: `data` (forward value), `gradient` (a
+  value computed by the backward pass), `saved` (a forward value read by the backward
+  pass) or `control` (run-after, no value).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Hashable, Iterable, Mapping
+
+from ..ir import Graph, Node
+
+# item kinds
+PLACEHOLDER = "placeholder"
+VARIABLE = "variable"
+CONSTANT = "constant"
+OP = "op"
+UPDATE = "update"
+GROUP = "group"
+SCOPE = "scope"
+HIDDEN = "hidden_backward"
+
+# edge kinds, strongest first: when edges of several kinds join the same two items,
+# the strongest is drawn
+DATA = "data"
+GRADIENT = "gradient"
+SAVED = "saved"
+CONTROL = "control"
+EDGE_PRIORITY = (GRADIENT, DATA, SAVED, CONTROL)
+
+UPDATE_OPS = frozenset({"assign", "assign_add", "assign_sub"})
+AUTO = "auto"
+DEFAULT_MAX_ITEMS = 120
+
+
+@dataclass(eq=False)
+class Cluster:
+    """A frame: a name scope (`path` is the scope) or a kernel (`path` is its id)."""
+
+    key: str
+    kind: str                       # "scope" or "kernel"
+    path: str
+    parent: "Cluster | None"
+    items: list["Item"] = field(default_factory=list)
+    children: list["Cluster"] = field(default_factory=list)
+
+    @property
+    def nodes(self) -> list[Node]:
+        """Every IR node drawn inside this frame, nested frames included."""
+        out = [n for item in self.items for n in item.nodes]
+        for child in self.children:
+            out.extend(child.nodes)
+        return out
+
+
+@dataclass(eq=False)
+class Item:
+    """One box of the picture and the IR nodes it stands for."""
+
+    key: str
+    kind: str
+    nodes: list[Node]
+    cluster: Cluster | None
+    scope: str = ""                 # for SCOPE items: the collapsed scope path
+
+    @property
+    def node(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def backward(self) -> bool:
+        return all(n.grad_of is not None for n in self.nodes)
+
+
+@dataclass(frozen=True)
+class Edge:
+    src: Item
+    dst: Item
+    kind: str
+    count: int = 1                  # IR edges merged into this one
+
+
+@dataclass
+class View:
+    graph: Graph
+    items: list[Item]
+    edges: list[Edge]
+    clusters: list[Cluster]         # every frame, parents before children
+    item_of: dict[Node, Item]       # every drawn or hidden IR node -> its box
+    collapse_depth: int | None      # the depth used (after resolving "auto")
+
+    @property
+    def roots(self) -> list[Cluster]:
+        return [c for c in self.clusters if c.parent is None]
+
+    @property
+    def top_items(self) -> list[Item]:
+        return [i for i in self.items if i.cluster is None]
+
+
+def build_view(target, collapse_depth: int | str | None = AUTO, show_backward: bool = True,
+               kernels: Mapping[Node, Hashable] | None = None,
+               max_items: int = DEFAULT_MAX_ITEMS) -> View:
+    """Decide what to draw for `target` (a Graph, a tensor, tensors, or a Program).
+
+    collapse_depth: name scopes nested deeper than this become one summary box each
+    (0: every top-level scope is one box; None: never collapse; "auto": the deepest
+    depth that keeps the picture within `max_items` boxes).
+    show_backward: False draws the backward graph as one box (fetched gradients stay).
+    kernels: node -> kernel id; each kernel is framed as a cluster of its member ops,
+    which are always drawn one by one.
+    Fetched tensors are always drawn as boxes of their own, never inside a summary.
+    """
+    graph, nodes, fetched = select_nodes(target)
+    hidden = set() if show_backward else {n for n in nodes if n.is_backward
+                                          and n not in fetched}
+    kernel_of = _check_kernels(kernels, graph, nodes, hidden)
+    shown = [n for n in nodes if n not in hidden]
+    keep = set(kernel_of) | fetched
+    depth = _resolve_depth(collapse_depth, shown, keep, bool(hidden), max_items)
+    builder = _Builder(graph, kernel_of, keep, depth)
+    for n in shown:
+        builder.place(n)
+    if hidden:
+        builder.hide(sorted(hidden, key=_node_id))
+    builder.connect([n for n in nodes if n not in hidden], set(nodes))
+    return builder.view()
+
+
+def select_nodes(target) -> tuple[Graph, list[Node], set[Node]]:
+    """(graph, nodes to draw in topological order, fetched nodes) for any drawable target.
+
+    A Graph draws all its nodes; tensors draw themselves and everything they depend on
+    (control dependencies included); a Program draws the nodes it runs.
+    """
+    if isinstance(target, Graph):
+        return target, list(target.nodes), set()
+    if isinstance(target, Node):
+        target = [target]
+    if hasattr(target, "fetches") and hasattr(target, "nodes") and hasattr(target, "graph"):
+        return target.graph, list(target.nodes), set(target.fetches)
+    if isinstance(target, Iterable) and not isinstance(target, str | bytes):
+        fetches = list(_flatten(target))
+        if not fetches:
+            raise ValueError("nothing to draw: the list of tensors is empty")
+        graph = fetches[0].graph
+        for f in fetches:
+            if f.graph is not graph:
+                raise ValueError(f"cannot draw tensors of two graphs together "
+                                 f"('{fetches[0].name}' and '{f.name}')")
+        return graph, graph.ancestors(fetches), set(fetches)
+    raise TypeError(f"cannot draw {target!r}: expected a gc.Graph, a tensor, a list of "
+                    "tensors or a Program")
+
+
+def scope_of(node: Node) -> tuple[str, ...]:
+    """The name scopes a node sits in, outermost first ('a/b/mul' -> ('a', 'b'))."""
+    return tuple(node.name.split("/")[:-1])
+
+
+def _flatten(values) -> Iterable[Node]:
+    for v in values:
+        if isinstance(v, Node):
+            yield v
+        elif v is None:
+            continue                # gc.gradients gives None for unconnected inputs
+        elif isinstance(v, list | tuple):
+            yield from _flatten(v)
+        elif isinstance(v, dict):
+            yield from _flatten(list(v.values()))
+        else:
+            raise TypeError(f"cannot draw {v!r}: not a graphc tensor")
+
+
+def _node_id(node: Node) -> int:
+    return node.id
+
+
+def _check_kernels(kernels, graph: Graph, nodes: list[Node], hidden: set[Node]) -> dict:
+    """Validate the node -> kernel id mapping; keep only nodes that are drawn."""
+    if kernels is None:
+        return {}
+    if not isinstance(kernels, Mapping):
+        raise TypeError("kernels must map each fused node to a kernel id, e.g. "
+                        "{node: 0, other: 0, third: 1}")
+    drawn = set(nodes) - hidden
+    out = {}
+    for node, kernel in kernels.items():
+        if not isinstance(node, Node):
+            raise TypeError(f"kernels: key {node!r} is not a graphc tensor")
+        if node.graph is not graph:
+            raise ValueError(f"kernels: '{node.name}' belongs to another graph")
+        if node in drawn:
+            out[node] = kernel
+    return out
+
+
+def _resolve_depth(depth, shown: list[Node], keep: set[Node], has_hidden: bool,
+                   max_items: int) -> int | None:
+    if depth is None:
+        return None
+    if depth == AUTO:
+        return _auto_depth(shown, keep, has_hidden, max_items)
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise ValueError(f"collapse_depth must be an int >= 0, None or 'auto', got {depth!r}")
+    return depth
+
+
+def _auto_depth(shown: list[Node], keep: set[Node], has_hidden: bool,
+                max_items: int) -> int | None:
+    """The deepest collapse depth whose picture has at most `max_items` boxes."""
+    deepest = max((len(scope_of(n)) for n in shown), default=0)
+    for depth in range(deepest, -1, -1):
+        keys = set()
+        for n in shown:
+            scope = scope_of(n)
+            if n in keep or len(scope) <= depth:
+                keys.add(n)
+            else:
+                keys.add(scope[: depth + 1])
+        if len(keys) + has_hidden <= max_items:
+            return None if depth == deepest else depth
+    return 0
+
+
+class _Builder:
+    """Places nodes into items and clusters, then joins the items with edges."""
+
+    def __init__(self, graph: Graph, kernel_of: dict, keep: set[Node], depth: int | None):
+        self.graph = graph
+        self.kernel_of = kernel_of
+        self.keep = keep
+        self.depth = depth
+        self.items: list[Item] = []
+        self.edges: list[Edge] = []
+        self.clusters: list[Cluster] = []
+        self.item_of: dict[Node, Item] = {}
+        self._scope_items: dict[tuple, Item] = {}
+        self._scope_clusters: dict[tuple, Cluster] = {}
+        self._kernel_clusters: dict[Hashable, Cluster] = {}
+        self._kernel_members: dict[Hashable, list[Node]] = {}
+        for node, kernel in kernel_of.items():
+            self._kernel_members.setdefault(kernel, []).append(node)
+
+    # -- placing nodes ----------------------------------------------------------------------
+    def place(self, node: Node) -> None:
+        scope = scope_of(node)
+        if node in self.kernel_of:
+            self._add_item(f"n{node.id}", _node_kind(node), [node],
+                           self._kernel_cluster(self.kernel_of[node]))
+        elif self.depth is not None and len(scope) > self.depth and node not in self.keep:
+            key = scope[: self.depth + 1]
+            item = self._scope_items.get(key)
+            if item is None:
+                item = self._add_item(f"s{len(self._scope_items)}", SCOPE, [],
+                                      self._scope_cluster(key[:-1]), "/".join(key))
+                self._scope_items[key] = item
+            item.nodes.append(node)
+            self.item_of[node] = item
+        else:
+            drawn_scope = scope if self.depth is None else scope[: self.depth]
+            self._add_item(f"n{node.id}", _node_kind(node), [node],
+                           self._scope_cluster(drawn_scope))
+
+    def hide(self, nodes: list[Node]) -> None:
+        """Stand for the whole (unfetched) backward graph with one box."""
+        item = self._add_item(HIDDEN, HIDDEN, [], None)
+        for n in nodes:
+            item.nodes.append(n)
+            self.item_of[n] = item
+
+    def _add_item(self, key, kind, nodes, cluster, scope="") -> Item:
+        item = Item(key, kind, list(nodes), cluster, scope)
+        self.items.append(item)
+        if cluster is not None:
+            cluster.items.append(item)
+        for n in nodes:
+            self.item_of[n] = item
+        return item
+
+    def _scope_cluster(self, scope: tuple) -> Cluster | None:
+        if not scope:
+            return None
+        cluster = self._scope_clusters.get(scope)
+        if cluster is None:
+            parent = self._scope_cluster(scope[:-1])
+            cluster = self._add_cluster("scope", "/".join(scope), parent)
+            self._scope_clusters[scope] = cluster
+        return cluster
+
+    def _kernel_cluster(self, kernel: Hashable) -> Cluster:
+        """A kernel's frame sits in the innermost drawn scope holding all its members."""
+        cluster = self._kernel_clusters.get(kernel)
+        if cluster is None:
+            common = _common_prefix([scope_of(n) for n in self._kernel_members[kernel]])
+            if self.depth is not None:
+                common = common[: self.depth]
+            cluster = self._add_cluster("kernel", str(kernel), self._scope_cluster(common))
+            self._kernel_clusters[kernel] = cluster
+        return cluster
+
+    def _add_cluster(self, kind: str, path: str, parent: Cluster | None) -> Cluster:
+        cluster = Cluster(f"cluster_{kind[0]}{len(self.clusters)}", kind, path, parent)
+        self.clusters.append(cluster)
+        if parent is not None:
+            parent.children.append(cluster)
+        return cluster
+
+    # -- edges ------------------------------------------------------------------------------
+    def connect(self, consumers: list[Node], drawn: set[Node]) -> None:
+        """Edges into every consumer from its drawn inputs; merged per pair of boxes.
+
+        Edges into the hidden backward box are left out: they would tie the box to every
+        forward activation and say nothing the box's label does not.
+        """
+        counts: Counter = Counter()
+        for node in consumers:
+            dst = self.item_of[node]
+            for x in node.inputs:
+                if x in drawn:
+                    counts[(self.item_of[x], dst, edge_kind(x, node))] += 1
+            for c in node.control_inputs:
+                if c in drawn:
+                    counts[(self.item_of[c], dst, CONTROL)] += 1
+        best: dict[tuple, tuple[str, int]] = {}
+        for (src, dst, kind), count in counts.items():
+            if src is dst:
+                continue
+            pair = (src, dst)
+            total = best.get(pair, (kind, 0))[1] + count
+            strongest = min(kind, best.get(pair, (kind, 0))[0], key=EDGE_PRIORITY.index)
+            best[pair] = (strongest, total)
+        self.edges = [Edge(src, dst, kind, count) for (src, dst), (kind, count) in best.items()]
+
+    def view(self) -> View:
+        return View(self.graph, self.items, self.edges, self.clusters, self.item_of,
+                    self.depth)
+
+
+def edge_kind(src: Node, dst: Node) -> str:
+    """A value made by the backward pass is a gradient edge wherever it goes; a forward
+    value read by a backward node is a saved activation; the rest is forward data."""
+    if src.grad_of is not None:
+        return GRADIENT
+    if dst.grad_of is not None:
+        return SAVED
+    return DATA
+
+
+def _node_kind(node: Node) -> str:
+    op = node.op.name
+    if op in (PLACEHOLDER, VARIABLE, CONSTANT):
+        return op
+    if op in UPDATE_OPS:
+        return UPDATE
+    if op == "no_op":
+        return GROUP
+    return OP
+
+
+def _common_prefix(scopes: list[tuple]) -> tuple:
+    first = scopes[0]
+    n = len(first)
+    for s in scopes[1:]:
+        n = min(n, len(s))
+        for i in range(n):
+            if s[i] != first[i]:
+                n = i
+                break
+    return first[:n]
