@@ -1,0 +1,238 @@
+"""Checkpoints: variables (optimizer slots and global_step included) saved by name.
+
+File format, version 1 (all integers little-endian):
+
+    offset 0       8 bytes   magic b"GRAPHCKP"
+           8       u32       format version (1)
+           12      u32       header length H
+           16      H bytes   header, UTF-8 JSON: {"tensors": [{"name", "dtype", "shape",
+                             "offset", "nbytes", "crc32"}, ...], "data_nbytes": N,
+                             "meta": {...}}
+           16+H    u32       CRC-32 of the header bytes
+           20+H    N bytes   the tensors' raw C-order data, at their offsets
+
+Reading checks the magic, the version, the exact file length (a truncated file is named
+as such), the header's CRC and each tensor's CRC, and refuses the file with the reason.
+
+Writing is atomic: the bytes go to a temporary file in the same folder, are flushed to
+disk, and `os.replace` puts the file in place in one step. A save that is interrupted,
+even by SIGKILL, leaves the previous checkpoint as it was (and at worst a stray
+".<name>.*.tmp" file beside it, which readers never look at).
+"""
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+import zlib
+from typing import Iterable
+
+import numpy as np
+
+from ..ir import GraphcError, Node, as_dtype
+from ..ops.state import VARIABLES
+
+MAGIC = b"GRAPHCKP"
+FORMAT_VERSION = 1
+_PREFIX = struct.Struct("<8sII")      # magic, version, header length
+
+
+class CheckpointError(GraphcError, ValueError):
+    """A checkpoint that cannot be read or does not fit the variables it restores."""
+
+
+# -- the file format ------------------------------------------------------------------------
+def _encode(arrays: dict[str, np.ndarray], meta: dict) -> list[bytes]:
+    """The checkpoint as a list of byte chunks: prefix, header, header CRC, tensor data."""
+    entries, data, offset = [], [], 0
+    for name, array in arrays.items():
+        array = np.ascontiguousarray(array)
+        raw = array.tobytes()
+        entries.append({"name": name, "dtype": as_dtype(array.dtype).name,
+                        "shape": list(array.shape), "offset": offset, "nbytes": len(raw),
+                        "crc32": zlib.crc32(raw)})
+        data.append(raw)
+        offset += len(raw)
+    header = json.dumps({"tensors": entries, "data_nbytes": offset, "meta": meta},
+                        sort_keys=True).encode("utf-8")
+    prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header))
+    return [prefix, header, struct.pack("<I", zlib.crc32(header))] + data
+
+
+def _write_chunks(file, chunks: Iterable[bytes]) -> None:
+    """Write every chunk (a separate function so tests can interrupt a save midway)."""
+    for chunk in chunks:
+        file.write(chunk)
+
+
+def write_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict | None = None) -> str:
+    """Write `arrays` (name → array) to `path` atomically; returns the path."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    chunks = _encode(arrays, meta or {})
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file:
+            _write_chunks(file, chunks)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_folder(folder)
+    return path
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make the rename itself durable where the platform allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
+    """(name → array, meta) from a checkpoint file, every checksum verified."""
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as file:
+            blob = file.read()
+    except FileNotFoundError:
+        raise CheckpointError(f"no checkpoint at '{path}'") from None
+    header = _read_header(path, blob)
+    start = _PREFIX.size + len(header["raw"]) + 4
+    arrays = {}
+    for entry in header["tensors"]:
+        raw = blob[start + entry["offset"]: start + entry["offset"] + entry["nbytes"]]
+        if zlib.crc32(raw) != entry["crc32"]:
+            raise CheckpointError(f"checkpoint '{path}' is corrupt: the data of "
+                                  f"'{entry['name']}' fails its checksum")
+        dtype = as_dtype(entry["dtype"]).np_type
+        arrays[entry["name"]] = np.frombuffer(raw, dtype=dtype).reshape(entry["shape"]).copy()
+    return arrays, header["meta"]
+
+
+def _read_header(path: str, blob: bytes) -> dict:
+    if len(blob) < _PREFIX.size:
+        raise CheckpointError(f"'{path}' is not a graphc checkpoint: only {len(blob)} bytes "
+                              "(truncated or empty)")
+    magic, version, header_len = _PREFIX.unpack_from(blob)
+    if magic != MAGIC:
+        raise CheckpointError(f"'{path}' is not a graphc checkpoint (it does not start with "
+                              f"{MAGIC!r})")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint '{path}' has format version {version}; this graphc "
+                              f"reads version {FORMAT_VERSION}")
+    end = _PREFIX.size + header_len + 4
+    if len(blob) < end:
+        raise CheckpointError(f"checkpoint '{path}' is truncated: {len(blob)} bytes, the "
+                              f"header alone needs {end}")
+    raw = blob[_PREFIX.size:_PREFIX.size + header_len]
+    (crc,) = struct.unpack_from("<I", blob, _PREFIX.size + header_len)
+    if zlib.crc32(raw) != crc:
+        raise CheckpointError(f"checkpoint '{path}' is corrupt: its header fails its checksum")
+    header = json.loads(raw.decode("utf-8"))
+    expected = end + header["data_nbytes"]
+    if len(blob) != expected:
+        what = "truncated" if len(blob) < expected else "corrupt (trailing bytes)"
+        raise CheckpointError(f"checkpoint '{path}' is {what}: {len(blob)} bytes, the header "
+                              f"describes {expected}")
+    header["raw"] = raw
+    return header
+
+
+def load_checkpoint(path) -> dict[str, np.ndarray]:
+    """Every saved tensor by name (like tf.train.load_checkpoint(...).get_tensor)."""
+    return read_checkpoint(path)[0]
+
+
+def list_variables(path) -> list[tuple[str, tuple]]:
+    """(name, shape) of every tensor in a checkpoint, in saved order."""
+    return [(name, a.shape) for name, a in read_checkpoint(path)[0].items()]
+
+
+# -- Saver -------------------------------------------------------------------------------
+class Saver:
+    """Saves and restores variables by name (TF1's tf.train.Saver).
+
+    `var_list`: None for every variable of the session's graph at save/restore time
+    (optimizer slots and global_step included), a list of variables, or a dict
+    {name in the checkpoint: variable} to map names. Restoring a subset is how transfer
+    learning starts: restore the feature layers into a new graph, then train only the
+    rest with `minimize(loss, var_list=...)`.
+    """
+
+    def __init__(self, var_list=None):
+        if var_list is None:
+            self._var_list = None
+        elif isinstance(var_list, dict):
+            self._var_list = dict(var_list)
+        else:
+            self._var_list = {_check_variable(v).name: v for v in var_list}
+        for var in (self._var_list or {}).values():
+            _check_variable(var)
+
+    def _resolve(self, sess) -> dict[str, Node]:
+        if self._var_list is not None:
+            for var in self._var_list.values():
+                if var.graph is not sess.graph:
+                    raise CheckpointError(f"variable '{var.name}' belongs to another graph "
+                                          "than the session's")
+            return self._var_list
+        return {v.name: v for v in sess.graph.get_collection(VARIABLES)}
+
+    def save(self, sess, path, global_step=None) -> str:
+        """Write the variables' current values; with `global_step` (an int or the step
+        variable) the file name gets "-<step>". Returns the path written."""
+        path = os.fspath(path)
+        if global_step is not None:
+            step = sess.run(global_step) if isinstance(global_step, Node) else global_step
+            path = f"{path}-{int(step)}"
+        arrays = {name: _value(sess, var) for name, var in self._resolve(sess).items()}
+        return write_checkpoint(path, arrays, {"graphc_checkpoint": FORMAT_VERSION})
+
+    def restore(self, sess, path) -> list[str]:
+        """Set each variable to its saved value, matched by name; every variable must be
+        in the file with the same shape and dtype. Returns the names restored."""
+        arrays, _ = read_checkpoint(path)
+        targets = self._resolve(sess)
+        missing = [name for name in targets if name not in arrays]
+        if missing:
+            raise CheckpointError(
+                f"checkpoint '{path}' has no value for {', '.join(missing)} (it holds "
+                f"{', '.join(arrays) or 'nothing'}); restore a subset with "
+                "Saver(var_list=[...])")
+        for name, var in targets.items():
+            value = arrays[name]
+            if value.shape != tuple(var.shape) or value.dtype != var.dtype.np_type:
+                raise CheckpointError(
+                    f"checkpoint '{path}': '{name}' is {value.dtype}{list(value.shape)} but "
+                    f"variable '{var.name}' is {var.dtype.name}{list(var.shape)}")
+        for name, var in targets.items():
+            sess.set_variable_value(var, arrays[name])
+        return list(targets)
+
+
+def _check_variable(var) -> Node:
+    if not isinstance(var, Node) or var.op.name != "variable":
+        raise TypeError(f"Saver: {var!r} is not a Variable")
+    return var
+
+
+def _value(sess, var: Node) -> np.ndarray:
+    try:
+        return sess.variable_value(var)
+    except KeyError:                     # made after the session: not initialized yet
+        sess.initialize([var])
+        return sess.variable_value(var)
