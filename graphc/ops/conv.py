@@ -50,8 +50,8 @@ class ConvBase(OpDef):
         if kh is None or kw is None:
             raise shape_error(f"conv2d filter height and width must be known, got {w}")
         if not dims_compatible(x.shape[3], w_in):
-            raise shape_error(f"input has {x.shape[3]} channels but the filters "
-                              f"({format_shape(w.shape)}, HWIO) expect {w_in}")
+            raise shape_error(f"input has {x.shape[3]} channels but the HWIO filters "
+                              f"({format_shape(w.shape)}) expect {w_in}")
         oh, ow = output_hw(x.shape[1:3], (kh, kw), attrs["strides"],
                            attrs["dilations"], attrs["padding"], attrs.get("strict", False))
         return TensorType(dtype, (x.shape[0], oh, ow, w_out))
