@@ -114,14 +114,19 @@ class Graph:
     @contextlib.contextmanager
     def gradient_context(self, forward: Node, location: SourceLocation | None):
         """Mark every node made inside as part of `forward`'s gradient."""
-        saved = (self._grad_of, self._location_override, self._control)
-        self._grad_of = GradInfo(forward)
-        self._location_override = location
-        self._control = []
+        with self.provenance(location, GradInfo(forward)), self.control_dependencies(None):
+            yield
+
+    @contextlib.contextmanager
+    def provenance(self, location: SourceLocation | None, grad_of: GradInfo | None):
+        """Nodes made inside get this source location and backward marker (rewrites use
+        it so a replacement keeps the user's line of the node it replaces)."""
+        saved = (self._grad_of, self._location_override)
+        self._grad_of, self._location_override = grad_of, location
         try:
             yield
         finally:
-            self._grad_of, self._location_override, self._control = saved
+            self._grad_of, self._location_override = saved
 
     @contextlib.contextmanager
     def as_default(self) -> Iterator["Graph"]:

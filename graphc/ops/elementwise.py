@@ -80,9 +80,11 @@ def _g_square(n, x, gy): return gy * (x * 2)
 def _g_reciprocal(n, x, gy): return negative(gy * (n * n))
 def _g_sigmoid(n, x, gy): return gy * (n * (1 - n))
 def _g_tanh(n, x, gy): return gy * (1 - n * n)
-def _g_relu(n, x, gy): return where(x > 0, gy, zeros_like(gy))
-def _g_leaky_relu(n, x, gy): return where(x > 0, gy, gy * n.attrs["alpha"])
-def _g_elu(n, x, gy): return where(x > 0, gy, gy * (n + n.attrs["alpha"]))
+# relu-like masks test the output (y > 0 exactly when x > 0): the forward kernel then
+# need not keep its pre-activation alive for the backward pass
+def _g_relu(n, x, gy): return where(n > 0, gy, zeros_like(gy))
+def _g_leaky_relu(n, x, gy): return where(n > 0, gy, gy * n.attrs["alpha"])
+def _g_elu(n, x, gy): return where(n > 0, gy, gy * (n + n.attrs["alpha"]))
 def _g_softplus(n, x, gy): return gy * sigmoid(x)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import zlib
+
 import numpy as np
 
 from ..ir import GraphcError, Node
@@ -22,7 +24,7 @@ class RunContext:
     and per-op random streams (reproducible from a seed and a run counter)."""
 
     def __init__(self, feeds: dict[Node, np.ndarray], variables: dict[Node, np.ndarray],
-                 rng_counters: dict[Node, int]):
+                 rng_counters: dict[str, int]):
         self.feeds = feeds
         self.variables = variables
         self.writes: dict[Node, np.ndarray] = {}
@@ -45,10 +47,14 @@ class RunContext:
         self.writes[var] = value
 
     def rng(self, node: Node) -> np.random.Generator:
-        """A generator for this node's next draw: seed and draw count fix the numbers."""
-        count = self._rng_counters.get(node, 0)
-        self._rng_counters[node] = count + 1
-        return np.random.default_rng([int(node.attrs.get("seed") or 0), node.id, count])
+        """A generator for this node's next draw. The op's seed, the node's name and the
+        draw count fix the numbers, so a copy of the node in an optimised program (which
+        keeps the name in its `rng_key` attr) draws the same ones."""
+        key = node.attrs.get("rng_key") or node.name
+        count = self._rng_counters.get(key, 0)
+        self._rng_counters[key] = count + 1
+        return np.random.default_rng([int(node.attrs.get("seed") or 0), zlib.crc32(key.encode()),
+                                      count])
 
 
 def execute(nodes: Iterable[Node], ctx: RunContext) -> dict[Node, np.ndarray]:
@@ -78,3 +84,27 @@ def check_result(node: Node, out: np.ndarray) -> None:
             what = f"shape {out.shape}"
         raise ExecutionError(f"{node.describe()} produced {what} but its type is {node.type}: "
                              "the inputs' run-time shapes do not fit")
+
+
+def execute_kernels(kernel_graph, ctx: RunContext) -> dict[Node, np.ndarray]:
+    """Run a fused program kernel by kernel: each kernel evaluates its members with their
+    references and keeps only its root, so a kernel that reads a value no earlier kernel
+    materialised fails here, before any backend is involved."""
+    buffers = execute(kernel_graph.sources, ctx)
+    for kernel in kernel_graph.kernels:
+        local: dict[Node, np.ndarray] = {}
+        for node in kernel.members:
+            inputs = []
+            for x in node.inputs:
+                if x in local:
+                    inputs.append(local[x])
+                elif x in buffers:
+                    inputs.append(buffers[x])
+                else:
+                    raise ExecutionError(f"kernel of '{kernel.root.name}' reads '{x.name}', "
+                                         "which no earlier kernel materialised")
+            out = np.asarray(node.op.evaluate(node, inputs, ctx))
+            check_result(node, out)
+            local[node] = out
+        buffers[kernel.root] = local[kernel.root]
+    return buffers

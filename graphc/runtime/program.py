@@ -1,26 +1,39 @@
-"""Which nodes a run needs, and the feeds it must have, checked before any work."""
+"""Program: what one `run` computes — fetched outputs and variable updates — and every
+node they need, in run order. Passes rewrite a Program into an optimised one."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
 
 from ..ir import FeedError, Graph, Node
+
+ASSIGN_OPS = ("assign", "assign_add", "assign_sub")
 
 
 @dataclass(frozen=True)
 class Program:
-    """The subgraph that computes `fetches` given values for `feeds`, in run order."""
+    """`outputs` and `updates` (assign nodes) are the roots; `feeds` / `variables` map the
+    user's placeholders / variables to their nodes in `graph` (the same nodes until a
+    pass copies the program into a graph of its own)."""
 
     graph: Graph
-    fetches: tuple[Node, ...]
-    feeds: tuple[Node, ...]
+    outputs: tuple[Node, ...]
+    updates: tuple[Node, ...]
+    feeds: dict[Node, Node]
+    variables: dict[Node, Node]
     nodes: tuple[Node, ...]
+    annotations: dict[str, Any] = field(default_factory=dict)  # kernels, memory plan, ...
 
     @classmethod
     def build(cls, graph: Graph, fetches, feeds) -> "Program":
+        """The nodes `fetches` need through data and control edges; every placeholder
+        among them must be fed."""
         fetches, feeds = tuple(fetches), tuple(feeds)
         fed = set(feeds)
         needed, stack = set(), list(fetches)
-        while stack:                      # stop at fed tensors: their inputs are not needed
+        while stack:
             n = stack.pop()
             if n.id in needed:
                 continue
@@ -34,7 +47,35 @@ class Program:
                 user = _first_fetch_needing(n, fetches)
                 raise FeedError(f"placeholder {n.describe()} must be fed: fetch '{user.name}' "
                                 "depends on it (pass it in feed_dict)")
-        return cls(graph, fetches, feeds, nodes)
+        updates = tuple(n for n in nodes if n.op.name in ASSIGN_OPS)
+        variables = {n: n for n in nodes if n.op.name == "variable"}
+        return cls(graph, fetches, updates, {f: f for f in feeds}, variables, nodes)
+
+    @property
+    def roots(self) -> tuple[Node, ...]:
+        return tuple(dict.fromkeys(self.outputs + self.updates))
+
+    def with_changes(self, **changes) -> "Program":
+        return replace(self, **changes)
+
+    def bind(self, feeds: dict[Node, np.ndarray], variables: dict[Node, np.ndarray]):
+        """Key run inputs given for the user's nodes by this program's nodes (feeds are
+        checked against, and converted to, the program's placeholders)."""
+        from .feeds import convert_feed
+        return ({self.feeds[k]: convert_feed(self.feeds[k], v) for k, v in feeds.items()
+                 if k in self.feeds},
+                {node: variables[user] for user, node in self.variables.items()
+                 if user in variables})
+
+    def user_writes(self, writes: dict[Node, np.ndarray]) -> dict[Node, np.ndarray]:
+        """Variable writes keyed by the user's variables again."""
+        back = {node: user for user, node in self.variables.items()}
+        return {back[node]: value for node, value in writes.items()}
+
+    def __str__(self) -> str:
+        from ..ir.printer import format_graph
+        roots = ", ".join(f"%{n.name}" for n in self.roots)
+        return f"{format_graph(self.nodes)}\n// roots: {roots}"
 
 
 def _first_fetch_needing(placeholder: Node, fetches) -> Node:

@@ -25,7 +25,7 @@ class Session:
         self.graph = graph or get_default_graph()
         self.backend = get_backend(backend)
         self._variables: dict[Node, np.ndarray] = {}
-        self._rng_counters: dict[Node, int] = {}
+        self._rng_counters: dict[str, int] = {}
         self._executables: dict[tuple, object] = {}
         self._closed = False
         self.initialize()

@@ -1,0 +1,253 @@
+"""Fusion: decide which values are materialised in buffers; everything else is computed
+inside the kernel of the value that needs it.
+
+A kernel is one materialised value (its *root*) plus the non-materialised nodes it is
+computed from (its *members*), reading materialised values and sources (placeholders,
+variables, constants). Ops are classified by their fusion kind (TVM's scale):
+elementwise / broadcast / injective ops are *light*; reductions, GEMM/conv (out-
+elementwise-fusable) and opaque ops are *anchors*. A kernel holds at most one anchor:
+
+- light chains fuse vertically into one loop nest;
+- light producers of a reduction fuse in as its prologue (sum of squares, softmax);
+- light consumers of a GEMM, conv or reduction that keep its result's shape fuse in as
+  its epilogue (bias add, activation, and in backward the activation-gradient mask);
+- GEMM/conv and opaque ops read their operands from buffers, so operands are
+  materialised; so is every root (fetched value, variable update).
+
+Several consumers. A light value used by several kernels is *recomputed* in each when
+it is cheap — its kernel-local expression has no anchor and at most RECOMPUTE_LIMIT
+ops — and materialised otherwise. Each materialised value records why (printed with
+the kernels), so a surprising split can be read off the IR.
+
+Variable updates are kernel roots that write the variable's buffer in place; they run
+after every other kernel that reads that variable (reads see the old value).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from operator import attrgetter
+
+import networkx as nx
+
+from ..ir import Fusion, Node
+from ..ir.printer import format_node
+from ..runtime.program import ASSIGN_OPS, Program
+
+SOURCE_OPS = ("placeholder", "variable", "constant", "no_op")
+RECOMPUTE_LIMIT = 8
+
+
+def is_source(node: Node) -> bool:
+    return node.op.name in SOURCE_OPS
+
+
+def is_light(node: Node) -> bool:
+    return node.op.fusion <= Fusion.INJECTIVE and not is_source(node)
+
+
+def is_anchor(node: Node) -> bool:
+    return not is_light(node) and not is_source(node) and node.op.name not in ASSIGN_OPS
+
+
+def reads_operands_from_buffers(node: Node) -> bool:
+    return node.op.fusion >= Fusion.OUT_ELEMWISE_FUSABLE and node.op.name not in ASSIGN_OPS
+
+
+@dataclass
+class Kernel:
+    root: Node
+    members: tuple[Node, ...]      # in run order, root last
+    inputs: tuple[Node, ...]       # materialised values and sources it reads
+    anchor: Node | None
+
+    @property
+    def kind(self) -> str:
+        if self.anchor is None:
+            return "update" if self.root.op.name in ASSIGN_OPS else "elementwise"
+        name = self.anchor.op.name
+        if name == "matmul":
+            return "gemm"
+        if name.startswith("conv2d"):
+            return "conv"
+        if self.anchor.op.fusion == Fusion.REDUCTION:
+            return "reduction"
+        return name
+
+    @property
+    def fused_ops(self) -> list[str]:
+        return [m.op.name for m in self.members]
+
+
+@dataclass
+class KernelGraph:
+    kernels: list[Kernel]
+    reasons: dict[Node, str]       # why each materialised value is materialised
+    sources: list[Node]
+
+    def format(self) -> str:
+        lines = []
+        for s in self.sources:
+            lines.append(format_node(s))
+        for i, k in enumerate(self.kernels):
+            reads = ", ".join(f"%{x.name}" for x in k.inputs)
+            lines.append(f"kernel {i} {k.kind} -> %{k.root.name} "
+                         f"({self.reasons.get(k.root, '')}) reads {reads}")
+            for m in k.members:
+                lines.append("    " + format_node(m))
+        return "\n".join(lines)
+
+
+def _closure(root: Node, materialised) -> list[Node]:
+    """Nodes computed inside root's kernel: root and its non-materialised producers."""
+    seen, stack, out = set(), [root], []
+    while stack:
+        n = stack.pop()
+        if n.id in seen:
+            continue
+        seen.add(n.id)
+        out.append(n)
+        for x in n.inputs:
+            if not is_source(x) and x not in materialised:
+                stack.append(x)
+    return sorted(out, key=attrgetter("id"))
+
+
+def _aligned(node: Node, value: Node) -> bool:
+    """`node` reads `value` element for element (same shape, no reindexing)."""
+    return node.op.fusion <= Fusion.BROADCAST and node.shape == value.shape
+
+
+def _epilogue_op(node: Node, anchor: Node) -> bool:
+    """May run on an anchor's result inside its kernel: elementwise, same shape (a
+    variable update counts: it writes each element where it reads it)."""
+    return (node.op.fusion <= Fusion.BROADCAST or node.op.name in ASSIGN_OPS) \
+        and node.shape == anchor.shape
+
+
+def _depends_on(nodes: list[Node], anchor: Node) -> set[int]:
+    """Ids of members downstream of `anchor` within one kernel."""
+    downstream = {anchor.id}
+    for n in nodes:
+        if any(x.id in downstream for x in n.inputs):
+            downstream.add(n.id)
+    return downstream
+
+
+class Fuse:
+    name = "fuse"
+
+    def run(self, program: Program):
+        nodes = program.nodes
+        consumers: dict[Node, list[Node]] = defaultdict(list)
+        for n in nodes:
+            for x in dict.fromkeys(n.inputs):
+                consumers[x].append(n)
+        reasons = self._initial(program, consumers)
+        while True:
+            kernels = {r: _closure(r, reasons) for r in nodes if r in reasons}
+            added = self._violations(kernels, reasons, consumers)
+            if not added:
+                break
+            reasons.update(added)
+        graph = self._schedule(program, kernels, reasons)
+        stats = {"kernels": len(graph.kernels),
+                 "fused ops": sum(len(k.members) for k in graph.kernels)}
+        program = program.with_changes(annotations={**program.annotations, "kernels": graph})
+        return program, stats
+
+    def _initial(self, program, consumers) -> dict[Node, str]:
+        reasons: dict[Node, str] = {}
+        for n in program.nodes:
+            if is_source(n):
+                continue
+            if n in program.updates:
+                reasons[n] = "variable update"
+            elif n in program.outputs:
+                reasons[n] = "fetched"
+            elif n.op.fusion == Fusion.OPAQUE:
+                reasons[n] = "opaque op"
+            elif is_anchor(n) and len(consumers[n]) != 1:
+                reasons[n] = f"{n.op.name} result used by {len(consumers[n])} ops"
+            if reads_operands_from_buffers(n):
+                for x in n.inputs:
+                    if not is_source(x):
+                        reasons.setdefault(x, f"operand of {n.op.name} '{n.name}'")
+        return reasons
+
+    def _violations(self, kernels, reasons, consumers) -> dict[Node, str]:
+        """Values to materialise next. Shared values come first: materialising a value
+        that several kernels need often resolves their anchor conflicts too."""
+        shared = self._shared_values(kernels, reasons)
+        if shared:
+            return shared
+        added: dict[Node, str] = {}
+        for root, members in kernels.items():
+            anchors = [m for m in members if is_anchor(m)]
+            for extra in anchors[:-1]:      # keep the last anchor, materialise earlier ones
+                added.setdefault(extra, f"second anchor in the kernel of '{root.name}'")
+            if anchors and anchors[-1] is not root:
+                anchor = anchors[-1]
+                downstream = _depends_on(members, anchor)
+                for m in members:
+                    if m.id in downstream and m is not anchor and not _epilogue_op(m, anchor):
+                        added.setdefault(anchor, f"{anchor.op.name} result is reshaped or "
+                                                 f"broadcast by '{m.name}'")
+                        break
+            if root.op.name in ASSIGN_OPS:
+                var = root.inputs[0]
+                for m in members:
+                    if m is not root and var in m.inputs and not _aligned(m, var):
+                        added.setdefault(root.inputs[1], f"computed from '{var.name}' out of "
+                                                         "place before its update")
+        return {n: r for n, r in added.items() if n not in reasons}
+
+    @staticmethod
+    def _shared_values(kernels, reasons) -> dict[Node, str]:
+        users: dict[Node, list[Node]] = defaultdict(list)   # member -> kernel roots using it
+        for root, members in kernels.items():
+            for m in members:
+                if m is not root:
+                    users[m].append(root)
+        candidates = {}
+        for m, roots in users.items():
+            if len(roots) > 1:
+                local = _closure(m, reasons)
+                if any(is_anchor(x) for x in local) or len(local) > RECOMPUTE_LIMIT:
+                    candidates[m] = (local, f"used by {len(roots)} kernels, too costly to "
+                                            "recompute")
+        # materialise the shared values nearest their users; those they are computed
+        # from may then have a single user again
+        inner = {x for m, (local, _) in candidates.items() for x in local if x is not m}
+        return {m: why for m, (_, why) in candidates.items() if m not in inner}
+
+    def _schedule(self, program, kernels, reasons) -> KernelGraph:
+        position = {n: i for i, n in enumerate(program.nodes)}
+        built = []
+        for root, members in kernels.items():
+            reads = dict.fromkeys(x for m in members for x in m.inputs
+                                  if is_source(x) or (x in reasons and x is not m))
+            member_set = set(members)
+            inputs = tuple(x for x in reads if x not in member_set)
+            anchors = [m for m in members if is_anchor(m)]
+            built.append(Kernel(root, tuple(members), inputs, anchors[-1] if anchors else None))
+        order = nx.DiGraph()
+        by_root = {k.root: k for k in built}
+        for k in built:
+            order.add_node(k.root)
+            for x in k.inputs:
+                if x in by_root:
+                    order.add_edge(x, k.root)
+        for k in built:          # every reader of a variable runs before its update
+            if k.root.op.name in ASSIGN_OPS:
+                var = k.root.inputs[0]
+                for other in built:
+                    if other is not k and var in other.inputs:
+                        order.add_edge(other.root, k.root)
+        try:
+            roots = list(nx.lexicographical_topological_sort(order, key=position.get))
+        except nx.NetworkXUnfeasible:
+            raise ValueError("a fetched value depends on a variable's new value and on its "
+                             "old value in one run; fetch them in separate runs") from None
+        sources = [n for n in program.nodes if is_source(n)]
+        return KernelGraph([by_root[r] for r in roots], reasons, sources)
