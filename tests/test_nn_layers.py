@@ -338,6 +338,21 @@ def test_pooling_and_dropout_layers(graph):
     assert kinds == ["max_pool2d", "avg_pool2d", "dropout"]
 
 
+def test_small_cnn_gradient_against_finite_differences(graph, rng):
+    """Every layer kind together: conv (SAME, stride 2) + bias, tanh, max pool, batch norm,
+    flatten, dense, cross-entropy; the inner-product check over all variables."""
+    x = gc.constant(rng.standard_normal((3, 8, 8, 2)))
+    labels = gc.constant([0, 2, 1])
+    h = gc.layers.conv2d(x, 4, 3, strides=2, padding="SAME", activation=gc.tanh, seed=0)
+    h = gc.layers.max_pool2d(h, 2, 1)
+    h = gc.layers.batch_norm(h, training=True)
+    h = gc.layers.dense(gc.layers.flatten(h), 3, seed=1)
+    loss = gc.losses.sparse_softmax_cross_entropy(labels, h)
+    params = gc.trainable_variables()
+    assert len(params) == 6
+    assert gc.test.gradient_inner_product_error(params, loss, seed=3) < 1e-6
+
+
 # -- LeNet-5 example ----------------------------------------------------------------------
 def _load_example(name):
     spec = importlib.util.spec_from_file_location(name, os.path.join(EXAMPLES, f"{name}.py"))
