@@ -58,6 +58,14 @@ class Node:
         return self.type.rank
 
     @property
+    def data_inputs(self) -> tuple["Node", ...]:
+        """Inputs whose values the op reads (not those it reads only for their shape)."""
+        skip = self.op.shape_only_inputs
+        if not skip:
+            return self.inputs
+        return tuple(x for i, x in enumerate(self.inputs) if i not in skip)
+
+    @property
     def is_backward(self) -> bool:
         return self.grad_of is not None
 

@@ -36,6 +36,7 @@ class OpDef:
     stateful: bool = False       # never merged, folded or removed while fetched
     num_inputs: int | None = None  # None: variadic
     broadcasts: bool = False     # inputs may be stretched numpy-style (autodiff un-does it)
+    shape_only_inputs: tuple[int, ...] = ()  # inputs read for their shape, never their data
 
     def normalize_attrs(self, inputs: Sequence["TensorType"], attrs: dict) -> dict:
         """Canonicalise attrs against the input types (e.g. negative axes); may raise

@@ -21,7 +21,7 @@ def format_attr(value) -> str:
     return repr(value)
 
 
-def format_node(node: Node) -> str:
+def format_node(node: Node, locations: bool = True) -> str:
     args = ", ".join(f"%{x.name}" for x in node.inputs)
     shown = node.op.printed_attrs(node.attrs)
     attrs = ", ".join(f"{k}={format_attr(v)}" for k, v in shown.items())
@@ -32,7 +32,7 @@ def format_node(node: Node) -> str:
         text += " after " + ", ".join(f"%{c.name}" for c in node.control_inputs)
     text += f" : {node.type}"
     notes = []
-    if node.location:
+    if node.location and locations:
         notes.append(str(node.location))
     if node.grad_of is not None:
         which = "" if node.grad_of.input_index is None else f"[{node.grad_of.input_index}]"
@@ -42,5 +42,5 @@ def format_node(node: Node) -> str:
     return text
 
 
-def format_graph(nodes: Iterable[Node]) -> str:
-    return "\n".join(format_node(n) for n in nodes)
+def format_graph(nodes: Iterable[Node], locations: bool = True) -> str:
+    return "\n".join(format_node(n, locations) for n in nodes)

@@ -107,6 +107,7 @@ class Conv2DBackpropInput(ConvBase):
 
     name = "conv2d_backprop_input"
     num_inputs = 3
+    shape_only_inputs = (0,)
 
     def infer(self, inputs, attrs):
         x, w, gy = inputs
@@ -136,6 +137,7 @@ class Conv2DBackpropFilter(ConvBase):
 
     name = "conv2d_backprop_filter"
     num_inputs = 3
+    shape_only_inputs = (1,)
 
     def infer(self, inputs, attrs):
         x, w, gy = inputs

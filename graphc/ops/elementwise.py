@@ -352,6 +352,7 @@ class FillLike(OpDef):
     name = "fill_like"
     fusion = Fusion.ELEMWISE
     num_inputs = 1
+    shape_only_inputs = (0,)
 
     def infer(self, inputs, attrs):
         return inputs[0]

@@ -190,6 +190,7 @@ class AvgPool2DGrad(PoolBase):
 
     name = "avg_pool2d_grad"
     num_inputs = 2
+    shape_only_inputs = (0,)
 
     def infer(self, inputs, attrs):
         x, gy = inputs

@@ -141,6 +141,7 @@ class Size(OpDef):
 
     name = "size"
     num_inputs = 1
+    shape_only_inputs = (0,)
     fusion = Fusion.INJECTIVE
 
     def normalize_attrs(self, inputs, attrs):

@@ -74,6 +74,7 @@ def reshape(x, shape, name=None) -> Node:
 
 class ReshapeLike(OpDef):
     name = "reshape_like"
+    shape_only_inputs = (1,)
     fusion = Fusion.INJECTIVE
     num_inputs = 2
 
@@ -243,6 +244,10 @@ class ConcatPart(OpDef):
     name = "concat_part"
     fusion = Fusion.INJECTIVE
 
+    @property
+    def shape_only_inputs(self):   # every input but the gradient: any count of them
+        return _FROM_ONE
+
     def infer(self, inputs, attrs):
         return TensorType(inputs[0].dtype, inputs[1 + attrs["index"]].shape)
 
@@ -259,6 +264,16 @@ class ConcatPart(OpDef):
 
 
 register(ConcatPart())
+
+
+class _FromOne:
+    """Contains every index >= 1 (concat_part's shape-only inputs)."""
+
+    def __contains__(self, i) -> bool:
+        return i >= 1
+
+
+_FROM_ONE = _FromOne()
 
 
 def concat_part(gy, parts, index, axis) -> Node:
@@ -401,6 +416,7 @@ class SliceGrad(OpDef):
     """Zeros shaped like the sliced tensor, with `gy` written where the slice read."""
 
     name = "slice_grad"
+    shape_only_inputs = (1,)
     fusion = Fusion.INJECTIVE
     num_inputs = 2
 
@@ -503,6 +519,7 @@ def broadcast_to(x, shape, name=None) -> Node:
 
 class BroadcastLike(OpDef):
     name = "broadcast_like"
+    shape_only_inputs = (1,)
     fusion = Fusion.BROADCAST
     num_inputs = 2
 
@@ -530,6 +547,7 @@ class SumLike(OpDef):
     an input that was broadcast is summed over the broadcast axes)."""
 
     name = "sum_like"
+    shape_only_inputs = (1,)
     fusion = Fusion.REDUCTION
     num_inputs = 2
 
@@ -591,6 +609,7 @@ class TileGrad(OpDef):
     """Sum the tiles of `gy` into one tile shaped like `ref` (tile's gradient)."""
 
     name = "tile_grad"
+    shape_only_inputs = (1,)
     fusion = Fusion.REDUCTION
     num_inputs = 2
 
@@ -679,6 +698,7 @@ class GatherGrad(OpDef):
     """Zeros shaped like `params`, with the rows of `gy` added where gather read them."""
 
     name = "gather_grad"
+    shape_only_inputs = (2,)
     fusion = Fusion.OPAQUE
     num_inputs = 3
 

@@ -25,7 +25,7 @@ from .specialize import Prune, Specialize
 
 def default_passes(feed_shapes) -> list:
     return [Prune(), Specialize(feed_shapes), FoldConstants(), CommonSubexpressions(),
-            Simplify(), CommonSubexpressions(), Fuse(), PlanMemory()]
+            Simplify(), FoldConstants(), CommonSubexpressions(), Fuse(), PlanMemory()]
 
 
 def program_for(fetches, feeds, graph=None) -> Program:
@@ -43,7 +43,8 @@ def compile_program(fetches, feed_shapes: dict, graph=None, passes=None,
     graph = graph or _graph_of(fetches)
     shapes = {resolve_feed_key(graph, k): np.shape(v) if not isinstance(v, tuple) else v
               for k, v in feed_shapes.items()}
-    program = program_for(fetches, shapes, graph)
+    static = [n for n in graph.nodes if n.op.name == "placeholder" and n.type.is_fully_defined]
+    program = program_for(fetches, list(dict.fromkeys(list(shapes) + static)), graph)
     return run_pipeline(program, passes or default_passes(shapes), print_after, out)
 
 

@@ -1,5 +1,5 @@
-"""Constant folding: evaluate nodes whose inputs are all constants, and ops that only
-look at shapes (`fill_like`, `size`) once those shapes are known.
+"""Constant folding: evaluate nodes whose inputs are all constants — or known only
+for their shape (`fill_like`, `size`, the `*_like` ops) once that shape is concrete.
 
 Results larger than `max_elements` stay as ops: materialising a huge constant would
 store it twice (as data in the program and as a buffer), while the op costs nothing to
@@ -12,7 +12,6 @@ import numpy as np
 from ..ops.state import constant
 from .rewrite import is_constant, rebuild
 
-SHAPE_ONLY_OPS = ("fill_like", "size")
 NEVER_FOLDED = ("placeholder", "variable", "constant", "no_op")
 
 
@@ -32,14 +31,14 @@ class FoldConstants:
             size = node.type.num_elements
             if size is None or size > self.max_elements:
                 return None
-            if node.op.name in SHAPE_ONLY_OPS:
-                if not all(x.type.is_fully_defined for x in inputs):
+            values = []
+            for i, x in enumerate(inputs):
+                if is_constant(x):
+                    values.append(x.attrs["value"])
+                elif i in node.op.shape_only_inputs and x.type.is_fully_defined:
+                    values.append(np.broadcast_to(np.zeros((), x.dtype.np_type), x.shape))
+                else:
                     return None
-                values = [np.zeros(x.shape, x.dtype.np_type) for x in inputs]
-            elif all(is_constant(x) for x in inputs):
-                values = [x.attrs["value"] for x in inputs]
-            else:
-                return None
             folded += 1
             value = np.asarray(node.op.reference(node, *values), dtype=node.dtype.np_type)
             return constant(value, name=node.name)

@@ -85,16 +85,16 @@ class KernelGraph:
     reasons: dict[Node, str]       # why each materialised value is materialised
     sources: list[Node]
 
-    def format(self) -> str:
+    def format(self, locations: bool = True) -> str:
         lines = []
         for s in self.sources:
-            lines.append(format_node(s))
+            lines.append(format_node(s, locations))
         for i, k in enumerate(self.kernels):
             reads = ", ".join(f"%{x.name}" for x in k.inputs)
             lines.append(f"kernel {i} {k.kind} -> %{k.root.name} "
                          f"({self.reasons.get(k.root, '')}) reads {reads}")
             for m in k.members:
-                lines.append("    " + format_node(m))
+                lines.append("    " + format_node(m, locations))
         return "\n".join(lines)
 
 
@@ -107,7 +107,7 @@ def _closure(root: Node, materialised) -> list[Node]:
             continue
         seen.add(n.id)
         out.append(n)
-        for x in n.inputs:
+        for x in n.data_inputs:
             if not is_source(x) and x not in materialised:
                 stack.append(x)
     return sorted(out, key=attrgetter("id"))
@@ -129,7 +129,7 @@ def _depends_on(nodes: list[Node], anchor: Node) -> set[int]:
     """Ids of members downstream of `anchor` within one kernel."""
     downstream = {anchor.id}
     for n in nodes:
-        if any(x.id in downstream for x in n.inputs):
+        if any(x.id in downstream for x in n.data_inputs):
             downstream.add(n.id)
     return downstream
 
@@ -141,7 +141,7 @@ class Fuse:
         nodes = program.nodes
         consumers: dict[Node, list[Node]] = defaultdict(list)
         for n in nodes:
-            for x in dict.fromkeys(n.inputs):
+            for x in dict.fromkeys(n.data_inputs):
                 consumers[x].append(n)
         reasons = self._initial(program, consumers)
         while True:
@@ -170,7 +170,7 @@ class Fuse:
             elif is_anchor(n) and len(consumers[n]) != 1:
                 reasons[n] = f"{n.op.name} result used by {len(consumers[n])} ops"
             if reads_operands_from_buffers(n):
-                for x in n.inputs:
+                for x in n.data_inputs:
                     if not is_source(x):
                         reasons.setdefault(x, f"operand of {n.op.name} '{n.name}'")
         return reasons
@@ -197,7 +197,7 @@ class Fuse:
             if root.op.name in ASSIGN_OPS:
                 var = root.inputs[0]
                 for m in members:
-                    if m is not root and var in m.inputs and not _aligned(m, var):
+                    if m is not root and var in m.data_inputs and not _aligned(m, var):
                         added.setdefault(root.inputs[1], f"computed from '{var.name}' out of "
                                                          "place before its update")
         return {n: r for n, r in added.items() if n not in reasons}
@@ -225,7 +225,7 @@ class Fuse:
         position = {n: i for i, n in enumerate(program.nodes)}
         built = []
         for root, members in kernels.items():
-            reads = dict.fromkeys(x for m in members for x in m.inputs
+            reads = dict.fromkeys(x for m in members for x in m.data_inputs
                                   if is_source(x) or (x in reasons and x is not m))
             member_set = set(members)
             inputs = tuple(x for x in reads if x not in member_set)

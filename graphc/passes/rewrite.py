@@ -46,8 +46,10 @@ def remap(program: Program, graph: Graph, mapping: dict[Node, Node]) -> Program:
     live = set(nodes)
     return program.with_changes(
         graph=graph, outputs=outputs, updates=updates, nodes=nodes,
-        feeds={u: mapping[n] for u, n in program.feeds.items()},
-        variables={u: mapping[n] for u, n in program.variables.items() if mapping[n] in live},
+        feeds={u: mapping[n] for u, n in program.feeds.items()
+               if n in mapping and mapping[n] in live},
+        variables={u: mapping[n] for u, n in program.variables.items()
+                   if n in mapping and mapping[n] in live},
         annotations={k: v for k, v in program.annotations.items() if k not in DERIVED})
 
 

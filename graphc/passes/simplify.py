@@ -156,16 +156,18 @@ def sum_of_broadcast(node, inputs):
     if b.op.name not in ("broadcast_to", "broadcast_like") or not b.type.is_fully_defined:
         return None
     x = b.inputs[0]
-    axes = node.attrs["axes"]
-    lead = b.rank - x.rank
-    aligned = [None] * lead + list(x.shape)
-    if any(aligned[i] not in (None, 1) for i in axes):
+    if not x.type.is_fully_defined:
+        return None
+    axes, keepdims = node.attrs["axes"], node.attrs["keepdims"]
+    aligned = [1] * (b.rank - x.rank) + list(x.shape)
+    if any(aligned[i] != 1 for i in axes):
         return None       # a summed axis holds distinct values
-    if any(aligned[i] != b.shape[i] for i in range(b.rank) if i not in axes):
-        return None       # a kept axis was broadcast too
+    kept = tuple(1 if i in axes else aligned[i] for i in range(b.rank)
+                 if keepdims or i not in axes)
     count = int(np.prod([b.shape[i] for i in axes]))
-    scaled = x * constant(np.asarray(count, dtype=x.dtype.np_type))
-    return scaled if scaled.shape == node.shape else ops.reshape(scaled, node.shape)
+    scaled = (x if x.shape == kept else ops.reshape(x, kept)) * \
+        constant(np.asarray(count, dtype=x.dtype.np_type))
+    return scaled if scaled.shape == node.shape else ops.broadcast_to(scaled, node.shape)
 
 
 @rule("log")

@@ -45,7 +45,7 @@ class Program:
         for n in nodes:
             if n.op.name == "placeholder" and n not in fed:
                 user = _first_fetch_needing(n, fetches)
-                raise FeedError(f"placeholder {n.describe()} must be fed: fetch '{user.name}' "
+                raise FeedError(f"{n.describe()} must be fed: fetch '{user.name}' "
                                 "depends on it (pass it in feed_dict)")
         updates = tuple(n for n in nodes if n.op.name in ASSIGN_OPS)
         variables = {n: n for n in nodes if n.op.name == "variable"}
@@ -72,10 +72,13 @@ class Program:
         back = {node: user for user, node in self.variables.items()}
         return {back[node]: value for node, value in writes.items()}
 
-    def __str__(self) -> str:
+    def format(self, locations: bool = True) -> str:
         from ..ir.printer import format_graph
         roots = ", ".join(f"%{n.name}" for n in self.roots)
-        return f"{format_graph(self.nodes)}\n// roots: {roots}"
+        return f"{format_graph(self.nodes, locations)}\n// roots: {roots}"
+
+    def __str__(self) -> str:
+        return self.format()
 
 
 def _first_fetch_needing(placeholder: Node, fetches) -> Node:
