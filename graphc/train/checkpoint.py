@@ -75,6 +75,7 @@ def write_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict | None = No
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
                                suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())      # mkstemp's 0600 would hide it from others
         with os.fdopen(fd, "wb") as file:
             _write_chunks(file, chunks)
             file.flush()
@@ -86,6 +87,12 @@ def write_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict | None = No
         raise
     _fsync_folder(folder)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_folder(folder: str) -> None:
