@@ -8,7 +8,7 @@ See docs/viz.md for the picture's visual language and the gradient-flow threshol
 """
 from .drawing import render, to_dot
 from .gradflow import GradNorm, Thresholds, render_gradient_flow
-from .render import RenderError, Renderer, find_renderer
+from .renderers import RenderError, Renderer, find_renderer
 
 __all__ = ["GradNorm", "RenderError", "Renderer", "Thresholds", "find_renderer", "render",
            "render_gradient_flow", "to_dot"]

@@ -15,11 +15,13 @@ from ..ir import Node
 from . import style
 from . import view as v
 from .legend import draw_legend
-from .render import format_for, render_source, use_renderer_for_graphviz_package, write_atomic
+from .renderers import (format_for, render_source, use_renderer_for_graphviz_package,
+                        write_atomic)
 
 GRAPH_ATTRS = {"fontname": style.FONT, "fontsize": "11", "nodesep": "0.25", "ranksep": "0.35",
                "newrank": "true"}
 NODE_ATTRS = {"fontname": style.FONT, "fontsize": "10", "margin": "0.08,0.04", "height": "0.3"}
+HUB_FAN_IN = 12
 EDGE_ATTRS = {"fontname": style.FONT, "fontsize": "9", "arrowsize": "0.7"}
 
 
@@ -48,7 +50,7 @@ def to_dot(target, *, collapse_depth: int | str | None = v.AUTO, show_backward: 
 
 
 def emit(view: v.View, *, values: Mapping[Node, object] | None = None, rankdir: str = "TB",
-         legend: bool = False, title: str | None = None,
+         legend: bool = False, title: str | None = None, backward_up: bool = True,
          extra_lines: Mapping[Node, list[str]] | None = None,
          extra_attrs: Mapping[Node, dict] | None = None) -> graphviz.Digraph:
     """Turn a view into DOT. `extra_lines` / `extra_attrs` (keyed by the IR node a box
@@ -66,8 +68,17 @@ def emit(view: v.View, *, values: Mapping[Node, object] | None = None, rankdir: 
         emitter.item(dot, item)
     for cluster in view.roots:
         emitter.cluster(dot, cluster)
+    hubs = _hubs(view)
     for edge in view.edges:
-        dot.edge(edge.src.key, edge.dst.key, **style.edge_attrs(edge))
+        attrs = style.edge_attrs(edge)
+        if edge.dst in hubs:
+            attrs["constraint"] = "false"
+        if backward_up and edge.kind == v.GRADIENT and edge.dst.backward:
+            # laid out head-first, drawn pointing the right way: the backward pass then
+            # climbs back up beside the forward pass instead of hanging below the loss
+            dot.edge(edge.dst.key, edge.src.key, dir="back", **attrs)
+        else:
+            dot.edge(edge.src.key, edge.dst.key, **attrs)
     if legend:
         draw_legend(dot, view)
     return dot
@@ -94,6 +105,15 @@ class _Emitter:
                 self.item(sub, item)
             for child in cluster.children:
                 self.cluster(sub, child)
+
+
+def _hubs(view: v.View) -> set[v.Item]:
+    """Boxes with so many inputs (an optimizer scope collapsed into one box) that laying
+    them out below every input would stretch the picture; their inputs do not rank."""
+    fan_in: dict[v.Item, int] = {}
+    for edge in view.edges:
+        fan_in[edge.dst] = fan_in.get(edge.dst, 0) + 1
+    return {item for item, n in fan_in.items() if n > HUB_FAN_IN}
 
 
 def join_lines(lines: list[str]) -> str:

@@ -16,6 +16,7 @@ EDGE_SAMPLE = {
     v.DATA: "------>",
     v.GRADIENT: "======>",
     v.SAVED: "- - - ->",
+    v.WRITE: "<- - - -",
     v.CONTROL: "......o",
 }
 

@@ -47,6 +47,8 @@ EDGE_STYLE = {
     v.DATA: {"color": "#4a5568"},
     v.GRADIENT: {"color": "#e53e3e", "penwidth": "2"},
     v.SAVED: {"color": "#a0aec0", "style": "dashed"},
+    v.WRITE: {"color": "#6b46c1", "style": "dashed", "arrowhead": "empty",
+              "constraint": "false"},
     v.CONTROL: {"color": "#a0aec0", "style": "dotted", "arrowhead": "odot"},
 }
 
@@ -54,6 +56,7 @@ EDGE_MEANING = {
     v.DATA: "forward value",
     v.GRADIENT: "gradient (backward value)",
     v.SAVED: "forward value read by backward",
+    v.WRITE: "update writes the variable",
     v.CONTROL: "runs after (control)",
 }
 
@@ -163,13 +166,20 @@ def _auto_named(node: Node) -> bool:
 
 
 def grad_text(node: Node) -> str:
-    """Which forward node a backward node differentiates, in words."""
+    """Which forward node a backward node differentiates, in words: the forward node by
+    its full name (scopes tell layers apart), the input by its name inside that scope."""
     info = node.grad_of
-    forward = short(info.forward)
+    forward = info.forward.name
     if info.input_index is None:
         return f"backward of {forward}"
     target = info.forward.inputs[info.input_index]
-    return f"∂/∂{short(target)} via {forward}"
+    return f"∂/∂{relative_name(target, info.forward)} via {forward}"
+
+
+def relative_name(node: Node, anchor: Node) -> str:
+    """`node`'s name without the scopes it shares with `anchor`."""
+    scope = anchor.name.rsplit("/", 1)[0] + "/" if "/" in anchor.name else ""
+    return node.name[len(scope):] if scope and node.name.startswith(scope) else node.name
 
 
 def _scope_lines(item: v.Item) -> list[str]:
@@ -182,7 +192,7 @@ def _scope_lines(item: v.Item) -> list[str]:
     lines = [item.scope.rsplit("/", 1)[-1] + "/", f"{count}: {', '.join(parts)}"]
     forwards = {n.grad_of.forward for n in item.nodes if n.grad_of is not None}
     if item.backward and len(forwards) == 1:
-        lines.append(f"backward of {short(forwards.pop())}")
+        lines.append(f"backward of {forwards.pop().name}")
     return lines
 
 

@@ -10,7 +10,9 @@ Vocabulary:
 - a *cluster* is a frame around items: a name scope, or a kernel (a fused group);
 - an *edge* joins two items and has a kind: `data` (forward value), `gradient` (a
   value computed by the backward pass), `saved` (a forward value read by the backward
-  pass) or `control` (run-after, no value).
+  pass), `write` (an assign op to the variable it sets: drawn from the update to the
+  variable, since the variable is its target, not a value it reads) or `control`
+  (run-after, no value).
 """
 from __future__ import annotations
 
@@ -35,12 +37,13 @@ HIDDEN = "hidden_backward"
 DATA = "data"
 GRADIENT = "gradient"
 SAVED = "saved"
+WRITE = "write"
 CONTROL = "control"
-EDGE_PRIORITY = (GRADIENT, DATA, SAVED, CONTROL)
+EDGE_PRIORITY = (GRADIENT, DATA, SAVED, WRITE, CONTROL)
 
 UPDATE_OPS = frozenset({"assign", "assign_add", "assign_sub"})
 AUTO = "auto"
-DEFAULT_MAX_ITEMS = 120
+DEFAULT_MAX_ITEMS = 160
 
 
 @dataclass(eq=False)
@@ -97,7 +100,8 @@ class View:
     edges: list[Edge]
     clusters: list[Cluster]         # every frame, parents before children
     item_of: dict[Node, Item]       # every drawn or hidden IR node -> its box
-    collapse_depth: int | None      # the depth used (after resolving "auto")
+    collapse_depth: int | str | None  # as asked: an int, None or "auto"
+    expanded: frozenset[tuple]      # the scopes drawn open (as frames), not as one box
 
     @property
     def roots(self) -> list[Cluster]:
@@ -114,8 +118,8 @@ def build_view(target, collapse_depth: int | str | None = AUTO, show_backward: b
     """Decide what to draw for `target` (a Graph, a tensor, tensors, or a Program).
 
     collapse_depth: name scopes nested deeper than this become one summary box each
-    (0: every top-level scope is one box; None: never collapse; "auto": the deepest
-    depth that keeps the picture within `max_items` boxes).
+    (0: every top-level scope is one box; None: never collapse; "auto": open scopes,
+    outermost and smallest first, while the picture keeps within `max_items` boxes).
     show_backward: False draws the backward graph as one box (fetched gradients stay).
     kernels: node -> kernel id; each kernel is framed as a cluster of its member ops,
     which are always drawn one by one.
@@ -127,8 +131,8 @@ def build_view(target, collapse_depth: int | str | None = AUTO, show_backward: b
     kernel_of = _check_kernels(kernels, graph, nodes, hidden)
     shown = [n for n in nodes if n not in hidden]
     keep = set(kernel_of) | fetched
-    depth = _resolve_depth(collapse_depth, shown, keep, bool(hidden), max_items)
-    builder = _Builder(graph, kernel_of, keep, depth)
+    expanded = _expanded_scopes(collapse_depth, shown, keep, bool(hidden), max_items)
+    builder = _Builder(graph, kernel_of, keep, expanded, collapse_depth)
     for n in shown:
         builder.place(n)
     if hidden:
@@ -147,8 +151,9 @@ def select_nodes(target) -> tuple[Graph, list[Node], set[Node]]:
         return target, list(target.nodes), set()
     if isinstance(target, Node):
         target = [target]
-    if hasattr(target, "fetches") and hasattr(target, "nodes") and hasattr(target, "graph"):
-        return target.graph, list(target.nodes), set(target.fetches)
+    if _is_program(target):
+        roots = getattr(target, "roots", None) or getattr(target, "fetches", ())
+        return target.graph, list(target.nodes), set(roots)
     if isinstance(target, Iterable) and not isinstance(target, str | bytes):
         fetches = list(_flatten(target))
         if not fetches:
@@ -161,6 +166,14 @@ def select_nodes(target) -> tuple[Graph, list[Node], set[Node]]:
         return graph, graph.ancestors(fetches), set(fetches)
     raise TypeError(f"cannot draw {target!r}: expected a gc.Graph, a tensor, a list of "
                     "tensors or a Program")
+
+
+def _is_program(target) -> bool:
+    """A runtime Program (or a pass's rewrite of one): a graph, the nodes it runs in
+    order, and its roots (`roots`, or `fetches` in its first form)."""
+    return (isinstance(getattr(target, "graph", None), Graph)
+            and isinstance(getattr(target, "nodes", None), tuple | list)
+            and (hasattr(target, "roots") or hasattr(target, "fetches")))
 
 
 def scope_of(node: Node) -> tuple[str, ...]:
@@ -205,42 +218,69 @@ def _check_kernels(kernels, graph: Graph, nodes: list[Node], hidden: set[Node]) 
     return out
 
 
-def _resolve_depth(depth, shown: list[Node], keep: set[Node], has_hidden: bool,
-                   max_items: int) -> int | None:
+def _expanded_scopes(depth, shown: list[Node], keep: set[Node], has_hidden: bool,
+                     max_items: int) -> frozenset[tuple]:
+    """The scopes to draw open; every other scope is one summary box."""
+    scopes = {scope_of(n)[:k] for n in shown for k in range(1, len(scope_of(n)) + 1)}
     if depth is None:
-        return None
+        return frozenset(scopes)
     if depth == AUTO:
-        return _auto_depth(shown, keep, has_hidden, max_items)
+        return _auto_expand(scopes, shown, keep, has_hidden, max_items)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
         raise ValueError(f"collapse_depth must be an int >= 0, None or 'auto', got {depth!r}")
-    return depth
+    return frozenset(s for s in scopes if len(s) <= depth)
 
 
-def _auto_depth(shown: list[Node], keep: set[Node], has_hidden: bool,
-                max_items: int) -> int | None:
-    """The deepest collapse depth whose picture has at most `max_items` boxes."""
-    deepest = max((len(scope_of(n)) for n in shown), default=0)
-    for depth in range(deepest, -1, -1):
-        keys = set()
-        for n in shown:
+def _auto_expand(scopes: set[tuple], shown: list[Node], keep: set[Node], has_hidden: bool,
+                 max_items: int) -> frozenset[tuple]:
+    """Open scopes level by level, the cheapest first, while the boxes fit the budget.
+
+    Top-level scopes open one by one (a model's layers, `gradients/`, the optimizer are
+    separate ideas); deeper scopes open together with their siblings, so one picture
+    never shows `gradients/dense_grad/` open beside `gradients/dense_1_grad/` shut.
+    Opening scope s costs (boxes its members become) - 1, independent of other scopes.
+    """
+    members: dict[tuple, list[Node]] = {}
+    for n in shown:
+        if n not in keep:
             scope = scope_of(n)
-            if n in keep or len(scope) <= depth:
-                keys.add(n)
-            else:
-                keys.add(scope[: depth + 1])
-        if len(keys) + has_hidden <= max_items:
-            return None if depth == deepest else depth
-    return 0
+            for k in range(1, len(scope) + 1):
+                members.setdefault(scope[:k], []).append(n)
+
+    def cost(scope: tuple) -> int:
+        inner = {scope_of(n)[: len(scope) + 1] if len(scope_of(n)) > len(scope) else n
+                 for n in members.get(scope, [])}
+        return len(inner) - 1
+
+    drawn = set(shown)
+    top = {scope_of(n)[:1] or n for n in shown if n not in keep}
+    total = len(top) + len(keep & drawn) + has_hidden
+    expanded: set[tuple] = set()
+    deepest = max((len(s) for s in scopes), default=0)
+    for level in range(1, deepest + 1):
+        frontier = [s for s in scopes if len(s) == level and s[:-1] in expanded | {()}]
+        groups: dict[tuple, list[tuple]] = {}
+        for s in frontier:
+            groups.setdefault(s if level == 1 else s[:-1], []).append(s)
+        priced = sorted((sum(cost(s) for s in group), sorted(group))
+                        for group in groups.values())
+        for price, group in priced:
+            if total + price <= max_items:
+                expanded.update(group)
+                total += price
+    return frozenset(expanded)
 
 
 class _Builder:
     """Places nodes into items and clusters, then joins the items with edges."""
 
-    def __init__(self, graph: Graph, kernel_of: dict, keep: set[Node], depth: int | None):
+    def __init__(self, graph: Graph, kernel_of: dict, keep: set[Node],
+                 expanded: frozenset[tuple], collapse_depth):
         self.graph = graph
         self.kernel_of = kernel_of
         self.keep = keep
-        self.depth = depth
+        self.expanded = expanded
+        self.collapse_depth = collapse_depth
         self.items: list[Item] = []
         self.edges: list[Edge] = []
         self.clusters: list[Cluster] = []
@@ -255,11 +295,12 @@ class _Builder:
     # -- placing nodes ----------------------------------------------------------------------
     def place(self, node: Node) -> None:
         scope = scope_of(node)
+        open_scope = self._open_part(scope)
         if node in self.kernel_of:
             self._add_item(f"n{node.id}", _node_kind(node), [node],
                            self._kernel_cluster(self.kernel_of[node]))
-        elif self.depth is not None and len(scope) > self.depth and node not in self.keep:
-            key = scope[: self.depth + 1]
+        elif open_scope != scope and node not in self.keep:
+            key = scope[: len(open_scope) + 1]
             item = self._scope_items.get(key)
             if item is None:
                 item = self._add_item(f"s{len(self._scope_items)}", SCOPE, [],
@@ -268,9 +309,15 @@ class _Builder:
             item.nodes.append(node)
             self.item_of[node] = item
         else:
-            drawn_scope = scope if self.depth is None else scope[: self.depth]
             self._add_item(f"n{node.id}", _node_kind(node), [node],
-                           self._scope_cluster(drawn_scope))
+                           self._scope_cluster(open_scope))
+
+    def _open_part(self, scope: tuple) -> tuple:
+        """The longest prefix of `scope` whose frames are all drawn open."""
+        k = 0
+        while k < len(scope) and scope[: k + 1] in self.expanded:
+            k += 1
+        return scope[:k]
 
     def hide(self, nodes: list[Node]) -> None:
         """Stand for the whole (unfetched) backward graph with one box."""
@@ -303,8 +350,7 @@ class _Builder:
         cluster = self._kernel_clusters.get(kernel)
         if cluster is None:
             common = _common_prefix([scope_of(n) for n in self._kernel_members[kernel]])
-            if self.depth is not None:
-                common = common[: self.depth]
+            common = self._open_part(common)
             cluster = self._add_cluster("kernel", str(kernel), self._scope_cluster(common))
             self._kernel_clusters[kernel] = cluster
         return cluster
@@ -326,8 +372,13 @@ class _Builder:
         counts: Counter = Counter()
         for node in consumers:
             dst = self.item_of[node]
-            for x in node.inputs:
-                if x in drawn:
+            writes = node.op.name in UPDATE_OPS
+            for i, x in enumerate(node.inputs):
+                if x not in drawn:
+                    continue
+                if writes and i == 0:
+                    counts[(dst, self.item_of[x], WRITE)] += 1
+                else:
                     counts[(self.item_of[x], dst, edge_kind(x, node))] += 1
             for c in node.control_inputs:
                 if c in drawn:
@@ -344,7 +395,7 @@ class _Builder:
 
     def view(self) -> View:
         return View(self.graph, self.items, self.edges, self.clusters, self.item_of,
-                    self.depth)
+                    self.collapse_depth, self.expanded)
 
 
 def edge_kind(src: Node, dst: Node) -> str:
