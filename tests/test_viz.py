@@ -360,3 +360,54 @@ def test_bad_arguments_get_clear_errors(graph):
         w = gc.placeholder(gc.float32, (), name="w")
     with pytest.raises(ValueError, match="two graphs"):
         gc.viz.to_dot([f, w])
+
+
+def test_a_fused_program_is_drawn_with_one_cluster_per_kernel():
+    from graphc.examples_support import two_layer_graph
+    from graphc.passes import compile_program
+    g, t, _ = two_layer_graph()
+    result = compile_program([t["loss"], t["train"]], {t["x"]: (8, 1000), t["y"]: (8, 10)})
+    program = result.program
+    kernels = program.annotations["kernels"].kernels
+    dot = parse(program)
+    frames = {c["label"]: sorted(c["members"]) for c in dot.clusters.values()
+              if c.get("label", "").startswith("kernel ")}
+    assert len(frames) == len(kernels)
+    for i, kernel in enumerate(kernels):
+        label = f"kernel {i} {kernel.kind} · {len(kernel.members)} ops"
+        assert frames[label] == sorted(node_key(m) for m in kernel.members)
+    assert not any(c.get("label", "").startswith("kernel ")
+                   for c in parse(program, kernels={}).clusters.values())
+
+
+def test_updates_point_at_the_variable_they_write_without_ranking_it(graph):
+    w = gc.Variable(np.ones(3, np.float32), name="w")
+    step = gc.assign_sub(w, gc.constant(np.full(3, 0.5, np.float32), name="delta"),
+                         name="step")
+    dot = parse(step)
+    (write,) = [e for a, b, e in dot.edges if a == node_key(step) and b == node_key(w)]
+    assert write["constraint"] == "false" and write["style"] == "dashed"
+    assert not [e for a, b, e in dot.edges if a == node_key(w)]
+
+
+def test_backward_edges_are_laid_out_upwards_beside_the_forward_pass(graph):
+    _, grads = backward_graph(graph)
+    source = gc.viz.to_dot(list(grads)).source
+    chain = [line for line in source.splitlines() if "->" in line and "dir=back" in line]
+    assert chain                                 # backward-to-backward edges, reversed
+    by_key = {node_key(n): n for n in graph.nodes}
+    for line in chain:
+        head, tail = EDGE.match(line).group(1, 2)  # written dst -> src
+        assert by_key[head].grad_of is not None and by_key[tail].grad_of is not None
+        assert by_key[head].id > by_key[tail].id
+    assert "dir=back" not in gc.viz.drawing.emit(
+        gc.viz.view.build_view(list(grads)), backward_up=False).source
+
+
+def test_boxes_with_many_inputs_do_not_rank_them(graph):
+    xs = [gc.placeholder(gc.float32, (), name=f"x{i}") for i in range(14)]
+    total = gc.add_n(xs, name="total")
+    dot = parse(total)
+    assert all(e["constraint"] == "false" for a, b, e in dot.edges if b == node_key(total))
+    few = gc.add_n(xs[:3], name="few")
+    assert all("constraint" not in e for a, b, e in parse(few).edges)

@@ -121,11 +121,15 @@ def build_view(target, collapse_depth: int | str | None = AUTO, show_backward: b
     (0: every top-level scope is one box; None: never collapse; "auto": open scopes,
     outermost and smallest first, while the picture keeps within `max_items` boxes).
     show_backward: False draws the backward graph as one box (fetched gradients stay).
-    kernels: node -> kernel id; each kernel is framed as a cluster of its member ops,
-    which are always drawn one by one.
+    kernels: node -> kernel id, or the kernel graph of the fusion pass (anything with a
+    `.kernels` list of objects with `.members`); each kernel is framed as a cluster of
+    its member ops, which are always drawn one by one. For a fused Program it defaults
+    to the program's own kernels (pass `kernels={}` to draw none).
     Fetched tensors are always drawn as boxes of their own, never inside a summary.
     """
     graph, nodes, fetched = select_nodes(target)
+    if kernels is None and _is_program(target):
+        kernels = getattr(target, "annotations", {}).get("kernels")
     hidden = set() if show_backward else {n for n in nodes if n.is_backward
                                           and n not in fetched}
     kernel_of = _check_kernels(kernels, graph, nodes, hidden)
@@ -204,8 +208,7 @@ def _check_kernels(kernels, graph: Graph, nodes: list[Node], hidden: set[Node]) 
     if kernels is None:
         return {}
     if not isinstance(kernels, Mapping):
-        raise TypeError("kernels must map each fused node to a kernel id, e.g. "
-                        "{node: 0, other: 0, third: 1}")
+        kernels = _kernel_graph_mapping(kernels)
     drawn = set(nodes) - hidden
     out = {}
     for node, kernel in kernels.items():
@@ -215,6 +218,20 @@ def _check_kernels(kernels, graph: Graph, nodes: list[Node], hidden: set[Node]) 
             raise ValueError(f"kernels: '{node.name}' belongs to another graph")
         if node in drawn:
             out[node] = kernel
+    return out
+
+
+def _kernel_graph_mapping(kernel_graph) -> dict:
+    """node -> "i kind" for the fusion pass's kernel graph (kernels in run order)."""
+    groups = getattr(kernel_graph, "kernels", None)
+    if groups is None or isinstance(kernel_graph, str | bytes):
+        raise TypeError("kernels must map each fused node to a kernel id, e.g. "
+                        "{node: 0, other: 0, third: 1}, or be the fusion pass's kernel graph")
+    out = {}
+    for i, kernel in enumerate(groups):
+        kernel_id = f"{i} {getattr(kernel, 'kind', '')}".strip()
+        for member in kernel.members:
+            out[member] = kernel_id
     return out
 
 
