@@ -16,7 +16,8 @@ from ..runtime.interpreter import RunContext, execute, execute_kernels
 from ..runtime.program import Program
 from .cse import CommonSubexpressions
 from .fold import FoldConstants
-from .fuse import Fuse, Kernel, KernelGraph
+from .fuse import Fuse
+from .kernels import Kernel, KernelGraph
 from .manager import PassError, PipelineResult, describe, run_pipeline, verify
 from .memory import MemoryPlan, PlanMemory
 from .simplify import Simplify

@@ -19,27 +19,19 @@ it is cheap — its kernel-local expression has no anchor and at most RECOMPUTE_
 ops — and materialised otherwise. Each materialised value records why (printed with
 the kernels), so a surprising split can be read off the IR.
 
-Variable updates are kernel roots that write the variable's buffer in place; they run
-after every other kernel that reads that variable (reads see the old value).
+Variable updates are kernel roots that write the variable's buffer in place. How the
+kernels are then ordered, aliased and merged is `kernels.py`'s job.
 """
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from operator import attrgetter
 
-import networkx as nx
-
 from ..ir import Fusion, Node
-from ..ir.printer import format_node
 from ..runtime.program import ASSIGN_OPS, Program
+from .kernels import SOURCE_OPS, build_kernel_graph, is_source
 
-SOURCE_OPS = ("placeholder", "variable", "constant", "no_op")
 RECOMPUTE_LIMIT = 8
-
-
-def is_source(node: Node) -> bool:
-    return node.op.name in SOURCE_OPS
 
 
 def is_light(node: Node) -> bool:
@@ -52,50 +44,6 @@ def is_anchor(node: Node) -> bool:
 
 def reads_operands_from_buffers(node: Node) -> bool:
     return node.op.fusion >= Fusion.OUT_ELEMWISE_FUSABLE and node.op.name not in ASSIGN_OPS
-
-
-@dataclass
-class Kernel:
-    root: Node
-    members: tuple[Node, ...]      # in run order, root last
-    inputs: tuple[Node, ...]       # materialised values and sources it reads
-    anchor: Node | None
-
-    @property
-    def kind(self) -> str:
-        if self.anchor is None:
-            return "update" if self.root.op.name in ASSIGN_OPS else "elementwise"
-        name = self.anchor.op.name
-        if name == "matmul":
-            return "gemm"
-        if name.startswith("conv2d"):
-            return "conv"
-        if self.anchor.op.fusion == Fusion.REDUCTION:
-            return "reduction"
-        return name
-
-    @property
-    def fused_ops(self) -> list[str]:
-        return [m.op.name for m in self.members]
-
-
-@dataclass
-class KernelGraph:
-    kernels: list[Kernel]
-    reasons: dict[Node, str]       # why each materialised value is materialised
-    sources: list[Node]
-
-    def format(self, locations: bool = True) -> str:
-        lines = []
-        for s in self.sources:
-            lines.append(format_node(s, locations))
-        for i, k in enumerate(self.kernels):
-            reads = ", ".join(f"%{x.name}" for x in k.inputs)
-            lines.append(f"kernel {i} {k.kind} -> %{k.root.name} "
-                         f"({self.reasons.get(k.root, '')}) reads {reads}")
-            for m in k.members:
-                lines.append("    " + format_node(m, locations))
-        return "\n".join(lines)
 
 
 def _closure(root: Node, materialised) -> list[Node]:
@@ -150,7 +98,7 @@ class Fuse:
             if not added:
                 break
             reasons.update(added)
-        graph = self._schedule(program, kernels, reasons)
+        graph = build_kernel_graph(program, kernels, reasons)
         stats = {"kernels": len(graph.kernels),
                  "fused ops": sum(len(k.members) for k in graph.kernels)}
         program = program.with_changes(annotations={**program.annotations, "kernels": graph})
@@ -220,34 +168,3 @@ class Fuse:
         # from may then have a single user again
         inner = {x for m, (local, _) in candidates.items() for x in local if x is not m}
         return {m: why for m, (_, why) in candidates.items() if m not in inner}
-
-    def _schedule(self, program, kernels, reasons) -> KernelGraph:
-        position = {n: i for i, n in enumerate(program.nodes)}
-        built = []
-        for root, members in kernels.items():
-            reads = dict.fromkeys(x for m in members for x in m.data_inputs
-                                  if is_source(x) or (x in reasons and x is not m))
-            member_set = set(members)
-            inputs = tuple(x for x in reads if x not in member_set)
-            anchors = [m for m in members if is_anchor(m)]
-            built.append(Kernel(root, tuple(members), inputs, anchors[-1] if anchors else None))
-        order = nx.DiGraph()
-        by_root = {k.root: k for k in built}
-        for k in built:
-            order.add_node(k.root)
-            for x in k.inputs:
-                if x in by_root:
-                    order.add_edge(x, k.root)
-        for k in built:          # every reader of a variable runs before its update
-            if k.root.op.name in ASSIGN_OPS:
-                var = k.root.inputs[0]
-                for other in built:
-                    if other is not k and var in other.inputs:
-                        order.add_edge(other.root, k.root)
-        try:
-            roots = list(nx.lexicographical_topological_sort(order, key=position.get))
-        except nx.NetworkXUnfeasible:
-            raise ValueError("a fetched value depends on a variable's new value and on its "
-                             "old value in one run; fetch them in separate runs") from None
-        sources = [n for n in program.nodes if is_source(n)]
-        return KernelGraph([by_root[r] for r in roots], reasons, sources)

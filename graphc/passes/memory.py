@@ -3,8 +3,9 @@
 Liveness: a value lives from the kernel that computes it to the last kernel that reads
 it (fetched values to the end of the run). Walking the kernels in order, a value takes
 the slot of an input that dies in the same kernel when the kernel is purely elementwise
-over that input (in place), else a free slot of its size class (the next power of two,
-at least 64 bytes), else a new slot. Variables and optimizer state keep persistent
+over that input (in place), else the smallest free slot that fits it without wasting
+more than a third of the slot (best fit), else a new slot of its size rounded up to 64
+bytes. Variables and optimizer state keep persistent
 buffers of their own; an update writes its variable's buffer; feeds and constants are
 not in the arena. The plan reports the arena's size (peak) against the naive sum: every
 intermediate of the unfused program in a buffer of its own.
@@ -15,15 +16,23 @@ from dataclasses import dataclass
 
 from ..ir import Fusion, Node
 from ..runtime.program import ASSIGN_OPS, Program
-from .fuse import is_source
+from .kernels import is_source
 
 
 def nbytes(node: Node) -> int:
     return (node.type.num_elements or 0) * node.dtype.itemsize
 
 
-def size_class(n: int) -> int:
-    return max(64, 1 << (max(n, 1) - 1).bit_length())
+ALIGN = 64
+MAX_WASTE = 1 / 3
+
+
+def aligned_size(n: int) -> int:
+    return max(ALIGN, -(-n // ALIGN) * ALIGN)
+
+
+def fits(slot_size: int, need: int) -> bool:
+    return need <= slot_size and slot_size - need <= MAX_WASTE * slot_size
 
 
 @dataclass
@@ -53,13 +62,13 @@ class MemoryPlan:
         return "\n".join(lines)
 
 
-def _elementwise_over(kernel, value: Node) -> bool:
-    """True when the kernel reads `value` only at the index it writes (safe in place)."""
-    if kernel.anchor is not None or kernel.root.shape != value.shape:
+def _elementwise_over(kernel, out: Node, value: Node) -> bool:
+    """True when the kernel reads `value` only at the index where it writes `out`, so
+    `out` may overwrite `value` in place."""
+    if kernel.anchor is not None or out.shape != value.shape or len(kernel.roots) != 1:
         return False
-    return all(m.op.fusion == Fusion.ELEMWISE or (m.op.fusion == Fusion.BROADCAST
-                                                  and m.shape == kernel.root.shape)
-               for m in kernel.members if value in m.inputs)
+    return all(m.op.fusion <= Fusion.BROADCAST and m.shape == out.shape
+               for m in kernel.members if value in m.data_inputs)
 
 
 class PlanMemory:
@@ -68,40 +77,48 @@ class PlanMemory:
     def run(self, program: Program):
         kg = program.annotations["kernels"]
         kernels = kg.kernels
-        last_use: dict[Node, int] = {}
+        last_use: dict[Node, int] = {}      # views extend the life of what they view
         for i, k in enumerate(kernels):
             for x in k.inputs:
-                last_use[x] = i
-        end = len(kernels)
+                last_use[kg.base_of(x)] = i
         for out in program.outputs:
-            last_use[out] = end
+            last_use[kg.base_of(out)] = len(kernels)
         dying: dict[int, list[Node]] = {}
         for value, i in last_use.items():
             dying.setdefault(i, []).append(value)
         slot_sizes: list[int] = []
-        free: dict[int, list[int]] = {}           # size class -> free slots
+        free: list[int] = []                      # free slots
         slot_of: dict[Node, int] = {}
         in_place: list[tuple[Node, Node]] = []
         taken_over: set[Node] = set()
         for i, k in enumerate(kernels):
-            value = k.root
-            if value.op.name not in ASSIGN_OPS:      # updates write their variable
-                donor = self._dying_input_to_reuse(k, i, last_use, slot_of, slot_sizes)
+            for value in k.roots:
+                if value.op.name in ASSIGN_OPS:      # updates write their variable
+                    continue
+                donor = self._dying_input_to_reuse(k, value, i, last_use, slot_of,
+                                                   slot_sizes, taken_over)
                 if donor is not None:
                     slot = slot_of[donor]
                     in_place.append((value, donor))
                     taken_over.add(donor)
-                elif free.get(size_class(nbytes(value))):
-                    slot = free[size_class(nbytes(value))].pop()
                 else:
-                    slot_sizes.append(size_class(nbytes(value)))
-                    slot = len(slot_sizes) - 1
+                    need = aligned_size(nbytes(value))
+                    fitting = [s for s in free if fits(slot_sizes[s], need)]
+                    if fitting:
+                        slot = min(fitting, key=slot_sizes.__getitem__)
+                        free.remove(slot)
+                    else:
+                        slot_sizes.append(need)
+                        slot = len(slot_sizes) - 1
                 slot_of[value] = slot
             for dead in dying.get(i, []):           # freed after kernel i wrote its result
                 if dead in slot_of and dead not in taken_over:
-                    free.setdefault(slot_sizes[slot_of[dead]], []).append(slot_of[dead])
+                    free.append(slot_of[dead])
         starts = [sum(slot_sizes[:j]) for j in range(len(slot_sizes))]
         offsets = {node: starts[slot] for node, slot in slot_of.items()}
+        for view in kg.aliases:
+            if kg.base_of(view) in offsets:
+                offsets[view] = offsets[kg.base_of(view)]
         persistent = {v: nbytes(v) for v in program.variables.values()}
         naive = program.annotations.get("naive_bytes", 0)
         plan = MemoryPlan(offsets, slot_of, slot_sizes, in_place, persistent, naive)
@@ -110,11 +127,11 @@ class PlanMemory:
                          "slots": len(slot_sizes), "in place": len(in_place)}
 
     @staticmethod
-    def _dying_input_to_reuse(kernel, i, last_use, slot_of, slot_sizes):
+    def _dying_input_to_reuse(kernel, value, i, last_use, slot_of, slot_sizes, taken_over):
         for x in kernel.inputs:
-            if x in slot_of and last_use.get(x) == i and \
-                    slot_sizes[slot_of[x]] == size_class(nbytes(kernel.root)) and \
-                    _elementwise_over(kernel, x):
+            if x in slot_of and x not in taken_over and last_use.get(x) == i and \
+                    fits(slot_sizes[slot_of[x]], aligned_size(nbytes(value))) and \
+                    _elementwise_over(kernel, value, x):
                 return x
         return None
 

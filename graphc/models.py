@@ -1,0 +1,68 @@
+"""The benchmark workloads of graphc as graph builders: one train step each.
+
+Shared by the tests (kernel counts, memory, compiled-vs-interpreter checks), the
+benchmarks and the examples, so every comparison measures the same graph.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import layers, nn, train
+from .ir import Graph, Node, float32, int32
+from .ops import placeholder, reduce_mean
+
+
+@dataclass
+class TrainStep:
+    graph: Graph
+    x: Node
+    y: Node
+    loss: Node
+    train_op: Node
+    logits: Node
+
+    def batch(self, n: int, seed: int = 0) -> dict:
+        """A random batch (never zeros) of n examples."""
+        rng = np.random.default_rng(seed)
+        shape = (n,) + tuple(self.x.shape[1:])
+        return {self.x: rng.standard_normal(shape).astype(np.float32),
+                self.y: rng.integers(0, self.logits.shape[-1], n).astype(np.int32)}
+
+
+def _classifier_step(graph, x, y, logits, lr, momentum) -> TrainStep:
+    loss = reduce_mean(nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits),
+                       name="loss")
+    train_op = train.MomentumOptimizer(lr, momentum=momentum).minimize(loss)
+    return TrainStep(graph, x, y, loss, train_op, logits)
+
+
+def mlp(lr=0.01, momentum=0.9, seed=0) -> TrainStep:
+    """784-256-256-10 with biases and ReLU, mean sparse softmax CE, SGD momentum 0.9."""
+    g = Graph()
+    with g.as_default():
+        x = placeholder(float32, (None, 784), name="x")
+        y = placeholder(int32, (None,), name="y")
+        h = layers.dense(x, 256, activation=nn.relu, seed=seed)
+        h = layers.dense(h, 256, activation=nn.relu, seed=seed + 1)
+        logits = layers.dense(h, 10, seed=seed + 2)
+        return _classifier_step(g, x, y, logits, lr, momentum)
+
+
+def lenet5(lr=0.01, momentum=0.9, seed=0) -> TrainStep:
+    """LeNet-5 on NHWC 28x28x1: conv 6@5x5 pad 2 + bias, ReLU, maxpool 2/2, conv 16@5x5
+    + bias, ReLU, maxpool 2/2, 400 → 120 → 84 → 10 with ReLUs; SGD momentum 0.9."""
+    g = Graph()
+    with g.as_default():
+        x = placeholder(float32, (None, 28, 28, 1), name="x")
+        y = placeholder(int32, (None,), name="y")
+        h = layers.conv2d(x, 6, 5, padding=2, activation=nn.relu, seed=seed)
+        h = layers.max_pool2d(h, 2, 2)
+        h = layers.conv2d(h, 16, 5, activation=nn.relu, seed=seed + 1)
+        h = layers.max_pool2d(h, 2, 2)
+        h = layers.flatten(h)
+        h = layers.dense(h, 120, activation=nn.relu, seed=seed + 2)
+        h = layers.dense(h, 84, activation=nn.relu, seed=seed + 3)
+        logits = layers.dense(h, 10, seed=seed + 4)
+        return _classifier_step(g, x, y, logits, lr, momentum)

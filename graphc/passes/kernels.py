@@ -1,0 +1,178 @@
+"""The kernel graph that fusion produces and both backends consume.
+
+From the materialisation decisions of `fuse.py` it builds:
+- kernels: each computes its members in one loop nest and writes its roots;
+- aliases: a materialised reshape (reshape, expand_dims, squeeze) of a value that is
+  already in a buffer is not a kernel but a view of that buffer (flatten costs nothing);
+- merged updates: an update that reads another update's new value element for element
+  (the parameter step of momentum, Adam, ... after its slot update) joins that update's
+  kernel as a second root, so one pass over memory updates both;
+- an order: producers before consumers, and every reader of a variable before the
+  kernel that updates it in place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from ..ir import Fusion, Node
+from ..ir.printer import format_node
+from ..runtime.program import ASSIGN_OPS, Program
+
+SOURCE_OPS = ("placeholder", "variable", "constant", "no_op")
+VIEW_OPS = ("reshape", "reshape_like", "expand_dims", "squeeze")
+
+
+def is_source(node: Node) -> bool:
+    return node.op.name in SOURCE_OPS
+
+
+@dataclass
+class Kernel:
+    roots: tuple[Node, ...]        # values it writes (updates write their variable)
+    members: tuple[Node, ...]      # nodes computed inside, in run order
+    inputs: tuple[Node, ...]       # buffers it reads: materialised values, views, sources
+    anchor: Node | None
+
+    @property
+    def root(self) -> Node:
+        return self.roots[0]
+
+    @property
+    def kind(self) -> str:
+        if self.anchor is None:
+            return "update" if self.root.op.name in ASSIGN_OPS else "elementwise"
+        name = self.anchor.op.name
+        if name == "matmul":
+            return "gemm"
+        if name.startswith("conv2d"):
+            return "conv"
+        if self.anchor.op.fusion == Fusion.REDUCTION:
+            return "reduction"
+        return name
+
+    @property
+    def fused_ops(self) -> list[str]:
+        return [m.op.name for m in self.members]
+
+
+@dataclass
+class KernelGraph:
+    kernels: list[Kernel]
+    reasons: dict[Node, str]        # why each materialised value is materialised
+    sources: list[Node]
+    aliases: dict[Node, Node] = field(default_factory=dict)   # view -> value it views
+
+    def base_of(self, node: Node) -> Node:
+        while node in self.aliases:
+            node = self.aliases[node]
+        return node
+
+    def format(self, locations: bool = True) -> str:
+        lines = [format_node(s, locations) for s in self.sources]
+        for view, base in self.aliases.items():
+            lines.append(f"view %{view.name} = %{base.name} as {view.type}")
+        for i, k in enumerate(self.kernels):
+            reads = ", ".join(f"%{x.name}" for x in k.inputs)
+            writes = ", ".join(f"%{r.name}" for r in k.roots)
+            why = "; ".join(self.reasons.get(r, "") for r in k.roots)
+            lines.append(f"kernel {i} {k.kind} -> {writes} ({why}) reads {reads}")
+            lines.extend("    " + format_node(m, locations) for m in k.members)
+        return "\n".join(lines)
+
+
+def build_kernel_graph(program: Program, closures: dict[Node, list[Node]],
+                       reasons: dict[Node, str]) -> KernelGraph:
+    aliases = {root: members[-1].data_inputs[0] for root, members in closures.items()
+               if _is_view(root, members, reasons)}
+    kernels = [_kernel((root,), members, reasons)
+               for root, members in closures.items() if root not in aliases]
+    kernels = _merge_updates(kernels)
+    sources = [n for n in program.nodes if is_source(n)]
+    graph = KernelGraph(kernels, reasons, sources, aliases)
+    graph.kernels = _order(program, graph)
+    return graph
+
+
+def _is_view(root, members, reasons) -> bool:
+    if root.op.name not in VIEW_OPS or len(members) != 1:
+        return False
+    base = root.data_inputs[0]
+    return is_source(base) or base in reasons
+
+
+def _kernel(roots, members, reasons) -> Kernel:
+    member_set = set(members)
+    reads = dict.fromkeys(x for m in members for x in m.data_inputs
+                          if (is_source(x) or x in reasons) and x not in member_set)
+    anchors = [m for m in members if not m.op.fusion <= Fusion.INJECTIVE
+               and not is_source(m) and m.op.name not in ASSIGN_OPS]
+    return Kernel(tuple(roots), tuple(members), tuple(reads), anchors[-1] if anchors else None)
+
+
+def _merge_updates(kernels: list[Kernel]) -> list[Kernel]:
+    """Fold an update kernel into the update kernel whose new value it reads."""
+    by_root = {r: k for k in kernels for r in k.roots}
+    joins = {id(k): host for k in kernels
+             if (host := _update_to_join(k, by_root)) is not None}
+    hosts = {id(h) for h in joins.values()}
+    joins = {k: h for k, h in joins.items() if k not in hosts}   # no chains of joins
+    guests: dict[int, list[Kernel]] = {}
+    for k in kernels:
+        if id(k) in joins:
+            guests.setdefault(id(joins[id(k)]), []).append(k)
+    out = []
+    for k in kernels:
+        if id(k) in joins:
+            continue
+        for guest in guests.get(id(k), []):
+            inputs = k.inputs + tuple(x for x in guest.inputs if x not in k.roots)
+            k = Kernel(k.roots + guest.roots, k.members + guest.members,
+                       tuple(dict.fromkeys(inputs)), k.anchor)
+        out.append(k)
+    return out
+
+
+def _update_to_join(k: Kernel, by_root) -> Kernel | None:
+    if k.anchor is not None or k.root.op.name not in ASSIGN_OPS or len(k.roots) != 1:
+        return None
+    produced = [x for x in k.inputs if not is_source(x)]
+    if len(produced) != 1 or produced[0].op.name not in ASSIGN_OPS:
+        return None
+    new_value = produced[0]
+    aligned = all(m.op.fusion <= Fusion.BROADCAST and m.shape == new_value.shape
+                  or m.op.name in ASSIGN_OPS
+                  for m in k.members if new_value in m.data_inputs)
+    host = by_root.get(new_value)
+    if not aligned or host is None or host.root.shape != k.root.shape:
+        return None
+    return host
+
+
+def _order(program: Program, graph: KernelGraph) -> list[Kernel]:
+    position = {n: i for i, n in enumerate(program.nodes)}
+    producer = {r: i for i, k in enumerate(graph.kernels) for r in k.roots}
+    dag = nx.DiGraph()
+    for i, k in enumerate(graph.kernels):
+        dag.add_node(i)
+        for x in k.inputs:
+            base = graph.base_of(x)
+            if base in producer and producer[base] != i:
+                dag.add_edge(producer[base], i)
+    for i, k in enumerate(graph.kernels):     # readers of a variable before its update
+        for root in k.roots:
+            if root.op.name in ASSIGN_OPS:
+                var = root.inputs[0]
+                for j, other in enumerate(graph.kernels):
+                    if j != i and var in (graph.base_of(x) for x in other.inputs):
+                        dag.add_edge(j, i)
+    def program_position(i):
+        return position[graph.kernels[i].root]
+
+    try:
+        order = list(nx.lexicographical_topological_sort(dag, key=program_position))
+    except nx.NetworkXUnfeasible:
+        raise ValueError("a fetched value depends on a variable's new value and on its "
+                         "old value in one run; fetch them in separate runs") from None
+    return [graph.kernels[i] for i in order]
