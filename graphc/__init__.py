@@ -3,7 +3,7 @@
 Declare a model as a static graph (placeholders, variables, ops), derive its gradients
 symbolically, and run it with a Session. Public names follow TensorFlow 1.x.
 """
-from . import data, init, layers, losses, nn, test, train, viz
+from . import data, init, layers, losses, models, nn, passes, test, train, viz
 from .autodiff import gradients
 from .ir import (DTypeError, FeedError, Graph, GraphcError, GraphMismatchError, ShapeError,
                  TensorType, bool_, float32, float64, get_default_graph, int32, int64,
