@@ -47,7 +47,7 @@ def _encode(arrays: dict[str, np.ndarray], meta: dict) -> list[bytes]:
     """The checkpoint as a list of byte chunks: prefix, header, header CRC, tensor data."""
     entries, data, offset = [], [], 0
     for name, array in arrays.items():
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array, order="C")     # (ascontiguousarray makes 0-d arrays 1-d)
         raw = array.tobytes()
         entries.append({"name": name, "dtype": as_dtype(array.dtype).name,
                         "shape": list(array.shape), "offset": offset, "nbytes": len(raw),
@@ -126,7 +126,7 @@ def read_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
             raise CheckpointError(f"checkpoint '{path}' is corrupt: the data of "
                                   f"'{entry['name']}' fails its checksum")
         dtype = as_dtype(entry["dtype"]).np_type
-        arrays[entry["name"]] = np.frombuffer(raw, dtype=dtype).reshape(entry["shape"]).copy()
+        arrays[entry["name"]] = np.frombuffer(raw, dtype=dtype).reshape(tuple(entry["shape"])).copy()
     return arrays, header["meta"]
 
 
