@@ -1,0 +1,113 @@
+"""The LLVM toolchain in one place: target machine for the host CPU, the O3 pipeline
+(new pass manager), and a JIT engine whose symbols are checked before anything runs.
+
+Toolchain facts this module works around (llvmlite 0.50 / LLVM 22):
+- `llvm.initialize()` is deprecated and raises: only the native target is initialised;
+- only the new pass manager exists (`PipelineTuningOptions` + `PassBuilder`);
+- an unresolved external makes `finalize_object()` succeed and the first call crash, so
+  every declared function is resolved with `address_of_symbol` before use.
+"""
+from __future__ import annotations
+
+import ctypes
+import functools
+
+import llvmlite.binding as llvm
+
+from ...ir import GraphcError
+
+
+class CodegenError(GraphcError, RuntimeError):
+    """The generated LLVM IR did not verify, compile or link."""
+
+
+@functools.lru_cache(maxsize=1)
+def _init() -> None:
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    llvm.initialize_native_asmparser()
+    import ctypes.util
+    libm = ctypes.util.find_library("m")
+    if libm:                                     # expf, tanhf, ... for generated code
+        llvm.load_library_permanently(libm)
+
+
+@functools.lru_cache(maxsize=4)
+def target_machine(reloc: str = "default") -> llvm.TargetMachine:
+    """The host CPU with all its features (AVX2 / AVX-512 where present)."""
+    _init()
+    target = llvm.Target.from_default_triple()
+    return target.create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+        opt=3, reloc=reloc, codemodel="jitdefault" if reloc == "default" else "default")
+
+
+def host_description() -> str:
+    """CPU name and features: part of every disk-cache key."""
+    _init()
+    return f"{llvm.get_host_cpu_name()};{llvm.get_host_cpu_features().flatten()}"
+
+
+def parse(ir_text: str) -> llvm.ModuleRef:
+    _init()
+    try:
+        module = llvm.parse_assembly(ir_text)
+        module.verify()
+    except RuntimeError as err:
+        raise CodegenError(f"generated LLVM IR does not verify: {err}") from None
+    return module
+
+
+def optimize(module: llvm.ModuleRef, speed_level: int = 3) -> None:
+    tm = target_machine()
+    pto = llvm.create_pipeline_tuning_options(speed_level=speed_level)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pto.loop_unrolling = True
+    builder = llvm.PassBuilder(tm, pto)
+    builder.getModulePassManager().run(module, builder)
+
+
+class JIT:
+    """One MCJIT engine; modules added to it may call each other's functions."""
+
+    def __init__(self):
+        _init()
+        backing = llvm.parse_assembly("")
+        self.engine = llvm.create_mcjit_compiler(backing, target_machine())
+        self._modules: list[llvm.ModuleRef] = []
+
+    def add(self, ir_text: str, optimize_level: int = 3) -> llvm.ModuleRef:
+        module = parse(ir_text)
+        module.triple = target_machine().triple
+        module.data_layout = str(target_machine().target_data)
+        if optimize_level:
+            optimize(module, optimize_level)
+        self.engine.add_module(module)
+        self.engine.finalize_object()
+        self.engine.run_static_constructors()
+        self._modules.append(module)
+        self._check_symbols(module)
+        return module
+
+    def _check_symbols(self, module: llvm.ModuleRef) -> None:
+        for fn in module.functions:
+            if fn.is_declaration and not fn.name.startswith("llvm."):
+                if not llvm.address_of_symbol(fn.name) and \
+                        not self.engine.get_function_address(fn.name):
+                    raise CodegenError(f"generated code calls '{fn.name}', which is not "
+                                       "defined in this process")
+
+    def address(self, name: str) -> int:
+        addr = self.engine.get_function_address(name)
+        if not addr:
+            raise CodegenError(f"no compiled function '{name}'")
+        return addr
+
+    def function(self, name: str, restype, *argtypes):
+        """A ctypes callable for a compiled function (ctypes releases the GIL)."""
+        return ctypes.CFUNCTYPE(restype, *argtypes)(self.address(name))
+
+
+def assembly(module: llvm.ModuleRef) -> str:
+    return target_machine().emit_assembly(module)
