@@ -71,7 +71,8 @@ def test_verdicts_follow_the_documented_thresholds():
     assert classify(1.0, 1e-3, t) == OK
     assert classify(1.0, 0.9e-5, t) == VANISHING
     assert classify(0.9e-7, None, t) == VANISHING
-    assert classify(1.0, 1.1, t) == EXPLODING
+    assert classify(1.0, 1.1, t) == OK                 # a 1e-2 step moves w by 1 %
+    assert classify(1.0, 11.0, t) == EXPLODING
     assert classify(1.1e3, 1e-3, t) == EXPLODING
     assert classify(float("nan"), None, t) == EXPLODING
     assert classify(float("inf"), 1.0, t) == EXPLODING
@@ -84,10 +85,10 @@ def test_verdicts_follow_the_documented_thresholds():
 def test_colour_scale_runs_blue_green_red_on_a_log_scale():
     t = Thresholds()
     low = measure("a", np.full(1, 1e-5), np.ones(1), t)        # ratio exactly at the edge
-    mid = measure("b", np.full(1, 10 ** -2.5), np.ones(1), t)
+    mid = measure("b", np.full(1, 1e-2), np.ones(1), t)      # halfway on a log scale
     assert scale_position(low, t) == pytest.approx(0.0)
     assert scale_position(mid, t) == pytest.approx(0.5)
-    assert scale_position(measure("c", np.full(1, 5.0), np.ones(1), t), t) == 1.0
+    assert scale_position(measure("c", np.full(1, 50.0), np.ones(1), t), t) == 1.0
     assert scale_colour(0.0) == "#2b6cb0" and scale_colour(1.0) == "#c53030"
     assert scale_colour(0.5) == "#38a169"
 

@@ -27,7 +27,8 @@ EDGE_ATTRS = {"fontname": style.FONT, "fontsize": "9", "arrowsize": "0.7"}
 
 def to_dot(target, *, collapse_depth: int | str | None = v.AUTO, show_backward: bool = True,
            kernels: Mapping[Node, Hashable] | None = None,
-           values: Mapping[Node, object] | None = None, rankdir: str = "TB",
+           values: Mapping[Node, object] | None = None,
+           notes: Mapping[Node, str | list[str]] | None = None, rankdir: str = "TB",
            legend: bool = False, title: str | None = None,
            max_items: int = v.DEFAULT_MAX_ITEMS) -> graphviz.Digraph:
     """The picture of `target` as a graphviz.Digraph (its DOT text is `.source`).
@@ -43,10 +44,14 @@ def to_dot(target, *, collapse_depth: int | str | None = v.AUTO, show_backward: 
         kernel is framed as a cluster of its member ops.
     values: node -> array, e.g. from `sess.run`; small values are printed in the
         label, larger ones as their norm.
+    notes: node -> extra label line(s), e.g. {dx: "df/dx"}.
     legend: add a legend explaining the shapes and edge styles used.
     """
     view = v.build_view(target, collapse_depth, show_backward, kernels, max_items)
-    return emit(view, values=values, rankdir=rankdir, legend=legend, title=title)
+    extra = {node: [text] if isinstance(text, str) else list(text)
+             for node, text in (notes or {}).items()}
+    return emit(view, values=values, rankdir=rankdir, legend=legend, title=title,
+                extra_lines=extra)
 
 
 def emit(view: v.View, *, values: Mapping[Node, object] | None = None, rankdir: str = "TB",

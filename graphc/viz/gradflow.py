@@ -32,7 +32,7 @@ EXPLODING = "exploding"
 NO_GRADIENT = "no gradient"
 
 # the colour scale's stops, evenly spaced from vanishing (0) to exploding (1)
-SCALE = ((0x2b, 0x6c, 0xb0), (0x31, 0x97, 0x95), (0x38, 0xa1, 0x69), (0xdd, 0x6b, 0x20),
+SCALE = ((0x2b, 0x6c, 0xb0), (0x31, 0x97, 0x95), (0x38, 0xa1, 0x69), (0xd6, 0x9e, 0x2e),
          (0xc5, 0x30, 0x30))
 
 
@@ -47,7 +47,7 @@ class Thresholds:
 
     vanish_ratio: float = 1e-5
     vanish_norm: float = 1e-7
-    explode_ratio: float = 1.0
+    explode_ratio: float = 10.0
     explode_norm: float = 1e3
 
 
@@ -145,7 +145,7 @@ def scale_position(stat: GradNorm, t: Thresholds) -> float:
 
 
 def scale_colour(pos: float) -> str:
-    """Blue at 0, teal, green at 0.5, orange, red at 1 (linear between the stops)."""
+    """Blue at 0, teal, green at 0.5, amber, red at 1 (linear between the stops)."""
     pos = min(1.0, max(0.0, pos)) * (len(SCALE) - 1)
     i = min(int(pos), len(SCALE) - 2)
     a, b, f = SCALE[i], SCALE[i + 1], pos - i
@@ -185,6 +185,12 @@ def _number(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
 
+def _edge_label(stat: GradNorm) -> str:
+    if stat.ratio is None:
+        return f"‖g‖ {_number(stat.grad_norm)}"
+    return f"ratio {_number(stat.ratio)}"
+
+
 def _annotation(stat: GradNorm) -> list[str]:
     if stat.status == NO_GRADIENT:
         return ["no gradient reaches it"]
@@ -218,7 +224,7 @@ def _draw(loss, wrt, grads, stats, loss_value, thresholds, show_backward, collap
         colour = scale_colour(pos)
         dot.edge(view.item_of[g].key, view.item_of[x].key, constraint="false",
                  color=colour, fontcolor=colour, penwidth=f"{1.5 + 3 * pos:.1f}",
-                 label=f"ratio {_number(stat.ratio)}", style="bold")
+                 label=_edge_label(stat), style="bold")
     dot.node("legend", label=_legend(stats, thresholds), shape="plaintext", margin="0")
     return dot
 

@@ -104,7 +104,8 @@ def edge_attrs(edge: v.Edge) -> dict[str, str]:
 def cluster_attrs(cluster: v.Cluster) -> dict[str, str]:
     if cluster.kind == "kernel":
         attrs = dict(KERNEL_CLUSTER_STYLE)
-        attrs["label"] = f"kernel {cluster.path} · {len(cluster.nodes)} ops"
+        count = len(cluster.nodes)
+        attrs["label"] = f"kernel {cluster.path} · {count} op" + ("" if count == 1 else "s")
         return attrs
     nodes = cluster.nodes
     backward = bool(nodes) and all(n.grad_of is not None for n in nodes)
@@ -134,7 +135,7 @@ def label_lines(item: v.Item, values: Mapping[Node, object] | None = None) -> li
     lines = _node_lines(item.kind, node)
     if node.grad_of is not None:
         lines.append(grad_text(node))
-    if values is not None and node in values:
+    if values is not None and node in values and not _value_in_name_line(item.kind, node):
         lines.append(value_text(values[node]))
     return lines
 
@@ -157,6 +158,12 @@ def _node_lines(kind: str, node: Node) -> list[str]:
     if _auto_named(node):
         return [op_line]
     return [name, op_line]
+
+
+def _value_in_name_line(kind: str, node: Node) -> bool:
+    """A scalar constant already shows its value: 'Const = 2'."""
+    value = node.attrs.get("value")
+    return kind == v.CONSTANT and isinstance(value, np.ndarray) and value.size == 1
 
 
 def _auto_named(node: Node) -> bool:
