@@ -374,7 +374,8 @@ def test_a_fused_program_is_drawn_with_one_cluster_per_kernel():
               if c.get("label", "").startswith("kernel ")}
     assert len(frames) == len(kernels)
     for i, kernel in enumerate(kernels):
-        label = f"kernel {i} {kernel.kind} · {len(kernel.members)} ops"
+        count = len(kernel.members)
+        label = f"kernel {i} {kernel.kind} · {count} op" + ("" if count == 1 else "s")
         assert frames[label] == sorted(node_key(m) for m in kernel.members)
     assert not any(c.get("label", "").startswith("kernel ")
                    for c in parse(program, kernels={}).clusters.values())
