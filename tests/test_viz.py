@@ -401,8 +401,7 @@ def test_backward_edges_are_laid_out_upwards_beside_the_forward_pass(graph):
         head, tail = EDGE.match(line).group(1, 2)  # written dst -> src
         assert by_key[head].grad_of is not None and by_key[tail].grad_of is not None
         assert by_key[head].id > by_key[tail].id
-    assert "dir=back" not in gc.viz.drawing.emit(
-        gc.viz.view.build_view(list(grads)), backward_up=False).source
+    assert "dir=back" not in gc.viz.to_dot(list(grads), backward_up=False).source
 
 
 def test_boxes_with_many_inputs_do_not_rank_them(graph):

@@ -29,7 +29,7 @@ def to_dot(target, *, collapse_depth: int | str | None = v.AUTO, show_backward: 
            kernels: Mapping[Node, Hashable] | None = None,
            values: Mapping[Node, object] | None = None,
            notes: Mapping[Node, str | list[str]] | None = None, rankdir: str = "TB",
-           legend: bool = False, title: str | None = None,
+           backward_up: bool = True, legend: bool = False, title: str | None = None,
            max_items: int = v.DEFAULT_MAX_ITEMS) -> graphviz.Digraph:
     """The picture of `target` as a graphviz.Digraph (its DOT text is `.source`).
 
@@ -37,11 +37,14 @@ def to_dot(target, *, collapse_depth: int | str | None = v.AUTO, show_backward: 
         they depend on: pass `[loss, train_op]` for a whole train step), or a Program.
     collapse_depth: name scopes nested deeper than this are drawn as one box with op
         counts; 0 collapses every top-level scope, None never collapses, "auto" (the
-        default) picks the deepest depth that keeps at most `max_items` boxes.
+        default) opens scopes, outermost and smallest first, while the picture keeps
+        within `max_items` boxes.
     show_backward: False replaces the backward graph by one box (fetched gradients
         are still drawn).
-    kernels: node -> kernel id, e.g. the fused groups of a compiled program; each
-        kernel is framed as a cluster of its member ops.
+    kernels: node -> kernel id, or the fusion pass's kernel graph; each kernel is
+        framed as a cluster of its member ops. A fused Program's own kernels by default.
+    backward_up: lay the backward pass out climbing back up beside the forward pass
+        (False: below the loss, in creation order).
     values: node -> array, e.g. from `sess.run`; small values are printed in the
         label, larger ones as their norm.
     notes: node -> extra label line(s), e.g. {dx: "df/dx"}.
@@ -51,7 +54,7 @@ def to_dot(target, *, collapse_depth: int | str | None = v.AUTO, show_backward: 
     extra = {node: [text] if isinstance(text, str) else list(text)
              for node, text in (notes or {}).items()}
     return emit(view, values=values, rankdir=rankdir, legend=legend, title=title,
-                extra_lines=extra)
+                backward_up=backward_up, extra_lines=extra)
 
 
 def emit(view: v.View, *, values: Mapping[Node, object] | None = None, rankdir: str = "TB",

@@ -267,7 +267,7 @@ def _auto_expand(scopes: set[tuple], shown: list[Node], keep: set[Node], has_hid
     def cost(scope: tuple) -> int:
         inner = {scope_of(n)[: len(scope) + 1] if len(scope_of(n)) > len(scope) else n
                  for n in members.get(scope, [])}
-        return len(inner) - 1
+        return max(len(inner) - 1, 0)       # a scope of kept nodes only has no box
 
     drawn = set(shown)
     top = {scope_of(n)[:1] or n for n in shown if n not in keep}
