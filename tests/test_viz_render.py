@@ -80,6 +80,28 @@ def test_pdf_needs_real_dot(tmp_path):
     assert not os.listdir(tmp_path)
 
 
+def pure_renderer():
+    import shutil
+    path = shutil.which("graphviz-pure") or renderers._beside_python("graphviz-pure")
+    return renderers.Renderer("graphviz-pure", path, renderers.PURE_FORMATS) if path else None
+
+
+@pytest.mark.skipif(pure_renderer() is None, reason="graphviz-pure is not installed")
+def test_graphviz_pure_writes_svg_and_png_and_refuses_pdf(tmp_path, monkeypatch):
+    pure = pure_renderer()
+
+    def only_pure():
+        return pure
+
+    monkeypatch.setattr(renderers, "find_renderer", only_pure)
+    g, loss, dw = circuit()
+    assert "<svg" in render([loss, dw], tmp_path / "g.svg").read_text()
+    assert render([loss, dw], tmp_path / "g.png").read_bytes()[:8] == PNG_MAGIC
+    with pytest.raises(RenderError, match="apt-get install graphviz"):
+        render(loss, tmp_path / "g.pdf")
+    assert sorted(os.listdir(tmp_path)) == ["g.png", "g.svg"]
+
+
 def test_without_a_renderer_the_error_names_the_fix_and_dot_text_still_works(
         tmp_path, monkeypatch):
     def no_renderer():
