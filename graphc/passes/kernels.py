@@ -82,6 +82,28 @@ class KernelGraph:
         return "\n".join(lines)
 
 
+TEMPLATE_KINDS = ("gemm", "conv")
+
+
+def is_template(node: Node | None) -> bool:
+    """Anchors computed by a routine into a buffer (GEMM, conv, pooling, scatters), as
+    opposed to reductions, which live in registers."""
+    return node is not None and node.op.fusion != Fusion.REDUCTION
+
+
+def template_target(kernel: Kernel) -> Node | None:
+    """The root whose buffer a template anchor writes (its epilogue then runs in place),
+    or None when the anchor needs a scratch buffer: its kernel only updates variables,
+    which the epilogue still reads."""
+    if not is_template(kernel.anchor):
+        return None
+    for root in kernel.roots:
+        if root.op.name not in ASSIGN_OPS and root.shape == kernel.anchor.shape \
+                and root.dtype == kernel.anchor.dtype:
+            return root
+    return None
+
+
 def build_kernel_graph(program: Program, closures: dict[Node, list[Node]],
                        reasons: dict[Node, str]) -> KernelGraph:
     aliases = {root: members[-1].data_inputs[0] for root, members in closures.items()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..ir import Fusion, Node
 from ..runtime.program import ASSIGN_OPS, Program
-from .kernels import is_source
+from .kernels import is_source, is_template, template_target
 
 
 def nbytes(node: Node) -> int:
@@ -92,7 +92,9 @@ class PlanMemory:
         in_place: list[tuple[Node, Node]] = []
         taken_over: set[Node] = set()
         for i, k in enumerate(kernels):
-            for value in k.roots:
+            scratch = k.anchor if is_template(k.anchor) and template_target(k) is None \
+                and k.anchor not in k.roots else None
+            for value in k.roots + ((scratch,) if scratch is not None else ()):
                 if value.op.name in ASSIGN_OPS:      # updates write their variable
                     continue
                 donor = self._dying_input_to_reuse(k, value, i, last_use, slot_of,
@@ -111,6 +113,8 @@ class PlanMemory:
                         slot_sizes.append(need)
                         slot = len(slot_sizes) - 1
                 slot_of[value] = slot
+            if scratch is not None:                 # the template's result dies with its kernel
+                dying.setdefault(i, []).append(scratch)
             for dead in dying.get(i, []):           # freed after kernel i wrote its result
                 if dead in slot_of and dead not in taken_over:
                     free.append(slot_of[dead])
