@@ -1,0 +1,81 @@
+"""A direct Python interpreter of the loop IR: checks lowering before any backend is
+involved (slow — element by element — so tests use small shapes)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .loopir import (Assign, Binary, Call, Cast, Compare, Const, Declare, Kernel, Load, Local,
+                     Loop, Select, Store, Unary, Var)
+from .templates import TEMPLATES_NUMPY
+
+
+def _sigmoid(x):
+    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
+
+
+_UNARY = {"neg": lambda x: -x, "abs": abs, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
+          "rsqrt": lambda x: 1 / np.sqrt(x), "tanh": np.tanh, "sigmoid": _sigmoid,
+          "log1p": np.log1p, "expm1": np.expm1, "floor": np.floor,
+          "not": lambda x: not x}
+_BINARY = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+           "div": lambda a, b: a / b, "max": max, "min": min, "pow": lambda a, b: a ** b,
+           "floordiv": lambda a, b: a // b, "mod": lambda a, b: a % b,
+           "and": lambda a, b: a and b, "or": lambda a, b: a or b}
+_COMPARE = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "lt": lambda a, b: a < b,
+            "le": lambda a, b: a <= b, "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
+
+
+class _Env:
+    def __init__(self, buffers):
+        self.buffers = buffers
+        self.scalars: dict[str, object] = {}
+
+
+def _eval(e, env):
+    if isinstance(e, Const):
+        return e.dtype.np_type(e.value)
+    if isinstance(e, Var | Local):
+        return env.scalars[e.name]
+    if isinstance(e, Load):
+        return env.buffers[e.buffer][int(_eval(e.index, env))]
+    if isinstance(e, Unary):
+        return e.dtype.np_type(_UNARY[e.op](_eval(e.x, env)))
+    if isinstance(e, Binary):
+        with np.errstate(all="ignore"):
+            return e.dtype.np_type(_BINARY[e.op](_eval(e.a, env), _eval(e.b, env)))
+    if isinstance(e, Compare):
+        return bool(_COMPARE[e.op](_eval(e.a, env), _eval(e.b, env)))
+    if isinstance(e, Select):
+        return _eval(e.a, env) if _eval(e.cond, env) else _eval(e.b, env)
+    if isinstance(e, Cast):
+        return e.dtype.np_type(_eval(e.x, env))
+    raise TypeError(f"not a loop IR expression: {e!r}")
+
+
+def _run(stmts, env):
+    for s in stmts:
+        if isinstance(s, Loop):
+            for i in range(int(_eval(s.extent, env))):
+                env.scalars[s.var.name] = np.int64(i)
+                _run(s.body, env)
+        elif isinstance(s, Store):
+            env.buffers[s.buffer][int(_eval(s.index, env))] = _eval(s.value, env)
+        elif isinstance(s, Declare | Assign):
+            value = _eval(s.init if isinstance(s, Declare) else s.value, env)
+            env.scalars[s.name] = value
+        elif isinstance(s, Call):
+            TEMPLATES_NUMPY[s.function](env.buffers, *[
+                a if isinstance(a, str | int | bool) else int(_eval(a, env)) for a in s.args])
+        else:
+            raise TypeError(f"not a loop IR statement: {s!r}")
+
+
+def run_kernel(kernel: Kernel, buffers: dict[str, np.ndarray]) -> None:
+    """Execute `kernel` on flat numpy arrays (modified in place)."""
+    for p in kernel.params:
+        array = buffers[p.name]
+        if array.ndim != 1 or array.size < p.size:
+            raise ValueError(f"buffer {p.name} must be flat with at least {p.size} elements")
+    _run(kernel.body, _Env(buffers))

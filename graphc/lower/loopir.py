@@ -1,0 +1,223 @@
+"""The loop IR: what every kernel becomes before a backend renders it.
+
+Backend-neutral on purpose: buffers are flat arrays indexed by integer expressions,
+loops carry a `kind` ("serial", "parallel", "vector") that lowering decides and each
+renderer translates (LLVM: a thread-pool task or a vectorisable inner loop; CUDA:
+a grid or block dimension). Expressions are frozen dataclasses, so equal expressions
+are equal values: renderers cache them per loop body (free CSE).
+
+    Kernel
+      params: Buffer(name, dtype, size)          flat arrays the kernel reads and writes
+      body:   [Stmt]
+    Stmt  = Loop(var, extent, body, kind) | Store(buffer, index, value)
+          | Declare(name, dtype, init) | Assign(name, value) | Call(function, args)
+    Expr  = Const | Var | Load | Local | Unary | Binary | Compare | Select | Cast
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from ..ir import DType, bool_, float32, float64, int64
+
+# -- expressions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Const:
+    value: Union[int, float, bool]
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class Var:
+    """A loop index (int64)."""
+    name: str
+    dtype: DType = int64
+
+
+@dataclass(frozen=True)
+class Load:
+    buffer: str
+    index: "Expr"
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class Local:
+    """The current value of a scalar declared with Declare (an accumulator)."""
+    name: str
+    dtype: DType
+
+
+UNARY_OPS = ("neg", "abs", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "log1p",
+             "expm1", "floor", "not")
+BINARY_OPS = ("add", "sub", "mul", "div", "max", "min", "pow", "floordiv", "mod",
+              "and", "or")
+COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str
+    x: "Expr"
+
+    @property
+    def dtype(self) -> DType:
+        return self.x.dtype
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str
+    a: "Expr"
+    b: "Expr"
+
+    @property
+    def dtype(self) -> DType:
+        return self.a.dtype
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str
+    a: "Expr"
+    b: "Expr"
+    dtype: DType = bool_
+
+
+@dataclass(frozen=True)
+class Select:
+    cond: "Expr"
+    a: "Expr"
+    b: "Expr"
+
+    @property
+    def dtype(self) -> DType:
+        return self.a.dtype
+
+
+@dataclass(frozen=True)
+class Cast:
+    x: "Expr"
+    dtype: DType
+
+
+Expr = Union[Const, Var, Load, Local, Unary, Binary, Compare, Select, Cast]
+
+# -- statements ----------------------------------------------------------------------------
+
+
+@dataclass
+class Loop:
+    var: Var
+    extent: Expr
+    body: list
+    kind: str = "serial"          # serial | parallel | vector
+
+
+@dataclass
+class Store:
+    buffer: str
+    index: Expr
+    value: Expr
+
+
+@dataclass
+class Declare:
+    name: str
+    dtype: DType
+    init: Expr
+
+
+@dataclass
+class Assign:
+    name: str
+    value: Expr
+
+
+@dataclass
+class Call:
+    """A template routine (GEMM, ...) the backend provides; args are buffer names,
+    expressions and ints, in the routine's documented order."""
+    function: str
+    args: tuple
+
+
+Stmt = Union[Loop, Store, Declare, Assign, Call]
+
+
+@dataclass
+class Buffer:
+    name: str
+    dtype: DType
+    size: int
+
+
+@dataclass
+class Kernel:
+    name: str
+    params: list[Buffer]
+    body: list = field(default_factory=list)
+
+    def __str__(self) -> str:
+        from .printer import format_kernel
+        return format_kernel(self)
+
+
+# -- small builders, so lowering code reads like arithmetic --------------------------------
+def const(value, dtype: DType) -> Const:
+    if dtype.is_floating:
+        value = float(value)
+    elif dtype.is_bool:
+        value = bool(value)
+    else:
+        value = int(value)
+    return Const(value, dtype)
+
+
+def idx(value: int) -> Const:
+    return Const(int(value), int64)
+
+
+def add(a, b):
+    if isinstance(b, Const) and b.value == 0:
+        return a
+    if isinstance(a, Const) and a.value == 0:
+        return b
+    if isinstance(a, Const) and isinstance(b, Const):
+        return Const(a.value + b.value, a.dtype)
+    return Binary("add", a, b)
+
+
+def mul(a, b):
+    if isinstance(b, Const) and b.value == 1:
+        return a
+    if isinstance(a, Const) and a.value == 1:
+        return b
+    if isinstance(a, Const) and isinstance(b, Const):
+        return Const(a.value * b.value, a.dtype)
+    if (isinstance(a, Const) and a.value == 0 or isinstance(b, Const) and b.value == 0) \
+            and a.dtype == int64:
+        return idx(0)
+    return Binary("mul", a, b)
+
+
+def linear_index(indices, strides) -> Expr:
+    """Σ index_d · stride_d, skipping zero strides (broadcast axes)."""
+    total = idx(0)
+    for i, s in zip(indices, strides):
+        if s:
+            total = add(total, mul(i, idx(s)))
+    return total
+
+
+def row_major_strides(shape) -> tuple[int, ...]:
+    strides, acc = [], 1
+    for d in reversed(shape):
+        strides.append(acc)
+        acc *= d
+    return tuple(reversed(strides))
+
+
+FLOAT_TYPES = (float32, float64)

@@ -1,0 +1,37 @@
+"""Helpers that build loop nests: fresh index variables, nests over a shape."""
+from __future__ import annotations
+
+import itertools
+
+from .loopir import Loop, Var, idx
+
+
+class Names:
+    """Fresh names for loop variables and scalars within one kernel."""
+
+    def __init__(self):
+        self._counter = itertools.count()
+
+    def var(self, hint: str = "i") -> Var:
+        return Var(f"{hint}{next(self._counter)}")
+
+    def scalar(self, hint: str = "t") -> str:
+        return f"{hint}{next(self._counter)}"
+
+
+def nest(names: Names, shape, body_fn, inner_kind: str = "vector", outer_kind: str = "serial"):
+    """Loops over `shape` (outermost first); body_fn(index tuple) gives the innermost body.
+    Size-1 axes get no loop (their index is the constant 0)."""
+    variables = [names.var() if d != 1 else None for d in shape]
+    index = tuple(v if v is not None else idx(0) for v in variables)
+    body = body_fn(index)
+    looped = [(v, d) for v, d in zip(variables, shape) if v is not None]
+    for depth, (v, d) in enumerate(reversed(looped)):
+        if depth == 0:
+            kind = inner_kind
+        elif depth == len(looped) - 1:
+            kind = outer_kind
+        else:
+            kind = "serial"
+        body = [Loop(v, idx(d), body, kind)]
+    return body

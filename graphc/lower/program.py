@@ -1,0 +1,200 @@
+"""Lowering a compiled program (kernel graph + memory plan) to loop IR kernels and the
+table of buffers its single entry point receives."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir import DType, Node
+from ..passes.kernels import KernelGraph, is_template, template_target
+from ..runtime.program import ASSIGN_OPS, Program
+from .loopir import Buffer, Declare, Kernel, Load, Local, Store, linear_index, row_major_strides
+from .nests import Names, nest
+from .reductions import lower_reduce, lower_softmax_family
+from .templates import lower_matmul
+from .values import LoweringError, ValueBuilder
+from .windows import WINDOW_TEMPLATES
+
+SOFTMAX_FAMILY = ("softmax", "log_softmax", "sparse_softmax_cross_entropy")
+REDUCE_OPS = ("reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "argmax", "argmin")
+
+
+@dataclass
+class BufferInfo:
+    """One entry of the entry point's pointer table."""
+
+    name: str
+    kind: str                  # feed | variable | constant | arena
+    node: Node                 # the program node whose value it holds
+    dtype: DType
+    size: int                  # elements
+    offset: int | None = None  # bytes into the arena
+    value: np.ndarray | None = None
+
+
+@dataclass
+class LoweredProgram:
+    program: Program
+    kernels: list[Kernel]
+    buffers: list[BufferInfo]
+    arena_bytes: int
+    value_buffer: dict[Node, str]      # every buffered value (views: their base's buffer)
+
+    def buffer(self, name: str) -> BufferInfo:
+        return self._by_name[name]
+
+    def __post_init__(self):
+        self._by_name = {b.name: b for b in self.buffers}
+
+    def __str__(self) -> str:
+        return "\n\n".join(str(k) for k in self.kernels)
+
+
+def lower_program(program: Program) -> LoweredProgram:
+    graph: KernelGraph = program.annotations["kernels"]
+    plan = program.annotations["memory"]
+    buffers: list[BufferInfo] = []
+    value_buffer: dict[Node, str] = {}
+
+    def add(node: Node, kind: str, **extra) -> None:
+        name = f"b{len(buffers)}_{_safe(node.name)}"
+        buffers.append(BufferInfo(name, kind, node, node.dtype,
+                                  node.type.num_elements or 0, **extra))
+        value_buffer[node] = name
+
+    for node in graph.sources:
+        if node.op.name == "placeholder":
+            add(node, "feed")
+        elif node.op.name == "variable":
+            add(node, "variable")
+        elif node.op.name == "constant":
+            add(node, "constant", value=np.ascontiguousarray(node.attrs["value"]).reshape(-1))
+    for node, offset in plan.offsets.items():
+        if node not in graph.aliases:
+            add(node, "arena", offset=offset)
+    for k in graph.kernels:
+        for root in k.roots:
+            if root.op.name in ASSIGN_OPS:
+                value_buffer[root] = value_buffer[root.inputs[0]]
+    for view in graph.aliases:
+        base = graph.base_of(view)
+        if base in value_buffer:
+            value_buffer[view] = value_buffer[base]
+    kernels = [lower_kernel(f"kernel{i}", k, graph, value_buffer, buffers)
+               for i, k in enumerate(graph.kernels)]
+    return LoweredProgram(program, kernels, buffers, plan.peak_bytes, value_buffer)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)[:40]
+
+
+def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers) -> Kernel:
+    names = Names()
+    members = set(k.members)
+
+    def buffer_of(node: Node) -> str | None:
+        if node in members:
+            return None
+        base = graph.base_of(node)
+        if base not in value_buffer and node not in value_buffer:
+            raise LoweringError(f"'{node.name}' is read by {name} but has no buffer")
+        return value_buffer.get(node, value_buffer.get(base))
+
+    vb = ValueBuilder(buffer_of)
+
+    def store_roots(index) -> list:
+        """Evaluate every root first, then store: an update may read a value another
+        root of this kernel overwrites."""
+        temps, stores = [], []
+        for root in k.roots:
+            t = names.scalar("v")
+            temps.append(Declare(t, root.dtype, vb.value(root, index)))
+            stores.append(Store(value_buffer[root], linear_index(index,
+                                                                 row_major_strides(root.shape)),
+                                Local(t, root.dtype)))
+        return temps + stores
+
+    anchor = k.anchor
+    shape = k.roots[0].shape
+    if any(r.shape != shape for r in k.roots):
+        raise LoweringError(f"{name}: roots of different shapes")
+    if anchor is None:
+        body = nest(names, shape, store_roots, outer_kind="parallel")
+    elif anchor.op.name in SOFTMAX_FAMILY:
+        axis = anchor.attrs.get("axis", anchor.rank)
+        outer = anchor.shape if anchor.op.name == "sparse_softmax_cross_entropy" else \
+            tuple(d for i, d in enumerate(anchor.shape) if i != axis)
+        body = nest(names, outer, lambda o: lower_softmax_family(anchor, vb, names, o,
+                                                                  store_roots),
+                    inner_kind="serial", outer_kind="parallel")
+    elif anchor.op.name in REDUCE_OPS:
+        body = nest(names, anchor.shape, lambda o: lower_reduce(anchor, vb, names, o,
+                                                                 store_roots),
+                    inner_kind="serial", outer_kind="parallel")
+    elif is_template(anchor):
+        body = _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots)
+    else:
+        raise LoweringError(f"{name}: no lowering for anchor op '{anchor.op.name}'")
+    params = [Buffer(b.name, b.dtype, b.size) for b in buffers
+              if _uses(body, b.name)]
+    return Kernel(name, params, body)
+
+
+def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots) -> list:
+    target_root = template_target(k)
+    target = value_buffer[target_root] if target_root is not None else value_buffer[anchor]
+    if anchor.op.name == "matmul":
+        body = lower_matmul(anchor, buffer_of, target, names)
+    elif anchor.op.name in WINDOW_TEMPLATES:
+        body = WINDOW_TEMPLATES[anchor.op.name](anchor, vb, names, target)
+    else:
+        raise LoweringError(f"op '{anchor.op.name}' ({anchor.name}) has no compiled "
+                            "implementation yet")
+    if k.roots == (anchor,):
+        return body
+    strides = row_major_strides(anchor.shape)
+
+    def from_target(index):
+        return Load(target, linear_index(index, strides), anchor.dtype)
+
+    vb.overrides[anchor] = from_target
+    return body + nest(names, anchor.shape, store_roots, outer_kind="parallel")
+
+
+def _uses(stmts, name: str) -> bool:
+    """Whether a buffer appears in the kernel (so it becomes a parameter)."""
+    return name in _buffer_names(stmts)
+
+
+def _buffer_names(stmts) -> set:
+    from .loopir import Call, Loop
+    found: set = set()
+
+    def expr(e):
+        if isinstance(e, Load):
+            found.add(e.buffer)
+        for child in getattr(e, "__dataclass_fields__", {}):
+            v = getattr(e, child)
+            if hasattr(v, "__dataclass_fields__"):
+                expr(v)
+
+    def walk(body):
+        for s in body:
+            if isinstance(s, Loop):
+                walk(s.body)
+            elif isinstance(s, Store):
+                found.add(s.buffer)
+                expr(s.index)
+                expr(s.value)
+            elif isinstance(s, Call):
+                for a in s.args:
+                    if isinstance(a, str):
+                        found.add(a)
+                    elif hasattr(a, "__dataclass_fields__"):
+                        expr(a)
+            else:
+                expr(getattr(s, "init", None) or getattr(s, "value", None))
+    walk(stmts)
+    return found

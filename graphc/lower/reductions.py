@@ -1,0 +1,134 @@
+"""Reductions and the softmax family as loop nests with scalar accumulators.
+
+Each builds: loops over the kept axes, an accumulator declared there, inner loops over
+the reduced axes folding the (prologue-fused) input into it, then the kernel's epilogue
+reads the anchor's value from the accumulator.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..ir import int64
+from .loopir import (Assign, Binary, Cast, Compare, Declare, Local, Loop, Select, Unary,
+                     const, idx)
+from .nests import Names, nest
+
+
+def same_everywhere(expr):
+    """An override giving `expr` at any index: the anchor's value at the element the
+    surrounding loops are at."""
+    def value_at(index):
+        return expr
+    return value_at
+
+
+def _full_index(out_index, in_shape, axes, keepdims, red_index):
+    """The input index from the output index (kept axes) and reduced-axis variables."""
+    out = iter(out_index)
+    red = iter(red_index)
+    full = []
+    for axis in range(len(in_shape)):
+        if axis in axes:
+            full.append(next(red))
+            if keepdims:
+                next(out)
+        else:
+            full.append(next(out))
+    return tuple(full)
+
+
+_INIT = {"reduce_sum": 0.0, "reduce_mean": 0.0, "reduce_max": -math.inf,
+         "reduce_min": math.inf}
+_COMBINE = {"reduce_sum": "add", "reduce_mean": "add", "reduce_max": "max",
+            "reduce_min": "min"}
+
+
+def lower_reduce(anchor, vb, names: Names, out_index, emit_epilogue):
+    """reduce_sum / mean / max / min over attrs["axes"] (and argmax / argmin)."""
+    x = anchor.inputs[0]
+    name = anchor.op.name
+    if name in ("argmax", "argmin"):
+        return _lower_arg(anchor, vb, names, out_index, emit_epilogue)
+    axes, keepdims = anchor.attrs["axes"], anchor.attrs["keepdims"]
+    acc = names.scalar("acc")
+    init = _INIT[name]
+    if not x.dtype.is_floating and math.isinf(init):
+        info = np.iinfo(x.dtype.np_type)
+        init = info.min if init < 0 else info.max
+    red_shape = [x.shape[a] for a in axes]
+
+    def fold(red_index):
+        v = vb.value(x, _full_index(out_index, x.shape, axes, keepdims, red_index))
+        return [Assign(acc, Binary(_COMBINE[name], Local(acc, x.dtype), v))]
+
+    count = 1
+    for d in red_shape:
+        count *= d
+    result = Local(acc, x.dtype)
+    if name == "reduce_mean":
+        result = Binary("div", result, const(count, x.dtype))
+    vb.overrides[anchor] = same_everywhere(result)
+    return [Declare(acc, x.dtype, const(init, x.dtype))] + \
+        nest(names, red_shape, fold, inner_kind="serial") + emit_epilogue(out_index)
+
+
+def _lower_arg(anchor, vb, names, out_index, emit_epilogue):
+    x = anchor.inputs[0]
+    axis = anchor.attrs["axis"]
+    best, best_i = names.scalar("best"), names.scalar("arg")
+    j = names.var("j")
+    full = tuple(out_index[:axis]) + (j,) + tuple(out_index[axis:])
+    v = vb.value(x, full)
+    better = Compare("gt" if anchor.op.name == "argmax" else "lt", v, Local(best, x.dtype))
+    first = Compare("eq", j, idx(0))
+    take = Binary("or", first, better)
+    loop = Loop(j, idx(x.shape[axis]), [
+        Assign(best_i, Select(take, j, Local(best_i, int64))),
+        Assign(best, Select(take, v, Local(best, x.dtype)))])
+    result = Cast(Local(best_i, int64), anchor.dtype)
+    vb.overrides[anchor] = same_everywhere(result)
+    return [Declare(best, x.dtype, const(0, x.dtype)), Declare(best_i, int64, idx(0)),
+            loop] + emit_epilogue(out_index)
+
+
+def lower_softmax_family(anchor, vb, names: Names, outer_index, emit_epilogue):
+    """softmax / log_softmax along an axis, sparse cross-entropy along the last: a max
+    pass, a Σ exp(x − max) pass, then the values (each a function of max and sum)."""
+    name = anchor.op.name
+    logits = anchor.inputs[0]
+    axis = anchor.attrs["axis"] if name != "sparse_softmax_cross_entropy" else logits.rank - 1
+    n = logits.shape[axis]
+    dtype = logits.dtype
+    m, s = names.scalar("max"), names.scalar("sum")
+
+    def at(j):
+        return tuple(outer_index[:axis]) + (j,) + tuple(outer_index[axis:])
+
+    j1, j2 = names.var("j"), names.var("j")
+    stmts = [Declare(m, dtype, const(-math.inf, dtype)),
+             Loop(j1, idx(n), [Assign(m, Binary("max", Local(m, dtype),
+                                                vb.value(logits, at(j1))))]),
+             Declare(s, dtype, const(0, dtype)),
+             Loop(j2, idx(n), [Assign(s, Binary("add", Local(s, dtype), Unary(
+                 "exp", Binary("sub", vb.value(logits, at(j2)), Local(m, dtype)))))])]
+    lse = Binary("add", Local(m, dtype), Unary("log", Local(s, dtype)))
+    if name == "sparse_softmax_cross_entropy":
+        labels = anchor.inputs[1]
+        label = Cast(vb.value(labels, tuple(outer_index)), int64)
+        picked = vb.value(logits, at(label))
+        result = Binary("sub", lse, picked)
+        vb.overrides[anchor] = same_everywhere(result)
+        return stmts + emit_epilogue(tuple(outer_index))
+
+    def element(index):
+        x = vb.value(logits, index)
+        if name == "softmax":
+            return Binary("div", Unary("exp", Binary("sub", x, Local(m, dtype))),
+                          Local(s, dtype))
+        return Binary("sub", x, lse)
+
+    vb.overrides[anchor] = element
+    j3 = names.var("j")
+    return stmts + [Loop(j3, idx(n), emit_epilogue(at(j3)), "serial")]

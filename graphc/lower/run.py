@@ -1,0 +1,44 @@
+"""Running a lowered program on the loop-IR interpreter (the check of lowering itself)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .interpret import run_kernel
+from .program import LoweredProgram
+
+
+def bind_buffers(lp: LoweredProgram, feeds: dict, variables: dict, arena: np.ndarray) -> dict:
+    """Flat arrays for every buffer: feeds and variables (keyed by program nodes) are
+    used in place, so updates land in the variables' arrays."""
+    out = {}
+    for b in lp.buffers:
+        if b.kind == "feed":
+            out[b.name] = np.ascontiguousarray(feeds[b.node]).reshape(-1)
+        elif b.kind == "variable":
+            out[b.name] = variables[b.node].reshape(-1)
+        elif b.kind == "constant":
+            out[b.name] = b.value
+        else:
+            nbytes = b.size * b.dtype.itemsize
+            out[b.name] = arena[b.offset: b.offset + nbytes].view(b.dtype.np_type)
+    return out
+
+
+def run_lowered(lp: LoweredProgram, feed_dict: dict, variables: dict):
+    """(outputs, writes) like `passes.execute_program`, through the loop-IR interpreter."""
+    program = lp.program
+    feeds, _ = program.bind(feed_dict, {})
+    state = {node: np.array(variables[user], copy=True)
+             for user, node in program.variables.items()}
+    arena = np.zeros(max(lp.arena_bytes, 1), np.uint8)
+    buffers = bind_buffers(lp, feeds, state, arena)
+    for kernel in lp.kernels:
+        run_kernel(kernel, buffers)
+    outputs = []
+    for node in program.outputs:
+        name = lp.value_buffer.get(node)
+        outputs.append(None if name is None else
+                       buffers[name][: node.type.num_elements].reshape(node.shape).copy())
+    writes = {user: state[node] for user, node in program.variables.items()
+              if any(r.inputs[0] is node for r in program.updates)}
+    return outputs, writes

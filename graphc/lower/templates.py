@@ -1,0 +1,61 @@
+"""Template routines that kernels call (`Call` statements) instead of spelling out as
+loops: the backends provide tuned versions, the loop-IR interpreter these numpy ones.
+
+gemm(a, a_off, b, b_off, c, c_off, M, N, K, lda, ldb, ldc, trans_a, trans_b, accumulate)
+    row-major C[M,N] (+)= op(A)·op(B) on flat buffers starting at the offsets; op(A) is
+    A (M×K, row stride lda) or, with trans_a, Aᵀ of a K×M array; likewise B.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .loopir import Call, Loop, idx, linear_index, row_major_strides
+from .nests import Names
+
+
+def _matrix(buf, off, rows, cols, ld):
+    view = np.lib.stride_tricks.as_strided(buf[off:], shape=(rows, cols),
+                                           strides=(ld * buf.itemsize, buf.itemsize))
+    return view
+
+
+def numpy_gemm(buffers, a, a_off, b, b_off, c, c_off, m, n, k, lda, ldb, ldc, trans_a,
+               trans_b, accumulate):
+    A = _matrix(buffers[a], a_off, k, m, lda).T if trans_a else \
+        _matrix(buffers[a], a_off, m, k, lda)
+    B = _matrix(buffers[b], b_off, n, k, ldb).T if trans_b else \
+        _matrix(buffers[b], b_off, k, n, ldb)
+    C = _matrix(buffers[c], c_off, m, n, ldc)
+    product = A @ B
+    C[...] = C + product if accumulate else product
+
+
+TEMPLATES_NUMPY = {"gemm": numpy_gemm}
+
+
+def lower_matmul(node, buffer_of, out_buffer: str, names: Names) -> list:
+    """A GEMM call per batch element (batch axes broadcast)."""
+    a, b = node.inputs
+    ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
+    m, n = node.shape[-2:]
+    k = a.shape[-1] if not ta else a.shape[-2]
+    lda, ldb = a.shape[-1], b.shape[-1]
+    batch = node.shape[:-2]
+
+    def offsets(x, index):
+        """Element offset of matrix `index` of x's (broadcast) batch."""
+        lead = len(batch) - (x.rank - 2)
+        strides = row_major_strides(x.shape)[:-2]
+        own = [index[lead + i] if d != 1 else idx(0) for i, d in enumerate(x.shape[:-2])]
+        return linear_index(own, strides)
+
+    def call(index):
+        return [Call("gemm", (buffer_of(a), offsets(a, index), buffer_of(b), offsets(b, index),
+                              out_buffer, linear_index(index, row_major_strides(node.shape)[:-2]),
+                              m, n, k, lda, ldb, n, ta, tb, False))]
+
+    variables = [names.var("bt") for _ in batch]
+    body = call(tuple(variables))
+    for v, d in reversed(list(zip(variables, batch))):
+        body = [Loop(v, idx(d), body, "serial")]
+    return body

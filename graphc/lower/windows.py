@@ -1,0 +1,298 @@
+"""Convolutions and poolings (NHWC, HWIO) as direct loop nests.
+
+Out-of-range taps (padding) are handled without branches: the load index is clamped to
+the image and the contribution selected away, so every load stays inside its buffer.
+"""
+from __future__ import annotations
+
+import math
+
+from ..ops.window import Geometry
+from .loopir import (Assign, Binary, Compare, Declare, Local, Loop, Select, Store, const, idx,
+                     linear_index, row_major_strides)
+from .nests import Names, nest
+from .values import clamp, in_range
+
+
+def _geometry(node, x_shape, k_hw, dilations=(1, 1), kind="filter"):
+    a = node.attrs
+    return Geometry(x_shape[1:3], k_hw, a["strides"], a.get("dilations", dilations),
+                    a["padding"], a.get("strict", False), kind)
+
+
+def _tap(geo, out_hw_index, k_index):
+    """Input (h, w) read by output position (oh, ow) at window offset (kh, kw)."""
+    return tuple(Binary("sub", Binary("add", Binary("mul", o, idx(geo.strides[d])),
+                                      Binary("mul", kk, idx(geo.dilations[d]))),
+                        idx(geo.pads[d][0]))
+                 for d, (o, kk) in enumerate(zip(out_hw_index, k_index)))
+
+
+def _load4(vb, x, n, h, w, c):
+    return vb.value(x, (n, h, w, c))
+
+
+def _valid(geo, hw):
+    return Binary("and", in_range(hw[0], geo.in_hw[0]), in_range(hw[1], geo.in_hw[1]))
+
+
+def _clamped(geo, hw):
+    return clamp(hw[0], geo.in_hw[0]), clamp(hw[1], geo.in_hw[1])
+
+
+def _accumulate_over(names, extents, acc, dtype, term_fn):
+    """acc += term(index) over a box of `extents` (serial loops)."""
+    def body(index):
+        return [Assign(acc, Binary("add", Local(acc, dtype), term_fn(index)))]
+    return nest(names, extents, body, inner_kind="serial")
+
+
+def lower_conv2d(node, vb, names: Names, out_buffer: str) -> list:
+    x, w = node.inputs
+    geo = _geometry(node, x.shape, w.shape[:2])
+    kh, kw, ci, co = w.shape
+    dtype = node.dtype
+    zero = const(0, dtype)
+
+    def element(index):
+        n, oh, ow, c_out = index
+        acc = names.scalar("acc")
+
+        def term(k):
+            a, b, c_in = k
+            hw = _tap(geo, (oh, ow), (a, b))
+            ch, cw = _clamped(geo, hw)
+            v = Select(_valid(geo, hw), _load4(vb, x, n, ch, cw, c_in), zero)
+            return Binary("mul", v, vb.value(w, (a, b, c_in, c_out)))
+        return [Declare(acc, dtype, zero)] + _accumulate_over(names, (kh, kw, ci), acc, dtype,
+                                                              term) + \
+            [Store(out_buffer, linear_index(index, row_major_strides(node.shape)),
+                   Local(acc, dtype))]
+    return nest(names, node.shape, element, outer_kind="parallel")
+
+
+def _window_origin(geo, in_hw_index, k_index):
+    """For input (h, w) and window offset (kh, kw): the output position whose window
+    reads (h, w) at that offset, and whether it exists."""
+    outs, ok = [], None
+    for d in range(2):
+        t = Binary("sub", Binary("add", in_hw_index[d], idx(geo.pads[d][0])),
+                   Binary("mul", k_index[d], idx(geo.dilations[d])))
+        s = geo.strides[d]
+        o = Binary("floordiv", t, idx(s)) if s != 1 else t
+        cond = Binary("and", Compare("ge", t, idx(0)), Compare("lt", o, idx(geo.out_hw[d])))
+        if s != 1:
+            cond = Binary("and", cond, Compare("eq", Binary("mod", t, idx(s)), idx(0)))
+        ok = cond if ok is None else Binary("and", ok, cond)
+        outs.append(clamp(o, geo.out_hw[d]))
+    return tuple(outs), ok
+
+
+def lower_conv2d_backprop_input(node, vb, names: Names, out_buffer: str) -> list:
+    x_ref, w, gy = node.inputs
+    geo = _geometry(node, x_ref.shape, w.shape[:2])
+    kh, kw, ci, co = w.shape
+    dtype = node.dtype
+    zero = const(0, dtype)
+
+    def element(index):
+        n, h, wi, c_in = index
+        acc = names.scalar("acc")
+
+        def term(k):
+            a, b, c_out = k
+            (oh, ow), ok = _window_origin(geo, (h, wi), (a, b))
+            g = Select(ok, vb.value(gy, (n, oh, ow, c_out)), zero)
+            return Binary("mul", g, vb.value(w, (a, b, c_in, c_out)))
+        return [Declare(acc, dtype, zero)] + _accumulate_over(names, (kh, kw, co), acc, dtype,
+                                                              term) + \
+            [Store(out_buffer, linear_index(index, row_major_strides(node.shape)),
+                   Local(acc, dtype))]
+    return nest(names, node.shape, element, outer_kind="parallel")
+
+
+def lower_conv2d_backprop_filter(node, vb, names: Names, out_buffer: str) -> list:
+    x, w_ref, gy = node.inputs
+    geo = _geometry(node, x.shape, w_ref.shape[:2])
+    dtype = node.dtype
+    zero = const(0, dtype)
+    batch, (oh_n, ow_n) = x.shape[0], geo.out_hw
+
+    def element(index):
+        a, b, c_in, c_out = index
+        acc = names.scalar("acc")
+
+        def term(k):
+            n, oh, ow = k
+            hw = _tap(geo, (oh, ow), (a, b))
+            ch, cw = _clamped(geo, hw)
+            v = Select(_valid(geo, hw), _load4(vb, x, n, ch, cw, c_in), zero)
+            return Binary("mul", v, vb.value(gy, (n, oh, ow, c_out)))
+        return [Declare(acc, dtype, zero)] + _accumulate_over(
+            names, (batch, oh_n, ow_n), acc, dtype, term) + \
+            [Store(out_buffer, linear_index(index, row_major_strides(node.shape)),
+                   Local(acc, dtype))]
+    return nest(names, node.shape, element, outer_kind="parallel")
+
+
+def _pool_geometry(node, x_shape):
+    return _geometry(node, x_shape, node.attrs["ksize"], kind="window")
+
+
+def lower_pool(node, vb, names: Names, out_buffer: str) -> list:
+    """max_pool2d / avg_pool2d: padding never wins a max; averages count real elements."""
+    x = node.inputs[0]
+    geo = _pool_geometry(node, x.shape)
+    dtype = node.dtype
+    is_max = node.op.name == "max_pool2d"
+
+    def element(index):
+        n, oh, ow, c = index
+        acc, count = names.scalar("acc"), names.scalar("count")
+        init = const(-math.inf if is_max else 0, dtype)
+
+        def body(k):
+            hw = _tap(geo, (oh, ow), k)
+            ok = _valid(geo, hw)
+            v = _load4(vb, x, n, *_clamped(geo, hw), c)
+            if is_max:
+                return [Assign(acc, Select(ok, Binary("max", Local(acc, dtype), v),
+                                           Local(acc, dtype)))]
+            return [Assign(acc, Binary("add", Local(acc, dtype), Select(ok, v, const(0, dtype)))),
+                    Assign(count, Binary("add", Local(count, dtype),
+                                         Select(ok, const(1, dtype), const(0, dtype))))]
+        result = Local(acc, dtype) if is_max else Binary("div", Local(acc, dtype),
+                                                         Local(count, dtype))
+        return [Declare(acc, dtype, init), Declare(count, dtype, const(0, dtype))] + \
+            nest(names, geo.ksize, body, inner_kind="serial") + \
+            [Store(out_buffer, linear_index(index, row_major_strides(node.shape)), result)]
+    return nest(names, node.shape, element, outer_kind="parallel")
+
+
+def _window_argmax(vb, names, geo, x, n, oh, ow, c, dtype):
+    """Statements computing the first maximum's offset k = a·KW + b of window (oh, ow)."""
+    best, arg = names.scalar("best"), names.scalar("arg")
+    stmts = [Declare(best, dtype, const(-math.inf, dtype)), Declare(arg, geo_int(), idx(-1))]
+
+    def body(k):
+        a, b = k
+        hw = _tap(geo, (oh, ow), (a, b))
+        v = _load4(vb, x, n, *_clamped(geo, hw), c)
+        better = Binary("and", _valid(geo, hw), Compare("gt", v, Local(best, dtype)))
+        flat = Binary("add", Binary("mul", a, idx(geo.ksize[1])), b)
+        return [Assign(arg, Select(better, flat, Local(arg, geo_int()))),
+                Assign(best, Select(better, v, Local(best, dtype)))]
+    return stmts + nest(names, geo.ksize, body, inner_kind="serial"), Local(arg, geo_int())
+
+
+def geo_int():
+    from ..ir import int64
+    return int64
+
+
+def lower_max_pool_grad(node, vb, names: Names, out_buffer: str) -> list:
+    """dx[n,h,w,c] = Σ over windows that read (h, w) and whose first max is there: gy."""
+    x, gy = node.inputs
+    geo = _pool_geometry(node, x.shape)
+    dtype = node.dtype
+    zero = const(0, dtype)
+
+    def element(index):
+        n, h, w, c = index
+        acc = names.scalar("acc")
+
+        def body(k):
+            a, b = k
+            (oh, ow), ok = _window_origin(geo, (h, w), (a, b))
+            stmts, arg = _window_argmax(vb, names, geo, x, n, oh, ow, c, dtype)
+            here = Compare("eq", arg, Binary("add", Binary("mul", a, idx(geo.ksize[1])), b))
+            g = vb.value(gy, (n, oh, ow, c))
+            return stmts + [Assign(acc, Binary("add", Local(acc, dtype),
+                                               Select(Binary("and", ok, here), g, zero)))]
+        return [Declare(acc, dtype, zero)] + nest(names, geo.ksize, body, inner_kind="serial") + \
+            [Store(out_buffer, linear_index(index, row_major_strides(node.shape)),
+                   Local(acc, dtype))]
+    return nest(names, node.shape, element, outer_kind="parallel")
+
+
+def lower_max_pool_grad_grad(node, vb, names: Names, out_buffer: str) -> list:
+    """out[n,oh,ow,c] = g at the first maximum of window (oh, ow)."""
+    x, g = node.inputs
+    geo = _pool_geometry(node, x.shape)
+    dtype = node.dtype
+
+    def element(index):
+        n, oh, ow, c = index
+        stmts, arg = _window_argmax(vb, names, geo, x, n, oh, ow, c, dtype)
+        a = Binary("floordiv", arg, idx(geo.ksize[1]))
+        b = Binary("mod", arg, idx(geo.ksize[1]))
+        hw = _tap(geo, (oh, ow), (a, b))
+        v = vb.value(g, (n, *_clamped(geo, hw), c))
+        return stmts + [Store(out_buffer, linear_index(index, row_major_strides(node.shape)), v)]
+    return nest(names, node.shape, element, outer_kind="parallel")
+
+
+def lower_avg_pool_grad(node, vb, names: Names, out_buffer: str) -> list:
+    """dx[n,h,w,c] = Σ over windows that read (h, w): gy / (real elements of the window)."""
+    x_ref, gy = node.inputs
+    geo = _pool_geometry(node, x_ref.shape)
+    dtype = node.dtype
+    zero = const(0, dtype)
+
+    def window_count(oh, ow):
+        counts = []
+        for d, o in enumerate((oh, ow)):
+            start = Binary("sub", Binary("mul", o, idx(geo.strides[d])), idx(geo.pads[d][0]))
+            stop = Binary("add", start, idx(geo.ksize[d]))
+            lo = Binary("max", start, idx(0))
+            hi = Binary("min", stop, idx(geo.in_hw[d]))
+            counts.append(Binary("sub", hi, lo))
+        from ..lower.loopir import Cast
+        return Cast(Binary("mul", counts[0], counts[1]), dtype)
+
+    def element(index):
+        n, h, w, c = index
+        acc = names.scalar("acc")
+
+        def body(k):
+            (oh, ow), ok = _window_origin(geo, (h, w), k)
+            g = Binary("div", vb.value(gy, (n, oh, ow, c)), window_count(oh, ow))
+            return [Assign(acc, Binary("add", Local(acc, dtype), Select(ok, g, zero)))]
+        return [Declare(acc, dtype, zero)] + nest(names, geo.ksize, body, inner_kind="serial") + \
+            [Store(out_buffer, linear_index(index, row_major_strides(node.shape)),
+                   Local(acc, dtype))]
+    return nest(names, node.shape, element, outer_kind="parallel")
+
+
+def lower_gather_grad(node, vb, names: Names, out_buffer: str) -> list:
+    """Zero the result, then add each gradient row where gather read it (serial: rows
+    may repeat)."""
+    gy, indices, params = node.inputs
+    axis, n = node.attrs["axis"], params.shape[node.attrs["axis"]]
+    zero = const(0, node.dtype)
+    strides = row_major_strides(node.shape)
+    clear = nest(names, node.shape, lambda index: [Store(out_buffer, linear_index(index, strides),
+                                                         zero)], inner_kind="vector")
+
+    def add_row(index):
+        from .loopir import Cast, Load
+        k = Cast(vb.value(indices, index[axis: axis + indices.rank]), geo_int())
+        k = Select(Compare("lt", k, idx(0)), Binary("add", k, idx(n)), k)
+        target = index[:axis] + (clamp(k, n),) + index[axis + indices.rank:]
+        at = linear_index(target, strides)
+        return [Store(out_buffer, at, Binary("add", Load(out_buffer, at, node.dtype),
+                                             vb.value(gy, index)))]
+    return clear + nest(names, gy.shape, add_row, inner_kind="serial")
+
+
+WINDOW_TEMPLATES = {
+    "conv2d": lower_conv2d,
+    "conv2d_backprop_input": lower_conv2d_backprop_input,
+    "conv2d_backprop_filter": lower_conv2d_backprop_filter,
+    "max_pool2d": lower_pool,
+    "avg_pool2d": lower_pool,
+    "max_pool2d_grad": lower_max_pool_grad,
+    "max_pool2d_grad_grad": lower_max_pool_grad_grad,
+    "avg_pool2d_grad": lower_avg_pool_grad,
+    "gather_grad": lower_gather_grad,
+}
