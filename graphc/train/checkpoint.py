@@ -126,7 +126,8 @@ def read_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
             raise CheckpointError(f"checkpoint '{path}' is corrupt: the data of "
                                   f"'{entry['name']}' fails its checksum")
         dtype = as_dtype(entry["dtype"]).np_type
-        arrays[entry["name"]] = np.frombuffer(raw, dtype=dtype).reshape(tuple(entry["shape"])).copy()
+        shape = tuple(entry["shape"])
+        arrays[entry["name"]] = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
     return arrays, header["meta"]
 
 

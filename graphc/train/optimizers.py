@@ -28,7 +28,6 @@ from ..autodiff import gradients
 from ..ir import Node
 from ..ops import (Variable, add_n, assign, assign_add, assign_sub, cast, constant, group,
                    sqrt, square, trainable_variables)
-from .schedules import get_or_create_global_step
 
 
 class Optimizer:
