@@ -11,13 +11,15 @@ from ..passes.kernels import KernelGraph, is_template, template_target
 from ..runtime.program import ASSIGN_OPS, Program
 from .loopir import Buffer, Declare, Kernel, Load, Local, Store, linear_index, row_major_strides
 from .nests import Names, nest
-from .reductions import lower_reduce, lower_softmax_family
+from .reductions import lower_reduce, lower_softmax_family, lower_tile_grad
 from .templates import lower_matmul
 from .values import LoweringError, ValueBuilder
 from .windows import WINDOW_TEMPLATES
 
 SOFTMAX_FAMILY = ("softmax", "log_softmax", "sparse_softmax_cross_entropy")
-REDUCE_OPS = ("reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "argmax", "argmin")
+REDUCTIONS = {"reduce_sum": lower_reduce, "reduce_mean": lower_reduce,
+              "reduce_max": lower_reduce, "reduce_min": lower_reduce, "argmax": lower_reduce,
+              "argmin": lower_reduce, "tile_grad": lower_tile_grad}
 
 
 @dataclass
@@ -129,9 +131,9 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers) -> Ker
         body = nest(names, outer, lambda o: lower_softmax_family(anchor, vb, names, o,
                                                                   store_roots),
                     inner_kind="serial", outer_kind="parallel")
-    elif anchor.op.name in REDUCE_OPS:
-        body = nest(names, anchor.shape, lambda o: lower_reduce(anchor, vb, names, o,
-                                                                 store_roots),
+    elif anchor.op.name in REDUCTIONS:
+        reduce = REDUCTIONS[anchor.op.name]
+        body = nest(names, anchor.shape, lambda o: reduce(anchor, vb, names, o, store_roots),
                     inner_kind="serial", outer_kind="parallel")
     elif is_template(anchor):
         body = _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots)

@@ -132,3 +132,20 @@ def lower_softmax_family(anchor, vb, names: Names, outer_index, emit_epilogue):
     vb.overrides[anchor] = element
     j3 = names.var("j")
     return stmts + [Loop(j3, idx(n), emit_epilogue(at(j3)), "serial")]
+
+
+def lower_tile_grad(anchor, vb, names: Names, out_index, emit_epilogue):
+    """Σ over the tiles: out[i] = Σ_t gy[t·d + i] per axis."""
+    gy, ref = anchor.inputs
+    multiples = anchor.attrs["multiples"]
+    acc = names.scalar("acc")
+    dtype = anchor.dtype
+
+    def fold(tile_index):
+        at = tuple(Binary("add", Binary("mul", t, idx(d)), i)
+                   for t, d, i in zip(tile_index, ref.shape, out_index))
+        return [Assign(acc, Binary("add", Local(acc, dtype), vb.value(gy, at)))]
+
+    vb.overrides[anchor] = same_everywhere(Local(acc, dtype))
+    return [Declare(acc, dtype, const(0, dtype))] + \
+        nest(names, multiples, fold, inner_kind="serial") + emit_epilogue(out_index)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .loopir import Call, Loop, idx, linear_index, row_major_strides
+from .loopir import (Assign, Binary, Call, Declare, Load, Local, Loop, Store, Var, add, idx,
+                     linear_index, mul, row_major_strides)
 from .nests import Names
 
 
@@ -59,3 +60,21 @@ def lower_matmul(node, buffer_of, out_buffer: str, names: Names) -> list:
     for v, d in reversed(list(zip(variables, batch))):
         body = [Loop(v, idx(d), body, "serial")]
     return body
+
+
+def expand_gemm(args, dtype, names: Names) -> list:
+    """A `gemm` call as plain loops (the portable fallback a backend can render)."""
+    a, a_off, b, b_off, c, c_off, m, n, k, lda, ldb, ldc, ta, tb, accumulate = args
+    i, j, p = names.var("gi"), names.var("gj"), names.var("gp")
+    acc = names.scalar("gacc")
+    a_at = add(a_off, add(mul(p, idx(lda)), i) if ta else add(mul(i, idx(lda)), p))
+    b_at = add(b_off, add(mul(j, idx(ldb)), p) if tb else add(mul(p, idx(ldb)), j))
+    c_at = add(c_off, add(mul(i, idx(ldc)), j))
+    from .loopir import const
+    init = Load(c, c_at, dtype) if accumulate else const(0, dtype)
+    inner = Loop(p, idx(k), [Assign(acc, Binary("add", Local(acc, dtype),
+                                                Binary("mul", Load(a, a_at, dtype),
+                                                       Load(b, b_at, dtype))))])
+    return [Loop(i, idx(m), [Loop(j, idx(n), [Declare(acc, dtype, init), inner,
+                                               Store(c, c_at, Local(acc, dtype))], "vector")],
+                 "parallel")]

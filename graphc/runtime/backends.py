@@ -1,11 +1,12 @@
-"""Backends a Session can run a Program on. The numpy interpreter is the reference."""
+"""Backends a Session runs programs on. The numpy interpreter is the reference; the
+LLVM backend compiles each program (per concrete feed shapes) to one native call."""
 from __future__ import annotations
 
 from ..ir import GraphcError
 from .interpreter import RunContext, execute
 
-DEFAULT_BACKEND = "numpy"   # becomes "llvm" when the compiled CPU backend lands
-PLANNED = {"llvm": "the LLVM CPU backend", "cuda": "the CUDA backend"}
+DEFAULT_BACKEND = "numpy"   # becomes "llvm" once it runs every example
+PLANNED = {"cuda": "the CUDA backend"}
 
 
 class NumpyBackend:
@@ -15,15 +16,50 @@ class NumpyBackend:
         return execute(program.nodes, ctx)
 
 
-_BACKENDS = {"numpy": NumpyBackend()}
+class LLVMBackend:
+    """Compiles through the pass pipeline and the LLVM code generator; a compiled
+    program is reused for every run with the same fetches, feeds and feed shapes."""
+
+    name = "llvm"
+
+    def __init__(self):
+        self._compiled: dict[tuple, object] = {}
+
+    def executable(self, program, feed_shapes: dict):
+        from .. import passes
+        from ..codegen.llvm.executable import LLVMExecutable
+        key = (id(program), tuple(sorted((n.id, s) for n, s in feed_shapes.items())))
+        exe = self._compiled.get(key)
+        if exe is None:
+            result = passes.run_pipeline(program, passes.default_passes(feed_shapes))
+            exe = LLVMExecutable(result.program)
+            self._compiled[key] = (program, exe)     # keep the program: its id is the key
+        else:
+            exe = exe[1]
+        return exe
+
+    def run(self, program, ctx: RunContext) -> dict:
+        shapes = {ph: value.shape for ph, value in ctx.feeds.items()}
+        exe = self.executable(program, shapes)
+        compiled = exe.program
+        feeds = {compiled.feeds[u]: v for u, v in ctx.feeds.items() if u in compiled.feeds}
+        for user in compiled.variables:
+            if user not in ctx.variables:
+                ctx.read_variable(user)          # raises the uninitialised-variable error
+        variables = {node: ctx.variables[user] for user, node in compiled.variables.items()}
+        outputs = exe.run(feeds, variables)
+        return dict(zip(program.outputs, outputs))
+
+
+_BACKENDS = {"numpy": NumpyBackend, "llvm": LLVMBackend}
 
 
 def get_backend(name: str | None):
     name = name or DEFAULT_BACKEND
     if name in _BACKENDS:
-        return _BACKENDS[name]
+        return _BACKENDS[name]()
     if name in PLANNED:
         raise GraphcError(f"backend '{name}' ({PLANNED[name]}) is not available in this "
-                          f"version of graphc; use backend='numpy'")
+                          f"version of graphc; use backend='numpy' or 'llvm'")
     raise GraphcError(f"unknown backend '{name}'; choose one of "
                       f"{', '.join(sorted(_BACKENDS) + sorted(PLANNED))}")

@@ -48,6 +48,7 @@ class Program:
                 raise FeedError(f"{n.describe()} must be fed: fetch '{user.name}' "
                                 "depends on it (pass it in feed_dict)")
         updates = tuple(n for n in nodes if n.op.name in ASSIGN_OPS)
+        _check_single_writer(updates)
         variables = {n: n for n in nodes if n.op.name == "variable"}
         return cls(graph, fetches, updates, {f: f for f in feeds}, variables, nodes)
 
@@ -79,6 +80,19 @@ class Program:
 
     def __str__(self) -> str:
         return self.format()
+
+
+def _check_single_writer(updates) -> None:
+    writer: dict[Node, Node] = {}
+    for u in updates:
+        var = u.inputs[0]
+        if var in writer:
+            from ..ir import GraphcError
+            raise GraphcError(
+                f"variable '{var.name}' is assigned twice in one run: by "
+                f"{writer[var].describe()} and by {u.describe()}; chain the updates or run "
+                "them separately")
+        writer[var] = u
 
 
 def _first_fetch_needing(placeholder: Node, fetches) -> Node:

@@ -34,7 +34,12 @@ def _init() -> None:
 
 @functools.lru_cache(maxsize=4)
 def target_machine(reloc: str = "default") -> llvm.TargetMachine:
-    """The host CPU with all its features (AVX2 / AVX-512 where present)."""
+    """The host CPU with all its features (AVX2 / AVX-512 where present); shared by the
+    optimiser and the assembly printer (an engine gets a machine of its own)."""
+    return new_target_machine(reloc)
+
+
+def new_target_machine(reloc: str = "default") -> llvm.TargetMachine:
     _init()
     target = llvm.Target.from_default_triple()
     return target.create_target_machine(
@@ -74,7 +79,8 @@ class JIT:
     def __init__(self):
         _init()
         backing = llvm.parse_assembly("")
-        self.engine = llvm.create_mcjit_compiler(backing, target_machine())
+        # the engine takes ownership of its target machine: never hand it the shared one
+        self.engine = llvm.create_mcjit_compiler(backing, new_target_machine())
         self._modules: list[llvm.ModuleRef] = []
 
     def add(self, ir_text: str, optimize_level: int = 3) -> llvm.ModuleRef:

@@ -1,0 +1,108 @@
+"""A compiled program: one JIT-compiled entry point over a planned arena.
+
+`run` fills the pointer table with this run's feeds and the session's variable arrays
+(updated in place by the program), crosses into native code once, and copies the
+fetched values out.
+"""
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from ...lower.nests import Names
+from ...lower.program import LoweredProgram, lower_program
+from ...lower.templates import expand_gemm
+from .jit import JIT
+from .render import program_module
+
+ENTRY = "graphc_program"
+
+
+def _gemm_fallback(emitter, args):
+    dtype = emitter.dtypes[args[0]]
+    emitter.emit(expand_gemm(args, dtype, Names()))
+
+
+DEFAULT_TEMPLATES = {"gemm": _gemm_fallback}
+
+
+def aligned_zeros(nbytes: int, align: int = 64) -> np.ndarray:
+    raw = np.zeros(nbytes + align, np.uint8)
+    start = (-raw.ctypes.data) % align
+    return raw[start: start + nbytes]
+
+
+class LLVMExecutable:
+    def __init__(self, program, templates=None, pool=None):
+        self.lowered: LoweredProgram = lower_program(program)
+        self.program = program
+        slots = {b.name: i for i, b in enumerate(self.lowered.buffers)}
+        self.module = program_module(self.lowered.kernels, slots,
+                                     templates or DEFAULT_TEMPLATES, ENTRY)
+        self.llvm_ir = str(self.module)
+        self.jit = JIT()
+        self.compiled = self.jit.add(self.llvm_ir)
+        self._entry = self.jit.function(ENTRY, None, ctypes.c_void_p, ctypes.c_void_p)
+        self.pool = pool
+        self.arena = aligned_zeros(max(self.lowered.arena_bytes, 64))
+        self.table = (ctypes.c_void_p * max(len(self.lowered.buffers), 1))()
+        self._feed_slots, self._var_slots = [], []
+        self._constants = []
+        for i, b in enumerate(self.lowered.buffers):
+            if b.kind == "arena":
+                self.table[i] = self.arena.ctypes.data + b.offset
+            elif b.kind == "constant":
+                value = np.ascontiguousarray(b.value, dtype=b.dtype.np_type)
+                self._constants.append(value)
+                self.table[i] = value.ctypes.data
+            elif b.kind == "feed":
+                self._feed_slots.append((i, b))
+            else:
+                self._var_slots.append((i, b))
+        self._outputs = [self._output_reader(n) for n in program.outputs]
+        updated = {u.inputs[0] for u in program.updates}
+        # a fetched variable (or a view of one) that this run updates must show its old
+        # value: read it before the native call
+        self._read_before = {i for i, (b, node) in enumerate(zip(self._outputs, program.outputs))
+                             if b is not None and b.kind == "variable" and b.node in updated
+                             and node.op.name not in ("assign", "assign_add", "assign_sub")}
+
+    def _output_reader(self, node):
+        name = self.lowered.value_buffer.get(node)
+        if name is None:
+            return None
+        return self.lowered.buffer(name)
+
+    def run(self, feeds: dict, variables: dict) -> list:
+        """feeds / variables keyed by this program's placeholder / variable nodes; the
+        variables' arrays are updated in place."""
+        keep = []
+        for i, b in self._feed_slots:
+            array = np.ascontiguousarray(feeds[b.node], dtype=b.dtype.np_type)
+            keep.append(array)
+            self.table[i] = array.ctypes.data
+        for i, b in self._var_slots:
+            array = variables[b.node]
+            if not array.flags.c_contiguous or array.dtype != b.dtype.np_type:
+                raise ValueError(f"variable {b.node.name} needs a C-contiguous "
+                                 f"{b.dtype.name} array")
+            self.table[i] = array.ctypes.data
+        early = {i: self._read(self._outputs[i], self.program.outputs[i], feeds, variables)
+                 for i in self._read_before}
+        self._entry(ctypes.addressof(self.table), self.pool.address if self.pool else None)
+        return [early[i] if i in early else None if b is None else
+                self._read(b, node, feeds, variables)
+                for i, (b, node) in enumerate(zip(self._outputs, self.program.outputs))]
+
+    def _read(self, b, node, feeds, variables) -> np.ndarray:
+        if b.kind == "arena":
+            nbytes = b.size * b.dtype.itemsize
+            flat = self.arena[b.offset: b.offset + nbytes].view(b.dtype.np_type)
+        elif b.kind == "variable":
+            flat = variables[b.node].reshape(-1)
+        elif b.kind == "feed":
+            flat = np.asarray(feeds[b.node]).reshape(-1)
+        else:
+            flat = b.value
+        return flat[: node.type.num_elements].reshape(node.shape).copy()

@@ -1,0 +1,305 @@
+"""Loop IR → LLVM IR, with llvmlite's IR builder.
+
+The renderer is a table from loop IR node to instruction: it knows nothing about graph
+ops. Each kernel becomes a function of its buffers; top-level parallel loops are
+outlined into tasks for the native thread pool; one entry point,
+`graphc_program(i8** table, i8* pool)`, calls every kernel in order with pointers from
+the table — a whole train step is one native call.
+"""
+from __future__ import annotations
+
+import llvmlite.ir as ir
+
+from ...ir import DType, bool_, float32, float64, int32, int64
+from ...lower.loopir import (Assign, Binary, Call, Cast, Compare, Const, Declare, Kernel, Load,
+                             Local, Loop, Select, Store, Unary, Var)
+
+I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
+F32, F64 = ir.FloatType(), ir.DoubleType()
+VOID = ir.VoidType()
+I8P = I8.as_pointer()
+
+_STORAGE = {float32: F32, float64: F64, int32: I32, int64: I64, bool_: I8}
+_VALUE = {float32: F32, float64: F64, int32: I32, int64: I64, bool_: I1}
+_FCMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_LIBM = {("tanh", float32): "tanhf", ("tanh", float64): "tanh",
+         ("log1p", float32): "log1pf", ("log1p", float64): "log1p",
+         ("expm1", float32): "expm1f", ("expm1", float64): "expm1"}
+_INTRINSIC = {"exp": "llvm.exp", "log": "llvm.log", "sqrt": "llvm.sqrt", "abs": "llvm.fabs",
+              "floor": "llvm.floor"}
+
+
+def storage_type(dtype: DType) -> ir.Type:
+    return _STORAGE[dtype]
+
+
+def value_type(dtype: DType) -> ir.Type:
+    return _VALUE[dtype]
+
+
+class _Scope:
+    """Expression cache of one loop body (values dominate everything nested inside)."""
+
+    def __init__(self, parent=None):
+        self.parent = parent
+        self.values: dict = {}
+
+    def get(self, key):
+        scope = self
+        while scope is not None:
+            if key in scope.values:
+                return scope.values[key]
+            scope = scope.parent
+        return None
+
+    def forget_loads(self, buffer: str):
+        scope = self
+        while scope is not None:
+            for key in [k for k in scope.values if isinstance(k, Load) and k.buffer == buffer]:
+                del scope.values[key]
+            scope = scope.parent
+
+
+class FunctionEmitter:
+    """Emits one loop IR body into an LLVM function whose buffers are given."""
+
+    def __init__(self, module: ir.Module, fn: ir.Function, buffers: dict, dtypes: dict,
+                 pool, templates):
+        self.module = module
+        self.fn = fn
+        self.buffers = buffers          # name -> pointer value
+        self.dtypes = dtypes            # name -> DType
+        self.pool = pool
+        self.templates = templates      # Call name -> function(emitter, args)
+        self.entry = fn.append_basic_block("entry")
+        self.builder = ir.IRBuilder(fn.append_basic_block("body"))
+        self.locals: dict[str, tuple] = {}
+        self.scope = _Scope()
+        self.vars: dict[str, ir.Value] = {}
+
+    def finish(self):
+        self.builder.ret_void()
+        ir.IRBuilder(self.entry).branch(self.fn.blocks[1])
+
+    # -- statements --------------------------------------------------------------------
+    def emit(self, stmts):
+        for s in stmts:
+            if isinstance(s, Loop):
+                self.loop(s.var.name, self.expr(s.extent), s.body)
+            elif isinstance(s, Store):
+                value = self.expr(s.value)
+                self.scope.forget_loads(s.buffer)
+                ptr = self.builder.gep(self.buffers[s.buffer], [self.expr(s.index)])
+                self.builder.store(self.to_storage(value, self.dtypes[s.buffer]), ptr)
+            elif isinstance(s, Declare):
+                slot = ir.IRBuilder(self.entry).alloca(value_type(s.dtype), name=s.name)
+                self.locals[s.name] = (slot, s.dtype)
+                self.builder.store(self.expr(s.init), slot)
+            elif isinstance(s, Assign):
+                self.builder.store(self.expr(s.value), self.locals[s.name][0])
+            elif isinstance(s, Call):
+                self.templates[s.function](self, s.args)
+                for a in s.args:
+                    if isinstance(a, str):
+                        self.scope.forget_loads(a)
+            else:
+                raise TypeError(f"cannot render {s!r}")
+
+    def loop(self, var: str, extent: ir.Value, body, start: ir.Value | None = None):
+        b = self.builder
+        pre = b.block
+        header = self.fn.append_basic_block(f"{var}.head")
+        inner = self.fn.append_basic_block(f"{var}.body")
+        done = self.fn.append_basic_block(f"{var}.done")
+        b.branch(header)
+        b.position_at_end(header)
+        i = b.phi(I64, name=var)
+        i.add_incoming(start if start is not None else ir.Constant(I64, 0), pre)
+        b.cbranch(b.icmp_signed("<", i, extent), inner, done)
+        b.position_at_end(inner)
+        saved = self.vars.get(var)
+        self.vars[var] = i
+        self.scope = _Scope(self.scope)
+        self.emit(body)
+        self.scope = self.scope.parent
+        nxt = b.add(i, ir.Constant(I64, 1))
+        i.add_incoming(nxt, b.block)
+        b.branch(header)
+        b.position_at_end(done)
+        if saved is not None:
+            self.vars[var] = saved
+
+    # -- expressions -------------------------------------------------------------------
+    def expr(self, e) -> ir.Value:
+        if isinstance(e, Local):
+            return self.builder.load(self.locals[e.name][0])
+        if isinstance(e, Var):
+            return self.vars[e.name]
+        cached = self.scope.get(e)
+        if cached is not None:
+            return cached
+        value = self._build(e)
+        self.scope.values[e] = value
+        return value
+
+    def _build(self, e) -> ir.Value:
+        b = self.builder
+        if isinstance(e, Const):
+            return ir.Constant(value_type(e.dtype), e.value)
+        if isinstance(e, Load):
+            ptr = b.gep(self.buffers[e.buffer], [self.expr(e.index)])
+            return self.from_storage(b.load(ptr), e.dtype)
+        if isinstance(e, Unary):
+            return self.unary(e.op, self.expr(e.x), e.dtype)
+        if isinstance(e, Binary):
+            return self.binary(e.op, self.expr(e.a), self.expr(e.b), e.a.dtype)
+        if isinstance(e, Compare):
+            a, bb = self.expr(e.a), self.expr(e.b)
+            if e.a.dtype.is_floating:
+                op = _FCMP[e.op]
+                return b.fcmp_unordered(op, a, bb) if e.op == "ne" else \
+                    b.fcmp_ordered(op, a, bb)
+            return b.icmp_signed(_FCMP[e.op], a, bb)
+        if isinstance(e, Select):
+            return b.select(self.expr(e.cond), self.expr(e.a), self.expr(e.b))
+        if isinstance(e, Cast):
+            return self.cast(self.expr(e.x), e.x.dtype, e.dtype)
+        raise TypeError(f"cannot render expression {e!r}")
+
+    def intrinsic(self, name: str, dtype: DType, *args):
+        """A float intrinsic overloaded on its type (`llvm.exp.f32`), declared once."""
+        t = value_type(dtype)
+        full = f"{name}.{'f32' if t == F32 else 'f64'}"
+        fn = self.module.globals.get(full)
+        if fn is None:
+            fn = ir.Function(self.module, ir.FunctionType(t, [t] * len(args)), full)
+        return self.builder.call(fn, list(args))
+
+    def libm(self, name: str, dtype: DType, *args):
+        fn = self.module.globals.get(name)
+        if fn is None:
+            t = value_type(dtype)
+            fn = ir.Function(self.module, ir.FunctionType(t, [t] * len(args)), name)
+        return self.builder.call(fn, list(args))
+
+    def unary(self, op, x, dtype):
+        b = self.builder
+        t = value_type(dtype)
+        if op == "neg":
+            return b.fneg(x) if dtype.is_floating else b.neg(x)
+        if op == "not":
+            return b.xor(x, ir.Constant(I1, 1))
+        if op == "abs" and not dtype.is_floating:
+            return b.select(b.icmp_signed("<", x, ir.Constant(t, 0)), b.neg(x), x)
+        if op in _INTRINSIC:
+            return self.intrinsic(_INTRINSIC[op], dtype, x)
+        if op == "rsqrt":
+            return b.fdiv(ir.Constant(t, 1.0), self.intrinsic("llvm.sqrt", dtype, x))
+        if op == "sigmoid":   # e = exp(-|x|): 1/(1+e) for x >= 0, e/(1+e) otherwise
+            e = self.intrinsic("llvm.exp", dtype, b.fneg(self.intrinsic("llvm.fabs", dtype, x)))
+            one = ir.Constant(t, 1.0)
+            denom = b.fadd(one, e)
+            return b.select(b.fcmp_ordered(">=", x, ir.Constant(t, 0.0)), b.fdiv(one, denom),
+                            b.fdiv(e, denom))
+        if (op, dtype) in _LIBM:
+            return self.libm(_LIBM[(op, dtype)], dtype, x)
+        raise TypeError(f"no rendering of {op} for {dtype}")
+
+    def binary(self, op, a, bv, dtype):
+        b = self.builder
+        if dtype.is_floating:
+            simple = {"add": b.fadd, "sub": b.fsub, "mul": b.fmul, "div": b.fdiv}
+            if op in simple:
+                return simple[op](a, bv)
+            if op in ("max", "min"):   # NaN-propagating, like numpy
+                return self.intrinsic("llvm.maximum" if op == "max" else "llvm.minimum",
+                                      dtype, a, bv)
+            if op == "pow":
+                return self.intrinsic("llvm.pow", dtype, a, bv)
+            if op == "floordiv":
+                return self.intrinsic("llvm.floor", dtype, b.fdiv(a, bv))
+            if op == "mod":
+                q = self.intrinsic("llvm.floor", dtype, b.fdiv(a, bv))
+                return b.fsub(a, b.fmul(q, bv))
+        else:
+            simple = {"add": b.add, "sub": b.sub, "mul": b.mul, "and": b.and_, "or": b.or_}
+            if op in simple:
+                return simple[op](a, bv)
+            if op == "max":
+                return b.select(b.icmp_signed(">", a, bv), a, bv)
+            if op == "min":
+                return b.select(b.icmp_signed("<", a, bv), a, bv)
+            if op in ("floordiv", "mod"):
+                return self.floor_divmod(op, a, bv)
+        raise TypeError(f"no rendering of {op} for {dtype}")
+
+    def floor_divmod(self, op, a, bv):
+        """Python's floor semantics (the loop IR's), cheap when the divisor is a positive
+        constant and the dividend turns out non-negative."""
+        b = self.builder
+        q = b.sdiv(a, bv)
+        r = b.srem(a, bv)
+        zero = ir.Constant(a.type, 0)
+        adjust = b.and_(b.icmp_signed("!=", r, zero),
+                        b.icmp_signed("!=", b.icmp_signed("<", r, zero),
+                                      b.icmp_signed("<", bv, zero)))
+        if op == "floordiv":
+            return b.select(adjust, b.sub(q, ir.Constant(a.type, 1)), q)
+        return b.select(adjust, b.add(r, bv), r)
+
+    def cast(self, x, src: DType, dst: DType):
+        b = self.builder
+        t = value_type(dst)
+        if src == dst:
+            return x
+        if dst.is_bool:
+            return b.fcmp_unordered("!=", x, ir.Constant(x.type, 0.0)) if src.is_floating \
+                else b.icmp_signed("!=", x, ir.Constant(x.type, 0))
+        if src.is_floating and dst.is_floating:
+            return b.fpext(x, t) if dst.itemsize > src.itemsize else b.fptrunc(x, t)
+        if src.is_floating:
+            return b.fptosi(x, t)
+        if dst.is_floating:
+            return b.uitofp(x, t) if src.is_bool else b.sitofp(x, t)
+        if src.is_bool:
+            return b.zext(x, t)
+        return b.sext(x, t) if dst.itemsize > src.itemsize else b.trunc(x, t)
+
+    def to_storage(self, value, dtype):
+        return self.builder.zext(value, I8) if dtype.is_bool else value
+
+    def from_storage(self, value, dtype):
+        return self.builder.icmp_signed("!=", value, ir.Constant(I8, 0)) if dtype.is_bool \
+            else value
+
+
+def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None) -> ir.Function:
+    """`void kernel(T0* b0, ..., i8* pool)`: the kernel's body, run serially."""
+    params = [storage_type(p.dtype).as_pointer() for p in kernel.params] + [I8P]
+    fn = ir.Function(module, ir.FunctionType(VOID, params), name or kernel.name)
+    fn.linkage = "internal"
+    buffers = {p.name: arg for p, arg in zip(kernel.params, fn.args)}
+    dtypes = {p.name: p.dtype for p in kernel.params}
+    em = FunctionEmitter(module, fn, buffers, dtypes, fn.args[-1], templates)
+    em.emit(kernel.body)
+    em.finish()
+    return fn
+
+
+def program_module(kernels: list[Kernel], table_slots: dict[str, int], templates,
+                   entry: str = "graphc_program") -> ir.Module:
+    """All kernels plus the entry point `void entry(i8** table, i8* pool)`."""
+    module = ir.Module(name="graphc")
+    functions = [kernel_function(module, k, templates) for k in kernels]
+    fn = ir.Function(module, ir.FunctionType(VOID, [I8P.as_pointer(), I8P]), entry)
+    table, pool = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    for k, kfn in zip(kernels, functions):
+        args = []
+        for p in k.params:
+            raw = b.load(b.gep(table, [ir.Constant(I64, table_slots[p.name])]))
+            args.append(b.bitcast(raw, storage_type(p.dtype).as_pointer()))
+        b.call(kfn, args + [pool])
+    b.ret_void()
+    return module
+

@@ -1,0 +1,91 @@
+"""The LLVM backend against the numpy interpreter: every op's forward value and
+gradient, odd sizes, and whole train steps over several steps."""
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc import models
+
+from test_gradients import CASES, _values
+
+
+def _run_both(graph, fetches, feed):
+    want = gc.Session(graph, backend="numpy").run(fetches, feed)
+    got = gc.Session(graph, backend="llvm").run(fetches, feed)
+    return got, want
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.ids for c in CASES])
+def test_every_op_and_its_gradient_match_the_interpreter(case, graph):
+    rng = np.random.default_rng(7)
+    xs = [gc.placeholder(gc.float64, s, name=f"in{i}") for i, s in enumerate(case.shapes)]
+    y = case.build(*xs)
+    cotangent = gc.placeholder(gc.float64, y.shape, name="cotangent")
+    grads = [g for g in gc.gradients(y, xs, grad_ys=cotangent) if g is not None]
+    feed = {x: _values(s, case.domain, rng) for x, s in zip(xs, case.shapes)}
+    feed[cotangent] = rng.standard_normal(y.shape)
+    got, want = _run_both(graph, [y] + grads, feed)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 3, 17, 129])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_matmul_odd_sizes_and_transposes(graph, n, ta, tb):
+    rng = np.random.default_rng(n)
+    a_shape = (n + 2, n) if ta else (n, n + 2)
+    b_shape = (5, n + 2) if tb else (n + 2, 5)
+    a = gc.placeholder(gc.float32, a_shape, name="a")
+    b = gc.placeholder(gc.float32, b_shape, name="b")
+    y = gc.nn.relu(gc.matmul(a, b, transpose_a=ta, transpose_b=tb) + 0.5)
+    feed = {a: rng.standard_normal(a_shape), b: rng.standard_normal(b_shape)}
+    got, want = _run_both(graph, y, feed)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1,), (7,), (33, 17), (3, 5, 129)])
+def test_elementwise_and_reductions_on_odd_sizes(graph, shape):
+    rng = np.random.default_rng(1)
+    x = gc.placeholder(gc.float32, shape, name="x")
+    y = gc.tanh(x) * gc.sigmoid(x) + gc.exp(-x * x)
+    fetches = [y, gc.reduce_sum(y), gc.reduce_max(y, axis=-1), gc.nn.softmax(y)]
+    got, want = _run_both(graph, fetches, {x: rng.standard_normal(shape)})
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("name,batch", [("mlp", 32), ("lenet5", 8)])
+def test_train_steps_match_the_interpreter_over_several_steps(name, batch):
+    step = getattr(models, name)()
+    ref = gc.Session(step.graph, backend="numpy")
+    fast = gc.Session(step.graph, backend="llvm")
+    for i in range(3):
+        feed = step.batch(batch, seed=i)
+        want, _ = ref.run([step.loss, step.train_op], feed)
+        got, _ = fast.run([step.loss, step.train_op], feed)
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+    for v in gc.global_variables(step.graph):
+        np.testing.assert_allclose(fast.variable_value(v), ref.variable_value(v), rtol=1e-4,
+                                   atol=1e-6, err_msg=v.name)
+
+
+def test_one_compile_per_feed_shape(graph):
+    x = gc.placeholder(gc.float32, (None, 4), name="x")
+    y = gc.reduce_sum(x * 2.0)
+    sess = gc.Session(graph, backend="llvm")
+    for n in (3, 3, 5, 3):
+        assert sess.run(y, {x: np.ones((n, 4))}) == pytest.approx(8.0 * n)
+    assert len(sess.backend._compiled) == 2
+
+
+def test_variables_are_updated_in_place_and_seen_by_the_session(graph):
+    v = gc.Variable(np.arange(4, dtype=np.float32), name="v")
+    step = gc.assign_add(v, gc.constant(np.ones(4, np.float32)))
+    old_plus = v + 0.0
+    sess = gc.Session(graph, backend="llvm")
+    before, after = sess.run([old_plus, step])
+    np.testing.assert_array_equal(before, [0, 1, 2, 3])      # reads see the old value
+    np.testing.assert_array_equal(after, [1, 2, 3, 4])
+    np.testing.assert_array_equal(sess.variable_value(v), [1, 2, 3, 4])
+    sess.initialize()
+    np.testing.assert_array_equal(sess.run(v), [0, 1, 2, 3])
