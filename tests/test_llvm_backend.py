@@ -89,3 +89,23 @@ def test_variables_are_updated_in_place_and_seen_by_the_session(graph):
     np.testing.assert_array_equal(sess.variable_value(v), [1, 2, 3, 4])
     sess.initialize()
     np.testing.assert_array_equal(sess.run(v), [0, 1, 2, 3])
+
+
+def test_dropout_masks_match_the_interpreter_run_after_run(graph):
+    x = gc.placeholder(gc.float32, (None, 64), name="x")
+    w = gc.Variable(np.ones((64, 8), np.float32), name="w")
+    h = gc.nn.dropout(gc.matmul(x, w), rate=0.3, seed=5)
+    loss = gc.reduce_sum(h * h)
+    (g,) = gc.gradients(loss, [w])
+    feed = {x: np.random.default_rng(0).standard_normal((16, 64))}
+    ref, fast = gc.Session(graph, backend="numpy"), gc.Session(graph, backend="llvm")
+    masks = []
+    for _ in range(3):
+        want = ref.run([h, g], feed)
+        got = fast.run([h, g], feed)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+        np.testing.assert_allclose(got[1], want[1], rtol=1e-4, atol=1e-3)
+        masks.append(got[0] != 0)
+    assert not np.array_equal(masks[0], masks[1])      # a new mask every run
+    keep = np.mean(masks)
+    assert 0.6 < keep < 0.8

@@ -22,7 +22,9 @@ _UNARY = {"neg": lambda x: -x, "abs": abs, "exp": np.exp, "log": np.log, "sqrt":
 _BINARY = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
            "div": lambda a, b: a / b, "max": max, "min": min, "pow": lambda a, b: a ** b,
            "floordiv": lambda a, b: a // b, "mod": lambda a, b: a % b,
-           "and": lambda a, b: a and b, "or": lambda a, b: a or b}
+           "and": lambda a, b: a and b, "or": lambda a, b: a or b,
+           "xor": lambda a, b: a ^ b,
+           "shr": lambda a, b: (np.int64(a).view(np.uint64) >> np.uint64(b)).view(np.int64)}
 _COMPARE = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "lt": lambda a, b: a < b,
             "le": lambda a, b: a <= b, "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import DType, Node
+from ..ir import DType, Node, int64
 from ..passes.kernels import KernelGraph, is_template, template_target
 from ..runtime.program import ASSIGN_OPS, Program
 from .loopir import Buffer, Declare, Kernel, Load, Local, Store, linear_index, row_major_strides
@@ -16,6 +16,7 @@ from .templates import lower_matmul
 from .values import LoweringError, ValueBuilder
 from .windows import WINDOW_TEMPLATES
 
+RANDOM_OPS = ("dropout_mask",)
 SOFTMAX_FAMILY = ("softmax", "log_softmax", "sparse_softmax_cross_entropy")
 REDUCTIONS = {"reduce_sum": lower_reduce, "reduce_mean": lower_reduce,
               "reduce_max": lower_reduce, "reduce_min": lower_reduce, "argmax": lower_reduce,
@@ -27,7 +28,7 @@ class BufferInfo:
     """One entry of the entry point's pointer table."""
 
     name: str
-    kind: str                  # feed | variable | constant | arena
+    kind: str                  # feed | variable | constant | arena | rng (a draw's key)
     node: Node                 # the program node whose value it holds
     dtype: DType
     size: int                  # elements
@@ -83,7 +84,14 @@ def lower_program(program: Program) -> LoweredProgram:
         base = graph.base_of(view)
         if base in value_buffer:
             value_buffer[view] = value_buffer[base]
-    kernels = [lower_kernel(f"kernel{i}", k, graph, value_buffer, buffers)
+    rng_keys = {}
+    for k in graph.kernels:
+        for m in k.members:
+            if m.op.name in RANDOM_OPS and m not in rng_keys:
+                name = f"b{len(buffers)}_rng_{_safe(m.name)}"
+                buffers.append(BufferInfo(name, "rng", m, int64, 1))
+                rng_keys[m] = name
+    kernels = [lower_kernel(f"kernel{i}", k, graph, value_buffer, buffers, rng_keys)
                for i, k in enumerate(graph.kernels)]
     return LoweredProgram(program, kernels, buffers, plan.peak_bytes, value_buffer)
 
@@ -92,7 +100,7 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)[:40]
 
 
-def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers) -> Kernel:
+def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_keys) -> Kernel:
     names = Names()
     members = set(k.members)
 
@@ -104,7 +112,7 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers) -> Ker
             raise LoweringError(f"'{node.name}' is read by {name} but has no buffer")
         return value_buffer.get(node, value_buffer.get(base))
 
-    vb = ValueBuilder(buffer_of)
+    vb = ValueBuilder(buffer_of, rng_keys)
 
     def store_roots(index) -> list:
         """Evaluate every root first, then store: an update may read a value another

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
+
 from ..ir import Node, bool_, int64
 from .loopir import (Binary, Cast, Compare, Const, Expr, Load, Select, add, const, idx,
                      linear_index, mul, row_major_strides)
@@ -30,8 +32,9 @@ class ValueBuilder:
     reduction's accumulator, a template's output).
     """
 
-    def __init__(self, buffer_of: Callable[[Node], str | None]):
+    def __init__(self, buffer_of: Callable[[Node], str | None], rng_keys=None):
         self.buffer_of = buffer_of
+        self.rng_keys = rng_keys or {}     # random node -> buffer holding its draw's key
         self.overrides: dict[Node, Callable] = {}
         self._memo: dict[tuple, Expr] = {}
 
@@ -228,7 +231,29 @@ def _gather(vb, node, index):
     return vb.value(params, in_index)
 
 
-INDEX_RULES = {"transpose": _transpose, "broadcast_to": _broadcast,
+def _hash_bits(z):
+    """splitmix64's finaliser in loop IR (wrapping int64 arithmetic, logical shifts)."""
+    from ..ops.random_bits import MIX1, MIX2, as_signed
+    for shift, factor in ((30, MIX1), (27, MIX2)):
+        z = Binary("mul", Binary("xor", z, Binary("shr", z, idx(shift))), idx(as_signed(factor)))
+    return Binary("xor", z, Binary("shr", z, idx(31)))
+
+
+def _dropout_mask(vb, node, index):
+    """keep where the element's uniform ≥ rate (the same bits as random_bits.uniform)."""
+    from ..ops.random_bits import GOLDEN, MANTISSA, as_signed
+    key = Load(vb.rng_keys[node], idx(0), int64)
+    linear = linear_index(index, row_major_strides(node.shape))
+    bits = _hash_bits(add(key, mul(linear, idx(as_signed(GOLDEN)))))
+    keep_bits = MANTISSA[np.dtype(node.dtype.np_type)]
+    u = Binary("mul", Cast(Binary("shr", bits, idx(64 - keep_bits)), node.dtype),
+               const(2.0 ** -keep_bits, node.dtype))
+    rate = node.attrs["rate"]
+    return Select(Compare("ge", u, const(rate, node.dtype)),
+                  const(1.0 / (1.0 - rate), node.dtype), const(0, node.dtype))
+
+
+INDEX_RULES = {"dropout_mask": _dropout_mask, "transpose": _transpose, "broadcast_to": _broadcast,
                "broadcast_like": _broadcast, "fill_like": _fill_like,
                "strided_slice": _strided_slice, "slice_grad": _slice_grad, "pad": _pad,
                "concat": _concat, "concat_part": _concat_part, "tile": _tile,

@@ -15,6 +15,7 @@ from ..ir.errors import dtype_error, shape_error
 from ..ir.types import dims_compatible
 from .base import apply, as_tensor, as_tensors_like, normalize_axes, normalize_axis, same_dtype
 from .elementwise import rsqrt, square, where
+from .random_bits import stream_key, uniform
 from .reduce import reduce_max, reduce_mean, reduce_sum
 from .shape import reshape, squeeze
 from .state import identity
@@ -64,13 +65,17 @@ class DropoutMask(OpDef):
     """Random keep-mask shaped like x: 1 / (1 − rate) with probability 1 − rate, else 0.
 
     Stateful: every run draws a new mask from the session's stream for this node (seed,
-    node id, draw count), so a new session with the same seed repeats the sequence.
+    node name, draw count), so a new session with the same seed repeats the sequence.
     With `stateless` the mask depends on the seed alone and is the same in every run.
+    The bits are counter-based (random_bits.py), so compiled backends draw the same mask
+    and the mask fuses into its consumers like any elementwise op.
     """
 
     name = "dropout_mask"
     stateful = True
     num_inputs = 1
+    fusion = Fusion.ELEMWISE
+    shape_only_inputs = (0,)
 
     def infer(self, inputs, attrs):
         if not inputs[0].dtype.is_floating:
@@ -78,19 +83,22 @@ class DropoutMask(OpDef):
         return inputs[0]
 
     def evaluate(self, node, values, ctx):
-        rate = node.attrs["rate"]
-        if node.attrs["stateless"]:
-            rng = np.random.default_rng([int(node.attrs["seed"] or 0)])
-        else:
-            rng = ctx.rng(node)
-        keep = rng.random(values[0].shape) >= rate
-        return np.where(keep, 1.0 / (1.0 - rate), 0.0).astype(node.dtype.np_type)
+        key = dropout_key(node, None if node.attrs["stateless"] else ctx.draw_count(node))
+        keep = uniform(key, values[0].shape, node.dtype.np_type) >= node.attrs["rate"]
+        return np.where(keep, 1.0 / (1.0 - node.attrs["rate"]), 0.0).astype(node.dtype.np_type)
 
     def grad(self, node, gy):
         return [None]
 
 
 register(DropoutMask())
+
+
+def dropout_key(node: Node, count: int | None) -> int:
+    """The stream key of one draw of a dropout mask (count None: the stateless mask)."""
+    if count is None:
+        return stream_key(node.attrs["seed"], "stateless", 0)
+    return stream_key(node.attrs["seed"], node.attrs.get("rng_key") or node.name, count)
 
 
 def _check_rate(rate) -> float:

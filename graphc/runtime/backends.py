@@ -47,7 +47,8 @@ class LLVMBackend:
             if user not in ctx.variables:
                 ctx.read_variable(user)          # raises the uninitialised-variable error
         variables = {node: ctx.variables[user] for user, node in compiled.variables.items()}
-        outputs = exe.run(feeds, variables)
+        outputs = exe.run(feeds, variables, {node: _draw_key(node, ctx)
+                                             for node in exe.random_nodes})
         return dict(zip(program.outputs, outputs))
 
 
@@ -63,3 +64,8 @@ def get_backend(name: str | None):
                           f"version of graphc; use backend='numpy' or 'llvm'")
     raise GraphcError(f"unknown backend '{name}'; choose one of "
                       f"{', '.join(sorted(_BACKENDS) + sorted(PLANNED))}")
+
+
+def _draw_key(node, ctx: RunContext) -> int:
+    from ..ops.nn_extra import dropout_key
+    return dropout_key(node, None if node.attrs.get("stateless") else ctx.draw_count(node))

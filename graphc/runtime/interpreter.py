@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from typing import Iterable
 
-import zlib
-
 import numpy as np
 
 from ..ir import GraphcError, Node
@@ -46,15 +44,13 @@ class RunContext:
         self._writers[var] = writer
         self.writes[var] = value
 
-    def rng(self, node: Node) -> np.random.Generator:
-        """A generator for this node's next draw. The op's seed, the node's name and the
-        draw count fix the numbers, so a copy of the node in an optimised program (which
-        keeps the name in its `rng_key` attr) draws the same ones."""
+    def draw_count(self, node: Node) -> int:
+        """How many times this random node has drawn before in the session (then one
+        more). Keyed by name, which an optimised copy of the node keeps in `rng_key`."""
         key = node.attrs.get("rng_key") or node.name
         count = self._rng_counters.get(key, 0)
         self._rng_counters[key] = count + 1
-        return np.random.default_rng([int(node.attrs.get("seed") or 0), zlib.crc32(key.encode()),
-                                      count])
+        return count
 
 
 def execute(nodes: Iterable[Node], ctx: RunContext) -> dict[Node, np.ndarray]:

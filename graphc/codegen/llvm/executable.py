@@ -47,7 +47,7 @@ class LLVMExecutable:
         self.pool = pool
         self.arena = aligned_zeros(max(self.lowered.arena_bytes, 64))
         self.table = (ctypes.c_void_p * max(len(self.lowered.buffers), 1))()
-        self._feed_slots, self._var_slots = [], []
+        self._feed_slots, self._var_slots, self._rng_slots = [], [], []
         self._constants = []
         for i, b in enumerate(self.lowered.buffers):
             if b.kind == "arena":
@@ -58,6 +58,11 @@ class LLVMExecutable:
                 self.table[i] = value.ctypes.data
             elif b.kind == "feed":
                 self._feed_slots.append((i, b))
+            elif b.kind == "rng":
+                key = np.zeros(1, np.int64)
+                self._constants.append(key)
+                self.table[i] = key.ctypes.data
+                self._rng_slots.append((b.node, key))
             else:
                 self._var_slots.append((i, b))
         self._outputs = [self._output_reader(n) for n in program.outputs]
@@ -74,9 +79,17 @@ class LLVMExecutable:
             return None
         return self.lowered.buffer(name)
 
-    def run(self, feeds: dict, variables: dict) -> list:
-        """feeds / variables keyed by this program's placeholder / variable nodes; the
-        variables' arrays are updated in place."""
+    @property
+    def random_nodes(self) -> list:
+        return [node for node, _ in self._rng_slots]
+
+    def run(self, feeds: dict, variables: dict, rng_keys: dict | None = None) -> list:
+        """feeds / variables keyed by this program's placeholder / variable nodes (the
+        variables' arrays are updated in place); rng_keys: this run's key of each random
+        node (`random_nodes`)."""
+        from ...ops.random_bits import as_signed
+        for node, key in self._rng_slots:
+            key[0] = as_signed(rng_keys[node])
         keep = []
         for i, b in self._feed_slots:
             array = np.ascontiguousarray(feeds[b.node], dtype=b.dtype.np_type)

@@ -222,7 +222,8 @@ class FunctionEmitter:
                 q = self.intrinsic("llvm.floor", dtype, b.fdiv(a, bv))
                 return b.fsub(a, b.fmul(q, bv))
         else:
-            simple = {"add": b.add, "sub": b.sub, "mul": b.mul, "and": b.and_, "or": b.or_}
+            simple = {"add": b.add, "sub": b.sub, "mul": b.mul, "and": b.and_, "or": b.or_,
+                      "xor": b.xor, "shr": b.lshr}
             if op in simple:
                 return simple[op](a, bv)
             if op == "max":
