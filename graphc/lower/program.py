@@ -13,7 +13,7 @@ from .loopir import Buffer, Declare, Kernel, Load, Local, Store, linear_index, r
 from .nests import Names, nest
 from .reductions import lower_reduce, lower_softmax_family, lower_tile_grad
 from .templates import lower_matmul
-from .values import LoweringError, ValueBuilder
+from .values import Checks, LoweringError, ValueBuilder
 from .windows import WINDOW_TEMPLATES
 
 RANDOM_OPS = ("dropout_mask",)
@@ -28,7 +28,7 @@ class BufferInfo:
     """One entry of the entry point's pointer table."""
 
     name: str
-    kind: str                  # feed | variable | constant | arena | rng (a draw's key)
+    kind: str                  # feed | variable | constant | arena | rng | status
     node: Node                 # the program node whose value it holds
     dtype: DType
     size: int                  # elements
@@ -43,6 +43,7 @@ class LoweredProgram:
     buffers: list[BufferInfo]
     arena_bytes: int
     value_buffer: dict[Node, str]      # every buffered value (views: their base's buffer)
+    failures: list = None              # (node, message) of each run-time check's code
 
     def buffer(self, name: str) -> BufferInfo:
         return self._by_name[name]
@@ -91,16 +92,23 @@ def lower_program(program: Program) -> LoweredProgram:
                 name = f"b{len(buffers)}_rng_{_safe(m.name)}"
                 buffers.append(BufferInfo(name, "rng", m, int64, 1))
                 rng_keys[m] = name
-    kernels = [lower_kernel(f"kernel{i}", k, graph, value_buffer, buffers, rng_keys)
+    checks = Checks()
+    status = BufferInfo(Checks.BUFFER, "status", program.outputs[0] if program.outputs else
+                        program.nodes[0], int64, 1)
+    buffers.append(status)
+    kernels = [lower_kernel(f"kernel{i}", k, graph, value_buffer, buffers, rng_keys, checks)
                for i, k in enumerate(graph.kernels)]
-    return LoweredProgram(program, kernels, buffers, plan.peak_bytes, value_buffer)
+    lowered = LoweredProgram(program, kernels, buffers, plan.peak_bytes, value_buffer)
+    lowered.failures = checks.failures
+    return lowered
 
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)[:40]
 
 
-def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_keys) -> Kernel:
+def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_keys,
+                 checks) -> Kernel:
     names = Names()
     members = set(k.members)
 
@@ -112,7 +120,7 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
             raise LoweringError(f"'{node.name}' is read by {name} but has no buffer")
         return value_buffer.get(node, value_buffer.get(base))
 
-    vb = ValueBuilder(buffer_of, rng_keys)
+    vb = ValueBuilder(buffer_of, rng_keys, checks)
 
     def store_roots(index) -> list:
         """Evaluate every root first, then store: an update may read a value another

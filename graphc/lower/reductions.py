@@ -117,10 +117,12 @@ def lower_softmax_family(anchor, vb, names: Names, outer_index, emit_epilogue):
     if name == "sparse_softmax_cross_entropy":
         labels = anchor.inputs[1]
         label = Cast(vb.value(labels, tuple(outer_index)), int64)
-        picked = vb.value(logits, at(label))
+        valid = Binary("and", Compare("ge", label, idx(0)), Compare("lt", label, idx(n)))
+        picked = vb.value(logits, at(Binary("max", Binary("min", label, idx(n - 1)), idx(0))))
         result = Binary("sub", lse, picked)
         vb.overrides[anchor] = same_everywhere(result)
-        return stmts + emit_epilogue(tuple(outer_index))
+        check = vb.checks.require(valid, anchor, f"label out of range [0, {n})")
+        return stmts + [check] + emit_epilogue(tuple(outer_index))
 
     def element(index):
         x = vb.value(logits, index)

@@ -24,6 +24,23 @@ class LoweringError(Exception):
     pass
 
 
+class Checks:
+    """Run-time conditions compiled code verifies (a label in range, ...): a failed one
+    writes its code to the status buffer, and the runtime raises its message."""
+
+    BUFFER = "status"
+
+    def __init__(self):
+        self.failures: list[tuple[Node, str]] = []
+
+    def require(self, condition: Expr, node: Node, message: str):
+        from .loopir import Store
+        self.failures.append((node, message))
+        code = idx(len(self.failures))
+        status = Load(self.BUFFER, idx(0), int64)
+        return Store(self.BUFFER, idx(0), Select(condition, status, code))
+
+
 class ValueBuilder:
     """Builds element values for one kernel.
 
@@ -32,9 +49,10 @@ class ValueBuilder:
     reduction's accumulator, a template's output).
     """
 
-    def __init__(self, buffer_of: Callable[[Node], str | None], rng_keys=None):
+    def __init__(self, buffer_of: Callable[[Node], str | None], rng_keys=None, checks=None):
         self.buffer_of = buffer_of
         self.rng_keys = rng_keys or {}     # random node -> buffer holding its draw's key
+        self.checks = checks or Checks()
         self.overrides: dict[Node, Callable] = {}
         self._memo: dict[tuple, Expr] = {}
 

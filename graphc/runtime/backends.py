@@ -2,8 +2,8 @@
 LLVM backend compiles each program (per concrete feed shapes) to one native call."""
 from __future__ import annotations
 
-from ..ir import GraphcError
-from .interpreter import RunContext, execute
+from ..ir import DTypeError, GraphcError, ShapeError
+from .interpreter import ExecutionError, RunContext, execute
 
 DEFAULT_BACKEND = "numpy"   # becomes "llvm" once it runs every example
 PLANNED = {"cuda": "the CUDA backend"}
@@ -31,7 +31,10 @@ class LLVMBackend:
         key = (id(program), tuple(sorted((n.id, s) for n, s in feed_shapes.items())))
         exe = self._compiled.get(key)
         if exe is None:
-            result = passes.run_pipeline(program, passes.default_passes(feed_shapes))
+            try:
+                result = passes.run_pipeline(program, passes.default_passes(feed_shapes))
+            except (ShapeError, DTypeError) as err:   # the feeds' shapes do not fit the graph
+                raise ExecutionError(str(err)) from None
             exe = LLVMExecutable(result.program)
             self._compiled[key] = (program, exe)     # keep the program: its id is the key
         else:

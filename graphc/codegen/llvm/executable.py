@@ -58,6 +58,9 @@ class LLVMExecutable:
                 self.table[i] = value.ctypes.data
             elif b.kind == "feed":
                 self._feed_slots.append((i, b))
+            elif b.kind == "status":
+                self._status = np.zeros(1, np.int64)
+                self.table[i] = self._status.ctypes.data
             elif b.kind == "rng":
                 key = np.zeros(1, np.int64)
                 self._constants.append(key)
@@ -103,7 +106,12 @@ class LLVMExecutable:
             self.table[i] = array.ctypes.data
         early = {i: self._read(self._outputs[i], self.program.outputs[i], feeds, variables)
                  for i in self._read_before}
+        self._status[0] = 0
         self._entry(ctypes.addressof(self.table), self.pool.address if self.pool else None)
+        if self._status[0]:
+            node, message = self.lowered.failures[self._status[0] - 1]
+            from ...runtime.interpreter import ExecutionError
+            raise ExecutionError(f"{node.describe()}: {message}")
         return [early[i] if i in early else None if b is None else
                 self._read(b, node, feeds, variables)
                 for i, (b, node) in enumerate(zip(self._outputs, self.program.outputs))]
