@@ -109,3 +109,16 @@ def test_dropout_masks_match_the_interpreter_run_after_run(graph):
     assert not np.array_equal(masks[0], masks[1])      # a new mask every run
     keep = np.mean(masks)
     assert 0.6 < keep < 0.8
+
+
+def test_inspect_shows_every_stage(graph):
+    x = gc.placeholder(gc.float32, (None, 8), name="x")
+    y = gc.reduce_sum(gc.tanh(x) * 2.0, name="total")
+    feed = {x: np.ones((4, 8), np.float32)}
+    seen = gc.Session(graph, backend="llvm").inspect(y, feed)
+    assert "kernel 0 reduction -> %total" in seen.program
+    assert "for i" in seen.loop_ir and "tanh(b0_x[" in seen.loop_ir and "* 2.0" in seen.loop_ir
+    assert "define void @\"graphc_program\"" in seen.llvm_ir
+    assert "graphc_program:" in seen.assembly
+    on_numpy = gc.Session(graph).inspect(y, feed)
+    assert on_numpy.loop_ir is None and "kernel 0 reduction" in on_numpy.program

@@ -72,6 +72,8 @@ class ValueBuilder:
     def _build(self, node: Node, index: tuple) -> Expr:
         if node in self.overrides:
             return self.overrides[node](index)
+        if node.op.name == "constant" and node.attrs["value"].size == 1:
+            return const(node.attrs["value"].reshape(()).item(), node.dtype)   # an immediate
         buf = self.buffer_of(node)
         if buf is not None:
             return Load(buf, linear_index(index, row_major_strides(node.shape)), node.dtype)

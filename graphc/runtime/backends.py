@@ -24,6 +24,7 @@ class LLVMBackend:
 
     def __init__(self):
         self._compiled: dict[tuple, object] = {}
+        self.last_from_cache = False     # whether the last compile loaded cached code
 
     def executable(self, program, feed_shapes: dict):
         from .. import passes
@@ -36,6 +37,8 @@ class LLVMBackend:
             except (ShapeError, DTypeError) as err:   # the feeds' shapes do not fit the graph
                 raise ExecutionError(str(err)) from None
             exe = LLVMExecutable(result.program)
+            exe.pipeline = result
+            self.last_from_cache = exe.jit.last_from_cache
             self._compiled[key] = (program, exe)     # keep the program: its id is the key
         else:
             exe = exe[1]

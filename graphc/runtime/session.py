@@ -105,6 +105,13 @@ class Session:
         self._variables.update(ctx.writes)
         return [_fetched_value(n, values[n]) for n in flat]
 
+    def inspect(self, fetches, feed_dict=None) -> "Inspection":
+        """Every stage of what `run(fetches, feed_dict)` executes on this session's backend:
+        the optimised program and its kernels, and for compiled backends the loop IR, the
+        LLVM IR and the assembly."""
+        from .inspection import inspect_run
+        return inspect_run(self, fetches, feed_dict or {})
+
     # -- lifetime -------------------------------------------------------------------------
     def close(self) -> None:
         self._closed = True

@@ -74,23 +74,45 @@ def optimize(module: llvm.ModuleRef, speed_level: int = 3) -> None:
 
 
 class JIT:
-    """One MCJIT engine; modules added to it may call each other's functions."""
+    """One MCJIT engine; modules added to it may call each other's functions. Object
+    code is cached on disk (cache.py): a module seen before skips optimisation and
+    code generation."""
 
-    def __init__(self):
+    def __init__(self, cache: "ObjectCache | None" = None):
+        from .cache import ObjectCache
         _init()
         backing = llvm.parse_assembly("")
         # the engine takes ownership of its target machine: never hand it the shared one
         self.engine = llvm.create_mcjit_compiler(backing, new_target_machine())
         self._modules: list[llvm.ModuleRef] = []
+        self.cache = cache if cache is not None else ObjectCache()
+        self._pending: tuple[str, bytes | None] | None = None
+        self.engine.set_object_cache(self._object_compiled, self._cached_object)
+        self.last_from_cache = False
+
+    def _cached_object(self, module):
+        return self._pending[1] if self._pending else None
+
+    def _object_compiled(self, module, data: bytes) -> None:
+        if self._pending and self._pending[1] is None:
+            self.cache.store(self._pending[0], data)
 
     def add(self, ir_text: str, optimize_level: int = 3) -> llvm.ModuleRef:
+        from .cache import cache_key
+        key = cache_key(ir_text, optimize_level, host_description())
+        cached = self.cache.load(key)
         module = parse(ir_text)
         module.triple = target_machine().triple
         module.data_layout = str(target_machine().target_data)
-        if optimize_level:
+        if optimize_level and cached is None:
             optimize(module, optimize_level)
-        self.engine.add_module(module)
-        self.engine.finalize_object()
+        self._pending = (key, cached)
+        self.last_from_cache = cached is not None
+        try:
+            self.engine.add_module(module)
+            self.engine.finalize_object()
+        finally:
+            self._pending = None
         self.engine.run_static_constructors()
         self._modules.append(module)
         self._check_symbols(module)
