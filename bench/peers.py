@@ -1,0 +1,120 @@
+"""The benchmark workloads written for PyTorch and JAX, when they are installed.
+Each builder returns a step function of no arguments (data bound) or None."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def torch_available():
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def jax_available():
+    try:
+        import jax  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+# -- PyTorch -----------------------------------------------------------------------------
+def torch_step(name, params, data, compiled=False, threads=2):
+    import torch
+    import torch.nn.functional as F
+    torch.set_num_threads(threads)
+    ps = [torch.tensor(p, requires_grad=True) for p in params]
+    if name == "seed-2layer":
+        x, y = (torch.tensor(d) for d in data)
+
+        def loss_fn():
+            h = torch.sigmoid(x @ ps[0])
+            return ((h @ ps[1] - y) ** 2).sum()
+        opt = torch.optim.SGD(ps, lr=1e-4)
+    else:
+        x = torch.tensor(data[0])
+        labels = torch.tensor(data[1]).long()
+        if name == "lenet5":
+            x = x.permute(0, 3, 1, 2).contiguous()        # NCHW, torch's own layout
+            ps[0] = torch.tensor(params[0].transpose(3, 2, 0, 1).copy(), requires_grad=True)
+            ps[2] = torch.tensor(params[2].transpose(3, 2, 0, 1).copy(), requires_grad=True)
+
+        def loss_fn():
+            h = x
+            if name == "lenet5":
+                h = F.max_pool2d(F.relu(F.conv2d(h, ps[0], ps[1], padding=2)), 2)
+                h = F.max_pool2d(F.relu(F.conv2d(h, ps[2], ps[3])), 2)
+                h = h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)
+                rest = ps[4:]
+            else:
+                rest = ps
+            for i in range(0, len(rest) - 2, 2):
+                h = F.relu(h @ rest[i] + rest[i + 1])
+            return F.cross_entropy(h @ rest[-2] + rest[-1], labels)
+        opt = torch.optim.SGD(ps, lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return torch.compile(step) if compiled else step
+
+
+# -- JAX ---------------------------------------------------------------------------------
+def jax_step(name, params, data):
+    import jax
+    import jax.numpy as jnp
+    x = jnp.asarray(data[0])
+    y = jnp.asarray(data[1])
+
+    if name == "seed-2layer":
+        def loss_fn(ps):
+            h = jax.nn.sigmoid(x @ ps[0])
+            return jnp.sum((h @ ps[1] - y) ** 2)
+
+        @jax.jit
+        def update(ps, vs):
+            loss, g = jax.value_and_grad(loss_fn)(ps)
+            return loss, [p - 1e-4 * gi for p, gi in zip(ps, g)], vs
+    else:
+        def loss_fn(ps):
+            h = x
+            rest = ps
+            if name == "lenet5":
+                dn = ("NHWC", "HWIO", "NHWC")
+                h = jax.lax.conv_general_dilated(h, ps[0], (1, 1), ((2, 2), (2, 2)),
+                                                 dimension_numbers=dn) + ps[1]
+                h = jax.lax.reduce_window(jax.nn.relu(h), -jnp.inf, jax.lax.max,
+                                          (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+                h = jax.lax.conv_general_dilated(h, ps[2], (1, 1), "VALID",
+                                                 dimension_numbers=dn) + ps[3]
+                h = jax.lax.reduce_window(jax.nn.relu(h), -jnp.inf, jax.lax.max,
+                                          (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+                h = h.reshape(h.shape[0], -1)
+                rest = ps[4:]
+            for i in range(0, len(rest) - 2, 2):
+                h = jax.nn.relu(h @ rest[i] + rest[i + 1])
+            logits = h @ rest[-2] + rest[-1]
+            logp = jax.nn.log_softmax(logits)
+            return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+        @jax.jit
+        def update(ps, vs):
+            loss, g = jax.value_and_grad(loss_fn)(ps)
+            vs = [0.9 * v + gi for v, gi in zip(vs, g)]
+            return loss, [p - 0.01 * v for p, v in zip(ps, vs)], vs
+
+    state = {"ps": [jnp.asarray(p) for p in params],
+             "vs": [jnp.zeros_like(jnp.asarray(p)) for p in params]}
+
+    def step():
+        loss, state["ps"], state["vs"] = update(state["ps"], state["vs"])
+        return loss.block_until_ready()
+
+    return step
