@@ -75,12 +75,9 @@ def host_config(dtype: str) -> GemmConfig:
     fma = bool(features.get("fma"))
     width = bits // (8 * _SIZE[dtype])
     registers = 32 if bits == 512 else 16
-    if registers == 32:
-        mr, nr = 12, 2 * width
-    else:
-        mr, nr = 6, 2 * width
-    kc = 256 if dtype == "f32" else 192
-    mc = 8 * mr
+    mr, nr = (8, 2 * width) if registers == 32 else (6, 2 * width)
+    kc = 512 if dtype == "f32" else 256
+    mc = 12 * mr
     nc = 4096 // _SIZE[dtype] * 4
     return GemmConfig(width=width, mr=mr, nr=nr, kc=kc, mc=mc, nc=nc, fma=fma)
 
@@ -155,6 +152,31 @@ class _Builder(ir.IRBuilder):
         return self.shuffle_vector(one, ir.Constant(vec_type, ir.Undefined),
                                    ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
 
+    def transpose(self, rows):
+        """Columns of a square block of vectors (rows[r][t] -> columns[t][r]).
+
+        log2(n) rounds of interleaving row i with row i + n/2 (a perfect shuffle); each
+        interleave is one two-source shufflevector, which x86 does in one permute.
+        """
+        n = len(rows)
+        half = n // 2
+        low = [i // 2 + (i % 2) * n for i in range(n)]     # a0 b0 a1 b1 ...
+        high = [half + index for index in low]
+        masks = [ir.Constant(ir.VectorType(I32, n), m) for m in (low, high)]
+        for _ in range(n.bit_length() - 1):
+            shuffled = []
+            for i in range(half):
+                for mask in masks:
+                    shuffled.append(self.shuffle_vector(rows[i], rows[i + half], mask))
+            rows = shuffled
+        return rows
+
+    def lane_mask(self, lanes, valid):
+        """<lanes x i1>: lane < valid."""
+        ints = ir.VectorType(I64, lanes)
+        return self.icmp_signed("<", ir.Constant(ints, list(range(lanes))),
+                                self.splat(valid, ints))
+
     def alloca_aligned(self, typ, count, align=_ALIGN):
         slot = self.alloca(typ, size=_c(count))
         slot.align = align
@@ -197,6 +219,15 @@ class _GemmEmitter:
             loaded[name] = b.load(slot, name=name)
         return loaded
 
+    def task(self, suffix):
+        """A `void (i8* ctx, i64 index)` function for graphc_parallel_for. Never inlined
+        into the serial path, so its body is compiled once."""
+        fn = ir.Function(self.module, TASK_TYPE, f"{self.name}.{suffix}")
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        fn.attributes.add("noinline")
+        return fn, _Builder(fn.append_basic_block("entry"))
+
     def internal(self, suffix, args, attributes=()):
         fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), args),
                          f"{self.name}.{suffix}")
@@ -206,43 +237,46 @@ class _GemmEmitter:
         return fn, _Builder(fn.append_basic_block("entry"))
 
     # -- micro-kernel ----------------------------------------------------------------
-    def emit_kernel(self, store_edge):
-        """C[mr×nr] (+)= Ap[kc×MR]ᵀ · Bp[kc×NR] for one packed A panel and B panel.
+    def emit_kernel(self, store_edge, vectors):
+        """C[mr×nr] (+)= Ap[kc×MR]ᵀ · Bp[kc×NR][:, :vectors·W] for one A and one B panel.
 
-        The MR·NR/W accumulators are allocas that SROA turns into registers; the k loop
-        body is NR/W vector loads of B, MR broadcasts of A and MR·NR/W fmas.
+        The MR·vectors accumulators are allocas that SROA turns into registers; the k loop
+        body is `vectors` loads of B, MR broadcasts of A and MR·vectors fmas. Kernels
+        narrower than NR serve the last columns of C, so a ragged N wastes at most W - 1
+        columns of work instead of NR - 1.
         """
         cfg = self.cfg
-        fn, b = self.internal("kernel", [self.tp, self.tp, I64, self.tp, I64, I64, I64, I64])
+        fn, b = self.internal(f"kernel{vectors}",
+                              [self.tp, self.tp, I64, self.tp, I64, I64, I64, I64])
         ap, bp, kc, c, ldc, mr, nr, beta = fn.args
         for arg in (ap, bp, c):
             arg.add_attribute("noalias")
-        nv = cfg.nr // cfg.width
-        tile = b.alloca_aligned(self.t, cfg.mr * cfg.nr)
-        slots = [[b.alloca(self.vec) for _ in range(nv)] for _ in range(cfg.mr)]
+        width = vectors * cfg.width
+        tile = b.alloca_aligned(self.t, cfg.mr * width)
+        slots = [[b.alloca(self.vec) for _ in range(vectors)] for _ in range(cfg.mr)]
         for row in slots:
             for slot in row:
                 b.store(ir.Constant(self.vec, None), slot)
         with b.loop(_c(0), kc, name="k") as k:
             brow = b.at(bp, b.mul(k, _c(cfg.nr)))
             bvecs = [b.load_vec(b.at(brow, _c(v * cfg.width)), self.vec, _ALIGN)
-                     for v in range(nv)]
+                     for v in range(vectors)]
             arow = b.at(ap, b.mul(k, _c(cfg.mr)))
             for r in range(cfg.mr):
                 a = b.splat(b.load(b.at(arow, _c(r))), self.vec)
-                for v in range(nv):
+                for v in range(vectors):
                     acc = b.load(slots[r][v])
                     b.store(self.multiply_add(b, a, bvecs[v], acc), slots[r][v])
-        full = b.and_(b.icmp_signed("==", mr, _c(cfg.mr)), b.icmp_signed("==", nr, _c(cfg.nr)))
+        full = b.and_(b.icmp_signed("==", mr, _c(cfg.mr)), b.icmp_signed("==", nr, _c(width)))
         with b.if_else(full) as (then, otherwise):
             with then:
                 self.store_full_tile(b, slots, c, ldc, beta)
             with otherwise:
                 for r, row in enumerate(slots):
                     for v, slot in enumerate(row):
-                        ptr = b.at(tile, _c(r * cfg.nr + v * cfg.width))
+                        ptr = b.at(tile, _c(r * width + v * cfg.width))
                         b.store_vec(b.load(slot), ptr, _ALIGN)
-                b.call(store_edge, [tile, c, ldc, mr, nr, beta])
+                b.call(store_edge, [tile, _c(width), c, ldc, mr, nr, beta])
         b.ret_void()
         return fn
 
@@ -267,19 +301,19 @@ class _GemmEmitter:
                             b.store_vec(value, ptr, self.esize)
 
     def emit_store_edge(self):
-        """C[mr×nr] (+)= tile[mr×NR]: the valid corner of a partial tile, element by element.
+        """C[mr×nr] (+)= tile[mr×tile_width]: the valid corner of a partial tile, element by element.
 
         A function of its own, kept small (optsize, never inlined): edges are rare in big
         products, and unrolled copies of this loop would only cost compile time.
         """
         cfg = self.cfg
-        fn, b = self.internal("store_edge", [self.tp, self.tp, I64, I64, I64, I64],
+        fn, b = self.internal("store_edge", [self.tp, I64, self.tp, I64, I64, I64, I64],
                               self.COLD_ATTRIBUTES)
-        tile, c, ldc, mr, nr, beta = fn.args
+        tile, tile_width, c, ldc, mr, nr, beta = fn.args
         accumulate = b.icmp_signed("!=", beta, _c(0))
         with b.loop(_c(0), mr, name="er") as r:
             with b.loop(_c(0), nr, name="ej") as j:
-                value = b.load(b.at(tile, b.mul(r, _c(cfg.nr)), j))
+                value = b.load(b.at(tile, b.mul(r, tile_width), j))
                 ptr = b.at(c, b.mul(r, ldc), j)
                 value = b.select(accumulate, b.fadd(b.load(ptr), value), value)
                 b.store(value, ptr)
@@ -287,31 +321,31 @@ class _GemmEmitter:
         return fn
 
     # -- packing ---------------------------------------------------------------------
+    # Each k-row of a packed panel is one vector: a masked load where op(X) has the panel's
+    # elements contiguous, a masked gather where they are a stride apart (the transposing
+    # cases). Masked-off lanes read nothing and pack zeros, so ragged edges need no
+    # separate code and the zero padding the kernels rely on comes free.
+
     def emit_pack_a(self):
         """Ap[panel][k][MR] = op(A)[i0 + panel·MR + r, p0 + k], zero rows past mc."""
         cfg = self.cfg
         fn, b = self.internal("pack_a", [self.tp, I64, I64, I64, I64, I64, self.tp],
                               self.PACK_ATTRIBUTES)
         a, lda, i0, mc, p0, kc, ap = fn.args
-        panels = b.ceil_div(mc, cfg.mr)
-        with b.loop(_c(0), panels, name="pa") as panel:
+        lanes = ir.VectorType(self.t, cfg.mr)
+        with b.loop(_c(0), b.ceil_div(mc, cfg.mr), name="pa") as panel:
             dst = b.at(ap, b.mul(panel, b.mul(kc, _c(cfg.mr))))
             first = b.add(i0, b.mul(panel, _c(cfg.mr)))
-            rows = b.min(_c(cfg.mr), b.sub(mc, b.mul(panel, _c(cfg.mr))))
-            with b.loop(_c(0), _c(cfg.mr), name="ra") as r:
-                valid = b.icmp_signed("<", r, rows)
-                with b.if_else(valid) as (then, otherwise):
-                    with then:
-                        row = b.add(first, r)
-                        with b.loop(_c(0), kc, name="ka") as k:
-                            if self.trans_a:        # A stored K×M: op(A)[i,k] = A[k, i]
-                                src = b.at(a, b.mul(b.add(p0, k), lda), row)
-                            else:                   # A stored M×K
-                                src = b.at(a, b.mul(row, lda), p0, k)
-                            b.store(b.load(src), b.at(dst, b.mul(k, _c(cfg.mr)), r))
-                    with otherwise:
-                        with b.loop(_c(0), kc, name="kz") as k:
-                            b.store(self.zero, b.at(dst, b.mul(k, _c(cfg.mr)), r))
+            rows = b.sub(mc, b.mul(panel, _c(cfg.mr)))
+            if self.trans_a:                # A stored K×M: a panel's k-row is contiguous
+                mask = b.lane_mask(cfg.mr, rows)
+                with b.loop(_c(0), kc, name="ka") as k:
+                    src = b.at(a, b.mul(b.add(p0, k), lda), first)
+                    value = self.masked_load(b, src, mask, lanes)
+                    b.store_vec(value, b.at(dst, b.mul(k, _c(cfg.mr))), self.esize)
+            else:                           # A stored M×K: rows are lda apart
+                start = b.at(a, b.mul(first, lda), p0)
+                self.pack_transposed(b, start, lda, rows, cfg.mr, kc, dst, cfg.mr, self.esize)
         b.ret_void()
         return fn
 
@@ -321,59 +355,101 @@ class _GemmEmitter:
         fn, b = self.internal("pack_b", [self.tp, I64, I64, I64, I64, I64, self.tp],
                               self.PACK_ATTRIBUTES)
         bm, ldb, p0, kc, j0, j1, bp = fn.args
-        panels = b.ceil_div(b.sub(j1, j0), cfg.nr)
-        with b.loop(_c(0), panels, name="pb") as panel:
+        vectors = cfg.nr // cfg.width
+        with b.loop(_c(0), b.ceil_div(b.sub(j1, j0), cfg.nr), name="pb") as panel:
             dst = b.at(bp, b.mul(panel, b.mul(kc, _c(cfg.nr))))
             first = b.add(j0, b.mul(panel, _c(cfg.nr)))
-            cols = b.min(_c(cfg.nr), b.sub(j1, first))
-            full = b.icmp_signed("==", cols, _c(cfg.nr))
-            with b.if_else(full) as (then, otherwise):
-                with then:
-                    self.pack_b_full(b, bm, ldb, p0, kc, first, dst)
-                with otherwise:
-                    self.pack_b_edge(b, bm, ldb, p0, kc, first, cols, dst)
+            cols = b.sub(j1, first)
+            if self.trans_b:                # B stored N×K: columns of op(B) are ldb apart
+                for v in range(vectors):
+                    column = b.add(first, _c(v * cfg.width))
+                    self.pack_transposed(b, b.at(bm, b.mul(column, ldb), p0), ldb,
+                                         b.sub(cols, _c(v * cfg.width)), cfg.width, kc,
+                                         b.at(dst, _c(v * cfg.width)), cfg.nr, _ALIGN)
+            else:
+                masks = [b.lane_mask(cfg.width, b.sub(cols, _c(v * cfg.width)))
+                         for v in range(vectors)]
+                with b.loop(_c(0), kc, name="kb") as k:
+                    src = b.at(bm, b.mul(b.add(p0, k), ldb), first)
+                    row = b.at(dst, b.mul(k, _c(cfg.nr)))
+                    for v, mask in enumerate(masks):
+                        value = self.masked_load(b, b.at(src, _c(v * cfg.width)), mask,
+                                                 self.vec)
+                        b.store_vec(value, b.at(row, _c(v * cfg.width)), _ALIGN)
         b.ret_void()
         return fn
 
-    def b_source(self, b, bm, ldb, k_abs, col):
-        if self.trans_b:                            # B stored N×K: op(B)[k,j] = B[j, k]
-            return b.at(bm, b.mul(col, ldb), k_abs)
-        return b.at(bm, b.mul(k_abs, ldb), col)
+    def pack_transposed(self, b, start, stride, valid, lanes, kc, dst, dst_stride, align):
+        """dst[k·dst_stride + l] = start[l·stride + k] for k < kc, l < lanes (0 if l ≥ valid).
 
-    def pack_b_full(self, b, bm, ldb, p0, kc, first, dst):
-        cfg = self.cfg
-        if self.trans_b:
-            with b.loop(_c(0), _c(cfg.nr), name="jb") as j:
-                src_col = b.at(bm, b.mul(b.add(first, j), ldb), p0)
-                with b.loop(_c(0), kc, name="kb") as k:
-                    b.store(b.load(b.at(src_col, k)), b.at(dst, b.mul(k, _c(cfg.nr)), j))
-            return
-        with b.loop(_c(0), kc, name="kb") as k:
-            src = b.at(bm, b.mul(b.add(p0, k), ldb), first)
-            row = b.at(dst, b.mul(k, _c(cfg.nr)))
-            for v in range(cfg.nr // cfg.width):
-                value = b.load_vec(b.at(src, _c(v * cfg.width)), self.vec, self.esize)
-                b.store_vec(value, b.at(row, _c(v * cfg.width)), _ALIGN)
+        Square blocks of `lanes` k values are loaded as rows and transposed in registers;
+        the last kc % lanes values (or all, for a lane count that is not a power of two)
+        are gathered one k at a time.
+        """
+        vec = ir.VectorType(self.t, lanes)
+        main = _c(0)
+        if lanes >= 2 and lanes & (lanes - 1) == 0:
+            main = b.sub(kc, b.srem(kc, _c(lanes)))
+            bools = ir.VectorType(ir.IntType(1), lanes)
+            row_masks = [b.splat(b.icmp_signed("<", _c(lane), valid), bools)
+                         for lane in range(lanes)]
+            with b.loop(_c(0), main, lanes, name="kt") as k0:
+                rows = [self.masked_load(b, b.at(start, b.mul(_c(lane), stride), k0),
+                                         row_masks[lane], vec) for lane in range(lanes)]
+                for t, column in enumerate(b.transpose(rows)):
+                    ptr = b.at(dst, b.mul(b.add(k0, _c(t)), _c(dst_stride)))
+                    b.store_vec(column, ptr, align)
+        pointers = self.lane_pointers(b, start, stride, lanes)
+        mask = b.lane_mask(lanes, valid)
+        with b.loop(main, kc, name="kg") as k:
+            value = self.masked_gather(b, self.advance(b, pointers, k), mask, vec)
+            b.store_vec(value, b.at(dst, b.mul(k, _c(dst_stride))), align)
 
-    def pack_b_edge(self, b, bm, ldb, p0, kc, first, cols, dst):
-        cfg = self.cfg
-        with b.loop(_c(0), _c(cfg.nr), name="jb") as j:
-            valid = b.icmp_signed("<", j, cols)
-            with b.if_else(valid) as (then, otherwise):
-                with then:
-                    with b.loop(_c(0), kc, name="kb") as k:
-                        src = self.b_source(b, bm, ldb, b.add(p0, k), b.add(first, j))
-                        b.store(b.load(src), b.at(dst, b.mul(k, _c(cfg.nr)), j))
-                with otherwise:
-                    with b.loop(_c(0), kc, name="kz") as k:
-                        b.store(self.zero, b.at(dst, b.mul(k, _c(cfg.nr)), j))
+    def intrinsic(self, kind, vec_type):
+        """llvm.masked.load / llvm.masked.gather for `vec_type` (LLVM 22 form: no
+        alignment operand, the pointer argument carries an `align` attribute)."""
+        lanes = vec_type.count
+        suffix = f"v{lanes}{'f32' if self.dtype == 'f32' else 'f64'}"
+        mask = ir.VectorType(ir.IntType(1), lanes)
+        if kind == "load":
+            return _get_function(self.module, f"llvm.masked.load.{suffix}.p0",
+                                 ir.FunctionType(vec_type, [vec_type.as_pointer(), mask,
+                                                            vec_type]))
+        pointers = ir.VectorType(self.tp, lanes)
+        return _get_function(self.module, f"llvm.masked.gather.{suffix}.v{lanes}p0",
+                             ir.FunctionType(vec_type, [pointers, mask, vec_type]))
+
+    def masked_load(self, b, ptr, mask, vec_type):
+        call = b.call(self.intrinsic("load", vec_type),
+                      [b.bitcast(ptr, vec_type.as_pointer()), mask, ir.Constant(vec_type, None)],
+                      arg_attrs={0: ()})
+        call.arg_attributes[0].align = self.esize
+        return call
+
+    def masked_gather(self, b, pointers, mask, vec_type):
+        call = b.call(self.intrinsic("gather", vec_type),
+                      [pointers, mask, ir.Constant(vec_type, None)], arg_attrs={0: ()})
+        call.arg_attributes[0].align = self.esize
+        return call
+
+    def lane_pointers(self, b, start, stride, lanes):
+        """<lanes x T*>: start + lane·stride. llvmlite has no vector GEP, so the addresses
+        are computed as integers."""
+        ints = ir.VectorType(I64, lanes)
+        steps = b.mul(ir.Constant(ints, list(range(lanes))),
+                      b.splat(b.mul(stride, _c(self.esize)), ints))
+        return b.add(b.splat(b.ptrtoint(start, I64), ints), steps)
+
+    def advance(self, b, addresses, k):
+        """The lane pointers moved k elements along each lane's contiguous axis."""
+        ints = addresses.type
+        moved = b.add(addresses, b.splat(b.mul(k, _c(self.esize)), ints))
+        return b.inttoptr(moved, ir.VectorType(self.tp, ints.count))
 
     # -- tasks -----------------------------------------------------------------------
     def emit_pack_task(self, pack_b):
         """Task i packs B columns [i·pack_step, (i+1)·pack_step) of the current block."""
-        fn = ir.Function(self.module, TASK_TYPE, f"{self.name}.pack_task")
-        fn.linkage = "internal"
-        b = _Builder(fn.append_basic_block("entry"))
+        fn, b = self.task("pack_task")
         f = self.load_fields(b, b.bitcast(fn.args[0], self.ctx_type.as_pointer()))
         j0 = b.mul(fn.args[1], f["pack_step"])
         j1 = b.min(f["nc"], b.add(j0, f["pack_step"]))
@@ -384,7 +460,7 @@ class _GemmEmitter:
         b.ret_void()
         return fn
 
-    def emit_compute_task(self, pack_a, kernel):
+    def emit_compute_task(self, pack_a, kernels):
         """Task i owns one rectangle of C (rows × columns of whole tiles) in the block.
 
         The rectangle is cut into MC-row slabs; each slab's A is packed into this task's
@@ -392,9 +468,7 @@ class _GemmEmitter:
         (the B micro-panel stays in L1, the A slab in L2).
         """
         cfg = self.cfg
-        fn = ir.Function(self.module, TASK_TYPE, f"{self.name}.compute_task")
-        fn.linkage = "internal"
-        b = _Builder(fn.append_basic_block("entry"))
+        fn, b = self.task("compute_task")
         f = self.load_fields(b, b.bitcast(fn.args[0], self.ctx_type.as_pointer()))
         task = fn.args[1]
         mi = b.srem(task, f["tm"])
@@ -418,10 +492,28 @@ class _GemmEmitter:
                     mr = b.min(_c(cfg.mr), b.sub(mc, ir_))
                     a_panel = b.at(ap, b.mul(ir_, f["kc"]))
                     c_tile = b.at(f["C"], b.mul(b.add(ic, ir_), f["ldc"]), ccol)
-                    b.call(kernel, [a_panel, bp, f["kc"], c_tile, f["ldc"], mr, nr,
-                                    f["beta"]])
+                    self.call_kernel(b, kernels, [a_panel, bp, f["kc"], c_tile, f["ldc"],
+                                                  mr, nr, f["beta"]])
         b.ret_void()
         return fn
+
+    def call_kernel(self, b, kernels, args):
+        """The narrowest kernel that covers nr columns (kernels[v - 1] is v vectors wide)."""
+        nr = args[6]
+        if len(kernels) == 1:
+            b.call(kernels[0], args)
+            return
+        vectors = b.ceil_div(nr, self.cfg.width)
+        blocks = [b.append_basic_block(f"kernel{v + 1}") for v in range(len(kernels))]
+        after = b.append_basic_block("kernel.done")
+        switch = b.switch(vectors, blocks[-1])
+        for v, block in enumerate(blocks[:-1]):
+            switch.add_case(ir.Constant(I64, v + 1), block)
+        for kernel, block in zip(kernels, blocks):
+            b.position_at_end(block)
+            b.call(kernel, args)
+            b.branch(after)
+        b.position_at_end(after)
 
     # -- entry -----------------------------------------------------------------------
     def emit_entry(self, pack_b, pack_task, compute_task):
@@ -546,9 +638,11 @@ def define_gemm(module: ir.Module, dtype: str, trans_a: bool, trans_b: bool,
         return existing
     emitter = _GemmEmitter(module, dtype, bool(trans_a), bool(trans_b),
                            config or host_config(dtype))
-    kernel = emitter.emit_kernel(emitter.emit_store_edge())
+    store_edge = emitter.emit_store_edge()
+    vectors = emitter.cfg.nr // emitter.cfg.width
+    kernels = [emitter.emit_kernel(store_edge, v) for v in range(1, vectors + 1)]
     pack_a = emitter.emit_pack_a()
     pack_b = emitter.emit_pack_b()
     pack_task = emitter.emit_pack_task(pack_b)
-    compute_task = emitter.emit_compute_task(pack_a, kernel)
+    compute_task = emitter.emit_compute_task(pack_a, kernels)
     return emitter.emit_entry(pack_b, pack_task, compute_task)
