@@ -10,21 +10,12 @@ import ctypes
 
 import numpy as np
 
-from ...lower.nests import Names
 from ...lower.program import LoweredProgram, lower_program
-from ...lower.templates import expand_gemm
 from .jit import JIT
 from .render import program_module
+from .templates import TEMPLATES
 
 ENTRY = "graphc_program"
-
-
-def _gemm_fallback(emitter, args):
-    dtype = emitter.dtypes[args[0]]
-    emitter.emit(expand_gemm(args, dtype, Names()))
-
-
-DEFAULT_TEMPLATES = {"gemm": _gemm_fallback}
 
 
 def aligned_zeros(nbytes: int, align: int = 64) -> np.ndarray:
@@ -34,17 +25,19 @@ def aligned_zeros(nbytes: int, align: int = 64) -> np.ndarray:
 
 
 class LLVMExecutable:
-    def __init__(self, program, templates=None, pool=None):
+    def __init__(self, program, templates=None, threads: bool = True):
+        from .parallel import configured_threads, default_pool
         self.lowered: LoweredProgram = lower_program(program)
         self.program = program
         slots = {b.name: i for i, b in enumerate(self.lowered.buffers)}
+        parallel = threads and configured_threads() > 1
         self.module = program_module(self.lowered.kernels, slots,
-                                     templates or DEFAULT_TEMPLATES, ENTRY)
+                                     templates or TEMPLATES, ENTRY, parallel=parallel)
         self.llvm_ir = str(self.module)
         self.jit = JIT()
+        self.pool = default_pool(self.jit) if parallel else None
         self.compiled = self.jit.add(self.llvm_ir)
         self._entry = self.jit.function(ENTRY, None, ctypes.c_void_p, ctypes.c_void_p)
-        self.pool = pool
         self.arena = aligned_zeros(max(self.lowered.arena_bytes, 64))
         self.table = (ctypes.c_void_p * max(len(self.lowered.buffers), 1))()
         self._feed_slots, self._var_slots, self._rng_slots = [], [], []

@@ -274,24 +274,93 @@ class FunctionEmitter:
             else value
 
 
-def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None) -> ir.Function:
-    """`void kernel(T0* b0, ..., i8* pool)`: the kernel's body, run serially."""
+PARALLEL_MIN_WORK = 1 << 15     # innermost iterations below which a loop stays serial
+MAX_TASKS = 64
+
+
+def loop_work(stmt) -> int:
+    """Innermost-statement executions of a statement (constant extents)."""
+    if isinstance(stmt, Loop):
+        extent = stmt.extent.value if isinstance(stmt.extent, Const) else 1
+        return extent * max(1, sum(loop_work(s) for s in stmt.body))
+    if isinstance(stmt, Call):
+        return 1 << 20          # a template routine: always worth a task of its own
+    return 1
+
+
+def task_count(loop: Loop) -> int:
+    """How many tasks a parallel loop is split into (0: run it inline)."""
+    if loop.kind != "parallel" or not isinstance(loop.extent, Const):
+        return 0
+    work = loop_work(loop)
+    if work < PARALLEL_MIN_WORK or loop.extent.value < 2:
+        return 0
+    return int(min(loop.extent.value, MAX_TASKS, max(2, work // PARALLEL_MIN_WORK)))
+
+
+def _outline(module, kernel: Kernel, loop: Loop, n_tasks: int, templates, index: int):
+    """A task `void(i8* ctx, i64 t)` running chunk t of `loop`; ctx holds the kernel's
+    buffer pointers in parameter order."""
+    fn = ir.Function(module, ir.FunctionType(VOID, [I8P, I64]), f"{kernel.name}_task{index}")
+    fn.linkage = "internal"
+    ctx_arg, task = fn.args
+    em = FunctionEmitter(module, fn, {}, {p.name: p.dtype for p in kernel.params},
+                         ir.Constant(I8P, None), templates)
+    b = em.builder
+    table = b.bitcast(ctx_arg, I8P.as_pointer())
+    for k, p in enumerate(kernel.params):
+        raw = b.load(b.gep(table, [ir.Constant(I64, k)]))
+        em.buffers[p.name] = b.bitcast(raw, storage_type(p.dtype).as_pointer())
+    extent = ir.Constant(I64, loop.extent.value)
+    count = ir.Constant(I64, n_tasks)
+    lo = b.sdiv(b.mul(task, extent), count)
+    hi = b.sdiv(b.mul(b.add(task, ir.Constant(I64, 1)), extent), count)
+    em.loop(loop.var.name, hi, loop.body, start=lo)
+    em.finish()
+    return fn
+
+
+def _parallel_for(module):
+    fn = module.globals.get("graphc_parallel_for")
+    if fn is None:
+        task_type = ir.FunctionType(VOID, [I8P, I64]).as_pointer()
+        fn = ir.Function(module, ir.FunctionType(VOID, [I8P, task_type, I8P, I64]),
+                         "graphc_parallel_for")
+    return fn
+
+
+def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
+                    parallel: bool = False) -> ir.Function:
+    """`void kernel(T0* b0, ..., i8* pool)`. With `parallel`, each big top-level parallel
+    loop is outlined into tasks handed to the pool (`graphc_parallel_for`)."""
     params = [storage_type(p.dtype).as_pointer() for p in kernel.params] + [I8P]
     fn = ir.Function(module, ir.FunctionType(VOID, params), name or kernel.name)
     fn.linkage = "internal"
     buffers = {p.name: arg for p, arg in zip(kernel.params, fn.args)}
     dtypes = {p.name: p.dtype for p in kernel.params}
     em = FunctionEmitter(module, fn, buffers, dtypes, fn.args[-1], templates)
-    em.emit(kernel.body)
+    for index, stmt in enumerate(kernel.body):
+        n_tasks = task_count(stmt) if parallel and isinstance(stmt, Loop) else 0
+        if not n_tasks:
+            em.emit([stmt])
+            continue
+        task = _outline(module, kernel, stmt, n_tasks, templates, index)
+        b = em.builder
+        ctx = ir.IRBuilder(em.entry).alloca(ir.ArrayType(I8P, max(1, len(kernel.params))))
+        for k, arg in enumerate(fn.args[:-1]):
+            slot = b.gep(ctx, [ir.Constant(I32, 0), ir.Constant(I32, k)])
+            b.store(b.bitcast(arg, I8P), slot)
+        b.call(_parallel_for(module), [fn.args[-1], task, b.bitcast(ctx, I8P),
+                                       ir.Constant(I64, n_tasks)])
     em.finish()
     return fn
 
 
 def program_module(kernels: list[Kernel], table_slots: dict[str, int], templates,
-                   entry: str = "graphc_program") -> ir.Module:
+                   entry: str = "graphc_program", parallel: bool = False) -> ir.Module:
     """All kernels plus the entry point `void entry(i8** table, i8* pool)`."""
     module = ir.Module(name="graphc")
-    functions = [kernel_function(module, k, templates) for k in kernels]
+    functions = [kernel_function(module, k, templates, parallel=parallel) for k in kernels]
     fn = ir.Function(module, ir.FunctionType(VOID, [I8P.as_pointer(), I8P]), entry)
     table, pool = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))

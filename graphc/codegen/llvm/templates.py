@@ -1,0 +1,67 @@
+"""How the LLVM renderer emits the loop IR's template calls (`Call` statements).
+
+GEMM variants are compiled once per process (and cached on disk) in a JIT of their own,
+then published with `llvm.add_symbol`, so every program module only declares them: a
+program's compile never pays for the GEMM again.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+
+import llvmlite.binding as llvm
+import llvmlite.ir as ir
+
+from ...lower.nests import Names
+from ...lower.templates import expand_gemm
+from .gemm import define_gemm, gemm_name, gemm_type
+from .jit import JIT
+from .parallel import install_runtime
+
+I32, I64 = ir.IntType(32), ir.IntType(64)
+_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _routines_jit() -> JIT:
+    jit = JIT()
+    install_runtime(jit)
+    return jit
+
+
+@functools.lru_cache(maxsize=None)
+def gemm_symbol(dtype: str, trans_a: bool, trans_b: bool) -> str:
+    """Compile one GEMM variant (once per process) and make its symbol global."""
+    with _LOCK:
+        module = ir.Module(name=f"graphc_{gemm_name(dtype, trans_a, trans_b)}")
+        fn = define_gemm(module, dtype, trans_a, trans_b)
+        jit = _routines_jit()
+        jit.add(str(module))
+        llvm.add_symbol(fn.name, jit.address(fn.name))
+        return fn.name
+
+
+def gemm_native(em, args) -> None:
+    a, a_off, b, b_off, c, c_off, m, n, k, lda, ldb, ldc, ta, tb, accumulate = args
+    dtype = em.dtypes[a]
+    if not dtype.is_floating:
+        return gemm_loops(em, args)
+    name = gemm_symbol(dtype.short, bool(ta), bool(tb))
+    fn = em.module.globals.get(name) or ir.Function(em.module, gemm_type(dtype.short), name)
+    bld = em.builder
+
+    def at(buf, off):
+        return bld.gep(em.buffers[buf], [em.expr(off) if not isinstance(off, int) else
+                                         ir.Constant(I64, off)])
+
+    bld.call(fn, [em.pool, ir.Constant(I64, m), ir.Constant(I64, n), ir.Constant(I64, k),
+                  at(a, a_off), ir.Constant(I64, lda), at(b, b_off), ir.Constant(I64, ldb),
+                  at(c, c_off), ir.Constant(I64, ldc), ir.Constant(I32, int(accumulate))])
+
+
+def gemm_loops(em, args) -> None:
+    """The portable fallback: the call expanded into plain loops."""
+    em.emit(expand_gemm(args, em.dtypes[args[0]], Names()))
+
+
+TEMPLATES = {"gemm": gemm_native}
