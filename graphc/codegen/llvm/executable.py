@@ -25,21 +25,29 @@ def aligned_zeros(nbytes: int, align: int = 64) -> np.ndarray:
 
 
 class LLVMExecutable:
-    def __init__(self, program, templates=None, threads: bool = True):
+    def __init__(self, program, templates=None, threads: bool = True, profile: bool = False):
         from .parallel import configured_threads, default_pool
         self.lowered: LoweredProgram = lower_program(program)
         self.program = program
         slots = {b.name: i for i, b in enumerate(self.lowered.buffers)}
         parallel = threads and configured_threads() > 1
+        n_kernels = len(self.lowered.kernels)
+        self.profile_cycles = np.zeros(n_kernels, np.int64) if profile else None
         self.module = program_module(self.lowered.kernels, slots,
-                                     templates or TEMPLATES, ENTRY, parallel=parallel)
+                                     templates or TEMPLATES, ENTRY, parallel=parallel,
+                                     profile_slot=len(slots) if profile else None)
         self.llvm_ir = str(self.module)
         self.jit = JIT()
+        if profile:
+            from .parallel import install_runtime
+            install_runtime(self.jit)
         self.pool = default_pool(self.jit) if parallel else None
         self.compiled = self.jit.add(self.llvm_ir)
         self._entry = self.jit.function(ENTRY, None, ctypes.c_void_p, ctypes.c_void_p)
         self.arena = aligned_zeros(max(self.lowered.arena_bytes, 64))
-        self.table = (ctypes.c_void_p * max(len(self.lowered.buffers), 1))()
+        self.table = (ctypes.c_void_p * (len(self.lowered.buffers) + 1))()
+        if profile:
+            self.table[len(self.lowered.buffers)] = self.profile_cycles.ctypes.data
         self._feed_slots, self._var_slots, self._rng_slots = [], [], []
         self._constants = []
         for i, b in enumerate(self.lowered.buffers):
@@ -120,3 +128,18 @@ class LLVMExecutable:
         else:
             flat = b.value
         return flat[: node.type.num_elements].reshape(node.shape).copy()
+
+
+def profile_report(exe: LLVMExecutable, runs: int) -> str:
+    """Per-kernel share of the time, from an executable compiled with profile=True."""
+    from .parallel import cycles_per_us
+    total = max(int(exe.profile_cycles.sum()), 1)
+    graph = exe.program.annotations["kernels"]
+    lines = []
+    order = sorted(range(len(graph.kernels)), key=lambda i: -exe.profile_cycles[i])
+    for i in order:
+        k = graph.kernels[i]
+        us = exe.profile_cycles[i] / cycles_per_us() / runs
+        lines.append(f"{us:9.1f} us {100 * exe.profile_cycles[i] / total:5.1f}%  kernel {i} "
+                     f"{k.kind:<12} -> {', '.join(r.name for r in k.roots)}")
+    return "\n".join(lines)

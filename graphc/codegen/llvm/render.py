@@ -357,19 +357,30 @@ def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
 
 
 def program_module(kernels: list[Kernel], table_slots: dict[str, int], templates,
-                   entry: str = "graphc_program", parallel: bool = False) -> ir.Module:
-    """All kernels plus the entry point `void entry(i8** table, i8* pool)`."""
+                   entry: str = "graphc_program", parallel: bool = False,
+                   profile_slot: int | None = None) -> ir.Module:
+    """All kernels plus the entry point `void entry(i8** table, i8* pool)`. With a
+    profile slot, the cycles each kernel takes are added to an i64 array in that slot."""
     module = ir.Module(name="graphc")
     functions = [kernel_function(module, k, templates, parallel=parallel) for k in kernels]
     fn = ir.Function(module, ir.FunctionType(VOID, [I8P.as_pointer(), I8P]), entry)
     table, pool = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    for k, kfn in zip(kernels, functions):
+    counters = None
+    if profile_slot is not None:
+        cycles = ir.Function(module, ir.FunctionType(I64, []), "graphc_cycles")
+        raw = b.load(b.gep(table, [ir.Constant(I64, profile_slot)]))
+        counters = b.bitcast(raw, I64.as_pointer())
+    for index, (k, kfn) in enumerate(zip(kernels, functions)):
         args = []
         for p in k.params:
             raw = b.load(b.gep(table, [ir.Constant(I64, table_slots[p.name])]))
             args.append(b.bitcast(raw, storage_type(p.dtype).as_pointer()))
+        start = b.call(cycles, []) if counters is not None else None
         b.call(kfn, args + [pool])
+        if counters is not None:
+            slot = b.gep(counters, [ir.Constant(I64, index)])
+            b.store(b.add(b.load(slot), b.sub(b.call(cycles, []), start)), slot)
     b.ret_void()
     return module
 
