@@ -197,6 +197,9 @@ class _GemmEmitter:
         self.tp = self.t.as_pointer()
         self.vec = ir.VectorType(self.t, config.width)
         self.esize = _SIZE[dtype]
+        # packed B rows and scratch tiles start on multiples of one vector from a 64-byte
+        # aligned base, so vector accesses to them may assume the vector's own alignment
+        self.valign = min(_ALIGN, config.width * self.esize)
         self.zero = ir.Constant(self.t, 0.0)
         self.ctx_type = ir.LiteralStructType(
             [self.tp, self.tp, self.tp, self.tp] + [I64] * 13)
@@ -259,7 +262,7 @@ class _GemmEmitter:
                 b.store(ir.Constant(self.vec, None), slot)
         with b.loop(_c(0), kc, name="k") as k:
             brow = b.at(bp, b.mul(k, _c(cfg.nr)))
-            bvecs = [b.load_vec(b.at(brow, _c(v * cfg.width)), self.vec, _ALIGN)
+            bvecs = [b.load_vec(b.at(brow, _c(v * cfg.width)), self.vec, self.valign)
                      for v in range(vectors)]
             arow = b.at(ap, b.mul(k, _c(cfg.mr)))
             for r in range(cfg.mr):
@@ -275,7 +278,7 @@ class _GemmEmitter:
                 for r, row in enumerate(slots):
                     for v, slot in enumerate(row):
                         ptr = b.at(tile, _c(r * width + v * cfg.width))
-                        b.store_vec(b.load(slot), ptr, _ALIGN)
+                        b.store_vec(b.load(slot), ptr, self.valign)
                 b.call(store_edge, [tile, _c(width), c, ldc, mr, nr, beta])
         b.ret_void()
         return fn
@@ -365,7 +368,7 @@ class _GemmEmitter:
                     column = b.add(first, _c(v * cfg.width))
                     self.pack_transposed(b, b.at(bm, b.mul(column, ldb), p0), ldb,
                                          b.sub(cols, _c(v * cfg.width)), cfg.width, kc,
-                                         b.at(dst, _c(v * cfg.width)), cfg.nr, _ALIGN)
+                                         b.at(dst, _c(v * cfg.width)), cfg.nr, self.valign)
             else:
                 masks = [b.lane_mask(cfg.width, b.sub(cols, _c(v * cfg.width)))
                          for v in range(vectors)]
@@ -375,7 +378,7 @@ class _GemmEmitter:
                     for v, mask in enumerate(masks):
                         value = self.masked_load(b, b.at(src, _c(v * cfg.width)), mask,
                                                  self.vec)
-                        b.store_vec(value, b.at(row, _c(v * cfg.width)), _ALIGN)
+                        b.store_vec(value, b.at(row, _c(v * cfg.width)), self.valign)
         b.ret_void()
         return fn
 
@@ -585,7 +588,7 @@ class _GemmEmitter:
         n_panels = b.ceil_div(nc, cfg.nr)
         target = b.mul(threads, _c(cfg.oversubscribe))
         tm = b.min(m_panels, target)
-        tn = b.min(n_panels, b.ceil_div(target, tm))
+        tn = b.min(n_panels, b.sdiv(target, tm))     # tm·tn ≤ target: the workspace size
         m_step = b.mul(b.ceil_div(m_panels, tm), _c(cfg.mr))
         n_step = b.mul(b.ceil_div(n_panels, tn), _c(cfg.nr))
         tm = b.ceil_div(m, m_step)

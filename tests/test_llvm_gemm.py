@@ -1,0 +1,195 @@
+"""The generated GEMM against numpy: every transpose variant, f32 and f64, odd and
+rectangular sizes, accumulate, submatrices, K = 0, pool vs no pool bit for bit, and tiny
+blockings that push every loop of the generator through many blocks and edges."""
+import ctypes
+import itertools
+
+import llvmlite.ir as ir
+import numpy as np
+import pytest
+
+from graphc.codegen.llvm import gemm, parallel
+from graphc.codegen.llvm.jit import JIT
+
+VARIANTS = list(itertools.product(("f32", "f64"), (False, True), (False, True)))
+DTYPES = {"f32": np.float32, "f64": np.float64}
+SHAPES = [(1, 1, 1), (3, 3, 3), (17, 17, 17), (129, 129, 129), (1, 129, 3), (130, 1, 17),
+          (5, 300, 7), (64, 1000, 100), (128, 784, 256)]
+
+
+def compile_variants(variants, config=None):
+    engine = JIT()
+    parallel.install_runtime(engine)
+    module = ir.Module(name="gemm_test")
+    for dtype, trans_a, trans_b in variants:
+        gemm.define_gemm(module, dtype, trans_a, trans_b, config)
+    engine.add(str(module))
+    return engine
+
+
+def caller(engine, dtype, trans_a, trans_b):
+    """A Python function gemm(pool, A, B, C, accumulate) over numpy (sub)matrices."""
+    p, i = ctypes.c_void_p, ctypes.c_int64
+    fn = engine.function(gemm.gemm_name(dtype, trans_a, trans_b), None,
+                         p, i, i, i, p, i, p, i, p, i, ctypes.c_int32)
+
+    def call(pool, a, b, c, accumulate=False):
+        m, n = c.shape
+        k = a.shape[0] if trans_a else a.shape[1]
+        fn(pool, m, n, k, a.ctypes.data, leading(a), b.ctypes.data, leading(b),
+           c.ctypes.data, leading(c), int(accumulate))
+    return call
+
+
+def leading(x):
+    """Row stride in elements of a row-major (sub)matrix."""
+    if x.size == 0:
+        return max(1, x.shape[1])
+    assert x.strides[1] == x.itemsize
+    return x.strides[0] // x.itemsize
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return compile_variants(VARIANTS)
+
+
+@pytest.fixture(scope="module")
+def pool(engine):
+    with parallel.ThreadPool(engine, 2) as p:
+        yield p
+
+
+def operands(rng, dtype, m, n, k, trans_a, trans_b):
+    t = DTYPES[dtype]
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(t)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(t)
+    return a, b
+
+
+def reference(a, b, trans_a, trans_b):
+    """op(A)·op(B) in float64, and a rounding bound for each element."""
+    a64 = (a.T if trans_a else a).astype(np.float64)
+    b64 = (b.T if trans_b else b).astype(np.float64)
+    k = a64.shape[1]
+    bound = 2 * (k + 2) * np.finfo(a.dtype).eps * (np.abs(a64) @ np.abs(b64)) + 1e-30
+    return a64 @ b64, bound
+
+
+def assert_close(c, expected, bound):
+    err = np.abs(c.astype(np.float64) - expected)
+    worst = np.unravel_index(np.argmax(err - bound), err.shape)
+    assert np.all(err <= bound), f"at {worst}: got {c[worst]}, want {expected[worst]}"
+
+
+@pytest.mark.parametrize("dtype,trans_a,trans_b", VARIANTS)
+@pytest.mark.parametrize("m,n,k", SHAPES)
+def test_matches_numpy(engine, pool, rng, dtype, trans_a, trans_b, m, n, k):
+    call = caller(engine, dtype, trans_a, trans_b)
+    a, b = operands(rng, dtype, m, n, k, trans_a, trans_b)
+    expected, bound = reference(a, b, trans_a, trans_b)
+    c = np.full((m, n), np.nan, DTYPES[dtype])
+    call(None, a, b, c)
+    assert_close(c, expected, bound)
+    c_pool = np.full((m, n), np.nan, DTYPES[dtype])
+    call(pool.address, a, b, c_pool)
+    np.testing.assert_array_equal(c_pool, c)
+
+
+@pytest.mark.parametrize("dtype,trans_a,trans_b", VARIANTS)
+def test_accumulate_adds_to_c(engine, pool, rng, dtype, trans_a, trans_b):
+    call = caller(engine, dtype, trans_a, trans_b)
+    m, n, k = 67, 45, 600                      # two K slices: the second always adds
+    a, b = operands(rng, dtype, m, n, k, trans_a, trans_b)
+    expected, bound = reference(a, b, trans_a, trans_b)
+    c0 = rng.standard_normal((m, n)).astype(DTYPES[dtype])
+    c = c0.copy()
+    call(pool.address, a, b, c, accumulate=True)
+    assert_close(c, expected + c0, bound + np.abs(c0) * np.finfo(c.dtype).eps)
+
+
+@pytest.mark.parametrize("dtype,trans_a,trans_b", VARIANTS)
+def test_submatrices_with_leading_dimensions(engine, pool, rng, dtype, trans_a, trans_b):
+    """A, B, C are views into larger arrays; C's neighbours stay untouched."""
+    call = caller(engine, dtype, trans_a, trans_b)
+    t = DTYPES[dtype]
+    m, n, k = 37, 70, 29
+    big_a = rng.standard_normal((k + 5, m + 9) if trans_a else (m + 5, k + 9)).astype(t)
+    big_b = rng.standard_normal((n + 3, k + 11) if trans_b else (k + 3, n + 11)).astype(t)
+    a = big_a[2:2 + k, 4:4 + m] if trans_a else big_a[2:2 + m, 4:4 + k]
+    b = big_b[1:1 + n, 5:5 + k] if trans_b else big_b[1:1 + k, 5:5 + n]
+    big_c = rng.standard_normal((m + 4, n + 13)).astype(t)
+    before = big_c.copy()
+    c = big_c[3:3 + m, 6:6 + n]
+    expected, bound = reference(a, b, trans_a, trans_b)
+    call(pool.address, a, b, c)
+    assert_close(c, expected, bound)
+    outside = np.ones(big_c.shape, bool)
+    outside[3:3 + m, 6:6 + n] = False
+    np.testing.assert_array_equal(big_c[outside], before[outside])
+
+
+def test_pool_and_no_pool_bit_identical_on_large_product(engine, pool, rng):
+    call = caller(engine, "f32", False, True)
+    a, b = operands(rng, "f32", 300, 520, 700, False, True)
+    results = []
+    for address in (None, pool.address, pool.address, None):
+        c = np.empty((300, 520), np.float32)
+        call(address, a, b, c)
+        results.append(c)
+    for c in results[1:]:
+        np.testing.assert_array_equal(c, results[0])
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_empty_products(engine, rng, accumulate):
+    call = caller(engine, "f32", False, False)
+    c0 = rng.standard_normal((4, 5)).astype(np.float32)
+    c = c0.copy()
+    call(None, np.empty((4, 0), np.float32), np.empty((0, 5), np.float32), c, accumulate)
+    np.testing.assert_array_equal(c, c0 if accumulate else np.zeros_like(c0))
+    call(None, np.empty((0, 3), np.float32), np.ones((3, 5), np.float32),
+         np.empty((0, 5), np.float32), accumulate)          # M == 0: nothing to do
+
+
+TINY_CONFIGS = {
+    # power-of-two panels: register transposes in packing, several blocks of each loop
+    "pow2": gemm.GemmConfig(width=4, mr=4, nr=8, kc=8, mc=8, nc=16, parallel_flops=0,
+                            oversubscribe=3),
+    # odd MR and a non-fma build: the gather-only packing path
+    "odd": gemm.GemmConfig(width=4, mr=3, nr=12, kc=5, mc=6, nc=24, fma=False,
+                           parallel_flops=0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TINY_CONFIGS))
+def test_tiny_blocking_exercises_every_loop(name, rng):
+    variants = [("f32", False, False), ("f32", True, True), ("f64", False, True)]
+    engine = compile_variants(variants, TINY_CONFIGS[name])
+    with parallel.ThreadPool(engine, 3) as pool:
+        for dtype, trans_a, trans_b in variants:
+            call = caller(engine, dtype, trans_a, trans_b)
+            for m, n, k in [(1, 1, 1), (3, 5, 7), (17, 33, 19), (40, 50, 23)]:
+                a, b = operands(rng, dtype, m, n, k, trans_a, trans_b)
+                expected, bound = reference(a, b, trans_a, trans_b)
+                c = np.full((m, n), np.nan, DTYPES[dtype])
+                call(pool.address, a, b, c)
+                assert_close(c, expected, bound)
+                c_serial = np.full((m, n), np.nan, DTYPES[dtype])
+                call(None, a, b, c_serial)
+                np.testing.assert_array_equal(c, c_serial)
+
+
+def test_define_gemm_is_idempotent_and_checks_dtype():
+    module = ir.Module()
+    first = gemm.define_gemm(module, "f32", True, False)
+    assert gemm.define_gemm(module, "f32", True, False) is first
+    assert first.name == "graphc_gemm_f32_tn"
+    with pytest.raises(ValueError, match="f32"):
+        gemm.define_gemm(module, "f16", False, False)
+
+
+def test_host_config_is_consistent():
+    for dtype in ("f32", "f64"):
+        cfg = gemm.host_config(dtype)
+        assert cfg.nr % cfg.width == 0 and cfg.mc % cfg.mr == 0 and cfg.nc % cfg.nr == 0
