@@ -1,0 +1,369 @@
+"""The inner pieces of graphc's generated GEMM: micro-kernels and packing, in LLVM IR.
+
+`KernelEmitter` writes, for one variant (dtype, transposes) and one blocking (gemm.py's
+`GemmConfig`):
+- micro-kernels `kernel<v>`: C[MR × v·W] (+)= packed A panel · packed B panel, with
+  MR·v accumulators of type <W x T> kept in registers and `llvm.fma`; `v` runs from 1 to
+  NR/W so that the last columns of a ragged N use the narrowest kernel that covers them;
+- `pack_a` / `pack_b`: copy a block of op(A) / op(B) into the k-major panels the kernels
+  read contiguously, zero-padding ragged panels, transposing in registers where op(X)'s
+  panel elements are a row stride apart;
+- `store_edge` and `zero`: the rare cold paths, kept small.
+gemm.py builds the blocking loops, the threading and the entry point on top of these.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import llvmlite.ir as ir
+
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+SCALAR = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
+SIZE = {"f32": 4, "f64": 8}
+ALIGN = 64
+
+
+def c64(value: int) -> ir.Constant:
+    return ir.Constant(I64, value)
+
+
+def get_function(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    return ir.Function(module, fnty, name)
+
+
+class Builder(ir.IRBuilder):
+    """IRBuilder plus the idioms the GEMM uses: counted loops, min, ceil-div, vectors."""
+
+    @contextlib.contextmanager
+    def loop(self, start, stop, step=1, name="i"):
+        """for (i = start; i < stop; i += step) — yields i (signed compare)."""
+        step = c64(step) if isinstance(step, int) else step
+        start = c64(start) if isinstance(start, int) else start
+        before = self.block
+        cond = self.append_basic_block(f"{name}.cond")
+        body = self.append_basic_block(f"{name}.body")
+        done = self.append_basic_block(f"{name}.done")
+        self.branch(cond)
+        self.position_at_end(cond)
+        index = self.phi(I64, name)
+        index.add_incoming(start, before)
+        self.cbranch(self.icmp_signed("<", index, stop), body, done)
+        self.position_at_end(body)
+        yield index
+        index.add_incoming(self.add(index, step, name=f"{name}.next"), self.block)
+        self.branch(cond)
+        self.position_at_end(done)
+
+    def min(self, a, b):
+        return self.select(self.icmp_signed("<", a, b), a, b)
+
+    def ceil_div(self, a, b):
+        b = c64(b) if isinstance(b, int) else b
+        return self.sdiv(self.add(a, self.sub(b, c64(1))), b)
+
+    def at(self, ptr, *offsets):
+        """ptr + sum(offsets), in elements."""
+        total = offsets[0]
+        for offset in offsets[1:]:
+            total = self.add(total, offset)
+        return self.gep(ptr, [total])
+
+    def load_vec(self, ptr, vec_type, align):
+        return self.load(self.bitcast(ptr, vec_type.as_pointer()), align=align)
+
+    def store_vec(self, value, ptr, align):
+        self.store(value, self.bitcast(ptr, value.type.as_pointer()), align=align)
+
+    def splat(self, scalar, vec_type):
+        lanes = vec_type.count
+        one = self.insert_element(ir.Constant(vec_type, ir.Undefined), scalar, ir.Constant(I32, 0))
+        return self.shuffle_vector(one, ir.Constant(vec_type, ir.Undefined),
+                                   ir.Constant(ir.VectorType(I32, lanes), [0] * lanes))
+
+    def transpose(self, rows):
+        """Columns of a square block of vectors (rows[r][t] -> columns[t][r]).
+
+        log2(n) rounds of interleaving row i with row i + n/2 (a perfect shuffle); each
+        interleave is one two-source shufflevector, which x86 does in one permute.
+        """
+        n = len(rows)
+        half = n // 2
+        low = [i // 2 + (i % 2) * n for i in range(n)]     # a0 b0 a1 b1 ...
+        high = [half + index for index in low]
+        masks = [ir.Constant(ir.VectorType(I32, n), m) for m in (low, high)]
+        for _ in range(n.bit_length() - 1):
+            shuffled = []
+            for i in range(half):
+                for mask in masks:
+                    shuffled.append(self.shuffle_vector(rows[i], rows[i + half], mask))
+            rows = shuffled
+        return rows
+
+    def lane_mask(self, lanes, valid):
+        """<lanes x i1>: lane < valid."""
+        ints = ir.VectorType(I64, lanes)
+        return self.icmp_signed("<", ir.Constant(ints, list(range(lanes))),
+                                self.splat(valid, ints))
+
+    def alloca_aligned(self, typ, count, align=ALIGN):
+        slot = self.alloca(typ, size=c64(count))
+        slot.align = align
+        return slot
+
+
+class KernelEmitter:
+    """Emits the micro-kernels and packing routines of one GEMM variant into a module."""
+
+    COLD_ATTRIBUTES = ("noinline", "minsize", "optsize")
+    PACK_ATTRIBUTES = ("noinline", "optsize")
+
+    def __init__(self, module, name, dtype, trans_a, trans_b, config):
+        self.module = module
+        self.name = name
+        self.dtype = dtype
+        self.trans_a = trans_a
+        self.trans_b = trans_b
+        self.cfg = config
+        self.t = SCALAR[dtype]
+        self.tp = self.t.as_pointer()
+        self.vec = ir.VectorType(self.t, config.width)
+        self.esize = SIZE[dtype]
+        # packed B rows and scratch tiles start on multiples of one vector from a 64-byte
+        # aligned base, so vector accesses to them may assume the vector's own alignment
+        self.valign = min(ALIGN, config.width * self.esize)
+        self.zero = ir.Constant(self.t, 0.0)
+        if config.fma:
+            self.fma = get_function(
+                module, f"llvm.fma.v{config.width}{dtype}",
+                ir.FunctionType(self.vec, [self.vec] * 3))
+
+    def internal(self, suffix, args, attributes=()):
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), args),
+                         f"{self.name}.{suffix}")
+        fn.linkage = "internal"
+        for attribute in ("nounwind",) + tuple(attributes):
+            fn.attributes.add(attribute)
+        return fn, Builder(fn.append_basic_block("entry"))
+
+    # -- micro-kernel ----------------------------------------------------------------
+    def emit_kernel(self, store_edge, vectors):
+        """C[mr×nr] (+)= Ap[kc×MR]ᵀ · Bp[kc×NR][:, :vectors·W] for one A and one B panel.
+
+        The MR·vectors accumulators are allocas that SROA turns into registers; the k loop
+        body is `vectors` loads of B, MR broadcasts of A and MR·vectors fmas. Kernels
+        narrower than NR serve the last columns of C, so a ragged N wastes at most W - 1
+        columns of work instead of NR - 1.
+        """
+        cfg = self.cfg
+        fn, b = self.internal(f"kernel{vectors}",
+                              [self.tp, self.tp, I64, self.tp, I64, I64, I64, I64])
+        ap, bp, kc, c, ldc, mr, nr, beta = fn.args
+        for arg in (ap, bp, c):
+            arg.add_attribute("noalias")
+        width = vectors * cfg.width
+        tile = b.alloca_aligned(self.t, cfg.mr * width)
+        slots = [[b.alloca(self.vec) for _ in range(vectors)] for _ in range(cfg.mr)]
+        for row in slots:
+            for slot in row:
+                b.store(ir.Constant(self.vec, None), slot)
+        with b.loop(c64(0), kc, name="k") as k:
+            brow = b.at(bp, b.mul(k, c64(cfg.nr)))
+            bvecs = [b.load_vec(b.at(brow, c64(v * cfg.width)), self.vec, self.valign)
+                     for v in range(vectors)]
+            arow = b.at(ap, b.mul(k, c64(cfg.mr)))
+            for r in range(cfg.mr):
+                a = b.splat(b.load(b.at(arow, c64(r))), self.vec)
+                for v in range(vectors):
+                    acc = b.load(slots[r][v])
+                    b.store(self.multiply_add(b, a, bvecs[v], acc), slots[r][v])
+        full = b.and_(b.icmp_signed("==", mr, c64(cfg.mr)), b.icmp_signed("==", nr, c64(width)))
+        with b.if_else(full) as (then, otherwise):
+            with then:
+                self.store_full_tile(b, slots, c, ldc, beta)
+            with otherwise:
+                for r, row in enumerate(slots):
+                    for v, slot in enumerate(row):
+                        ptr = b.at(tile, c64(r * width + v * cfg.width))
+                        b.store_vec(b.load(slot), ptr, self.valign)
+                b.call(store_edge, [tile, c64(width), c, ldc, mr, nr, beta])
+        b.ret_void()
+        return fn
+
+    def multiply_add(self, b, x, y, acc):
+        if self.cfg.fma:
+            return b.call(self.fma, [x, y, acc])
+        return b.fadd(b.fmul(x, y), acc)
+
+    def store_full_tile(self, b, slots, c, ldc, beta):
+        cfg = self.cfg
+        accumulate = b.icmp_signed("!=", beta, c64(0))
+        with b.if_else(accumulate) as (then, otherwise):
+            for add in (True, False):
+                with then if add else otherwise:
+                    for r, row in enumerate(slots):
+                        crow = b.at(c, b.mul(c64(r), ldc))
+                        for v, slot in enumerate(row):
+                            ptr = b.at(crow, c64(v * cfg.width))
+                            value = b.load(slot)
+                            if add:
+                                value = b.fadd(b.load_vec(ptr, self.vec, self.esize), value)
+                            b.store_vec(value, ptr, self.esize)
+
+    def emit_store_edge(self):
+        """C[mr×nr] (+)= tile[mr×tile_width]: the valid corner of a partial tile.
+
+        A function of its own, kept small (optsize, never inlined): edges are rare in big
+        products, and unrolled copies of this loop would only cost compile time.
+        """
+        fn, b = self.internal("store_edge", [self.tp, I64, self.tp, I64, I64, I64, I64],
+                              self.COLD_ATTRIBUTES)
+        tile, tile_width, c, ldc, mr, nr, beta = fn.args
+        accumulate = b.icmp_signed("!=", beta, c64(0))
+        with b.loop(c64(0), mr, name="er") as r:
+            with b.loop(c64(0), nr, name="ej") as j:
+                value = b.load(b.at(tile, b.mul(r, tile_width), j))
+                ptr = b.at(c, b.mul(r, ldc), j)
+                value = b.select(accumulate, b.fadd(b.load(ptr), value), value)
+                b.store(value, ptr)
+        b.ret_void()
+        return fn
+
+    # -- packing ---------------------------------------------------------------------
+    # Each k-row of a packed panel is one vector: a masked load where op(X) has the panel's
+    # elements contiguous, a masked gather where they are a stride apart (the transposing
+    # cases). Masked-off lanes read nothing and pack zeros, so ragged edges need no
+    # separate code and the zero padding the kernels rely on comes free.
+
+    def emit_pack_a(self):
+        """Ap[panel][k][MR] = op(A)[i0 + panel·MR + r, p0 + k], zero rows past mc."""
+        cfg = self.cfg
+        fn, b = self.internal("pack_a", [self.tp, I64, I64, I64, I64, I64, self.tp],
+                              self.PACK_ATTRIBUTES)
+        a, lda, i0, mc, p0, kc, ap = fn.args
+        lanes = ir.VectorType(self.t, cfg.mr)
+        with b.loop(c64(0), b.ceil_div(mc, cfg.mr), name="pa") as panel:
+            dst = b.at(ap, b.mul(panel, b.mul(kc, c64(cfg.mr))))
+            first = b.add(i0, b.mul(panel, c64(cfg.mr)))
+            rows = b.sub(mc, b.mul(panel, c64(cfg.mr)))
+            if self.trans_a:                # A stored K×M: a panel's k-row is contiguous
+                mask = b.lane_mask(cfg.mr, rows)
+                with b.loop(c64(0), kc, name="ka") as k:
+                    src = b.at(a, b.mul(b.add(p0, k), lda), first)
+                    value = self.masked_load(b, src, mask, lanes)
+                    b.store_vec(value, b.at(dst, b.mul(k, c64(cfg.mr))), self.esize)
+            else:                           # A stored M×K: rows are lda apart
+                start = b.at(a, b.mul(first, lda), p0)
+                self.pack_transposed(b, start, lda, rows, cfg.mr, kc, dst, cfg.mr, self.esize)
+        b.ret_void()
+        return fn
+
+    def emit_pack_b(self):
+        """Bp[panel][k][NR] = op(B)[p0 + k, j0 + panel·NR + j] for columns j0 ≤ · < j1."""
+        cfg = self.cfg
+        fn, b = self.internal("pack_b", [self.tp, I64, I64, I64, I64, I64, self.tp],
+                              self.PACK_ATTRIBUTES)
+        bm, ldb, p0, kc, j0, j1, bp = fn.args
+        vectors = cfg.nr // cfg.width
+        with b.loop(c64(0), b.ceil_div(b.sub(j1, j0), cfg.nr), name="pb") as panel:
+            dst = b.at(bp, b.mul(panel, b.mul(kc, c64(cfg.nr))))
+            first = b.add(j0, b.mul(panel, c64(cfg.nr)))
+            cols = b.sub(j1, first)
+            if self.trans_b:                # B stored N×K: columns of op(B) are ldb apart
+                for v in range(vectors):
+                    column = b.add(first, c64(v * cfg.width))
+                    self.pack_transposed(b, b.at(bm, b.mul(column, ldb), p0), ldb,
+                                         b.sub(cols, c64(v * cfg.width)), cfg.width, kc,
+                                         b.at(dst, c64(v * cfg.width)), cfg.nr, self.valign)
+            else:
+                masks = [b.lane_mask(cfg.width, b.sub(cols, c64(v * cfg.width)))
+                         for v in range(vectors)]
+                with b.loop(c64(0), kc, name="kb") as k:
+                    src = b.at(bm, b.mul(b.add(p0, k), ldb), first)
+                    row = b.at(dst, b.mul(k, c64(cfg.nr)))
+                    for v, mask in enumerate(masks):
+                        value = self.masked_load(b, b.at(src, c64(v * cfg.width)), mask,
+                                                 self.vec)
+                        b.store_vec(value, b.at(row, c64(v * cfg.width)), self.valign)
+        b.ret_void()
+        return fn
+
+    def pack_transposed(self, b, start, stride, valid, lanes, kc, dst, dst_stride, align):
+        """dst[k·dst_stride + l] = start[l·stride + k] for k < kc, l < lanes (0 if l ≥ valid).
+
+        Square blocks of `lanes` k values are loaded as rows and transposed in registers;
+        the last kc % lanes values (or all, for a lane count that is not a power of two)
+        are gathered one k at a time.
+        """
+        vec = ir.VectorType(self.t, lanes)
+        main = c64(0)
+        if lanes >= 2 and lanes & (lanes - 1) == 0:
+            main = b.sub(kc, b.srem(kc, c64(lanes)))
+            bools = ir.VectorType(ir.IntType(1), lanes)
+            row_masks = [b.splat(b.icmp_signed("<", c64(lane), valid), bools)
+                         for lane in range(lanes)]
+            with b.loop(c64(0), main, lanes, name="kt") as k0:
+                rows = [self.masked_load(b, b.at(start, b.mul(c64(lane), stride), k0),
+                                         row_masks[lane], vec) for lane in range(lanes)]
+                for t, column in enumerate(b.transpose(rows)):
+                    ptr = b.at(dst, b.mul(b.add(k0, c64(t)), c64(dst_stride)))
+                    b.store_vec(column, ptr, align)
+        pointers = self.lane_pointers(b, start, stride, lanes)
+        mask = b.lane_mask(lanes, valid)
+        with b.loop(main, kc, name="kg") as k:
+            value = self.masked_gather(b, self.advance(b, pointers, k), mask, vec)
+            b.store_vec(value, b.at(dst, b.mul(k, c64(dst_stride))), align)
+
+    def intrinsic(self, kind, vec_type):
+        """llvm.masked.load / llvm.masked.gather for `vec_type` (LLVM 22 form: no
+        alignment operand, the pointer argument carries an `align` attribute)."""
+        lanes = vec_type.count
+        suffix = f"v{lanes}{'f32' if self.dtype == 'f32' else 'f64'}"
+        mask = ir.VectorType(ir.IntType(1), lanes)
+        if kind == "load":
+            return get_function(self.module, f"llvm.masked.load.{suffix}.p0",
+                                 ir.FunctionType(vec_type, [vec_type.as_pointer(), mask,
+                                                            vec_type]))
+        pointers = ir.VectorType(self.tp, lanes)
+        return get_function(self.module, f"llvm.masked.gather.{suffix}.v{lanes}p0",
+                             ir.FunctionType(vec_type, [pointers, mask, vec_type]))
+
+    def masked_load(self, b, ptr, mask, vec_type):
+        call = b.call(self.intrinsic("load", vec_type),
+                      [b.bitcast(ptr, vec_type.as_pointer()), mask, ir.Constant(vec_type, None)],
+                      arg_attrs={0: ()})
+        call.arg_attributes[0].align = self.esize
+        return call
+
+    def masked_gather(self, b, pointers, mask, vec_type):
+        call = b.call(self.intrinsic("gather", vec_type),
+                      [pointers, mask, ir.Constant(vec_type, None)], arg_attrs={0: ()})
+        call.arg_attributes[0].align = self.esize
+        return call
+
+    def lane_pointers(self, b, start, stride, lanes):
+        """<lanes x T*>: start + lane·stride. llvmlite has no vector GEP, so the addresses
+        are computed as integers."""
+        ints = ir.VectorType(I64, lanes)
+        steps = b.mul(ir.Constant(ints, list(range(lanes))),
+                      b.splat(b.mul(stride, c64(self.esize)), ints))
+        return b.add(b.splat(b.ptrtoint(start, I64), ints), steps)
+
+    def advance(self, b, addresses, k):
+        """The lane pointers moved k elements along each lane's contiguous axis."""
+        ints = addresses.type
+        moved = b.add(addresses, b.splat(b.mul(k, c64(self.esize)), ints))
+        return b.inttoptr(moved, ir.VectorType(self.tp, ints.count))
+
+    def emit_zero(self):
+        """C[m×n] = 0, for K == 0 without accumulate: the product of empty sums."""
+        fn, b = self.internal("zero", [self.tp, I64, I64, I64], self.COLD_ATTRIBUTES)
+        c, ldc, m, n = fn.args
+        with b.loop(c64(0), m, name="zr") as r:
+            with b.loop(c64(0), n, name="zc") as j:
+                b.store(self.zero, b.at(c, b.mul(r, ldc), j))
+        b.ret_void()
+        return fn
