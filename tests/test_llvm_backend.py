@@ -122,3 +122,43 @@ def test_inspect_shows_every_stage(graph):
     assert "graphc_program:" in seen.assembly
     on_numpy = gc.Session(graph).inspect(y, feed)
     assert on_numpy.loop_ir is None and "kernel 0 reduction" in on_numpy.program
+
+
+CONV_CONFIGS = [dict(strides=1, padding="VALID"), dict(strides=2, padding="SAME"),
+                dict(strides=(1, 2), padding=((1, 2), (0, 1))), dict(strides=1, padding=1,
+                                                                      dilations=2),
+                dict(strides=3, padding="SAME")]
+
+
+@pytest.mark.parametrize("cfg", CONV_CONFIGS, ids=[str(c) for c in CONV_CONFIGS])
+@pytest.mark.parametrize("dtype", [gc.float32, gc.float64])
+def test_conv2d_and_its_gradients_match_the_interpreter(graph, cfg, dtype):
+    rng = np.random.default_rng(3)
+    x = gc.placeholder(dtype, (None, 9, 8, 3), name="x")
+    w = gc.placeholder(dtype, (3, 2, 3, 5), name="w")
+    y = gc.nn.conv2d(x, w, **cfg)
+    c = gc.placeholder(dtype, y.shape, name="c")
+    gx, gw = gc.gradients(y, [x, w], grad_ys=c)
+    feed = {x: rng.standard_normal((4, 9, 8, 3)), w: rng.standard_normal((3, 2, 3, 5))}
+    feed[c] = rng.standard_normal((4,) + tuple(y.shape[1:]))
+    got, want = _run_both(graph, [y, gx, gw], feed)
+    tol = 1e-4 if dtype == gc.float32 else 1e-10
+    for g, w_ in zip(got, want):
+        np.testing.assert_allclose(g, w_, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("pool", ["max_pool2d", "avg_pool2d"])
+@pytest.mark.parametrize("cfg", [dict(ksize=2, strides=2), dict(ksize=3, strides=1,
+                                                                padding="SAME"),
+                                 dict(ksize=3, strides=2, padding=1)])
+def test_pooling_and_its_gradient_match_the_interpreter(graph, pool, cfg):
+    rng = np.random.default_rng(4)
+    x = gc.placeholder(gc.float64, (None, 7, 6, 2), name="x")
+    y = getattr(gc.nn, pool)(x, **cfg)
+    c = gc.placeholder(gc.float64, y.shape, name="c")
+    (gx,) = gc.gradients(y, [x], grad_ys=c)
+    (ggc,) = gc.gradients(gc.reduce_sum(gx * gx), [c])     # second order
+    feed = {x: rng.standard_normal((3, 7, 6, 2)), c: rng.standard_normal((3,) + y.shape[1:])}
+    got, want = _run_both(graph, [y, gx, ggc], feed)
+    for g, w_ in zip(got, want):
+        np.testing.assert_allclose(g, w_, rtol=1e-10, atol=1e-12)

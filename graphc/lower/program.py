@@ -12,6 +12,7 @@ from ..runtime.program import ASSIGN_OPS, Program
 from .loopir import Buffer, Declare, Kernel, Load, Local, Store, linear_index, row_major_strides
 from .nests import Names, nest
 from .reductions import lower_reduce, lower_softmax_family, lower_tile_grad
+from .conv_gemm import CONV_GEMM, workspace_elements, workspace_name
 from .templates import lower_matmul
 from .values import Checks, LoweringError, ValueBuilder
 from .windows import WINDOW_TEMPLATES
@@ -96,8 +97,14 @@ def lower_program(program: Program) -> LoweredProgram:
     status = BufferInfo(Checks.BUFFER, "status", program.outputs[0] if program.outputs else
                         program.nodes[0], int64, 1)
     buffers.append(status)
-    kernels = [lower_kernel(f"kernel{i}", k, graph, value_buffer, buffers, rng_keys, checks)
-               for i, k in enumerate(graph.kernels)]
+    workspaces: dict = {}
+    kernels = [lower_kernel(f"kernel{i}", k, graph, value_buffer, buffers, rng_keys, checks,
+                            workspaces) for i, k in enumerate(graph.kernels)]
+    for dtype, size in workspaces.items():
+        buffers.append(BufferInfo(workspace_name(dtype), "workspace", status.node, dtype, size))
+    for kernel in kernels:       # kernels list their parameters now that every buffer exists
+        kernel.params = [Buffer(b.name, b.dtype, b.size) for b in buffers
+                         if _uses(kernel.body, b.name)]
     lowered = LoweredProgram(program, kernels, buffers, plan.peak_bytes, value_buffer)
     lowered.failures = checks.failures
     return lowered
@@ -108,7 +115,7 @@ def _safe(name: str) -> str:
 
 
 def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_keys,
-                 checks) -> Kernel:
+                 checks, workspaces) -> Kernel:
     names = Names()
     members = set(k.members)
 
@@ -152,7 +159,8 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
         body = nest(names, anchor.shape, lambda o: reduce(anchor, vb, names, o, store_roots),
                     inner_kind="serial", outer_kind="parallel")
     elif is_template(anchor):
-        body = _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots)
+        body = _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
+                               workspaces)
     else:
         raise LoweringError(f"{name}: no lowering for anchor op '{anchor.op.name}'")
     params = [Buffer(b.name, b.dtype, b.size) for b in buffers
@@ -160,11 +168,18 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
     return Kernel(name, params, body)
 
 
-def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots) -> list:
+def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
+                    workspaces) -> list:
     target_root = template_target(k)
     target = value_buffer[target_root] if target_root is not None else value_buffer[anchor]
     if anchor.op.name == "matmul":
         body = lower_matmul(anchor, buffer_of, target, names)
+    elif anchor.op.name in CONV_GEMM and anchor.dtype.is_floating:
+        x_shape = anchor.inputs[0].shape
+        w_shape = anchor.inputs[1].shape
+        need = workspace_elements(anchor, x_shape, w_shape)
+        workspaces[anchor.dtype] = max(workspaces.get(anchor.dtype, 0), need)
+        body = CONV_GEMM[anchor.op.name](anchor, vb, names, target, buffer_of)
     elif anchor.op.name in WINDOW_TEMPLATES:
         body = WINDOW_TEMPLATES[anchor.op.name](anchor, vb, names, target)
     else:

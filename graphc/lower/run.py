@@ -18,6 +18,8 @@ def bind_buffers(lp: LoweredProgram, feeds: dict, variables: dict, arena: np.nda
             out[b.name] = variables[b.node].reshape(-1)
         elif b.kind == "constant":
             out[b.name] = b.value
+        elif b.kind in ("workspace", "status", "rng"):
+            out[b.name] = np.zeros(b.size, b.dtype.np_type)
         else:
             nbytes = b.size * b.dtype.itemsize
             out[b.name] = arena[b.offset: b.offset + nbytes].view(b.dtype.np_type)

@@ -190,10 +190,32 @@ def geo_int():
     return int64
 
 
+def _max_pool_grad_scatter(node, vb, names, out_buffer, geo) -> list:
+    """Windows that do not overlap: zero dx, then each window writes its gradient at its
+    first maximum (no two windows write one element)."""
+    x, gy = node.inputs
+    dtype = node.dtype
+    strides = row_major_strides(node.shape)
+    clear = nest(names, node.shape, lambda i: [Store(out_buffer, linear_index(i, strides),
+                                                     const(0, dtype))], outer_kind="parallel")
+
+    def window(index):
+        n, oh, ow, c = index
+        stmts, arg = _window_argmax(vb, names, geo, x, n, oh, ow, c, dtype)
+        a = Binary("floordiv", arg, idx(geo.ksize[1]))
+        b = Binary("mod", arg, idx(geo.ksize[1]))
+        h, w = _clamped(geo, _tap(geo, (oh, ow), (a, b)))
+        return stmts + [Store(out_buffer, linear_index((n, h, w, c), strides),
+                              vb.value(gy, index))]
+    return clear + nest(names, gy.shape, window, outer_kind="parallel")
+
+
 def lower_max_pool_grad(node, vb, names: Names, out_buffer: str) -> list:
     """dx[n,h,w,c] = Σ over windows that read (h, w) and whose first max is there: gy."""
     x, gy = node.inputs
     geo = _pool_geometry(node, x.shape)
+    if tuple(geo.strides) == tuple(geo.ksize):
+        return _max_pool_grad_scatter(node, vb, names, out_buffer, geo)
     dtype = node.dtype
     zero = const(0, dtype)
 

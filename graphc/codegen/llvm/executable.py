@@ -59,6 +59,10 @@ class LLVMExecutable:
                 self.table[i] = value.ctypes.data
             elif b.kind == "feed":
                 self._feed_slots.append((i, b))
+            elif b.kind == "workspace":
+                space = aligned_zeros(b.size * b.dtype.itemsize).view(b.dtype.np_type)
+                self._constants.append(space)
+                self.table[i] = space.ctypes.data
             elif b.kind == "status":
                 self._status = np.zeros(1, np.int64)
                 self.table[i] = self._status.ctypes.data

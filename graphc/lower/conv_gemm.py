@@ -1,0 +1,192 @@
+"""Convolutions as GEMMs over im2col panels, a chunk of images at a time.
+
+A chunk's panel P (stored transposed, (KH·KW·C_in) × rows) holds for each output
+position (a column) the input window it reads, in the row order of an HWIO filter.
+Transposed, its inner loop runs along an image row: contiguous reads and writes that
+vectorise. With W as a (KH·KW·C_in) × C_out matrix:
+    forward          out[rows, :]  = Pᵀ · W
+    filter gradient  dW           += P · dY[rows, :]
+    input gradient   dP            = W · dY[rows, :]ᵀ, then each input element gathers
+                                     the panel entries that read it.
+Chunks keep the panel small (about WORKSPACE_TARGET elements, so it stays in cache).
+Chunks are dealt to LANES lanes that run in parallel, each with its own panel (and, for
+the filter gradient, its own partial dW, summed in lane order at the end: the result
+does not depend on the thread count). Panels live in the program's workspace, shared
+by kernels because kernels run one at a time.
+"""
+from __future__ import annotations
+
+from ..ops.window import Geometry
+from .loopir import (Assign, Binary, Call, Compare, Declare, Load, Local, Loop, Select, Store,
+                     const, idx, linear_index, mul, row_major_strides)
+from .nests import Names, nest
+from .values import clamp, in_range
+
+WORKSPACE_TARGET = 1 << 14
+LANES = 4
+
+
+def workspace_name(dtype) -> str:
+    return f"workspace_{dtype.short}"
+
+
+def _geometry(node, x_shape, w_shape):
+    a = node.attrs
+    return Geometry(x_shape[1:3], w_shape[:2], a["strides"], a["dilations"], a["padding"],
+                    a.get("strict", False))
+
+
+def chunk_images(batch: int, rows_per_image: int, panel_cols: int) -> int:
+    """The largest divisor of the batch whose panel stays near the workspace target."""
+    best = 1
+    for c in range(1, batch + 1):
+        if batch % c == 0 and c * rows_per_image * panel_cols <= WORKSPACE_TARGET:
+            best = c
+    return best
+
+
+class _Plan:
+    def __init__(self, node, x_shape, w_shape):
+        self.geo = _geometry(node, x_shape, w_shape)
+        self.kh, self.kw, self.cin, self.cout = w_shape
+        self.batch = x_shape[0]
+        self.oh, self.ow = self.geo.out_hw
+        self.rows_per_image = self.oh * self.ow
+        self.kc = self.kh * self.kw * self.cin
+        self.chunk = chunk_images(self.batch, self.rows_per_image, self.kc)
+        self.rows = self.chunk * self.rows_per_image
+        self.n_chunks = self.batch // self.chunk
+        self.lanes = max(d for d in range(1, LANES + 1) if self.n_chunks % d == 0)
+        self.panel = self.rows * self.kc
+        self.lane_size = self.panel + self.kc * self.cout      # panel + a partial dW
+        self.workspace = self.lanes * self.lane_size
+
+    def tap(self, oh, ow, a, b):
+        g = self.geo
+        return tuple(Binary("sub", Binary("add", Binary("mul", o, idx(g.strides[d])),
+                                          Binary("mul", k, idx(g.dilations[d]))),
+                            idx(g.pads[d][0]))
+                     for d, (o, k) in enumerate(((oh, a), (ow, b))))
+
+    def in_lanes(self, names: Names, body_fn, prologue_fn=None) -> list:
+        """Loop over lanes (parallel) and each lane's chunks; body_fn(chunk, base) gets
+        the chunk index and the lane's workspace offset."""
+        lane, j = names.var("lane"), names.var("j")
+        base = mul(lane, idx(self.lane_size))
+        chunk = Binary("add", mul(lane, idx(self.n_chunks // self.lanes)), j)
+        inner = Loop(j, idx(self.n_chunks // self.lanes), body_fn(chunk, base), "serial")
+        prologue = prologue_fn(base) if prologue_fn else []
+        return [Loop(lane, idx(self.lanes), prologue + [inner], "parallel")]
+
+
+def workspace_elements(node, x_shape, w_shape) -> int:
+    return _Plan(node, x_shape, w_shape).workspace
+
+
+def _im2col(p: _Plan, vb, x, names: Names, chunk, base, ws: str, dtype) -> list:
+    """ws[base + (a·KW + b)·C_in + c, (n·OH + oh)·OW + ow] = x[chunk·C + n, tap] (0 in
+    padding), row length `rows`."""
+    def element(index):
+        a, b, c, n, oh, ow = index
+        h, w = p.tap(oh, ow, a, b)
+        valid = Binary("and", in_range(h, p.geo.in_hw[0]), in_range(w, p.geo.in_hw[1]))
+        image = Binary("add", mul(chunk, idx(p.chunk)), n)
+        v = vb.value(x, (image, clamp(h, p.geo.in_hw[0]), clamp(w, p.geo.in_hw[1]), c))
+        row = linear_index((n, oh, ow), row_major_strides((p.chunk, p.oh, p.ow)))
+        col = linear_index((a, b, c), row_major_strides((p.kh, p.kw, p.cin)))
+        return [Store(ws, Binary("add", base, Binary("add", mul(col, idx(p.rows)), row)),
+                      Select(valid, v, const(0, dtype)))]
+    return nest(names, (p.kh, p.kw, p.cin, p.chunk, p.oh, p.ow), element, outer_kind="serial")
+
+
+def lower_conv2d(node, vb, names: Names, out: str, buffer_of) -> list:
+    x, w = node.inputs
+    p = _Plan(node, x.shape, w.shape)
+    ws = workspace_name(node.dtype)
+
+    def chunk_body(chunk, base):
+        return _im2col(p, vb, x, names, chunk, base, ws, node.dtype) + [
+            Call("gemm", (ws, base, buffer_of(w), idx(0), out, mul(chunk, idx(p.rows * p.cout)),
+                          p.rows, p.cout, p.kc, p.rows, p.cout, p.cout, True, False, False))]
+    return p.in_lanes(names, chunk_body)
+
+
+def lower_conv2d_backprop_filter(node, vb, names: Names, out: str, buffer_of) -> list:
+    x, w_ref, gy = node.inputs
+    p = _Plan(node, x.shape, w_ref.shape)
+    ws = workspace_name(node.dtype)
+    dtype = node.dtype
+
+    def clear_partial(base):
+        partial = Binary("add", base, idx(p.panel))
+        return nest(names, (p.kc * p.cout,), lambda i: [
+            Store(ws, Binary("add", partial, i[0]), const(0, dtype))], outer_kind="serial")
+
+    def chunk_body(chunk, base):
+        return _im2col(p, vb, x, names, chunk, base, ws, dtype) + [
+            Call("gemm", (ws, base, buffer_of(gy), mul(chunk, idx(p.rows * p.cout)), ws,
+                          Binary("add", base, idx(p.panel)), p.kc, p.cout, p.rows, p.rows,
+                          p.cout, p.cout, False, False, True))]
+
+    def total(index):
+        e = index[0]
+        value = Load(ws, Binary("add", idx(p.panel), e), dtype)
+        for lane in range(1, p.lanes):
+            at = Binary("add", idx(lane * p.lane_size + p.panel), e)
+            value = Binary("add", value, Load(ws, at, dtype))
+        return [Store(out, e, value)]
+    return p.in_lanes(names, chunk_body, clear_partial) + \
+        nest(names, (p.kc * p.cout,), total, outer_kind="serial")
+
+
+def lower_conv2d_backprop_input(node, vb, names: Names, out: str, buffer_of) -> list:
+    x_ref, w, gy = node.inputs
+    p = _Plan(node, x_ref.shape, w.shape)
+    g = p.geo
+    dtype = node.dtype
+    ws = workspace_name(dtype)
+
+    def chunk_body(chunk, base):
+        product = Call("gemm", (buffer_of(w), idx(0), buffer_of(gy),
+                                mul(chunk, idx(p.rows * p.cout)), ws, base, p.kc, p.rows,
+                                p.cout, p.cout, p.cout, p.rows, False, True, False))
+
+        def element(index):
+            n, h, w_, c = index
+            acc = names.scalar("acc")
+
+            def gather(k):
+                a, b = k
+                outs, ok = [], None
+                for d, (i, kk) in enumerate(((h, a), (w_, b))):
+                    t = Binary("sub", Binary("add", i, idx(g.pads[d][0])),
+                               Binary("mul", kk, idx(g.dilations[d])))
+                    s = g.strides[d]
+                    o = Binary("floordiv", t, idx(s)) if s != 1 else t
+                    cond = Binary("and", Compare("ge", t, idx(0)),
+                                  Compare("lt", o, idx(g.out_hw[d])))
+                    if s != 1:
+                        cond = Binary("and", cond, Compare("eq", Binary("mod", t, idx(s)),
+                                                           idx(0)))
+                    ok = cond if ok is None else Binary("and", ok, cond)
+                    outs.append(clamp(o, g.out_hw[d]))
+                row = linear_index((n, outs[0], outs[1]), row_major_strides((p.chunk, p.oh,
+                                                                             p.ow)))
+                col = linear_index((a, b, c), row_major_strides((p.kh, p.kw, p.cin)))
+                v = Load(ws, Binary("add", base, Binary("add", mul(col, idx(p.rows)), row)),
+                         dtype)
+                return [Assign(acc, Binary("add", Local(acc, dtype),
+                                           Select(ok, v, const(0, dtype))))]
+            image = Binary("add", mul(chunk, idx(p.chunk)), n)
+            at = linear_index((image, h, w_, c), row_major_strides(node.shape))
+            return [Declare(acc, dtype, const(0, dtype))] + \
+                nest(names, (p.kh, p.kw), gather, inner_kind="serial") + \
+                [Store(out, at, Local(acc, dtype))]
+
+        return [product] + nest(names, (p.chunk,) + tuple(node.shape[1:]), element,
+                                outer_kind="serial")
+    return p.in_lanes(names, chunk_body)
+
+
+CONV_GEMM = {"conv2d": lower_conv2d, "conv2d_backprop_filter": lower_conv2d_backprop_filter,
+             "conv2d_backprop_input": lower_conv2d_backprop_input}
