@@ -120,7 +120,7 @@ def test_inspect_shows_every_stage(graph):
     assert "for i" in seen.loop_ir and "tanh(b0_x[" in seen.loop_ir and "* 2.0" in seen.loop_ir
     assert "define void @\"graphc_program\"" in seen.llvm_ir
     assert "graphc_program:" in seen.assembly
-    on_numpy = gc.Session(graph).inspect(y, feed)
+    on_numpy = gc.Session(graph, backend="numpy").inspect(y, feed)
     assert on_numpy.loop_ir is None and "kernel 0 reduction" in on_numpy.program
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..ir import DTypeError, GraphcError, ShapeError
 from .interpreter import ExecutionError, RunContext, execute
 
-DEFAULT_BACKEND = "numpy"   # becomes "llvm" once it runs every example
+DEFAULT_BACKEND = "llvm"
 PLANNED = {"cuda": "the CUDA backend"}
 
 
