@@ -9,7 +9,8 @@ import numpy as np
 from ..ir import DType, Node, int64
 from ..passes.kernels import KernelGraph, is_template, template_target
 from ..runtime.program import ASSIGN_OPS, Program
-from .loopir import Buffer, Declare, Kernel, Load, Local, Store, linear_index, row_major_strides
+from .loopir import (Assign, Binary, Buffer, Call, Cast, Compare, Declare, Kernel, Load,
+                     Local, Loop, Select, Store, Unary, linear_index, row_major_strides)
 from .nests import Names, nest
 from .reductions import lower_reduce, lower_softmax_family, lower_tile_grad
 from .conv_gemm import CONV_GEMM, workspace_elements, workspace_name
@@ -103,8 +104,8 @@ def lower_program(program: Program) -> LoweredProgram:
     for dtype, size in workspaces.items():
         buffers.append(BufferInfo(workspace_name(dtype), "workspace", status.node, dtype, size))
     for kernel in kernels:       # kernels list their parameters now that every buffer exists
-        kernel.params = [Buffer(b.name, b.dtype, b.size) for b in buffers
-                         if _uses(kernel.body, b.name)]
+        used = buffers_used(kernel.body)
+        kernel.params = [Buffer(b.name, b.dtype, b.size) for b in buffers if b.name in used]
     lowered = LoweredProgram(program, kernels, buffers, plan.peak_bytes, value_buffer)
     lowered.failures = checks.failures
     return lowered
@@ -163,9 +164,7 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
                                workspaces)
     else:
         raise LoweringError(f"{name}: no lowering for anchor op '{anchor.op.name}'")
-    params = [Buffer(b.name, b.dtype, b.size) for b in buffers
-              if _uses(body, b.name)]
-    return Kernel(name, params, body)
+    return Kernel(name, [], body)
 
 
 def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
@@ -196,38 +195,35 @@ def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
     return body + nest(names, anchor.shape, store_roots, outer_kind="parallel")
 
 
-def _uses(stmts, name: str) -> bool:
-    """Whether a buffer appears in the kernel (so it becomes a parameter)."""
-    return name in _buffer_names(stmts)
-
-
-def _buffer_names(stmts) -> set:
-    from .loopir import Call, Loop
-    found: set = set()
-
-    def expr(e):
-        if isinstance(e, Load):
-            found.add(e.buffer)
-        for child in getattr(e, "__dataclass_fields__", {}):
-            v = getattr(e, child)
-            if hasattr(v, "__dataclass_fields__"):
-                expr(v)
-
-    def walk(body):
-        for s in body:
-            if isinstance(s, Loop):
-                walk(s.body)
-            elif isinstance(s, Store):
-                found.add(s.buffer)
-                expr(s.index)
-                expr(s.value)
-            elif isinstance(s, Call):
-                for a in s.args:
-                    if isinstance(a, str):
-                        found.add(a)
-                    elif hasattr(a, "__dataclass_fields__"):
-                        expr(a)
-            else:
-                expr(getattr(s, "init", None) or getattr(s, "value", None))
-    walk(stmts)
+def buffers_used(stmts) -> set[str]:
+    """Names of every buffer a kernel body loads, stores or passes to a routine."""
+    found: set[str] = set()
+    stack = list(stmts)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Load):
+            found.add(item.buffer)
+            stack.append(item.index)
+        elif isinstance(item, Store):
+            found.add(item.buffer)
+            stack.extend((item.index, item.value))
+        elif isinstance(item, Loop):
+            stack.extend(item.body)
+            stack.append(item.extent)
+        elif isinstance(item, Call):
+            for a in item.args:
+                if isinstance(a, str):
+                    found.add(a)
+                elif not isinstance(a, int | bool):
+                    stack.append(a)
+        elif isinstance(item, Declare):
+            stack.append(item.init)
+        elif isinstance(item, Assign):
+            stack.append(item.value)
+        elif isinstance(item, Unary | Cast):
+            stack.append(item.x)
+        elif isinstance(item, Binary | Compare):
+            stack.extend((item.a, item.b))
+        elif isinstance(item, Select):
+            stack.extend((item.cond, item.a, item.b))
     return found

@@ -69,3 +69,12 @@ class ObjectCache:
             os.replace(tmp, path)
         except OSError:
             pass                                  # a read-only cache only costs speed
+
+
+def source_version(*modules) -> str:
+    """A hash of the source files of `modules`: part of keys that skip building IR, so
+    a change to the code generator never loads stale objects."""
+    h = hashlib.sha256()
+    for m in modules:
+        h.update(Path(m.__file__).read_bytes())
+    return h.hexdigest()[:16]

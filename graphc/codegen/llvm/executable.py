@@ -13,7 +13,7 @@ import numpy as np
 from ...lower.program import LoweredProgram, lower_program
 from .jit import JIT
 from .render import program_module
-from .templates import TEMPLATES
+from .templates import TEMPLATES, publish_routines
 
 ENTRY = "graphc_program"
 
@@ -33,16 +33,20 @@ class LLVMExecutable:
         parallel = threads and configured_threads() > 1
         n_kernels = len(self.lowered.kernels)
         self.profile_cycles = np.zeros(n_kernels, np.int64) if profile else None
-        self.module = program_module(self.lowered.kernels, slots,
-                                     templates or TEMPLATES, ENTRY, parallel=parallel,
-                                     profile_slot=len(slots) if profile else None)
-        self.llvm_ir = str(self.module)
+        templates = templates or TEMPLATES
+        profile_slot = len(slots) if profile else None
+        self._render_args = (self.lowered.kernels, slots, templates, ENTRY, parallel,
+                             profile_slot)
+        self._llvm_ir = None
         self.jit = JIT()
         if profile:
             from .parallel import install_runtime
             install_runtime(self.jit)
         self.pool = default_pool(self.jit) if parallel else None
-        self.compiled = self.jit.add(self.llvm_ir)
+        publish_routines(self.lowered.kernels)   # a cached object links against them
+        key = (f"program:{_codegen_version()}:{parallel}:{profile_slot}:{sorted(slots.items())}"
+               + "\n".join(str(k) for k in self.lowered.kernels))
+        self.compiled = self.jit.add(lambda: self.llvm_ir, key=key)
         self._entry = self.jit.function(ENTRY, None, ctypes.c_void_p, ctypes.c_void_p)
         self.arena = aligned_zeros(max(self.lowered.arena_bytes, 64))
         self.table = (ctypes.c_void_p * (len(self.lowered.buffers) + 1))()
@@ -80,6 +84,15 @@ class LLVMExecutable:
         self._read_before = {i for i, (b, node) in enumerate(zip(self._outputs, program.outputs))
                              if b is not None and b.kind == "variable" and b.node in updated
                              and node.op.name not in ("assign", "assign_add", "assign_sub")}
+
+    @property
+    def llvm_ir(self) -> str:
+        """The program's LLVM IR (rendered on demand: a cached compile never needs it)."""
+        if self._llvm_ir is None:
+            kernels, slots, templates, entry, parallel, profile_slot = self._render_args
+            self._llvm_ir = str(program_module(kernels, slots, templates, entry,
+                                               parallel=parallel, profile_slot=profile_slot))
+        return self._llvm_ir
 
     def _output_reader(self, node):
         name = self.lowered.value_buffer.get(node)
@@ -147,3 +160,10 @@ def profile_report(exe: LLVMExecutable, runs: int) -> str:
         lines.append(f"{us:9.1f} us {100 * exe.profile_cycles[i] / total:5.1f}%  kernel {i} "
                      f"{k.kind:<12} -> {', '.join(r.name for r in k.roots)}")
     return "\n".join(lines)
+
+
+def _codegen_version() -> str:
+    from ...lower import loopir
+    from . import render, templates
+    from .cache import source_version
+    return source_version(render, templates, loopir)

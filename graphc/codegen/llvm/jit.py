@@ -97,11 +97,19 @@ class JIT:
         if self._pending and self._pending[1] is None:
             self.cache.store(self._pending[0], data)
 
-    def add(self, ir_text: str, optimize_level: int = 3) -> llvm.ModuleRef:
+    def add(self, ir_text, optimize_level: int = 3, key: str | None = None) -> llvm.ModuleRef:
+        """Compile and link a module. `ir_text` may be a function producing the text; with
+        a `key` (a hash of everything the text is made from) a cache hit never builds it."""
         from .cache import cache_key
-        key = cache_key(ir_text, optimize_level, host_description())
-        cached = self.cache.load(key)
-        module = parse(ir_text)
+        if key is not None:
+            key = cache_key(key, optimize_level, host_description())
+            cached = self.cache.load(key)
+            text = "" if cached is not None else _text(ir_text)
+        else:
+            text = _text(ir_text)
+            key = cache_key(text, optimize_level, host_description())
+            cached = self.cache.load(key)
+        module = parse(text)
         module.triple = target_machine().triple
         module.data_layout = str(target_machine().target_data)
         if optimize_level and cached is None:
@@ -135,6 +143,10 @@ class JIT:
     def function(self, name: str, restype, *argtypes):
         """A ctypes callable for a compiled function (ctypes releases the GIL)."""
         return ctypes.CFUNCTYPE(restype, *argtypes)(self.address(name))
+
+
+def _text(source) -> str:
+    return source() if callable(source) else source
 
 
 def assembly(module: llvm.ModuleRef) -> str:

@@ -14,7 +14,7 @@ import llvmlite.ir as ir
 
 from ...lower.nests import Names
 from ...lower.templates import expand_gemm
-from .gemm import define_gemm, gemm_name, gemm_type
+from .gemm import define_gemm, gemm_name, gemm_type, host_config
 from .jit import JIT
 from .parallel import install_runtime
 
@@ -29,16 +29,29 @@ def _routines_jit() -> JIT:
     return jit
 
 
+@functools.lru_cache(maxsize=1)
+def _gemm_version() -> str:
+    from . import gemm, gemm_kernel
+    from .cache import source_version
+    return source_version(gemm, gemm_kernel)
+
+
 @functools.lru_cache(maxsize=None)
 def gemm_symbol(dtype: str, trans_a: bool, trans_b: bool) -> str:
-    """Compile one GEMM variant (once per process) and make its symbol global."""
+    """Compile one GEMM variant (once per process; from the disk cache when seen before)
+    and make its symbol global."""
+    name = gemm_name(dtype, trans_a, trans_b)
+
+    def build() -> str:
+        module = ir.Module(name=f"graphc_{name}")
+        define_gemm(module, dtype, trans_a, trans_b)
+        return str(module)
+
     with _LOCK:
-        module = ir.Module(name=f"graphc_{gemm_name(dtype, trans_a, trans_b)}")
-        fn = define_gemm(module, dtype, trans_a, trans_b)
         jit = _routines_jit()
-        jit.add(str(module))
-        llvm.add_symbol(fn.name, jit.address(fn.name))
-        return fn.name
+        jit.add(build, key=f"{name}:{host_config(dtype)}:{_gemm_version()}")
+        llvm.add_symbol(name, jit.address(name))
+        return name
 
 
 def gemm_native(em, args) -> None:
@@ -65,3 +78,17 @@ def gemm_loops(em, args) -> None:
 
 
 TEMPLATES = {"gemm": gemm_native}
+
+
+def publish_routines(kernels) -> None:
+    """Make every GEMM variant the kernels call available to the linker (a program
+    loaded from the disk cache calls them without being rendered)."""
+    from ...lower.loopir import Call, Loop
+    dtypes = {p.name: p.dtype for k in kernels for p in k.params}
+    stack = [s for k in kernels for s in k.body]
+    while stack:
+        s = stack.pop()
+        if isinstance(s, Loop):
+            stack.extend(s.body)
+        elif isinstance(s, Call) and s.function == "gemm" and dtypes[s.args[0]].is_floating:
+            gemm_symbol(dtypes[s.args[0]].short, bool(s.args[12]), bool(s.args[13]))
