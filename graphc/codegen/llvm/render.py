@@ -19,6 +19,7 @@ F32, F64 = ir.FloatType(), ir.DoubleType()
 VOID = ir.VoidType()
 I8P = I8.as_pointer()
 
+FAST_FLAGS = ("reassoc", "contract")
 _STORAGE = {float32: F32, float64: F64, int32: I32, int64: I64, bool_: I8}
 _VALUE = {float32: F32, float64: F64, int32: I32, int64: I64, bool_: I1}
 _FCMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
@@ -210,7 +211,9 @@ class FunctionEmitter:
         if dtype.is_floating:
             simple = {"add": b.fadd, "sub": b.fsub, "mul": b.fmul, "div": b.fdiv}
             if op in simple:
-                return simple[op](a, bv)
+                # reassociation lets LLVM vectorise reductions; no-NaN / no-inf flags are
+                # never set, so NaN and inf propagate as they do in numpy
+                return simple[op](a, bv, flags=FAST_FLAGS)
             if op in ("max", "min"):   # NaN-propagating, like numpy
                 return self.intrinsic("llvm.maximum" if op == "max" else "llvm.minimum",
                                       dtype, a, bv)
