@@ -140,51 +140,38 @@ def lower_conv2d_backprop_filter(node, vb, names: Names, out: str, buffer_of) ->
 
 
 def lower_conv2d_backprop_input(node, vb, names: Names, out: str, buffer_of) -> list:
+    """dP = W · dYᵀ per chunk, then col2im: each panel entry is added to the input element
+    it was read from. A lane owns its chunk's images, so its additions never race."""
     x_ref, w, gy = node.inputs
     p = _Plan(node, x_ref.shape, w.shape)
-    g = p.geo
     dtype = node.dtype
     ws = workspace_name(dtype)
+    strides = row_major_strides(node.shape)
+    image_size = strides[0]
 
     def chunk_body(chunk, base):
         product = Call("gemm", (buffer_of(w), idx(0), buffer_of(gy),
                                 mul(chunk, idx(p.rows * p.cout)), ws, base, p.kc, p.rows,
                                 p.cout, p.cout, p.cout, p.rows, False, True, False))
+        first = mul(chunk, idx(p.chunk * image_size))
+        clear = nest(names, (p.chunk * image_size,), lambda i: [
+            Store(out, Binary("add", first, i[0]), const(0, dtype))], outer_kind="serial")
 
-        def element(index):
-            n, h, w_, c = index
-            acc = names.scalar("acc")
-
-            def gather(k):
-                a, b = k
-                outs, ok = [], None
-                for d, (i, kk) in enumerate(((h, a), (w_, b))):
-                    t = Binary("sub", Binary("add", i, idx(g.pads[d][0])),
-                               Binary("mul", kk, idx(g.dilations[d])))
-                    s = g.strides[d]
-                    o = Binary("floordiv", t, idx(s)) if s != 1 else t
-                    cond = Binary("and", Compare("ge", t, idx(0)),
-                                  Compare("lt", o, idx(g.out_hw[d])))
-                    if s != 1:
-                        cond = Binary("and", cond, Compare("eq", Binary("mod", t, idx(s)),
-                                                           idx(0)))
-                    ok = cond if ok is None else Binary("and", ok, cond)
-                    outs.append(clamp(o, g.out_hw[d]))
-                row = linear_index((n, outs[0], outs[1]), row_major_strides((p.chunk, p.oh,
-                                                                             p.ow)))
-                col = linear_index((a, b, c), row_major_strides((p.kh, p.kw, p.cin)))
-                v = Load(ws, Binary("add", base, Binary("add", mul(col, idx(p.rows)), row)),
-                         dtype)
-                return [Assign(acc, Binary("add", Local(acc, dtype),
-                                           Select(ok, v, const(0, dtype))))]
+        def add_back(index):
+            a, b, c, n, oh, ow = index
+            h, w_ = p.tap(oh, ow, a, b)
+            valid = Binary("and", in_range(h, p.geo.in_hw[0]), in_range(w_, p.geo.in_hw[1]))
             image = Binary("add", mul(chunk, idx(p.chunk)), n)
-            at = linear_index((image, h, w_, c), row_major_strides(node.shape))
-            return [Declare(acc, dtype, const(0, dtype))] + \
-                nest(names, (p.kh, p.kw), gather, inner_kind="serial") + \
-                [Store(out, at, Local(acc, dtype))]
-
-        return [product] + nest(names, (p.chunk,) + tuple(node.shape[1:]), element,
-                                outer_kind="serial")
+            at = linear_index((image, clamp(h, p.geo.in_hw[0]), clamp(w_, p.geo.in_hw[1]), c),
+                              strides)
+            row = linear_index((n, oh, ow), row_major_strides((p.chunk, p.oh, p.ow)))
+            col = linear_index((a, b, c), row_major_strides((p.kh, p.kw, p.cin)))
+            v = Load(ws, Binary("add", base, Binary("add", mul(col, idx(p.rows)), row)), dtype)
+            return [Store(out, at, Binary("add", Load(out, at, dtype),
+                                          Select(valid, v, const(0, dtype))))]
+        scatter = nest(names, (p.kh, p.kw, p.cin, p.chunk, p.oh, p.ow), add_back,
+                       inner_kind="serial", outer_kind="serial")
+        return [product] + clear + scatter
     return p.in_lanes(names, chunk_body)
 
 
