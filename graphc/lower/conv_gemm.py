@@ -17,8 +17,9 @@ by kernels because kernels run one at a time.
 from __future__ import annotations
 
 from ..ops.window import Geometry
-from .loopir import (Assign, Binary, Call, Compare, Declare, Load, Local, Loop, Select, Store,
-                     const, idx, linear_index, mul, row_major_strides)
+from ..ir import bool_
+from .loopir import (Binary, Call, Const, Load, Loop, Select, Store, add, const, idx,
+                     linear_index, mul, row_major_strides)
 from .nests import Names, nest
 from .values import clamp, in_range
 
@@ -63,10 +64,17 @@ class _Plan:
 
     def tap(self, oh, ow, a, b):
         g = self.geo
-        return tuple(Binary("sub", Binary("add", Binary("mul", o, idx(g.strides[d])),
-                                          Binary("mul", k, idx(g.dilations[d]))),
-                            idx(g.pads[d][0]))
+        return tuple(add(add(mul(o, idx(g.strides[d])), mul(k, idx(g.dilations[d]))),
+                         idx(-g.pads[d][0]))
                      for d, (o, k) in enumerate(((oh, a), (ow, b))))
+
+    def valid_and_clamped(self, h, w):
+        """(in-image condition, clamped h, clamped w); trivial without padding."""
+        if not any(any(p) for p in self.geo.pads):
+            return Const(True, bool_), h, w
+        g = self.geo
+        return (Binary("and", in_range(h, g.in_hw[0]), in_range(w, g.in_hw[1])),
+                clamp(h, g.in_hw[0]), clamp(w, g.in_hw[1]))
 
     def in_lanes(self, names: Names, body_fn, prologue_fn=None) -> list:
         """Loop over lanes (parallel) and each lane's chunks; body_fn(chunk, base) gets
@@ -88,10 +96,9 @@ def _im2col(p: _Plan, vb, x, names: Names, chunk, base, ws: str, dtype) -> list:
     padding), row length `rows`."""
     def element(index):
         a, b, c, n, oh, ow = index
-        h, w = p.tap(oh, ow, a, b)
-        valid = Binary("and", in_range(h, p.geo.in_hw[0]), in_range(w, p.geo.in_hw[1]))
+        valid, h, w = p.valid_and_clamped(*p.tap(oh, ow, a, b))
         image = Binary("add", mul(chunk, idx(p.chunk)), n)
-        v = vb.value(x, (image, clamp(h, p.geo.in_hw[0]), clamp(w, p.geo.in_hw[1]), c))
+        v = vb.value(x, (image, h, w, c))
         row = linear_index((n, oh, ow), row_major_strides((p.chunk, p.oh, p.ow)))
         col = linear_index((a, b, c), row_major_strides((p.kh, p.kw, p.cin)))
         return [Store(ws, Binary("add", base, Binary("add", mul(col, idx(p.rows)), row)),
@@ -159,11 +166,9 @@ def lower_conv2d_backprop_input(node, vb, names: Names, out: str, buffer_of) -> 
 
         def add_back(index):
             a, b, c, n, oh, ow = index
-            h, w_ = p.tap(oh, ow, a, b)
-            valid = Binary("and", in_range(h, p.geo.in_hw[0]), in_range(w_, p.geo.in_hw[1]))
+            valid, h, w_ = p.valid_and_clamped(*p.tap(oh, ow, a, b))
             image = Binary("add", mul(chunk, idx(p.chunk)), n)
-            at = linear_index((image, clamp(h, p.geo.in_hw[0]), clamp(w_, p.geo.in_hw[1]), c),
-                              strides)
+            at = linear_index((image, h, w_, c), strides)
             row = linear_index((n, oh, ow), row_major_strides((p.chunk, p.oh, p.ow)))
             col = linear_index((a, b, c), row_major_strides((p.kh, p.kw, p.cin)))
             v = Load(ws, Binary("add", base, Binary("add", mul(col, idx(p.rows)), row)), dtype)

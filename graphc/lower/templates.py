@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .loopir import (Assign, Binary, Call, Declare, Load, Local, Loop, Store, Var, add, idx,
+from .loopir import (Assign, Binary, Call, Declare, Load, Local, Loop, Store, add, idx,
                      linear_index, mul, row_major_strides)
 from .nests import Names
 

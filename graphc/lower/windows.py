@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 
 from ..ops.window import Geometry
-from .loopir import (Assign, Binary, Compare, Declare, Local, Loop, Select, Store, const, idx,
-                     linear_index, row_major_strides)
+from ..ir import bool_
+from .loopir import (Assign, Binary, Compare, Const, Declare, Local, Select, Store, add,
+                     const, idx, linear_index, mul, row_major_strides)
 from .nests import Names, nest
 from .values import clamp, in_range
 
@@ -22,9 +23,8 @@ def _geometry(node, x_shape, k_hw, dilations=(1, 1), kind="filter"):
 
 def _tap(geo, out_hw_index, k_index):
     """Input (h, w) read by output position (oh, ow) at window offset (kh, kw)."""
-    return tuple(Binary("sub", Binary("add", Binary("mul", o, idx(geo.strides[d])),
-                                      Binary("mul", kk, idx(geo.dilations[d]))),
-                        idx(geo.pads[d][0]))
+    return tuple(add(add(mul(o, idx(geo.strides[d])), mul(kk, idx(geo.dilations[d]))),
+                     idx(-geo.pads[d][0]))
                  for d, (o, kk) in enumerate(zip(out_hw_index, k_index)))
 
 
@@ -32,11 +32,21 @@ def _load4(vb, x, n, h, w, c):
     return vb.value(x, (n, h, w, c))
 
 
+def padded(geo) -> bool:
+    """Whether a window can reach outside the image (without padding, output sizes are
+    chosen so every window lies inside)."""
+    return any(any(p) for p in geo.pads)
+
+
 def _valid(geo, hw):
+    if not padded(geo):
+        return Const(True, bool_)
     return Binary("and", in_range(hw[0], geo.in_hw[0]), in_range(hw[1], geo.in_hw[1]))
 
 
 def _clamped(geo, hw):
+    if not padded(geo):
+        return hw
     return clamp(hw[0], geo.in_hw[0]), clamp(hw[1], geo.in_hw[1])
 
 
@@ -178,7 +188,9 @@ def _window_argmax(vb, names, geo, x, n, oh, ow, c, dtype):
         a, b = k
         hw = _tap(geo, (oh, ow), (a, b))
         v = _load4(vb, x, n, *_clamped(geo, hw), c)
-        better = Binary("and", _valid(geo, hw), Compare("gt", v, Local(best, dtype)))
+        better = Compare("gt", v, Local(best, dtype))
+        if padded(geo):
+            better = Binary("and", _valid(geo, hw), better)
         flat = Binary("add", Binary("mul", a, idx(geo.ksize[1])), b)
         return [Assign(arg, Select(better, flat, Local(arg, geo_int()))),
                 Assign(best, Select(better, v, Local(best, dtype)))]

@@ -28,10 +28,10 @@ def inspect_run(session, fetches, feed_dict) -> Inspection:
     program = Program.build(session.graph, flat, sorted(feeds, key=_node_id))
     shapes = {ph: value.shape for ph, value in feeds.items()}
     if session.backend.name == "llvm":
-        from ..codegen.llvm.jit import assembly
+        from ..codegen.llvm.jit import assembly_of
         exe = session.backend.executable(program, shapes)
         return Inspection(exe.pipeline.report(), passes.describe(exe.program),
-                          str(exe.lowered), exe.llvm_ir, assembly(exe.compiled))
+                          str(exe.lowered), exe.llvm_ir, assembly_of(exe.llvm_ir))
     result = passes.run_pipeline(program, passes.default_passes(shapes), print_after=())
     return Inspection(result.report(), passes.describe(result.program))
 

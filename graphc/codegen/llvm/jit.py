@@ -149,5 +149,15 @@ def _text(source) -> str:
     return source() if callable(source) else source
 
 
+def assembly_of(ir_text: str, optimize_level: int = 3) -> str:
+    """The host assembly of LLVM IR text, optimised as a compile would."""
+    module = parse(ir_text)
+    module.triple = target_machine().triple
+    module.data_layout = str(target_machine().target_data)
+    if optimize_level:
+        optimize(module, optimize_level)
+    return assembly(module)
+
+
 def assembly(module: llvm.ModuleRef) -> str:
     return target_machine().emit_assembly(module)
