@@ -5,6 +5,7 @@ symbolically, and run it with a Session. Public names follow TensorFlow 1.x.
 """
 from . import data, init, layers, losses, models, nn, passes, test, train, viz
 from .autodiff import gradients
+from .log import set_log
 from .ir import (DTypeError, FeedError, Graph, GraphcError, GraphMismatchError, ShapeError,
                  TensorType, bool_, float32, float64, get_default_graph, int32, int64,
                  reset_default_graph)

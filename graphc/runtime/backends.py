@@ -2,6 +2,9 @@
 LLVM backend compiles each program (per concrete feed shapes) to one native call."""
 from __future__ import annotations
 
+import time
+
+from .. import log
 from ..ir import DTypeError, GraphcError, ShapeError
 from .interpreter import ExecutionError, RunContext, execute
 
@@ -24,7 +27,9 @@ class LLVMBackend:
 
     def __init__(self):
         self._compiled: dict[tuple, object] = {}
+        self._last_shapes: dict[int, dict] = {}   # program -> feed shapes of its last compile
         self.last_from_cache = False     # whether the last compile loaded cached code
+        self.compile_count = 0
 
     def executable(self, program, feed_shapes: dict):
         from .. import passes
@@ -32,13 +37,23 @@ class LLVMBackend:
         key = (id(program), tuple(sorted((n.id, s) for n, s in feed_shapes.items())))
         exe = self._compiled.get(key)
         if exe is None:
+            start = time.perf_counter()
             try:
-                result = passes.run_pipeline(program, passes.default_passes(feed_shapes))
+                result = passes.run_pipeline(program, passes.default_passes(feed_shapes),
+                                             print_after=None)
             except (ShapeError, DTypeError) as err:   # the feeds' shapes do not fit the graph
                 raise ExecutionError(str(err)) from None
+            passes_done = time.perf_counter()
             exe = LLVMExecutable(result.program)
             exe.pipeline = result
             self.last_from_cache = exe.jit.last_from_cache
+            self.compile_count += 1
+            if log.enabled("compile"):
+                log.log("compile", _compile_line(program, feed_shapes,
+                                                 self._last_shapes.get(id(program)), exe,
+                                                 passes_done - start,
+                                                 time.perf_counter() - passes_done))
+            self._last_shapes[id(program)] = dict(feed_shapes)
             self._compiled[key] = (program, exe)     # keep the program: its id is the key
         else:
             exe = exe[1]
@@ -75,3 +90,19 @@ def get_backend(name: str | None):
 def _draw_key(node, ctx: RunContext) -> int:
     from ..ops.nn_extra import dropout_key
     return dropout_key(node, None if node.attrs.get("stateless") else ctx.draw_count(node))
+
+
+def _compile_line(program, shapes, previous, exe, passes_s, codegen_s) -> str:
+    names = ", ".join(n.name for n in program.outputs[:4]) + \
+        (", ..." if len(program.outputs) > 4 else "")
+    if previous is None:
+        why = "new fetches/feeds"
+    else:
+        changes = [f"{ph.name} dim {i}: {old[i]} -> {new[i]}"
+                   for ph, new in shapes.items() if ph in previous
+                   for old in [previous[ph]] for i in range(len(new)) if old[i] != new[i]]
+        why = "new static shape: " + "; ".join(changes)
+    kernels = len(exe.lowered.kernels)
+    source = "disk cache" if exe.jit.last_from_cache else "compiled"
+    return (f"compiled [{names}] ({why}): {kernels} kernels, passes {passes_s * 1e3:.0f} ms, "
+            f"lower+llvm {codegen_s * 1e3:.0f} ms, object from {source}")
