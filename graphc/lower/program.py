@@ -57,7 +57,7 @@ class LoweredProgram:
         return "\n\n".join(str(k) for k in self.kernels)
 
 
-def lower_program(program: Program) -> LoweredProgram:
+def lower_program(program: Program, check_numerics: bool = False) -> LoweredProgram:
     graph: KernelGraph = program.annotations["kernels"]
     plan = program.annotations["memory"]
     buffers: list[BufferInfo] = []
@@ -101,6 +101,9 @@ def lower_program(program: Program) -> LoweredProgram:
     workspaces: dict = {}
     kernels = [lower_kernel(f"kernel{i}", k, graph, value_buffer, buffers, rng_keys, checks,
                             workspaces) for i, k in enumerate(graph.kernels)]
+    if check_numerics:
+        for kernel, k in zip(kernels, graph.kernels):
+            kernel.body += _finite_checks(k, value_buffer, checks)
     for dtype, size in workspaces.items():
         buffers.append(BufferInfo(workspace_name(dtype), "workspace", status.node, dtype, size))
     for kernel in kernels:       # kernels list their parameters now that every buffer exists
@@ -227,3 +230,23 @@ def buffers_used(stmts) -> set[str]:
         elif isinstance(item, Select):
             stack.extend((item.cond, item.a, item.b))
     return found
+
+
+def _finite_checks(k, value_buffer, checks) -> list:
+    """After a kernel: every element of each float root must be finite (|x| < inf is
+    false for NaN and ±inf)."""
+    from .loopir import Compare, Unary, const
+    stmts = []
+    for root in k.roots:
+        if not root.dtype.is_floating:
+            continue
+        names = Names()
+        strides = row_major_strides(root.shape)
+
+        def check(index, root=root, strides=strides):
+            v = Load(value_buffer[root], linear_index(index, strides), root.dtype)
+            ok = Compare("lt", Unary("abs", v), const(float("inf"), root.dtype))
+            from ..runtime.interpreter import numerics_message
+            return [checks.require(ok, root, numerics_message(root))]
+        stmts += nest(names, root.shape, check, inner_kind="serial")
+    return stmts

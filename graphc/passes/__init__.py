@@ -24,9 +24,12 @@ from .simplify import Simplify
 from .specialize import Prune, Specialize
 
 
-def default_passes(feed_shapes) -> list:
+def default_passes(feed_shapes, one_op_per_kernel: bool = False) -> list:
+    """The pipeline. `one_op_per_kernel` (for check_numerics) keeps every op in a kernel
+    of its own, so a check after each kernel names the op that produced a value."""
     return [Prune(), Specialize(feed_shapes), FoldConstants(), CommonSubexpressions(),
-            Simplify(), FoldConstants(), CommonSubexpressions(), Fuse(), PlanMemory()]
+            Simplify(), FoldConstants(), CommonSubexpressions(),
+            Fuse(one_op_per_kernel), PlanMemory()]
 
 
 def program_for(fetches, feeds, graph=None) -> Program:

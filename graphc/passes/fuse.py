@@ -85,6 +85,9 @@ def _depends_on(nodes: list[Node], anchor: Node) -> set[int]:
 class Fuse:
     name = "fuse"
 
+    def __init__(self, one_op_per_kernel: bool = False):
+        self.one_op_per_kernel = one_op_per_kernel
+
     def run(self, program: Program):
         nodes = program.nodes
         consumers: dict[Node, list[Node]] = defaultdict(list)
@@ -98,7 +101,8 @@ class Fuse:
             if not added:
                 break
             reasons.update(added)
-        graph = build_kernel_graph(program, kernels, reasons)
+        graph = build_kernel_graph(program, kernels, reasons,
+                                   merge_updates=not self.one_op_per_kernel)
         stats = {"kernels": len(graph.kernels),
                  "fused ops": sum(len(k.members) for k in graph.kernels)}
         program = program.with_changes(annotations={**program.annotations, "kernels": graph})
@@ -109,7 +113,9 @@ class Fuse:
         for n in program.nodes:
             if is_source(n):
                 continue
-            if n in program.updates:
+            if self.one_op_per_kernel:
+                reasons[n] = "one op per kernel (check_numerics)"
+            elif n in program.updates:
                 reasons[n] = "variable update"
             elif n in program.outputs:
                 reasons[n] = "fetched"

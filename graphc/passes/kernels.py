@@ -105,12 +105,13 @@ def template_target(kernel: Kernel) -> Node | None:
 
 
 def build_kernel_graph(program: Program, closures: dict[Node, list[Node]],
-                       reasons: dict[Node, str]) -> KernelGraph:
+                       reasons: dict[Node, str], merge_updates: bool = True) -> KernelGraph:
     aliases = {root: members[-1].data_inputs[0] for root, members in closures.items()
                if _is_view(root, members, reasons)}
     kernels = [_kernel((root,), members, reasons)
                for root, members in closures.items() if root not in aliases]
-    kernels = _merge_updates(kernels)
+    if merge_updates:
+        kernels = _merge_updates(kernels)
     sources = [n for n in program.nodes if is_source(n)]
     graph = KernelGraph(kernels, reasons, sources, aliases)
     graph.kernels = _order(program, graph)

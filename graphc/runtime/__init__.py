@@ -1,4 +1,4 @@
 """Running graphs: Session, programs, feeds/fetches, the numpy interpreter."""
-from .interpreter import ExecutionError, RunContext, execute
+from .interpreter import ExecutionError, NumericsError, RunContext, execute
 from .program import Program
 from .session import Session

@@ -15,6 +15,9 @@ PLANNED = {"cuda": "the CUDA backend"}
 class NumpyBackend:
     name = "numpy"
 
+    def __init__(self, check_numerics: bool = False):
+        self.check_numerics = check_numerics
+
     def run(self, program, ctx: RunContext) -> dict:
         return execute(program.nodes, ctx)
 
@@ -25,7 +28,8 @@ class LLVMBackend:
 
     name = "llvm"
 
-    def __init__(self):
+    def __init__(self, check_numerics: bool = False):
+        self.check_numerics = check_numerics
         self._compiled: dict[tuple, object] = {}
         self._last_shapes: dict[int, dict] = {}   # program -> feed shapes of its last compile
         self.last_from_cache = False     # whether the last compile loaded cached code
@@ -39,12 +43,13 @@ class LLVMBackend:
         if exe is None:
             start = time.perf_counter()
             try:
-                result = passes.run_pipeline(program, passes.default_passes(feed_shapes),
-                                             print_after=None)
+                pipeline = passes.default_passes(feed_shapes,
+                                                 one_op_per_kernel=self.check_numerics)
+                result = passes.run_pipeline(program, pipeline, print_after=None)
             except (ShapeError, DTypeError) as err:   # the feeds' shapes do not fit the graph
                 raise ExecutionError(str(err)) from None
             passes_done = time.perf_counter()
-            exe = LLVMExecutable(result.program)
+            exe = LLVMExecutable(result.program, check_numerics=self.check_numerics)
             exe.pipeline = result
             self.last_from_cache = exe.jit.last_from_cache
             self.compile_count += 1
@@ -76,10 +81,10 @@ class LLVMBackend:
 _BACKENDS = {"numpy": NumpyBackend, "llvm": LLVMBackend}
 
 
-def get_backend(name: str | None):
+def get_backend(name: str | None, check_numerics: bool = False):
     name = name or DEFAULT_BACKEND
     if name in _BACKENDS:
-        return _BACKENDS[name]()
+        return _BACKENDS[name](check_numerics=check_numerics)
     if name in PLANNED:
         raise GraphcError(f"backend '{name}' ({PLANNED[name]}) is not available in this "
                           f"version of graphc; use backend='numpy' or 'llvm'")

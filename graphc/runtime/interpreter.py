@@ -17,12 +17,32 @@ class ExecutionError(GraphcError, RuntimeError):
     """An op failed while running (bad label, out-of-range index, shape known only now)."""
 
 
+class NumericsError(ExecutionError):
+    """A NaN or an infinity appeared (Session(check_numerics=True))."""
+
+
+def numerics_message(node: Node) -> str:
+    """Names the op, its node and line, and for a backward node the forward op (and line)
+    whose gradient it computes."""
+    text = f"{node.describe()} produced NaN or Inf"
+    if node.grad_of is not None:
+        text += f"; it computes part of the gradient of {node.grad_of.forward.describe()}"
+    elif node.op.name in ("assign", "assign_add", "assign_sub"):
+        text += f"; it updates variable '{node.inputs[0].name}'"
+    return text
+
+
+def all_finite(value: np.ndarray) -> bool:
+    return not np.issubdtype(value.dtype, np.floating) or bool(np.isfinite(value).all())
+
+
 class RunContext:
     """What one run sees: its feeds, the session's variables, its pending variable writes,
     and per-op random streams (reproducible from a seed and a run counter)."""
 
     def __init__(self, feeds: dict[Node, np.ndarray], variables: dict[Node, np.ndarray],
-                 rng_counters: dict[str, int]):
+                 rng_counters: dict[str, int], check_numerics: bool = False):
+        self.check_numerics = check_numerics
         self.feeds = feeds
         self.variables = variables
         self.writes: dict[Node, np.ndarray] = {}
@@ -68,6 +88,8 @@ def execute(nodes: Iterable[Node], ctx: RunContext) -> dict[Node, np.ndarray]:
             raise ExecutionError(f"{node.describe()} failed: {err}  [inputs: {shapes}]") from err
         out = np.asarray(out)
         check_result(node, out)
+        if ctx.check_numerics and not all_finite(out):
+            raise NumericsError(numerics_message(node))
         values[node] = out
     return values
 

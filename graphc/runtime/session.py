@@ -21,9 +21,10 @@ class Session:
     is called again); variables created later are initialized on first use.
     """
 
-    def __init__(self, graph=None, backend: str | None = None):
+    def __init__(self, graph=None, backend: str | None = None, check_numerics: bool = False):
         self.graph = graph or get_default_graph()
-        self.backend = get_backend(backend)
+        self.check_numerics = check_numerics
+        self.backend = get_backend(backend, check_numerics=check_numerics)
         self._variables: dict[Node, np.ndarray] = {}
         self._rng_counters: dict[str, int] = {}
         self._executables: dict[tuple, object] = {}
@@ -100,7 +101,7 @@ class Session:
             program = Program.build(self.graph, unique, sorted(feeds, key=lambda n: n.id))
             self._executables[key] = program
         self._ensure_initialized(program)
-        ctx = RunContext(feeds, self._variables, self._rng_counters)
+        ctx = RunContext(feeds, self._variables, self._rng_counters, self.check_numerics)
         values = self.backend.run(program, ctx)
         self._variables.update(ctx.writes)
         return [_fetched_value(n, values[n]) for n in flat]

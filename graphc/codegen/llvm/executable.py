@@ -25,9 +25,10 @@ def aligned_zeros(nbytes: int, align: int = 64) -> np.ndarray:
 
 
 class LLVMExecutable:
-    def __init__(self, program, templates=None, threads: bool = True, profile: bool = False):
+    def __init__(self, program, templates=None, threads: bool = True, profile: bool = False,
+                 check_numerics: bool = False):
         from .parallel import configured_threads, default_pool
-        self.lowered: LoweredProgram = lower_program(program)
+        self.lowered: LoweredProgram = lower_program(program, check_numerics)
         self.program = program
         slots = {b.name: i for i, b in enumerate(self.lowered.buffers)}
         parallel = threads and configured_threads() > 1
@@ -35,8 +36,9 @@ class LLVMExecutable:
         self.profile_cycles = np.zeros(n_kernels, np.int64) if profile else None
         templates = templates or TEMPLATES
         profile_slot = len(slots) if profile else None
+        stop_slot = slots["status"] if check_numerics else None
         self._render_args = (self.lowered.kernels, slots, templates, ENTRY, parallel,
-                             profile_slot)
+                             profile_slot, stop_slot)
         self._llvm_ir = None
         self.jit = JIT()
         if profile:
@@ -44,7 +46,8 @@ class LLVMExecutable:
             install_runtime(self.jit)
         self.pool = default_pool(self.jit) if parallel else None
         publish_routines(self.lowered.kernels)   # a cached object links against them
-        key = (f"program:{_codegen_version()}:{parallel}:{profile_slot}:{sorted(slots.items())}"
+        key = (f"program:{_codegen_version()}:{parallel}:{profile_slot}:{stop_slot}:"
+               f"{sorted(slots.items())}"
                + "\n".join(str(k) for k in self.lowered.kernels))
         self.compiled = self.jit.add(lambda: self.llvm_ir, key=key)
         self._entry = self.jit.function(ENTRY, None, ctypes.c_void_p, ctypes.c_void_p)
@@ -89,9 +92,10 @@ class LLVMExecutable:
     def llvm_ir(self) -> str:
         """The program's LLVM IR (rendered on demand: a cached compile never needs it)."""
         if self._llvm_ir is None:
-            kernels, slots, templates, entry, parallel, profile_slot = self._render_args
+            kernels, slots, templates, entry, parallel, profile_slot, stop = self._render_args
             self._llvm_ir = str(program_module(kernels, slots, templates, entry,
-                                               parallel=parallel, profile_slot=profile_slot))
+                                               parallel=parallel, profile_slot=profile_slot,
+                                               stop_slot=stop))
         return self._llvm_ir
 
     def _output_reader(self, node):
@@ -128,7 +132,9 @@ class LLVMExecutable:
         self._entry(ctypes.addressof(self.table), self.pool.address if self.pool else None)
         if self._status[0]:
             node, message = self.lowered.failures[self._status[0] - 1]
-            from ...runtime.interpreter import ExecutionError
+            from ...runtime.interpreter import ExecutionError, NumericsError
+            if message.startswith(node.describe()):        # a numerics check
+                raise NumericsError(message)
             raise ExecutionError(f"{node.describe()}: {message}")
         return [early[i] if i in early else None if b is None else
                 self._read(b, node, feeds, variables)

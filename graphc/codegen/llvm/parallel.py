@@ -72,6 +72,7 @@ _INT_MAX = 2 ** 31 - 1
 
 _RUNTIME_IR = """
 declare i64 @syscall(i64, ...)
+declare i32 @sched_yield()
 declare i64 @llvm.readcyclecounter()
 {pause_decl}
 
@@ -80,8 +81,19 @@ define internal ptr @field(ptr %pool, i64 %offset) alwaysinline {{
   ret ptr %p
 }}
 
-define internal void @spin_hint() alwaysinline {{
+; One turn of a spin-wait: a pause, and every 256th turn a sched_yield, so that a waiter
+; sharing its core with the thread it waits for (an oversubscribed or shared machine)
+; hands the core over instead of burning its time slice.
+define internal void @spin_hint(i64 %turn) alwaysinline {{
+entry:
   {pause_call}
+  %low = and i64 %turn, 255
+  %yield = icmp eq i64 %low, 255
+  br i1 %yield, label %give, label %done
+give:
+  %r = call i32 @sched_yield()
+  br label %done
+done:
   ret void
 }}
 
@@ -159,11 +171,13 @@ entry:
   %start = call i64 @llvm.readcyclecounter()
   br label %spin
 spin:
+  %turn = phi i64 [ 0, %entry ], [ %next_turn, %pause ]
   %d = load atomic i32, ptr %pdone acquire, align 4
   %finished = icmp eq i32 %d, %count
   br i1 %finished, label %out, label %pause
 pause:
-  call void @spin_hint()
+  call void @spin_hint(i64 %turn)
+  %next_turn = add i64 %turn, 1
   %now = call i64 @llvm.readcyclecounter()
   %spent = sub i64 %now, %start
   %keep = icmp ult i64 %spent, %limit
@@ -258,11 +272,13 @@ wait:
   %start = call i64 @llvm.readcyclecounter()
   br label %spin
 spin:
+  %turn = phi i64 [ 0, %wait ], [ %next_turn, %pause ], [ 0, %awake ]
   %g = load atomic i32, ptr %pgen acquire, align 4
   %changed = icmp ne i32 %g, %seen
   br i1 %changed, label %woke, label %pause
 pause:
-  call void @spin_hint()
+  call void @spin_hint(i64 %turn)
+  %next_turn = add i64 %turn, 1
   %now = call i64 @llvm.readcyclecounter()
   %spent = sub i64 %now, %start
   %keep = icmp ult i64 %spent, %limit

@@ -361,9 +361,10 @@ def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
 
 def program_module(kernels: list[Kernel], table_slots: dict[str, int], templates,
                    entry: str = "graphc_program", parallel: bool = False,
-                   profile_slot: int | None = None) -> ir.Module:
+                   profile_slot: int | None = None, stop_slot: int | None = None) -> ir.Module:
     """All kernels plus the entry point `void entry(i8** table, i8* pool)`. With a
-    profile slot, the cycles each kernel takes are added to an i64 array in that slot."""
+    profile slot, the cycles each kernel takes are added to an i64 array in that slot;
+    with a stop slot, the run returns after the first kernel that leaves that i64 != 0."""
     module = ir.Module(name="graphc")
     functions = [kernel_function(module, k, templates, parallel=parallel) for k in kernels]
     fn = ir.Function(module, ir.FunctionType(VOID, [I8P.as_pointer(), I8P]), entry)
@@ -384,6 +385,12 @@ def program_module(kernels: list[Kernel], table_slots: dict[str, int], templates
         if counters is not None:
             slot = b.gep(counters, [ir.Constant(I64, index)])
             b.store(b.add(b.load(slot), b.sub(b.call(cycles, []), start)), slot)
+        if stop_slot is not None:
+            raw = b.load(b.gep(table, [ir.Constant(I64, stop_slot)]))
+            failed = b.icmp_signed("!=", b.load(b.bitcast(raw, I64.as_pointer())),
+                                   ir.Constant(I64, 0))
+            with b.if_then(failed):
+                b.ret_void()
     b.ret_void()
     return module
 
