@@ -37,22 +37,55 @@ MIN_SECONDS = 0.25                              # timed calls per size and round
 
 
 # -- workers (run in subprocesses) ------------------------------------------------------
-def time_calls(fn):
-    """Per-call times of `fn` over about MIN_SECONDS, after warm-up."""
+def time_calls(fn, quiet_wait):
+    """Per-call times of `fn` over about MIN_SECONDS after warm-up, started when other
+    processes leave the cores idle, and the load they added meanwhile (in cores)."""
+    wait_until_quiet(quiet_wait)
     fn()
     fn()
     start = time.perf_counter()
     fn()
     once = time.perf_counter() - start
+    busy, own, wall = cpu_busy(), own_cpu(), time.perf_counter()
     times = []
     for _ in range(max(5, int(MIN_SECONDS / max(once, 1e-6)))):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return times
+    others = (cpu_busy() - busy) - (own_cpu() - own)
+    return times, max(0.0, others / (time.perf_counter() - wall))
 
 
-def numpy_worker(sizes):
+def own_cpu():
+    """CPU seconds used by every thread of this process."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_busy():
+    """CPU seconds used by the whole machine so far."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def others_load(window=0.3):
+    """Cores kept busy by other processes over `window` seconds."""
+    busy, own = cpu_busy(), own_cpu()
+    time.sleep(window)
+    return max(0.0, (cpu_busy() - busy) - (own_cpu() - own)) / window
+
+
+def wait_until_quiet(max_wait, threshold=0.3):
+    """On a shared machine, start timing when others leave the cores alone (or after
+    max_wait seconds): a busy neighbour halves a 2-thread result. Idle OpenBLAS threads
+    of this process stop spinning after a while and then count as quiet."""
+    deadline = time.monotonic() + max_wait
+    while others_load() > threshold and time.monotonic() < deadline:
+        pass
+
+
+def numpy_worker(sizes, quiet_wait):
     import numpy as np
     rng = np.random.default_rng(0)
     out = {"kernel": openblas_corename()}
@@ -63,7 +96,7 @@ def numpy_worker(sizes):
 
         def run(a=a, b=b, c=c):
             np.matmul(a, b, out=c)
-        out[n] = time_calls(run)
+        out[n], out[f"load/{n}"] = time_calls(run, quiet_wait)
     return out
 
 
@@ -83,7 +116,7 @@ def openblas_corename():
     return "unknown"
 
 
-def graphc_worker(sizes):
+def graphc_worker(sizes, quiet_wait):
     import llvmlite.ir as ir
     import numpy as np
 
@@ -111,7 +144,8 @@ def graphc_worker(sizes):
 
             def run(args=args):
                 fn(*args)
-            out[f"{n}/{threads}"] = time_calls(run)
+            key = f"{n}/{threads}"
+            out[key], out[f"load/{key}"] = time_calls(run, quiet_wait)
     out["dispatch"] = dispatch_overhead(jit, pool)
     pool.close()
     return out
@@ -177,42 +211,34 @@ def worker_env(kind):
     else:
         env.pop("OPENBLAS_NUM_THREADS", None)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    if kind == "graphc":
+        env["GRAPHC_CACHE"] = "0"               # time a cold compile
     return env
 
 
-def run_worker(kind, sizes):
-    cmd = [sys.executable, __file__, "--worker", kind, "--sizes", ",".join(map(str, sizes))]
+def run_worker(kind, sizes, quiet_wait):
+    cmd = [sys.executable, __file__, "--worker", kind, "--sizes", ",".join(map(str, sizes)),
+           "--quiet-wait", str(quiet_wait)]
     proc = subprocess.run(cmd, env=worker_env(kind), capture_output=True, text=True,
                           check=True)
     return json.loads(proc.stdout)
 
 
-def children_cpu():
-    """CPU seconds used by this benchmark's finished workers."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def cpu_busy():
-    """CPU seconds used by the whole machine so far: with children_cpu, the load that
-    other processes put on the machine while we measured."""
-    with open("/proc/stat") as stat:
-        fields = [int(x) for x in stat.readline().split()[1:]]
-    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def collect(sizes, rounds):
-    samples = {}
-    info = {}
+def collect(sizes, rounds, quiet_wait):
+    """Timing samples per (worker, size/threads), others' load per timed window, and the
+    workers' other facts."""
+    samples, loads, info = {}, [], {}
     for _ in range(rounds):
         for kind in ("graphc", "numpy1", "numpyN"):
-            result = run_worker(kind, sizes)
+            result = run_worker(kind, sizes, quiet_wait)
             for key, value in result.items():
-                if isinstance(value, list):
+                if key.startswith("load/"):
+                    loads.append(value)
+                elif isinstance(value, list):
                     samples.setdefault((kind, key), []).extend(value)
                 else:
                     info.setdefault(kind, {})[key] = value
-    return samples, info
+    return samples, sum(loads) / len(loads), info
 
 
 def gflops(samples, kind, key, n):
@@ -256,8 +282,9 @@ def report(sizes, samples, info, load):
         "implementations in separate processes taking turns. "
         "1T: graphc without a pool vs numpy with OPENBLAS_NUM_THREADS=1; "
         "2T: graphc with a 2-thread pool vs numpy with its own threads. "
-        f"OpenBLAS kernel: {info['numpy1']['kernel']}. Machine load from other processes "
-        f"during the run: {load:.2f} cores on average.", "",
+        f"OpenBLAS kernel: {info['numpy1']['kernel']}. The machine is shared: each "
+        f"measurement starts when other processes leave the cores idle (waiting up to "
+        f"--quiet-wait s); their load during the timed calls averaged {load:.2f} cores.", "",
         table(sizes, samples), "",
         f"graphc blocking: `{info['graphc']['config']}`; compile of one variant "
         f"{info['graphc']['compile_s'] * 1e3:.0f} ms.",
@@ -286,19 +313,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quiet-wait", type=float, default=10.0,
+                        help="seconds to wait, before each measurement, for other processes "
+                             "to leave the CPU alone (0: don't wait)")
     parser.add_argument("--record", action="store_true", help="update bench/RESULTS.md")
     parser.add_argument("--worker", choices=("graphc", "numpy1", "numpyN"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.worker:
-        result = graphc_worker(sizes) if args.worker == "graphc" else numpy_worker(sizes)
+        worker = graphc_worker if args.worker == "graphc" else numpy_worker
+        result = worker(sizes, args.quiet_wait)
         print(json.dumps({str(k): v for k, v in result.items()}))
         return
-    busy0, ours0, wall0 = cpu_busy(), children_cpu(), time.perf_counter()
-    samples, info = collect(sizes, args.rounds)
-    others = (cpu_busy() - busy0) - (children_cpu() - ours0)
-    load = max(0.0, others / (time.perf_counter() - wall0))
+    samples, load, info = collect(sizes, args.rounds, args.quiet_wait)
     text = report(sizes, samples, info, load)
     print(text)
     if args.record:
