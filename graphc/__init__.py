@@ -19,6 +19,7 @@ from .ops import (Variable, abs, add, add_n, argmax, argmin, assign, assign_add,
                   reduce_mean, reduce_min, reduce_sum, reshape, rsqrt, sigmoid, sign, size,
                   slice, split, sqrt, square, squeeze, stop_gradient, sub, subtract, tanh, tile,
                   trainable_variables, transpose, truediv, where, zeros_like)
+from .ops import print_ as print  # noqa: A001 - TF1 spelling gc.print
 from .runtime import ExecutionError, NumericsError, Session
 
 bool = bool_  # noqa: A001 - TF1 spelling gc.bool

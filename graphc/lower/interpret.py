@@ -78,6 +78,8 @@ def run_kernel(kernel: Kernel, buffers: dict[str, np.ndarray]) -> None:
     """Execute `kernel` on flat numpy arrays (modified in place)."""
     for p in kernel.params:
         array = buffers[p.name]
+        if not isinstance(array, np.ndarray):
+            continue                       # a runtime routine's handle (print callback)
         if array.ndim != 1 or array.size < p.size:
             raise ValueError(f"buffer {p.name} must be flat with at least {p.size} elements")
     _run(kernel.body, _Env(buffers))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import DType, Node, int64
+from ..ir import DType, Node, bool_, int64
 from ..passes.kernels import KernelGraph, is_template, template_target
 from ..runtime.program import ASSIGN_OPS, Program
 from .loopir import (Assign, Binary, Buffer, Call, Cast, Compare, Declare, Kernel, Load,
@@ -19,6 +19,7 @@ from .values import Checks, LoweringError, ValueBuilder
 from .windows import WINDOW_TEMPLATES
 
 RANDOM_OPS = ("dropout_mask",)
+PRINT_CALLBACK = "print_callback"   # the runtime's print function, a slot of the table
 SOFTMAX_FAMILY = ("softmax", "log_softmax", "sparse_softmax_cross_entropy")
 REDUCTIONS = {"reduce_sum": lower_reduce, "reduce_mean": lower_reduce,
               "reduce_max": lower_reduce, "reduce_min": lower_reduce, "argmax": lower_reduce,
@@ -30,7 +31,7 @@ class BufferInfo:
     """One entry of the entry point's pointer table."""
 
     name: str
-    kind: str                  # feed | variable | constant | arena | rng | status
+    kind: str           # feed | variable | constant | arena | rng | status | workspace | callback
     node: Node                 # the program node whose value it holds
     dtype: DType
     size: int                  # elements
@@ -46,6 +47,7 @@ class LoweredProgram:
     arena_bytes: int
     value_buffer: dict[Node, str]      # every buffered value (views: their base's buffer)
     failures: list = None              # (node, message) of each run-time check's code
+    prints: list = None                # print nodes, by the index their Call passes
 
     def buffer(self, name: str) -> BufferInfo:
         return self._by_name[name]
@@ -99,11 +101,14 @@ def lower_program(program: Program, check_numerics: bool = False) -> LoweredProg
                         program.nodes[0], int64, 1)
     buffers.append(status)
     workspaces: dict = {}
+    prints: list = []
     kernels = [lower_kernel(f"kernel{i}", k, graph, value_buffer, buffers, rng_keys, checks,
-                            workspaces) for i, k in enumerate(graph.kernels)]
+                            workspaces, prints) for i, k in enumerate(graph.kernels)]
     if check_numerics:
         for kernel, k in zip(kernels, graph.kernels):
             kernel.body += _finite_checks(k, value_buffer, checks)
+    if prints:
+        buffers.append(BufferInfo(PRINT_CALLBACK, "callback", status.node, bool_, 1))
     for dtype, size in workspaces.items():
         buffers.append(BufferInfo(workspace_name(dtype), "workspace", status.node, dtype, size))
     for kernel in kernels:       # kernels list their parameters now that every buffer exists
@@ -111,6 +116,7 @@ def lower_program(program: Program, check_numerics: bool = False) -> LoweredProg
         kernel.params = [Buffer(b.name, b.dtype, b.size) for b in buffers if b.name in used]
     lowered = LoweredProgram(program, kernels, buffers, plan.peak_bytes, value_buffer)
     lowered.failures = checks.failures
+    lowered.prints = prints
     return lowered
 
 
@@ -119,7 +125,7 @@ def _safe(name: str) -> str:
 
 
 def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_keys,
-                 checks, workspaces) -> Kernel:
+                 checks, workspaces, prints) -> Kernel:
     names = Names()
     members = set(k.members)
 
@@ -164,14 +170,24 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
                     inner_kind="serial", outer_kind="parallel")
     elif is_template(anchor):
         body = _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
-                               workspaces)
+                               workspaces, prints)
     else:
         raise LoweringError(f"{name}: no lowering for anchor op '{anchor.op.name}'")
     return Kernel(name, [], body)
 
 
+def _lower_print(node, vb, names, target, prints) -> list:
+    """Copy the value into the print's buffer, then hand that buffer to the runtime."""
+    strides = row_major_strides(node.shape)
+    copy = nest(names, node.shape, lambda i: [
+        Store(target, linear_index(i, strides), vb.value(node.inputs[0], i))],
+        outer_kind="parallel")
+    prints.append(node)
+    return copy + [Call("print", (target, PRINT_CALLBACK, len(prints) - 1))]
+
+
 def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
-                    workspaces) -> list:
+                    workspaces, prints) -> list:
     target_root = template_target(k)
     target = value_buffer[target_root] if target_root is not None else value_buffer[anchor]
     if anchor.op.name == "matmul":
@@ -184,6 +200,8 @@ def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
         body = CONV_GEMM[anchor.op.name](anchor, vb, names, target, buffer_of)
     elif anchor.op.name in WINDOW_TEMPLATES:
         body = WINDOW_TEMPLATES[anchor.op.name](anchor, vb, names, target)
+    elif anchor.op.name == "print":
+        body = _lower_print(anchor, vb, names, target, prints)
     else:
         raise LoweringError(f"op '{anchor.op.name}' ({anchor.name}) has no compiled "
                             "implementation yet")

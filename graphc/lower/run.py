@@ -18,6 +18,8 @@ def bind_buffers(lp: LoweredProgram, feeds: dict, variables: dict, arena: np.nda
             out[b.name] = variables[b.node].reshape(-1)
         elif b.kind == "constant":
             out[b.name] = b.value
+        elif b.kind == "callback":
+            continue
         elif b.kind in ("workspace", "status", "rng"):
             out[b.name] = np.zeros(b.size, b.dtype.np_type)
         else:
@@ -34,6 +36,8 @@ def run_lowered(lp: LoweredProgram, feed_dict: dict, variables: dict):
              for user, node in program.variables.items()}
     arena = np.zeros(max(lp.arena_bytes, 1), np.uint8)
     buffers = bind_buffers(lp, feeds, state, arena)
+    if lp.prints:
+        buffers["print_callback"] = lp.prints        # the interpreter's print routine reads it
     for kernel in lp.kernels:
         run_kernel(kernel, buffers)
     outputs = []

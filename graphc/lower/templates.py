@@ -31,7 +31,15 @@ def numpy_gemm(buffers, a, a_off, b, b_off, c, c_off, m, n, k, lda, ldb, ldc, tr
     C[...] = C + product if accumulate else product
 
 
-TEMPLATES_NUMPY = {"gemm": numpy_gemm}
+def numpy_print(buffers, target, callback, index):
+    """`print(buffer, callback, k)`: the runtime prints print node k's value."""
+    from ..ops.debug import format_print
+    node = buffers[callback][index]
+    value = buffers[target][: node.type.num_elements].reshape(node.shape)
+    print(format_print(node, value), flush=True)
+
+
+TEMPLATES_NUMPY = {"gemm": numpy_gemm, "print": numpy_print}
 
 
 def lower_matmul(node, buffer_of, out_buffer: str, names: Names) -> list:

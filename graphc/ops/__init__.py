@@ -1,5 +1,6 @@
 """Every op of graphc; importing this package registers them all."""
 from .base import apply, as_tensor
+from .debug import print_
 from .conv import conv2d, conv2d_backprop_filter, conv2d_backprop_input
 from .elementwise import (abs, add, add_n, cast, div, divide, elu, equal, exp, greater,
                           greater_equal, leaky_relu, less, less_equal, log, logical_and,

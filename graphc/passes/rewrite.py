@@ -42,10 +42,11 @@ def rebuild(program: Program, rule: Rule | None = None) -> tuple[Program, dict[N
 def remap(program: Program, graph: Graph, mapping: dict[Node, Node]) -> Program:
     outputs = tuple(mapping[n] for n in program.outputs)
     updates = tuple(mapping[n] for n in program.updates)
-    nodes = tuple(graph.ancestors(outputs + updates, control=False))
+    effects = tuple(mapping[n] for n in program.effects)
+    nodes = tuple(graph.ancestors(outputs + updates + effects, control=False))
     live = set(nodes)
     return program.with_changes(
-        graph=graph, outputs=outputs, updates=updates, nodes=nodes,
+        graph=graph, outputs=outputs, updates=updates, effects=effects, nodes=nodes,
         feeds={u: mapping[n] for u, n in program.feeds.items()
                if n in mapping and mapping[n] in live},
         variables={u: mapping[n] for u, n in program.variables.items()

@@ -10,6 +10,7 @@ import numpy as np
 from ..ir import FeedError, Graph, Node
 
 ASSIGN_OPS = ("assign", "assign_add", "assign_sub")
+EFFECT_OPS = ("print",)        # run whenever the run needs them, even if folding drops users
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Program:
     variables: dict[Node, Node]
     nodes: tuple[Node, ...]
     annotations: dict[str, Any] = field(default_factory=dict)  # kernels, memory plan, ...
+    effects: tuple[Node, ...] = ()   # side effects the run must perform (gc.print)
 
     @classmethod
     def build(cls, graph: Graph, fetches, feeds) -> "Program":
@@ -49,12 +51,14 @@ class Program:
                                 "depends on it (pass it in feed_dict)")
         updates = tuple(n for n in nodes if n.op.name in ASSIGN_OPS)
         _check_single_writer(updates)
+        effects = tuple(n for n in nodes if n.op.name in EFFECT_OPS)
         variables = {n: n for n in nodes if n.op.name == "variable"}
-        return cls(graph, fetches, updates, {f: f for f in feeds}, variables, nodes)
+        return cls(graph, fetches, updates, {f: f for f in feeds}, variables, nodes,
+                   effects=effects)
 
     @property
     def roots(self) -> tuple[Node, ...]:
-        return tuple(dict.fromkeys(self.outputs + self.updates))
+        return tuple(dict.fromkeys(self.outputs + self.updates + self.effects))
 
     def with_changes(self, **changes) -> "Program":
         return replace(self, **changes)

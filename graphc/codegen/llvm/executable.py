@@ -70,6 +70,9 @@ class LLVMExecutable:
                 space = aligned_zeros(b.size * b.dtype.itemsize).view(b.dtype.np_type)
                 self._constants.append(space)
                 self.table[i] = space.ctypes.data
+            elif b.kind == "callback":
+                self._print_callback = _print_callback(self.lowered.prints)
+                self.table[i] = ctypes.cast(self._print_callback, ctypes.c_void_p).value
             elif b.kind == "status":
                 self._status = np.zeros(1, np.int64)
                 self.table[i] = self._status.ctypes.data
@@ -173,3 +176,19 @@ def _codegen_version() -> str:
     from . import render, templates
     from .cache import source_version
     return source_version(render, templates, loopir)
+
+
+PRINT_FUNCTION = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_void_p)
+
+
+def _print_callback(prints):
+    """The function compiled code calls for `gc.print` (ctypes takes the GIL for it)."""
+    from ...ops.debug import format_print
+
+    def print_value(index, address):
+        node = prints[index]
+        count = node.type.num_elements
+        raw = (ctypes.c_char * (count * node.dtype.itemsize)).from_address(address)
+        value = np.frombuffer(raw, dtype=node.dtype.np_type, count=count).reshape(node.shape)
+        print(format_print(node, value), flush=True)
+    return PRINT_FUNCTION(print_value)

@@ -77,7 +77,17 @@ def gemm_loops(em, args) -> None:
     em.emit(expand_gemm(args, em.dtypes[args[0]], Names()))
 
 
-TEMPLATES = {"gemm": gemm_native}
+def print_native(em, args) -> None:
+    """Call the runtime's print function (a table slot) with the print's index and data."""
+    target, callback, index = args
+    fnty = ir.FunctionType(ir.VoidType(), [I64, ir.IntType(8).as_pointer()])
+    bld = em.builder
+    fn = bld.bitcast(em.buffers[callback], fnty.as_pointer())
+    bld.call(fn, [ir.Constant(I64, index), bld.bitcast(em.buffers[target],
+                                                      ir.IntType(8).as_pointer())])
+
+
+TEMPLATES = {"gemm": gemm_native, "print": print_native}
 
 
 def publish_routines(kernels) -> None:
