@@ -20,7 +20,7 @@ from ..ops.window import Geometry
 from ..ir import bool_
 from .loopir import (Binary, Call, Const, Load, Loop, Select, Store, add, const, idx,
                      linear_index, mul, row_major_strides)
-from .nests import Names, nest
+from .nests import Names, fill, nest
 from .values import clamp, in_range
 
 WORKSPACE_TARGET = 1 << 14
@@ -125,9 +125,7 @@ def lower_conv2d_backprop_filter(node, vb, names: Names, out: str, buffer_of) ->
     dtype = node.dtype
 
     def clear_partial(base):
-        partial = Binary("add", base, idx(p.panel))
-        return nest(names, (p.kc * p.cout,), lambda i: [
-            Store(ws, Binary("add", partial, i[0]), const(0, dtype))], outer_kind="serial")
+        return fill(names, ws, p.kc * p.cout, const(0, dtype), Binary("add", base, idx(p.panel)))
 
     def chunk_body(chunk, base):
         return _im2col(p, vb, x, names, chunk, base, ws, dtype) + [
@@ -160,9 +158,8 @@ def lower_conv2d_backprop_input(node, vb, names: Names, out: str, buffer_of) -> 
         product = Call("gemm", (buffer_of(w), idx(0), buffer_of(gy),
                                 mul(chunk, idx(p.rows * p.cout)), ws, base, p.kc, p.rows,
                                 p.cout, p.cout, p.cout, p.rows, False, True, False))
-        first = mul(chunk, idx(p.chunk * image_size))
-        clear = nest(names, (p.chunk * image_size,), lambda i: [
-            Store(out, Binary("add", first, i[0]), const(0, dtype))], outer_kind="serial")
+        clear = fill(names, out, p.chunk * image_size, const(0, dtype),
+                     mul(chunk, idx(p.chunk * image_size)))
 
         def add_back(index):
             a, b, c, n, oh, ow = index

@@ -3,6 +3,7 @@ involved (slow — element by element — so tests use small shapes)."""
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -15,18 +16,23 @@ def _sigmoid(x):
     return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
 
 
-_UNARY = {"neg": lambda x: -x, "abs": abs, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
-          "rsqrt": lambda x: 1 / np.sqrt(x), "tanh": np.tanh, "sigmoid": _sigmoid,
-          "log1p": np.log1p, "expm1": np.expm1, "floor": np.floor,
-          "not": lambda x: not x}
-_BINARY = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-           "div": lambda a, b: a / b, "max": max, "min": min, "pow": lambda a, b: a ** b,
-           "floordiv": lambda a, b: a // b, "mod": lambda a, b: a % b,
-           "and": lambda a, b: a and b, "or": lambda a, b: a or b,
-           "xor": lambda a, b: a ^ b,
-           "shr": lambda a, b: (np.int64(a).view(np.uint64) >> np.uint64(b)).view(np.int64)}
-_COMPARE = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "lt": lambda a, b: a < b,
-            "le": lambda a, b: a <= b, "gt": lambda a, b: a > b, "ge": lambda a, b: a >= b}
+def _rsqrt(x):
+    return 1 / np.sqrt(x)
+
+
+def _logical_shift_right(a, b):
+    return (np.int64(a).view(np.uint64) >> np.uint64(b)).view(np.int64)
+
+
+_UNARY = {"neg": operator.neg, "abs": abs, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
+          "rsqrt": _rsqrt, "tanh": np.tanh, "sigmoid": _sigmoid, "log1p": np.log1p,
+          "expm1": np.expm1, "floor": np.floor, "not": operator.not_}
+_BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
+           "div": operator.truediv, "max": max, "min": min, "pow": operator.pow,
+           "floordiv": operator.floordiv, "mod": operator.mod, "and": operator.and_,
+           "or": operator.or_, "xor": operator.xor, "shr": _logical_shift_right}
+_COMPARE = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
+            "gt": operator.gt, "ge": operator.ge}
 
 
 class _Env:

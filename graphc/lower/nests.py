@@ -35,3 +35,13 @@ def nest(names: Names, shape, body_fn, inner_kind: str = "vector", outer_kind: s
             kind = "serial"
         body = [Loop(v, idx(d), body, kind)]
     return body
+
+
+def fill(names: Names, buffer: str, count: int, value, start=None) -> list:
+    """buffer[start + i] = value for i < count (a parallel loop)."""
+    from .loopir import Store, add
+    base = start if start is not None else idx(0)
+
+    def store(index):
+        return [Store(buffer, add(base, index[0]), value)]
+    return nest(names, (count,), store, outer_kind="parallel")

@@ -1,4 +1,5 @@
-"""Convolutions and poolings (NHWC, HWIO) as direct loop nests.
+"""Poolings and their gradients (NHWC) as direct loop nests (convolutions are GEMMs:
+conv_gemm.py).
 
 Out-of-range taps (padding) are handled without branches: the load index is clamped to
 the image and the contribution selected away, so every load stays inside its buffer.
@@ -11,7 +12,7 @@ from ..ops.window import Geometry
 from ..ir import bool_
 from .loopir import (Assign, Binary, Compare, Const, Declare, Local, Select, Store, add,
                      const, idx, linear_index, mul, row_major_strides)
-from .nests import Names, nest
+from .nests import Names, fill, nest
 from .values import clamp, in_range
 
 
@@ -57,30 +58,6 @@ def _accumulate_over(names, extents, acc, dtype, term_fn):
     return nest(names, extents, body, inner_kind="serial")
 
 
-def lower_conv2d(node, vb, names: Names, out_buffer: str) -> list:
-    x, w = node.inputs
-    geo = _geometry(node, x.shape, w.shape[:2])
-    kh, kw, ci, co = w.shape
-    dtype = node.dtype
-    zero = const(0, dtype)
-
-    def element(index):
-        n, oh, ow, c_out = index
-        acc = names.scalar("acc")
-
-        def term(k):
-            a, b, c_in = k
-            hw = _tap(geo, (oh, ow), (a, b))
-            ch, cw = _clamped(geo, hw)
-            v = Select(_valid(geo, hw), _load4(vb, x, n, ch, cw, c_in), zero)
-            return Binary("mul", v, vb.value(w, (a, b, c_in, c_out)))
-        return [Declare(acc, dtype, zero)] + _accumulate_over(names, (kh, kw, ci), acc, dtype,
-                                                              term) + \
-            [Store(out_buffer, linear_index(index, row_major_strides(node.shape)),
-                   Local(acc, dtype))]
-    return nest(names, node.shape, element, outer_kind="parallel")
-
-
 def _window_origin(geo, in_hw_index, k_index):
     """For input (h, w) and window offset (kh, kw): the output position whose window
     reads (h, w) at that offset, and whether it exists."""
@@ -96,53 +73,6 @@ def _window_origin(geo, in_hw_index, k_index):
         ok = cond if ok is None else Binary("and", ok, cond)
         outs.append(clamp(o, geo.out_hw[d]))
     return tuple(outs), ok
-
-
-def lower_conv2d_backprop_input(node, vb, names: Names, out_buffer: str) -> list:
-    x_ref, w, gy = node.inputs
-    geo = _geometry(node, x_ref.shape, w.shape[:2])
-    kh, kw, ci, co = w.shape
-    dtype = node.dtype
-    zero = const(0, dtype)
-
-    def element(index):
-        n, h, wi, c_in = index
-        acc = names.scalar("acc")
-
-        def term(k):
-            a, b, c_out = k
-            (oh, ow), ok = _window_origin(geo, (h, wi), (a, b))
-            g = Select(ok, vb.value(gy, (n, oh, ow, c_out)), zero)
-            return Binary("mul", g, vb.value(w, (a, b, c_in, c_out)))
-        return [Declare(acc, dtype, zero)] + _accumulate_over(names, (kh, kw, co), acc, dtype,
-                                                              term) + \
-            [Store(out_buffer, linear_index(index, row_major_strides(node.shape)),
-                   Local(acc, dtype))]
-    return nest(names, node.shape, element, outer_kind="parallel")
-
-
-def lower_conv2d_backprop_filter(node, vb, names: Names, out_buffer: str) -> list:
-    x, w_ref, gy = node.inputs
-    geo = _geometry(node, x.shape, w_ref.shape[:2])
-    dtype = node.dtype
-    zero = const(0, dtype)
-    batch, (oh_n, ow_n) = x.shape[0], geo.out_hw
-
-    def element(index):
-        a, b, c_in, c_out = index
-        acc = names.scalar("acc")
-
-        def term(k):
-            n, oh, ow = k
-            hw = _tap(geo, (oh, ow), (a, b))
-            ch, cw = _clamped(geo, hw)
-            v = Select(_valid(geo, hw), _load4(vb, x, n, ch, cw, c_in), zero)
-            return Binary("mul", v, vb.value(gy, (n, oh, ow, c_out)))
-        return [Declare(acc, dtype, zero)] + _accumulate_over(
-            names, (batch, oh_n, ow_n), acc, dtype, term) + \
-            [Store(out_buffer, linear_index(index, row_major_strides(node.shape)),
-                   Local(acc, dtype))]
-    return nest(names, node.shape, element, outer_kind="parallel")
 
 
 def _pool_geometry(node, x_shape):
@@ -208,8 +138,7 @@ def _max_pool_grad_scatter(node, vb, names, out_buffer, geo) -> list:
     x, gy = node.inputs
     dtype = node.dtype
     strides = row_major_strides(node.shape)
-    clear = nest(names, node.shape, lambda i: [Store(out_buffer, linear_index(i, strides),
-                                                     const(0, dtype))], outer_kind="parallel")
+    clear = fill(names, out_buffer, node.type.num_elements, const(0, dtype))
 
     def window(index):
         n, oh, ow, c = index
@@ -305,8 +234,7 @@ def lower_gather_grad(node, vb, names: Names, out_buffer: str) -> list:
     axis, n = node.attrs["axis"], params.shape[node.attrs["axis"]]
     zero = const(0, node.dtype)
     strides = row_major_strides(node.shape)
-    clear = nest(names, node.shape, lambda index: [Store(out_buffer, linear_index(index, strides),
-                                                         zero)], inner_kind="vector")
+    clear = fill(names, out_buffer, node.type.num_elements, zero)
 
     def add_row(index):
         from .loopir import Cast, Load
@@ -320,9 +248,6 @@ def lower_gather_grad(node, vb, names: Names, out_buffer: str) -> list:
 
 
 WINDOW_TEMPLATES = {
-    "conv2d": lower_conv2d,
-    "conv2d_backprop_input": lower_conv2d_backprop_input,
-    "conv2d_backprop_filter": lower_conv2d_backprop_filter,
     "max_pool2d": lower_pool,
     "avg_pool2d": lower_pool,
     "max_pool2d_grad": lower_max_pool_grad,

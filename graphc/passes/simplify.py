@@ -49,36 +49,33 @@ def _same_type(a, node):
     return a.type == node.type
 
 
+def _drop_neutral(node, inputs, neutral, sides):
+    """x ∘ e → x for the op's neutral element e, on the sides where it is neutral."""
+    for keep, other in ((0, 1), (1, 0)):
+        if other in sides and uniform_value(inputs[other]) == neutral \
+                and _same_type(inputs[keep], node):
+            return inputs[keep]
+    return None
+
+
 @rule("mul")
 def mul_by_one(node, inputs):
-    a, b = inputs
-    if uniform_value(b) == 1 and _same_type(a, node):
-        return a
-    if uniform_value(a) == 1 and _same_type(b, node):
-        return b
-    return None
+    return _drop_neutral(node, inputs, 1, sides=(0, 1))
 
 
 @rule("add")
 def add_zero(node, inputs):
-    a, b = inputs
-    if uniform_value(b) == 0 and _same_type(a, node):
-        return a
-    if uniform_value(a) == 0 and _same_type(b, node):
-        return b
-    return None
+    return _drop_neutral(node, inputs, 0, sides=(0, 1))
 
 
 @rule("sub")
 def sub_zero(node, inputs):
-    a, b = inputs
-    return a if uniform_value(b) == 0 and _same_type(a, node) else None
+    return _drop_neutral(node, inputs, 0, sides=(1,))
 
 
 @rule("div")
 def div_by_one(node, inputs):
-    a, b = inputs
-    return a if uniform_value(b) == 1 and _same_type(a, node) else None
+    return _drop_neutral(node, inputs, 1, sides=(1,))
 
 
 @rule("neg")
