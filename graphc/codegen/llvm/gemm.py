@@ -228,12 +228,14 @@ class _GemmEmitter(KernelEmitter):
         self.store_fields(b, ctx, {"A": a, "B": bm, "C": c, "Bp": packed_b, "lda": lda,
                                    "ldb": ldb, "ldc": ldc, "M": m})
         ctx_i8 = b.bitcast(ctx, I8P)
+        # K slices of equal depth (at most KC): K = 600 is two slices of 300, not 512 + 88
+        k_step = b.ceil_div(k, b.ceil_div(k, cfg.kc))
         with b.loop(c64(0), n, cfg.nc, name="jc") as jc:
             nc = b.min(c64(cfg.nc), b.sub(n, jc))
             grid = self.task_grid(b, m, nc, threads)
             self.store_fields(b, ctx, {"jc": jc, "nc": nc, **grid})
-            with b.loop(c64(0), k, cfg.kc, name="pc") as pc:
-                kc = b.min(c64(cfg.kc), b.sub(k, pc))
+            with b.loop(c64(0), k, k_step, name="pc") as pc:
+                kc = b.min(k_step, b.sub(k, pc))
                 beta = b.select(b.icmp_signed(">", pc, c64(0)), c64(1), beta0)
                 self.store_fields(b, ctx, {"pc": pc, "kc": kc, "beta": beta})
                 self.run_tasks(b, parallel_for, pool, threads, pack_task, ctx_i8,
