@@ -19,6 +19,7 @@ import llvmlite.ir as ir
 
 I32 = ir.IntType(32)
 I64 = ir.IntType(64)
+I8P = ir.IntType(8).as_pointer()
 SCALAR = {"f32": ir.FloatType(), "f64": ir.DoubleType()}
 SIZE = {"f32": 4, "f64": 8}
 ALIGN = 64
@@ -120,6 +121,7 @@ class KernelEmitter:
 
     COLD_ATTRIBUTES = ("noinline", "minsize", "optsize")
     PACK_ATTRIBUTES = ("noinline", "optsize")
+    PREFETCH_C = True
 
     def __init__(self, module, name, dtype, trans_a, trans_b, config):
         self.module = module
@@ -170,6 +172,8 @@ class KernelEmitter:
         for row in slots:
             for slot in row:
                 b.store(ir.Constant(self.vec, None), slot)
+        if self.PREFETCH_C:
+            self.prefetch_tile(b, c, ldc, width)
         with b.loop(c64(0), kc, name="k") as k:
             brow = b.at(bp, b.mul(k, c64(cfg.nr)))
             bvecs = [b.load_vec(b.at(brow, c64(v * cfg.width)), self.vec, self.valign)
@@ -192,6 +196,19 @@ class KernelEmitter:
                 b.call(store_edge, [tile, c64(width), c, ldc, mr, nr, beta])
         b.ret_void()
         return fn
+
+    def prefetch_tile(self, b, c, ldc, width):
+        """Ask for the C tile's cache lines now; they are read and written after the k
+        loop, by which time they have arrived instead of stalling the stores."""
+        prefetch = get_function(self.module, "llvm.prefetch.p0",
+                                ir.FunctionType(ir.VoidType(), [I8P, I32, I32, I32]))
+        line = 64 // self.esize
+        for r in range(self.cfg.mr):
+            row = b.at(c, b.mul(c64(r), ldc))
+            for offset in range(0, width, line):
+                address = b.bitcast(b.at(row, c64(offset)), I8P)
+                b.call(prefetch, [address, ir.Constant(I32, 1), ir.Constant(I32, 3),
+                                  ir.Constant(I32, 1)])
 
     def multiply_add(self, b, x, y, acc):
         if self.cfg.fma:
