@@ -2,8 +2,6 @@
 Each builder returns a step function of no arguments (data bound) or None."""
 from __future__ import annotations
 
-import numpy as np
-
 
 def torch_available():
     try:

@@ -29,7 +29,7 @@ from operator import attrgetter
 
 from ..ir import Fusion, Node
 from ..runtime.program import ASSIGN_OPS, Program
-from .kernels import SOURCE_OPS, build_kernel_graph, is_source
+from .kernels import build_kernel_graph, is_source
 
 RECOMPUTE_LIMIT = 8
 

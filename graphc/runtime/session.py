@@ -1,7 +1,7 @@
 """Session: owns variable values and runs programs on a backend (TF1's define-and-run)."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -12,6 +12,9 @@ from .feeds import convert_feed, resolve_feed_key
 from .fetches import flatten_fetches, rebuild
 from .interpreter import RunContext, execute
 from .program import Program
+
+if TYPE_CHECKING:
+    from .inspection import Inspection
 
 
 class Session:

@@ -12,9 +12,14 @@ from __future__ import annotations
 import ctypes
 import functools
 
+from typing import TYPE_CHECKING
+
 import llvmlite.binding as llvm
 
 from ...ir import GraphcError
+
+if TYPE_CHECKING:
+    from .cache import ObjectCache
 
 
 class CodegenError(GraphcError, RuntimeError):
