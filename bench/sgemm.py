@@ -36,6 +36,39 @@ DEFAULT_SIZES = (128, 256, 384, 512, 768, 1024, 1536, 2048)
 MIN_SECONDS = 0.25                              # timed calls per size and round
 
 
+# The products of DESIGN.md's seed-2layer and mlp train steps (forward, then backward:
+# dW = Xᵀ·dY is "tn", dX = dY·Wᵀ is "nt"): (name, M, N, K, trans_a, trans_b).
+WORKLOAD_PRODUCTS = [
+    ("2layer x·w1", 64, 100, 1000, False, False),
+    ("2layer h·w2", 64, 10, 100, False, False),
+    ("2layer hᵀ·dy", 100, 10, 64, True, False),
+    ("2layer dy·w2ᵀ", 64, 100, 10, False, True),
+    ("2layer xᵀ·dh", 1000, 100, 64, True, False),
+    ("mlp x·W1", 128, 256, 784, False, False),
+    ("mlp h1·W2", 128, 256, 256, False, False),
+    ("mlp h2·W3", 128, 10, 256, False, False),
+    ("mlp h2ᵀ·dz3", 256, 10, 128, True, False),
+    ("mlp dz3·W3ᵀ", 128, 256, 10, False, True),
+    ("mlp h1ᵀ·dz2", 256, 256, 128, True, False),
+    ("mlp dz2·W2ᵀ", 128, 256, 256, False, True),
+    ("mlp xᵀ·dz1", 784, 256, 128, True, False),
+]
+
+
+def cases(sizes, workloads):
+    """(key, M, N, K, trans_a, trans_b) for every product a worker times."""
+    square = [(str(n), n, n, n, False, False) for n in sizes]
+    return square + (WORKLOAD_PRODUCTS if workloads else [])
+
+
+def operands(rng, m, n, k, trans_a, trans_b):
+    """Fresh random operands as stored (A is K×M when transposed, B is N×K), and C."""
+    import numpy as np
+    a = rng.standard_normal((k, m) if trans_a else (m, k), dtype=np.float32)
+    b = rng.standard_normal((n, k) if trans_b else (k, n), dtype=np.float32)
+    return a, b, np.empty((m, n), np.float32)
+
+
 # -- workers (run in subprocesses) ------------------------------------------------------
 def time_calls(fn, quiet_wait):
     """Per-call times of `fn` over about MIN_SECONDS after warm-up, started when other
@@ -85,18 +118,17 @@ def wait_until_quiet(max_wait, threshold=0.3):
         pass
 
 
-def numpy_worker(sizes, quiet_wait):
+def numpy_worker(products, quiet_wait):
     import numpy as np
     rng = np.random.default_rng(0)
     out = {"kernel": openblas_corename()}
-    for n in sizes:
-        a = rng.standard_normal((n, n), dtype=np.float32)
-        b = rng.standard_normal((n, n), dtype=np.float32)
-        c = np.empty((n, n), np.float32)
+    for key, m, n, k, trans_a, trans_b in products:
+        a, b, c = operands(rng, m, n, k, trans_a, trans_b)
+        a, b = (a.T if trans_a else a), (b.T if trans_b else b)
 
         def run(a=a, b=b, c=c):
             np.matmul(a, b, out=c)
-        out[n], out[f"load/{n}"] = time_calls(run, quiet_wait)
+        out[key], out[f"load/{key}"] = time_calls(run, quiet_wait)
     return out
 
 
@@ -116,7 +148,7 @@ def openblas_corename():
     return "unknown"
 
 
-def graphc_worker(sizes, quiet_wait):
+def graphc_worker(products, quiet_wait):
     import llvmlite.ir as ir
     import numpy as np
 
@@ -126,26 +158,34 @@ def graphc_worker(sizes, quiet_wait):
 
     jit = JIT()
     parallel.install_runtime(jit)
-    module = ir.Module(name="sgemm_bench")
-    gemm.define_gemm(module, "f32", False, False)
+    variants = sorted({(ta, tb) for _, _, _, _, ta, tb in products} | {(False, False)})
+    modules = []
+    for trans_a, trans_b in variants:
+        module = ir.Module(name="sgemm_bench")
+        gemm.define_gemm(module, "f32", trans_a, trans_b)
+        modules.append(str(module))
     start = time.perf_counter()
-    jit.add(str(module))
+    jit.add(modules[0])
     out = {"compile_s": time.perf_counter() - start, "config": repr(gemm.host_config("f32"))}
+    for text in modules[1:]:
+        jit.add(text)
     p, i = ctypes.c_void_p, ctypes.c_int64
-    fn = jit.function("graphc_gemm_f32_nn", None, p, i, i, i, p, i, p, i, p, i, ctypes.c_int32)
+    functions = {variant: jit.function(gemm.gemm_name("f32", *variant), None,
+                                       p, i, i, i, p, i, p, i, p, i, ctypes.c_int32)
+                 for variant in variants}
     pool = parallel.ThreadPool(jit, 2)
     rng = np.random.default_rng(0)
-    for n in sizes:
-        a = rng.standard_normal((n, n), dtype=np.float32)
-        b = rng.standard_normal((n, n), dtype=np.float32)
-        c = np.empty((n, n), np.float32)
+    for key, m, n, k, trans_a, trans_b in products:
+        a, b, c = operands(rng, m, n, k, trans_a, trans_b)
+        fn = functions[trans_a, trans_b]
         for threads, address in ((1, None), (2, pool.address)):
-            args = (address, n, n, n, a.ctypes.data, n, b.ctypes.data, n, c.ctypes.data, n, 0)
+            args = (address, m, n, k, a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1],
+                    c.ctypes.data, n, 0)
 
-            def run(args=args):
+            def run(fn=fn, args=args):
                 fn(*args)
-            key = f"{n}/{threads}"
-            out[key], out[f"load/{key}"] = time_calls(run, quiet_wait)
+            key_t = f"{key}/{threads}"
+            out[key_t], out[f"load/{key_t}"] = time_calls(run, quiet_wait)
     out["dispatch"] = dispatch_overhead(jit, pool)
     pool.close()
     return out
@@ -216,21 +256,21 @@ def worker_env(kind):
     return env
 
 
-def run_worker(kind, sizes, quiet_wait):
+def run_worker(kind, sizes, workloads, quiet_wait):
     cmd = [sys.executable, __file__, "--worker", kind, "--sizes", ",".join(map(str, sizes)),
-           "--quiet-wait", str(quiet_wait)]
+           "--quiet-wait", str(quiet_wait)] + ([] if workloads else ["--no-workloads"])
     proc = subprocess.run(cmd, env=worker_env(kind), capture_output=True, text=True,
                           check=True)
     return json.loads(proc.stdout)
 
 
-def collect(sizes, rounds, quiet_wait):
+def collect(sizes, workloads, rounds, quiet_wait):
     """Timing samples per (worker, size/threads), others' load per timed window, and the
     workers' other facts."""
     samples, loads, info = {}, [], {}
     for _ in range(rounds):
         for kind in ("graphc", "numpy1", "numpyN"):
-            result = run_worker(kind, sizes, quiet_wait)
+            result = run_worker(kind, sizes, workloads, quiet_wait)
             for key, value in result.items():
                 if key.startswith("load/"):
                     loads.append(value)
@@ -241,9 +281,13 @@ def collect(sizes, rounds, quiet_wait):
     return samples, sum(loads) / len(loads), info
 
 
-def gflops(samples, kind, key, n):
+def median_us(samples, kind, key):
     import numpy as np
-    return 2 * n ** 3 / np.median(samples[(kind, key)]) / 1e9
+    return float(np.median(samples[(kind, key)])) * 1e6
+
+
+def gflops(samples, kind, key, n):
+    return 2 * n ** 3 / median_us(samples, kind, key) / 1e3
 
 
 def table(sizes, samples):
@@ -259,6 +303,29 @@ def table(sizes, samples):
     return "\n".join(lines)
 
 
+def workload_table(samples):
+    """Median µs per call for each train-step product, and per workload in total."""
+    lines = ["| product | M×N×K | graphc 1T | numpy 1T | ratio | graphc 2T | numpy 2T | "
+             "ratio |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    totals = {}
+    for key, m, n, k, _, _ in WORKLOAD_PRODUCTS:
+        row = [median_us(samples, "graphc", f"{key}/1"), median_us(samples, "numpy1", key),
+               median_us(samples, "graphc", f"{key}/2"), median_us(samples, "numpyN", key)]
+        total = totals.setdefault(key.split()[0], [0.0] * 4)
+        for i, value in enumerate(row):
+            total[i] += value
+        lines.append(product_row(key, f"{m}×{n}×{k}", row))
+    for name, row in totals.items():
+        lines.append(product_row(f"**{name} total**", "", row))
+    return "\n".join(lines)
+
+
+def product_row(name, shape, row):
+    g1, n1, g2, n2 = row
+    return (f"| {name} | {shape} | {g1:.1f} | {n1:.1f} | {n1 / g1:.2f} | {g2:.1f} | {n2:.1f} "
+            f"| {n2 / g2:.2f} |")
+
+
 def machine():
     name = platform.processor() or "unknown"
     try:
@@ -272,7 +339,7 @@ def machine():
     return f"{os.cpu_count()}-core {platform.machine()}, {name}"
 
 
-def report(sizes, samples, info, load):
+def report(sizes, workloads, samples, info, load):
     dispatch = info["graphc"]["dispatch"]
     today = datetime.date.today().isoformat()
     return "\n".join([
@@ -286,6 +353,9 @@ def report(sizes, samples, info, load):
         f"measurement starts when other processes leave the cores idle (waiting up to "
         f"--quiet-wait s); their load during the timed calls averaged {load:.2f} cores.", "",
         table(sizes, samples), "",
+        *(["The products of the DESIGN.md train steps, median µs per call (ratio: numpy "
+           "time / graphc time, above 1 = graphc faster):", "", workload_table(samples), ""]
+          if workloads else []),
         f"graphc blocking: `{info['graphc']['config']}`; compile of one variant "
         f"{info['graphc']['compile_s'] * 1e3:.0f} ms.",
         f"Thread-pool dispatch (parallel_for of empty tasks, 2 threads): "
@@ -317,17 +387,20 @@ def main(argv=None):
                         help="seconds to wait, before each measurement, for other processes "
                              "to leave the CPU alone (0: don't wait)")
     parser.add_argument("--record", action="store_true", help="update bench/RESULTS.md")
+    parser.add_argument("--no-workloads", action="store_true",
+                        help="skip the table of the train steps' products")
     parser.add_argument("--worker", choices=("graphc", "numpy1", "numpyN"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.worker:
         worker = graphc_worker if args.worker == "graphc" else numpy_worker
-        result = worker(sizes, args.quiet_wait)
+        result = worker(cases(sizes, not args.no_workloads), args.quiet_wait)
         print(json.dumps({str(k): v for k, v in result.items()}))
         return
-    samples, load, info = collect(sizes, args.rounds, args.quiet_wait)
-    text = report(sizes, samples, info, load)
+    workloads = not args.no_workloads
+    samples, load, info = collect(sizes, workloads, args.rounds, args.quiet_wait)
+    text = report(sizes, workloads, samples, info, load)
     print(text)
     if args.record:
         record(text)

@@ -301,9 +301,8 @@ def define_gemm(module: ir.Module, dtype: str, trans_a: bool, trans_b: bool,
         return existing
     emitter = _GemmEmitter(module, dtype, bool(trans_a), bool(trans_b),
                            config or host_config(dtype))
-    store_edge = emitter.emit_store_edge()
     vectors = emitter.cfg.nr // emitter.cfg.width
-    kernels = [emitter.emit_kernel(store_edge, v) for v in range(1, vectors + 1)]
+    kernels = [emitter.emit_kernel(v) for v in range(1, vectors + 1)]
     pack_a = emitter.emit_pack_a()
     pack_b = emitter.emit_pack_b()
     pack_task = emitter.emit_pack_task(pack_b)

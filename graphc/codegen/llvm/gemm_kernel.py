@@ -8,7 +8,7 @@
 - `pack_a` / `pack_b`: copy a block of op(A) / op(B) into the k-major panels the kernels
   read contiguously, zero-padding ragged panels, transposing in registers where op(X)'s
   panel elements are a row stride apart;
-- `store_edge` and `zero`: the rare cold paths, kept small.
+- `zero`: C = 0 for an empty K, a cold path kept small.
 gemm.py builds the blocking loops, the threading and the entry point on top of these.
 """
 from __future__ import annotations
@@ -110,11 +110,6 @@ class Builder(ir.IRBuilder):
         return self.icmp_signed("<", ir.Constant(ints, list(range(lanes))),
                                 self.splat(valid, ints))
 
-    def alloca_aligned(self, typ, count, align=ALIGN):
-        slot = self.alloca(typ, size=c64(count))
-        slot.align = align
-        return slot
-
 
 class KernelEmitter:
     """Emits the micro-kernels and packing routines of one GEMM variant into a module."""
@@ -134,7 +129,7 @@ class KernelEmitter:
         self.tp = self.t.as_pointer()
         self.vec = ir.VectorType(self.t, config.width)
         self.esize = SIZE[dtype]
-        # packed B rows and scratch tiles start on multiples of one vector from a 64-byte
+        # packed B rows start on multiples of one vector from a 64-byte
         # aligned base, so vector accesses to them may assume the vector's own alignment
         self.valign = min(ALIGN, config.width * self.esize)
         self.zero = ir.Constant(self.t, 0.0)
@@ -152,13 +147,14 @@ class KernelEmitter:
         return fn, Builder(fn.append_basic_block("entry"))
 
     # -- micro-kernel ----------------------------------------------------------------
-    def emit_kernel(self, store_edge, vectors):
+    def emit_kernel(self, vectors):
         """C[mr×nr] (+)= Ap[kc×MR]ᵀ · Bp[kc×NR][:, :vectors·W] for one A and one B panel.
 
         The MR·vectors accumulators are allocas that SROA turns into registers; the k loop
         body is `vectors` loads of B, MR broadcasts of A and MR·vectors fmas. Kernels
         narrower than NR serve the last columns of C, so a ragged N wastes at most W - 1
-        columns of work instead of NR - 1.
+        columns of work instead of NR - 1. A full tile is stored with plain vector
+        stores; a partial one (mr < MR or nr < vectors·W) with masked ones.
         """
         cfg = self.cfg
         fn, b = self.internal(f"kernel{vectors}",
@@ -167,7 +163,6 @@ class KernelEmitter:
         for arg in (ap, bp, c):
             arg.add_attribute("noalias")
         width = vectors * cfg.width
-        tile = b.alloca_aligned(self.t, cfg.mr * width)
         slots = [[b.alloca(self.vec) for _ in range(vectors)] for _ in range(cfg.mr)]
         for row in slots:
             for slot in row:
@@ -185,15 +180,20 @@ class KernelEmitter:
                     acc = b.load(slots[r][v])
                     b.store(self.multiply_add(b, a, bvecs[v], acc), slots[r][v])
         full = b.and_(b.icmp_signed("==", mr, c64(cfg.mr)), b.icmp_signed("==", nr, c64(width)))
+        accumulate = b.icmp_signed("!=", beta, c64(0))
         with b.if_else(full) as (then, otherwise):
             with then:
-                self.store_full_tile(b, slots, c, ldc, beta)
+                with b.if_else(accumulate) as (add, store):
+                    with add:
+                        self.store_tile(b, slots, c, ldc, True)
+                    with store:
+                        self.store_tile(b, slots, c, ldc, False)
             with otherwise:
-                for r, row in enumerate(slots):
-                    for v, slot in enumerate(row):
-                        ptr = b.at(tile, c64(r * width + v * cfg.width))
-                        b.store_vec(b.load(slot), ptr, self.valign)
-                b.call(store_edge, [tile, c64(width), c, ldc, mr, nr, beta])
+                with b.if_else(accumulate) as (add, store):
+                    with add:
+                        self.store_tile(b, slots, c, ldc, True, mr, nr)
+                    with store:
+                        self.store_tile(b, slots, c, ldc, False, mr, nr)
         b.ret_void()
         return fn
 
@@ -215,39 +215,27 @@ class KernelEmitter:
             return b.call(self.fma, [x, y, acc])
         return b.fadd(b.fmul(x, y), acc)
 
-    def store_full_tile(self, b, slots, c, ldc, beta):
+    def store_tile(self, b, slots, c, ldc, add, mr=None, nr=None):
+        """C (+)= the accumulators: every row and vector, or with mr/nr given, masked to
+        the valid mr×nr corner (rows past mr get an all-false mask: no access at all)."""
         cfg = self.cfg
-        accumulate = b.icmp_signed("!=", beta, c64(0))
-        with b.if_else(accumulate) as (then, otherwise):
-            for add in (True, False):
-                with then if add else otherwise:
-                    for r, row in enumerate(slots):
-                        crow = b.at(c, b.mul(c64(r), ldc))
-                        for v, slot in enumerate(row):
-                            ptr = b.at(crow, c64(v * cfg.width))
-                            value = b.load(slot)
-                            if add:
-                                value = b.fadd(b.load_vec(ptr, self.vec, self.esize), value)
-                            b.store_vec(value, ptr, self.esize)
-
-    def emit_store_edge(self):
-        """C[mr×nr] (+)= tile[mr×tile_width]: the valid corner of a partial tile.
-
-        A function of its own, kept small (optsize, never inlined): edges are rare in big
-        products, and unrolled copies of this loop would only cost compile time.
-        """
-        fn, b = self.internal("store_edge", [self.tp, I64, self.tp, I64, I64, I64, I64],
-                              self.COLD_ATTRIBUTES)
-        tile, tile_width, c, ldc, mr, nr, beta = fn.args
-        accumulate = b.icmp_signed("!=", beta, c64(0))
-        with b.loop(c64(0), mr, name="er") as r:
-            with b.loop(c64(0), nr, name="ej") as j:
-                value = b.load(b.at(tile, b.mul(r, tile_width), j))
-                ptr = b.at(c, b.mul(r, ldc), j)
-                value = b.select(accumulate, b.fadd(b.load(ptr), value), value)
-                b.store(value, ptr)
-        b.ret_void()
-        return fn
+        bools = ir.VectorType(ir.IntType(1), cfg.width)
+        for r, row in enumerate(slots):
+            crow = b.at(c, b.mul(c64(r), ldc))
+            row_valid = None if mr is None else b.splat(b.icmp_signed("<", c64(r), mr), bools)
+            for v, slot in enumerate(row):
+                ptr = b.at(crow, c64(v * cfg.width))
+                value = b.load(slot)
+                if mr is None:
+                    if add:
+                        value = b.fadd(b.load_vec(ptr, self.vec, self.esize), value)
+                    b.store_vec(value, ptr, self.esize)
+                    continue
+                mask = b.and_(b.lane_mask(cfg.width, b.sub(nr, c64(v * cfg.width))),
+                              row_valid)
+                if add:
+                    value = b.fadd(self.masked_load(b, ptr, mask, self.vec), value)
+                self.masked_store(b, value, ptr, mask)
 
     # -- packing ---------------------------------------------------------------------
     # Each k-row of a packed panel is one vector: a masked load where op(X) has the panel's
@@ -289,24 +277,41 @@ class KernelEmitter:
             dst = b.at(bp, b.mul(panel, b.mul(kc, c64(cfg.nr))))
             first = b.add(j0, b.mul(panel, c64(cfg.nr)))
             cols = b.sub(j1, first)
+            # vectors wholly past the last column are never read (the narrow kernels
+            # serve such panels): they are not packed
             if self.trans_b:                # B stored N×K: columns of op(B) are ldb apart
                 for v in range(vectors):
-                    column = b.add(first, c64(v * cfg.width))
-                    self.pack_transposed(b, b.at(bm, b.mul(column, ldb), p0), ldb,
-                                         b.sub(cols, c64(v * cfg.width)), cfg.width, kc,
-                                         b.at(dst, c64(v * cfg.width)), cfg.nr, self.valign)
+                    with b.if_then(b.icmp_signed(">", cols, c64(v * cfg.width))):
+                        column = b.add(first, c64(v * cfg.width))
+                        self.pack_transposed(b, b.at(bm, b.mul(column, ldb), p0), ldb,
+                                             b.sub(cols, c64(v * cfg.width)), cfg.width, kc,
+                                             b.at(dst, c64(v * cfg.width)), cfg.nr,
+                                             self.valign)
             else:
-                masks = [b.lane_mask(cfg.width, b.sub(cols, c64(v * cfg.width)))
-                         for v in range(vectors)]
-                with b.loop(c64(0), kc, name="kb") as k:
-                    src = b.at(bm, b.mul(b.add(p0, k), ldb), first)
-                    row = b.at(dst, b.mul(k, c64(cfg.nr)))
-                    for v, mask in enumerate(masks):
-                        value = self.masked_load(b, b.at(src, c64(v * cfg.width)), mask,
-                                                 self.vec)
-                        b.store_vec(value, b.at(row, c64(v * cfg.width)), self.valign)
+                used = b.ceil_div(b.min(cols, c64(cfg.nr)), cfg.width)
+                cases = [b.append_basic_block(f"pack{v}") for v in range(1, vectors + 1)]
+                after = b.append_basic_block("packed")
+                switch = b.switch(used, cases[-1])
+                for v, block in enumerate(cases[:-1], start=1):
+                    switch.add_case(ir.Constant(I64, v), block)
+                for count, block in enumerate(cases, start=1):
+                    b.position_at_end(block)
+                    self.pack_rows(b, bm, ldb, p0, kc, first, cols, dst, count)
+                    b.branch(after)
+                b.position_at_end(after)
         b.ret_void()
         return fn
+
+    def pack_rows(self, b, bm, ldb, p0, kc, first, cols, dst, count):
+        """The first `count` vectors of each k-row of a B panel, by masked row loads."""
+        cfg = self.cfg
+        masks = [b.lane_mask(cfg.width, b.sub(cols, c64(v * cfg.width))) for v in range(count)]
+        with b.loop(c64(0), kc, name="kb") as k:
+            src = b.at(bm, b.mul(b.add(p0, k), ldb), first)
+            row = b.at(dst, b.mul(k, c64(cfg.nr)))
+            for v, mask in enumerate(masks):
+                value = self.masked_load(b, b.at(src, c64(v * cfg.width)), mask, self.vec)
+                b.store_vec(value, b.at(row, c64(v * cfg.width)), self.valign)
 
     def pack_transposed(self, b, start, stride, valid, lanes, kc, dst, dst_stride, align):
         """dst[k·dst_stride + l] = start[l·stride + k] for k < kc, l < lanes (0 if l ≥ valid).
@@ -335,15 +340,19 @@ class KernelEmitter:
             b.store_vec(value, b.at(dst, b.mul(k, c64(dst_stride))), align)
 
     def intrinsic(self, kind, vec_type):
-        """llvm.masked.load / llvm.masked.gather for `vec_type` (LLVM 22 form: no
-        alignment operand, the pointer argument carries an `align` attribute)."""
+        """llvm.masked.load / .store / .gather for `vec_type` (LLVM 22 form: no alignment
+        operand, the pointer argument carries an `align` attribute)."""
         lanes = vec_type.count
         suffix = f"v{lanes}{'f32' if self.dtype == 'f32' else 'f64'}"
         mask = ir.VectorType(ir.IntType(1), lanes)
         if kind == "load":
             return get_function(self.module, f"llvm.masked.load.{suffix}.p0",
-                                 ir.FunctionType(vec_type, [vec_type.as_pointer(), mask,
-                                                            vec_type]))
+                                ir.FunctionType(vec_type, [vec_type.as_pointer(), mask,
+                                                           vec_type]))
+        if kind == "store":
+            return get_function(self.module, f"llvm.masked.store.{suffix}.p0",
+                                ir.FunctionType(ir.VoidType(), [vec_type,
+                                                                vec_type.as_pointer(), mask]))
         pointers = ir.VectorType(self.tp, lanes)
         return get_function(self.module, f"llvm.masked.gather.{suffix}.v{lanes}p0",
                              ir.FunctionType(vec_type, [pointers, mask, vec_type]))
@@ -354,6 +363,12 @@ class KernelEmitter:
                       arg_attrs={0: ()})
         call.arg_attributes[0].align = self.esize
         return call
+
+    def masked_store(self, b, value, ptr, mask):
+        call = b.call(self.intrinsic("store", value.type),
+                      [value, b.bitcast(ptr, value.type.as_pointer()), mask],
+                      arg_attrs={1: ()})
+        call.arg_attributes[1].align = self.esize
 
     def masked_gather(self, b, pointers, mask, vec_type):
         call = b.call(self.intrinsic("gather", vec_type),
