@@ -57,7 +57,7 @@ class GemmConfig:
     mc: int
     nc: int
     fma: bool = True
-    oversubscribe: int = 1
+    oversubscribe: int = 4
     parallel_flops: int = 1_000_000
 
 
@@ -95,6 +95,8 @@ class _GemmEmitter(KernelEmitter):
                          trans_b, config)
         self.ctx_type = ir.LiteralStructType(
             [self.tp, self.tp, self.tp, self.tp] + [I64] * 13)
+
+    MIN_TASK_PANELS = 4          # a compute task gets at least 4·MR rows when it can
 
     # -- context struct fields -------------------------------------------------------
     FIELDS = ("A", "B", "C", "Bp", "lda", "ldb", "ldc", "M", "nc", "jc", "kc", "pc", "beta",
@@ -250,19 +252,24 @@ class _GemmEmitter(KernelEmitter):
         """A fixed grid of compute tasks over one NC block, and the B-packing split.
 
         Rows are split first (no work is repeated: each task packs only its own rows of
-        A); columns only when there are too few MR panels to go round.
+        A), into up to threads·oversubscribe tasks of at least MIN_TASK_PANELS MR panels,
+        so that a thread on a slower core (a busy neighbour, a shared host core) simply
+        takes fewer tasks; columns are split only when there are fewer MR panels than
+        threads. Which thread runs a task never changes its result.
         """
         cfg = self.cfg
         m_panels = b.ceil_div(m, cfg.mr)
         n_panels = b.ceil_div(nc, cfg.nr)
         target = b.mul(threads, c64(cfg.oversubscribe))
-        tm = b.min(m_panels, target)
-        tn = b.min(n_panels, b.sdiv(target, tm))     # tm·tn ≤ target: the workspace size
+        wanted = b.min(target, b.sdiv(m_panels, c64(self.MIN_TASK_PANELS)))
+        tm = b.min(m_panels, b.select(b.icmp_signed("<", wanted, threads), threads, wanted))
+        split_columns = b.icmp_signed("<", tm, threads)
+        tn = b.select(split_columns, b.min(n_panels, b.sdiv(target, tm)), c64(1))
         m_step = b.mul(b.ceil_div(m_panels, tm), c64(cfg.mr))
         n_step = b.mul(b.ceil_div(n_panels, tn), c64(cfg.nr))
         tm = b.ceil_div(m, m_step)
         tn = b.ceil_div(nc, n_step)
-        pack_parts = b.min(n_panels, threads)
+        pack_parts = b.min(n_panels, target)
         pack_step = b.mul(b.ceil_div(n_panels, pack_parts), c64(cfg.nr))
         return {"tm": tm, "m_step": m_step, "n_step": n_step, "pack_step": pack_step,
                 "tasks": b.mul(tm, tn), "pack_tasks": b.ceil_div(nc, pack_step)}
