@@ -27,6 +27,7 @@ import platform
 import resource
 import subprocess
 import sys
+import textwrap
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -327,6 +328,7 @@ def product_row(name, shape, row):
 
 
 def machine():
+    """'2-core x86-64, AMD EPYC (znver4)': cores, architecture, CPU model and LLVM's name."""
     name = platform.processor() or "unknown"
     try:
         with open("/proc/cpuinfo") as cpuinfo:
@@ -336,33 +338,40 @@ def machine():
                     break
     except OSError:
         pass
-    return f"{os.cpu_count()}-core {platform.machine()}, {name}"
+    sys.path.insert(0, str(ROOT))
+    from graphc.codegen.llvm.jit import target_machine
+    import llvmlite.binding as llvm
+    target_machine()
+    return f"{os.cpu_count()}-core {platform.machine().replace('_', '-')}, {name} " \
+        f"({llvm.get_host_cpu_name()})"
 
 
 def report(sizes, workloads, samples, info, load):
     dispatch = info["graphc"]["dispatch"]
     today = datetime.date.today().isoformat()
-    return "\n".join([
-        SECTION, "",
+    intro = (
         f"{today}, {machine()}. `python bench/sgemm.py`: C = A·B, float32, square n×n, "
-        "GFLOP/s from the median call time (warm, fresh random inputs), "
-        "implementations in separate processes taking turns. "
-        "1T: graphc without a pool vs numpy with OPENBLAS_NUM_THREADS=1; "
-        "2T: graphc with a 2-thread pool vs numpy with its own threads. "
-        f"OpenBLAS kernel: {info['numpy1']['kernel']}. The machine is shared: each "
-        f"measurement starts when other processes leave the cores idle (waiting up to "
-        f"--quiet-wait s); their load during the timed calls averaged {load:.2f} cores.", "",
+        "GFLOP/s from the median call time (warm, fresh random inputs), implementations "
+        "in separate processes taking turns. 1T: graphc without a pool vs numpy with "
+        "OPENBLAS_NUM_THREADS=1; 2T: graphc with a 2-thread pool vs numpy with its own "
+        f"threads. OpenBLAS kernel: {info['numpy1']['kernel']}. The machine is shared: "
+        "each measurement starts when other processes leave the cores idle (waiting up "
+        "to --quiet-wait s); their load during the timed calls averaged "
+        f"{load:.2f} cores.")
+    config = (f"graphc blocking: `{info['graphc']['config']}`; cold compile of one "
+              f"variant {info['graphc']['compile_s'] * 1e3:.0f} ms. Thread-pool dispatch "
+              "(parallel_for of empty tasks, 2 threads): "
+              f"{dispatch['warm_2_tasks_us']:.2f} µs back to back with 2 tasks, "
+              f"{dispatch['warm_64_tasks_us']:.2f} µs with 64 tasks; "
+              f"{dispatch['asleep_2_tasks_us']:.1f} µs when the worker has gone to sleep "
+              f"(after {dispatch['spin_us']:.0f} µs of spinning).")
+    return "\n".join([
+        SECTION, "", textwrap.fill(intro, 90), "",
         table(sizes, samples), "",
-        *(["The products of the DESIGN.md train steps, median µs per call (ratio: numpy "
-           "time / graphc time, above 1 = graphc faster):", "", workload_table(samples), ""]
-          if workloads else []),
-        f"graphc blocking: `{info['graphc']['config']}`; compile of one variant "
-        f"{info['graphc']['compile_s'] * 1e3:.0f} ms.",
-        f"Thread-pool dispatch (parallel_for of empty tasks, 2 threads): "
-        f"{dispatch['warm_2_tasks_us']:.2f} µs back to back with 2 tasks, "
-        f"{dispatch['warm_64_tasks_us']:.2f} µs with 64 tasks; "
-        f"{dispatch['asleep_2_tasks_us']:.1f} µs when the worker has gone to sleep "
-        f"(after {dispatch['spin_us']:.0f} µs of spinning).", ""])
+        *([textwrap.fill("The products of the DESIGN.md train steps, median µs per call "
+                         "(ratio: numpy time / graphc time, above 1 = graphc faster):", 90),
+           "", workload_table(samples), ""] if workloads else []),
+        textwrap.fill(config, 90), ""])
 
 
 def record(text):

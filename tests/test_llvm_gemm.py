@@ -180,6 +180,27 @@ def test_tiny_blocking_exercises_every_loop(name, rng):
                 np.testing.assert_array_equal(c, c_serial)
 
 
+def test_without_workspace_memory_the_answer_is_still_right(monkeypatch, rng):
+    """If the packing workspace cannot be allocated, an unblocked loop computes C."""
+    monkeypatch.setattr(gemm._GemmEmitter, "ALLOCATOR", "graphc_test_no_memory")
+    engine = JIT()
+    parallel.install_runtime(engine)
+    engine.add("define ptr @graphc_test_no_memory(i64 %size) {\n  ret ptr null\n}\n")
+    variants = [("f32", True, False), ("f64", False, True)]
+    module = ir.Module(name="gemm_no_memory")
+    for dtype, trans_a, trans_b in variants:
+        gemm.define_gemm(module, dtype, trans_a, trans_b)
+    assert "graphc_test_no_memory" in str(module)
+    engine.add(str(module))
+    for dtype, trans_a, trans_b in variants:
+        a, b = operands(rng, dtype, 19, 23, 31, trans_a, trans_b)
+        expected, bound = reference(a, b, trans_a, trans_b)
+        c0 = rng.standard_normal((19, 23)).astype(DTYPES[dtype])
+        c = c0.copy()
+        caller(engine, dtype, trans_a, trans_b)(None, a, b, c, accumulate=True)
+        assert_close(c, expected + c0, bound + np.abs(c0) * np.finfo(c.dtype).eps)
+
+
 def test_define_gemm_is_idempotent_and_checks_dtype():
     module = ir.Module()
     first = gemm.define_gemm(module, "f32", True, False)

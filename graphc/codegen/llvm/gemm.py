@@ -16,7 +16,8 @@ The design is the classic Goto/BLIS one (docs/gemm.md has the reasoning and numb
   and op(A)[MC×KC] into MR-tall panels, so the micro-kernel reads both contiguously;
 - a register-blocked micro-kernel computes an MR×NR tile of C with MR·NR/W explicit
   <W x T> accumulators and `llvm.fma`, broadcasting one element of A against NR/W
-  vectors of B per k; edge tiles run the same kernel into a scratch tile, then copy.
+  vectors of B per k; narrower kernels serve the last columns, and partial tiles are
+  stored with masked vector stores.
 Threads (`pool` from graphc/codegen/llvm/parallel.py): B panels are packed in parallel,
 then C is cut into a fixed grid of rectangles of whole MR×NR tiles, one task each.
 Every element of C sees the same sequence of operations whatever the grid or the thread
@@ -97,6 +98,7 @@ class _GemmEmitter(KernelEmitter):
             [self.tp, self.tp, self.tp, self.tp] + [I64] * 13)
 
     MIN_TASK_PANELS = 4          # a compute task gets at least 4·MR rows when it can
+    ALLOCATOR = "malloc"         # of the packing workspace (tests substitute a failing one)
 
     # -- context struct fields -------------------------------------------------------
     FIELDS = ("A", "B", "C", "Bp", "lda", "ldb", "ldc", "M", "nc", "jc", "kc", "pc", "beta",
@@ -137,7 +139,7 @@ class _GemmEmitter(KernelEmitter):
 
         The rectangle is cut into MC-row slabs; each slab's A is packed into this task's
         own slice of the workspace, then every NR panel of B sweeps the slab's MR panels
-        (the B micro-panel stays in L1, the A slab in L2).
+        (the B micro-panel stays in L1/L2 while the kernels sweep the A slab in L2).
         """
         cfg = self.cfg
         fn, b = self.task("compute_task")
@@ -151,7 +153,7 @@ class _GemmEmitter(KernelEmitter):
         n1 = b.min(f["nc"], b.add(n0, f["n_step"]))
         # workspace: [Bp: kc × nc rounded to NR][task slices of MC × KC]
         nc_padded = b.mul(b.ceil_div(f["nc"], cfg.nr), c64(cfg.nr))
-        ap = b.at(f["Bp"], b.mul(nc_padded, f["kc"]), c64(0))
+        ap = b.at(f["Bp"], b.mul(nc_padded, f["kc"]))
         ap = b.at(ap, b.mul(task, c64(cfg.mc * cfg.kc)))
         with b.loop(m0, m1, cfg.mc, name="ic") as ic:
             mc = b.min(c64(cfg.mc), b.sub(m1, ic))
@@ -188,7 +190,7 @@ class _GemmEmitter(KernelEmitter):
         b.position_at_end(after)
 
     # -- entry -----------------------------------------------------------------------
-    def emit_entry(self, pack_b, pack_task, compute_task):
+    def emit_entry(self, pack_task, compute_task):
         cfg = self.cfg
         fn = ir.Function(self.module, gemm_type(self.dtype), self.name)
         fn.attributes.add("nounwind")
@@ -199,7 +201,7 @@ class _GemmEmitter(KernelEmitter):
         b = Builder(fn.append_basic_block("entry"))
         parallel_for = get_function(self.module, "graphc_parallel_for", PARALLEL_FOR_TYPE)
         pool_threads = get_function(self.module, "graphc_pool_threads", POOL_THREADS_TYPE)
-        malloc = get_function(self.module, "malloc", ir.FunctionType(I8P, [I64]))
+        malloc = get_function(self.module, self.ALLOCATOR, ir.FunctionType(I8P, [I64]))
         free = get_function(self.module, "free", ir.FunctionType(ir.VoidType(), [I8P]))
         beta0 = b.zext(accumulate, I64)
 
@@ -222,6 +224,10 @@ class _GemmEmitter(KernelEmitter):
         kc_max = b.min(c64(cfg.kc), k)
         elements = b.add(b.mul(nc_max, kc_max), b.mul(tasks_max, c64(cfg.mc * cfg.kc)))
         raw = b.call(malloc, [b.add(b.mul(elements, c64(self.esize)), c64(ALIGN))])
+        with b.if_then(b.icmp_unsigned("==", raw, ir.Constant(I8P, None)), likely=False):
+            # no memory for the workspace: still the right answer, unblocked and slowly
+            b.call(self.emit_unblocked(), [m, n, k, a, lda, bm, ldb, c, ldc, beta0])
+            b.ret_void()
         base = b.ptrtoint(raw, I64)
         aligned = b.and_(b.add(base, c64(ALIGN - 1)), c64(-ALIGN))
         packed_b = b.inttoptr(aligned, self.tp)
@@ -314,4 +320,4 @@ def define_gemm(module: ir.Module, dtype: str, trans_a: bool, trans_b: bool,
     pack_b = emitter.emit_pack_b()
     pack_task = emitter.emit_pack_task(pack_b)
     compute_task = emitter.emit_compute_task(pack_a, kernels)
-    return emitter.emit_entry(pack_b, pack_task, compute_task)
+    return emitter.emit_entry(pack_task, compute_task)

@@ -399,3 +399,28 @@ class KernelEmitter:
                 b.store(self.zero, b.at(c, b.mul(r, ldc), j))
         b.ret_void()
         return fn
+
+    def emit_unblocked(self):
+        """C (+)= op(A)·op(B) with one scalar fma chain per element and no workspace: the
+        fallback when the packing workspace cannot be allocated."""
+        fn, b = self.internal("unblocked", [I64, I64, I64, self.tp, I64, self.tp, I64, self.tp,
+                                            I64, I64], self.COLD_ATTRIBUTES)
+        m, n, k, a, lda, bm, ldb, c, ldc, beta = fn.args
+        accumulate = b.icmp_signed("!=", beta, c64(0))
+        scalar_fma = get_function(self.module, f"llvm.fma.{self.dtype}",
+                                  ir.FunctionType(self.t, [self.t] * 3))
+        total = b.alloca(self.t)
+        with b.loop(c64(0), m, name="ui") as i:
+            with b.loop(c64(0), n, name="uj") as j:
+                b.store(self.zero, total)
+                with b.loop(c64(0), k, name="up") as p:
+                    x = b.load(b.at(a, b.mul(p, lda), i) if self.trans_a
+                               else b.at(a, b.mul(i, lda), p))
+                    y = b.load(b.at(bm, b.mul(j, ldb), p) if self.trans_b
+                               else b.at(bm, b.mul(p, ldb), j))
+                    b.store(b.call(scalar_fma, [x, y, b.load(total)]), total)
+                ptr = b.at(c, b.mul(i, ldc), j)
+                value = b.load(total)
+                b.store(b.select(accumulate, b.fadd(b.load(ptr), value), value), ptr)
+        b.ret_void()
+        return fn
