@@ -175,7 +175,7 @@ NOT_DIFFERENTIABLE = {"sign", "equal", "not_equal", "less", "less_equal", "great
                       "argmin", "one_hot", "size", "fill_like", "placeholder", "variable",
                       "constant", "assign", "assign_add", "assign_sub", "no_op",
                       "stop_gradient"}
-CORE_MODULES = {"elementwise", "reduce", "linalg", "shape", "softmax", "state"}
+CORE_MODULES = {"elementwise", "reduce", "linalg", "shape", "indexing", "softmax", "state"}
 
 
 def test_every_core_op_has_a_gradient_case():

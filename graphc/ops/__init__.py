@@ -16,8 +16,9 @@ from .nn_extra import (batch_normalization, bias_add, dropout, maxout, moments,
                        stateless_dropout)
 from .pool import avg_pool2d, max_pool2d
 from .reduce import argmax, argmin, reduce_max, reduce_mean, reduce_min, reduce_sum, size
-from .shape import (broadcast_like, broadcast_to, concat, expand_dims, gather, getitem, one_hot,
-                    pad, reshape, reshape_like, slice, split, squeeze, sum_like, tile, transpose)
+from .indexing import gather, getitem, one_hot, pad, slice
+from .shape import (broadcast_like, broadcast_to, concat, expand_dims, reshape, reshape_like,
+                    split, squeeze, sum_like, tile, transpose)
 from .softmax import log_softmax, softmax, sparse_softmax_cross_entropy_with_logits
 from .state import (Variable, assign, assign_add, assign_sub, constant, control_dependencies,
                     global_variables, group, identity, initial_value_of, name_scope, no_op,

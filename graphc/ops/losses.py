@@ -5,7 +5,7 @@ from ..ir import Node, get_default_graph
 from .base import as_tensor, as_tensors_like
 from .elementwise import abs, relu, square
 from .reduce import reduce_mean, reduce_sum
-from .shape import one_hot
+from .indexing import one_hot
 from .softmax import sparse_softmax_cross_entropy_with_logits
 
 WEIGHTS = "weights"  # collection of tensors that regularizers apply to by default

@@ -96,7 +96,8 @@ class SparseSoftmaxCrossEntropy(OpDef):
         return (-picked[..., 0]).astype(node.dtype.np_type)
 
     def grad(self, node, gy):
-        from .shape import expand_dims, one_hot
+        from .indexing import one_hot
+        from .shape import expand_dims
         logits, labels = node.inputs
         target = one_hot(labels, logits.shape[-1], dtype=logits.dtype)
         return [(softmax(logits) - target) * expand_dims(gy, -1), None]
