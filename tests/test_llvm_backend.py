@@ -69,13 +69,17 @@ def test_train_steps_match_the_interpreter_over_several_steps(name, batch):
                                    atol=1e-6, err_msg=v.name)
 
 
-def test_one_compile_per_feed_shape(graph):
-    x = gc.placeholder(gc.float32, (None, 4), name="x")
+def test_one_compile_per_static_feed_shape(graph):
+    x = gc.placeholder(gc.float32, (None, None), name="x")
     y = gc.reduce_sum(x * 2.0)
     sess = gc.Session(graph, backend="llvm")
-    for n in (3, 3, 5, 3):
-        assert sess.run(y, {x: np.ones((n, 4))}) == pytest.approx(8.0 * n)
-    assert len(sess.backend._compiled) == 2
+    for n, m in ((3, 4), (3, 4), (5, 4), (3, 2)):
+        assert sess.run(y, {x: np.ones((n, m))}) == pytest.approx(2.0 * n * m)
+    assert sess.backend.compile_count == 2          # (N, 4) and (N, 2)
+    static = gc.Session(graph, backend="llvm", static_batch=True)
+    for n in (3, 5, 3):
+        static.run(y, {x: np.ones((n, 4))})
+    assert static.backend.compile_count == 2
 
 
 def test_variables_are_updated_in_place_and_seen_by_the_session(graph):

@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .dtypes import DType
+from .symbolic import SymbolicDim
 
-Shape = tuple  # tuple[int | None, ...]
+Shape = tuple  # tuple[int | None | SymbolicDim, ...]
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,11 @@ class TensorType:
     @property
     def is_fully_defined(self) -> bool:
         return all(d is not None for d in self.shape)
+
+    @property
+    def is_static(self) -> bool:
+        """Every dimension a known int (no None, no symbolic batch size)."""
+        return all(isinstance(d, int) for d in self.shape)
 
     @property
     def num_elements(self) -> int | None:
@@ -45,8 +51,8 @@ def normalize_shape(shape) -> Shape:
         shape = (shape,)
     dims = []
     for d in shape:
-        if d is None:
-            dims.append(None)
+        if d is None or isinstance(d, SymbolicDim):
+            dims.append(d)
         elif hasattr(d, "__index__"):
             d = int(d)
             if d < 0:
@@ -61,8 +67,10 @@ def format_shape(shape: Shape) -> str:
     return ",".join("?" if d is None else str(d) for d in shape)
 
 
-def dims_compatible(a: int | None, b: int | None) -> bool:
-    return a is None or b is None or a == b
+def dims_compatible(a, b) -> bool:
+    """Whether two dims may be equal: None and a symbolic batch size fit any size."""
+    return a is None or b is None or a == b or isinstance(a, SymbolicDim) or \
+        isinstance(b, SymbolicDim)
 
 
 def shape_compatible(actual: Shape, declared: Shape) -> bool:

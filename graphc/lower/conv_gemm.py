@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from ..ops.window import Geometry
 from ..ir import bool_
+from ..ir.symbolic import is_symbolic
 from .loopir import (Binary, Call, Const, Load, Loop, Select, Store, add, const, idx,
                      linear_index, mul, row_major_strides)
 from .nests import Names, fill, nest
@@ -37,11 +38,15 @@ def _geometry(node, x_shape, w_shape):
                     a.get("strict", False))
 
 
-def chunk_images(batch: int, rows_per_image: int, panel_cols: int) -> int:
-    """The largest divisor of the batch whose panel stays near the workspace target."""
+def chunk_images(batch, rows_per_image: int, panel_cols: int) -> int:
+    """The largest divisor of the batch whose panel stays near the workspace target
+    (for a symbolic batch N: the largest such count; the last chunk may be partial)."""
     best = 1
-    for c in range(1, batch + 1):
-        if batch % c == 0 and c * rows_per_image * panel_cols <= WORKSPACE_TARGET:
+    fits = max(1, WORKSPACE_TARGET // (rows_per_image * panel_cols))
+    if is_symbolic(batch):
+        return fits
+    for c in range(1, min(batch, fits) + 1):
+        if batch % c == 0:
             best = c
     return best
 
@@ -55,9 +60,14 @@ class _Plan:
         self.rows_per_image = self.oh * self.ow
         self.kc = self.kh * self.kw * self.cin
         self.chunk = chunk_images(self.batch, self.rows_per_image, self.kc)
-        self.rows = self.chunk * self.rows_per_image
-        self.n_chunks = self.batch // self.chunk
-        self.lanes = max(d for d in range(1, LANES + 1) if self.n_chunks % d == 0)
+        self.rows = self.chunk * self.rows_per_image        # the panel's row length
+        if is_symbolic(self.batch):          # ⌈N / chunk⌉ chunks, dealt to every lane
+            self.n_chunks = Binary("floordiv", idx(self.batch + (self.chunk - 1)),
+                                   idx(self.chunk))
+            self.lanes = LANES
+        else:
+            self.n_chunks = self.batch // self.chunk
+            self.lanes = max(d for d in range(1, LANES + 1) if self.n_chunks % d == 0)
         self.panel = self.rows * self.kc
         self.lane_size = self.panel + self.kc * self.cout      # panel + a partial dW
         self.workspace = self.lanes * self.lane_size
@@ -76,13 +86,34 @@ class _Plan:
         return (Binary("and", in_range(h, g.in_hw[0]), in_range(w, g.in_hw[1])),
                 clamp(h, g.in_hw[0]), clamp(w, g.in_hw[1]))
 
+    def images(self, chunk):
+        """Images in a chunk: `chunk`, or fewer in the last chunk of a symbolic batch."""
+        if not is_symbolic(self.batch):
+            return self.chunk
+        return Binary("min", idx(self.chunk),
+                      Binary("sub", idx(self.batch), mul(chunk, idx(self.chunk))))
+
+    def rows_in(self, chunk):
+        """Output positions (GEMM rows) of a chunk."""
+        images = self.images(chunk)
+        return images * self.rows_per_image if isinstance(images, int) else \
+            mul(images, idx(self.rows_per_image))
+
     def in_lanes(self, names: Names, body_fn, prologue_fn=None) -> list:
         """Loop over lanes (parallel) and each lane's chunks; body_fn(chunk, base) gets
         the chunk index and the lane's workspace offset."""
         lane, j = names.var("lane"), names.var("j")
         base = mul(lane, idx(self.lane_size))
-        chunk = Binary("add", mul(lane, idx(self.n_chunks // self.lanes)), j)
-        inner = Loop(j, idx(self.n_chunks // self.lanes), body_fn(chunk, base), "serial")
+        if isinstance(self.n_chunks, int):
+            first = mul(lane, idx(self.n_chunks // self.lanes))
+            count = idx(self.n_chunks // self.lanes)
+        else:                                # lane l: chunks [l·n/L, (l+1)·n/L)
+            def bound(k):
+                return Binary("floordiv", mul(k, self.n_chunks), idx(self.lanes))
+            first = bound(lane)
+            count = Binary("sub", bound(add(lane, idx(1))), first)
+        chunk = Binary("add", first, j)
+        inner = Loop(j, count, body_fn(chunk, base), "serial")
         prologue = prologue_fn(base) if prologue_fn else []
         return [Loop(lane, idx(self.lanes), prologue + [inner], "parallel")]
 
@@ -103,7 +134,8 @@ def _im2col(p: _Plan, vb, x, names: Names, chunk, base, ws: str, dtype) -> list:
         col = linear_index((a, b, c), row_major_strides((p.kh, p.kw, p.cin)))
         return [Store(ws, Binary("add", base, Binary("add", mul(col, idx(p.rows)), row)),
                       Select(valid, v, const(0, dtype)))]
-    return nest(names, (p.kh, p.kw, p.cin, p.chunk, p.oh, p.ow), element, outer_kind="serial")
+    return nest(names, (p.kh, p.kw, p.cin, p.images(chunk), p.oh, p.ow), element,
+                outer_kind="serial")
 
 
 def lower_conv2d(node, vb, names: Names, out: str, buffer_of) -> list:
@@ -114,7 +146,8 @@ def lower_conv2d(node, vb, names: Names, out: str, buffer_of) -> list:
     def chunk_body(chunk, base):
         return _im2col(p, vb, x, names, chunk, base, ws, node.dtype) + [
             Call("gemm", (ws, base, buffer_of(w), idx(0), out, mul(chunk, idx(p.rows * p.cout)),
-                          p.rows, p.cout, p.kc, p.rows, p.cout, p.cout, True, False, False))]
+                          p.rows_in(chunk), p.cout, p.kc, p.rows, p.cout, p.cout, True, False,
+                          False))]
     return p.in_lanes(names, chunk_body)
 
 
@@ -130,8 +163,8 @@ def lower_conv2d_backprop_filter(node, vb, names: Names, out: str, buffer_of) ->
     def chunk_body(chunk, base):
         return _im2col(p, vb, x, names, chunk, base, ws, dtype) + [
             Call("gemm", (ws, base, buffer_of(gy), mul(chunk, idx(p.rows * p.cout)), ws,
-                          Binary("add", base, idx(p.panel)), p.kc, p.cout, p.rows, p.rows,
-                          p.cout, p.cout, False, False, True))]
+                          Binary("add", base, idx(p.panel)), p.kc, p.cout, p.rows_in(chunk),
+                          p.rows, p.cout, p.cout, False, False, True))]
 
     def total(index):
         e = index[0]
@@ -156,9 +189,12 @@ def lower_conv2d_backprop_input(node, vb, names: Names, out: str, buffer_of) -> 
 
     def chunk_body(chunk, base):
         product = Call("gemm", (buffer_of(w), idx(0), buffer_of(gy),
-                                mul(chunk, idx(p.rows * p.cout)), ws, base, p.kc, p.rows,
-                                p.cout, p.cout, p.cout, p.rows, False, True, False))
-        clear = fill(names, out, p.chunk * image_size, const(0, dtype),
+                                mul(chunk, idx(p.rows * p.cout)), ws, base, p.kc,
+                                p.rows_in(chunk), p.cout, p.cout, p.cout, p.rows, False, True,
+                                False))
+        images = p.images(chunk)
+        clear = fill(names, out, images * image_size if isinstance(images, int) else
+                     mul(images, idx(image_size)), const(0, dtype),
                      mul(chunk, idx(p.chunk * image_size)))
 
         def add_back(index):
@@ -171,7 +207,7 @@ def lower_conv2d_backprop_input(node, vb, names: Names, out: str, buffer_of) -> 
             v = Load(ws, Binary("add", base, Binary("add", mul(col, idx(p.rows)), row)), dtype)
             return [Store(out, at, Binary("add", Load(out, at, dtype),
                                           Select(valid, v, const(0, dtype))))]
-        scatter = nest(names, (p.kh, p.kw, p.cin, p.chunk, p.oh, p.ow), add_back,
+        scatter = nest(names, (p.kh, p.kw, p.cin, images, p.oh, p.ow), add_back,
                        inner_kind="serial", outer_kind="serial")
         return [product] + clear + scatter
     return p.in_lanes(names, chunk_body)

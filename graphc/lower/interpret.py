@@ -7,7 +7,8 @@ import operator
 
 import numpy as np
 
-from .loopir import (Assign, Binary, Call, Cast, Compare, Const, Declare, Kernel, Load, Local,
+from ..ir.symbolic import evaluate
+from .loopir import (SIZES, Assign, Binary, Call, Cast, Compare, Const, Declare, Kernel, Load, Local,
                      Loop, Select, Store, Unary, Var)
 from .templates import TEMPLATES_NUMPY
 
@@ -81,11 +82,13 @@ def _run(stmts, env):
 
 
 def run_kernel(kernel: Kernel, buffers: dict[str, np.ndarray]) -> None:
-    """Execute `kernel` on flat numpy arrays (modified in place)."""
+    """Execute `kernel` on flat numpy arrays (modified in place); a batch-polymorphic
+    kernel runs at the batch size in buffers["sizes"]."""
+    n = int(buffers[SIZES][0]) if SIZES in buffers else 0
     for p in kernel.params:
         array = buffers[p.name]
         if not isinstance(array, np.ndarray):
             continue                       # a runtime routine's handle (print callback)
-        if array.ndim != 1 or array.size < p.size:
+        if array.ndim != 1 or array.size < evaluate(p.size, n):
             raise ValueError(f"buffer {p.name} must be flat with at least {p.size} elements")
     _run(kernel.body, _Env(buffers))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from ..ir import DType, bool_, float32, float64, int64
+from ..ir.symbolic import SymbolicDim
 
 # -- expressions ---------------------------------------------------------------------------
 
@@ -166,7 +167,18 @@ class Kernel:
 
 
 # -- small builders, so lowering code reads like arithmetic --------------------------------
-def const(value, dtype: DType) -> Const:
+SIZES = "sizes"
+"""The run-time sizes buffer (int64): sizes[0] is the batch size N of a batch-polymorphic
+program. Symbolic extents and offsets are expressions that load it."""
+
+
+def batch_size() -> "Load":
+    return Load(SIZES, Const(0, int64), int64)
+
+
+def const(value, dtype: DType):
+    if isinstance(value, SymbolicDim):          # a count that depends on N, e.g. a mean's
+        return Cast(idx(value), dtype) if dtype != int64 else idx(value)
     if dtype.is_floating:
         value = float(value)
     elif dtype.is_bool:
@@ -176,7 +188,10 @@ def const(value, dtype: DType) -> Const:
     return Const(value, dtype)
 
 
-def idx(value: int) -> Const:
+def idx(value) -> Expr:
+    """An int64 index constant, or the expression of a symbolic size k·N + c."""
+    if isinstance(value, SymbolicDim):
+        return add(mul(batch_size(), Const(value.coeff, int64)), Const(value.offset, int64))
     return Const(int(value), int64)
 
 

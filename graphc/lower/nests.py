@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 
+from ..ir.symbolic import SymbolicDim
 from .loopir import Loop, Var, idx
 
 
@@ -19,9 +20,14 @@ class Names:
         return f"{hint}{next(self._counter)}"
 
 
+def extent(d):
+    """A loop extent from a size: an int, a symbolic size, or already an expression."""
+    return idx(d) if isinstance(d, int | SymbolicDim) else d
+
+
 def nest(names: Names, shape, body_fn, inner_kind: str = "vector", outer_kind: str = "serial"):
-    """Loops over `shape` (outermost first); body_fn(index tuple) gives the innermost body.
-    Size-1 axes get no loop (their index is the constant 0)."""
+    """Loops over `shape` (outermost first; sizes or extent expressions); body_fn(index
+    tuple) gives the innermost body. Size-1 axes get no loop (their index is 0)."""
     variables = [names.var() if d != 1 else None for d in shape]
     index = tuple(v if v is not None else idx(0) for v in variables)
     body = body_fn(index)
@@ -33,7 +39,7 @@ def nest(names: Names, shape, body_fn, inner_kind: str = "vector", outer_kind: s
             kind = outer_kind
         else:
             kind = "serial"
-        body = [Loop(v, idx(d), body, kind)]
+        body = [Loop(v, extent(d), body, kind)]
     return body
 
 

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import DType, Node, bool_, int64
+from ..ir import DType, Node, bool_, format_shape, int64
+from ..ir.symbolic import SymbolicShapeError, is_symbolic
 from ..passes.kernels import KernelGraph, is_template, template_target
 from ..runtime.program import ASSIGN_OPS, Program
-from .loopir import (Assign, Binary, Buffer, Call, Cast, Compare, Declare, Kernel, Load,
-                     Local, Loop, Select, Store, Unary, linear_index, row_major_strides)
+from .loopir import (SIZES, Assign, Binary, Buffer, Call, Cast, Compare, Declare, Kernel,
+                     Load, Local, Loop, Select, Store, Unary, linear_index, row_major_strides)
 from .nests import Names, nest
 from .reductions import lower_reduce, lower_softmax_family, lower_tile_grad
 from .conv_gemm import CONV_GEMM, workspace_elements, workspace_name
@@ -31,11 +32,12 @@ class BufferInfo:
     """One entry of the entry point's pointer table."""
 
     name: str
-    kind: str           # feed | variable | constant | arena | rng | status | workspace | callback
+    kind: str    # feed | variable | constant | arena | rng | status | workspace | callback
+    #              | sizes
     node: Node                 # the program node whose value it holds
     dtype: DType
-    size: int                  # elements
-    offset: int | None = None  # bytes into the arena
+    size: int                  # elements (k·N + c in a batch-polymorphic program)
+    offset: int | None = None  # bytes into the arena (likewise)
     value: np.ndarray | None = None
 
 
@@ -44,13 +46,29 @@ class LoweredProgram:
     program: Program
     kernels: list[Kernel]
     buffers: list[BufferInfo]
-    arena_bytes: int
+    arena_bytes: int                   # k·N + c in a batch-polymorphic program
     value_buffer: dict[Node, str]      # every buffered value (views: their base's buffer)
     failures: list = None              # (node, message) of each run-time check's code
     prints: list = None                # print nodes, by the index their Call passes
 
     def buffer(self, name: str) -> BufferInfo:
         return self._by_name[name]
+
+    @property
+    def batch_feeds(self) -> list[BufferInfo]:
+        """Feeds whose leading dimension is the symbolic batch size N."""
+        return [b for b in self.buffers if b.kind == "feed" and b.node.shape
+                and is_symbolic(b.node.shape[0])]
+
+    def batch_size(self, feeds: dict) -> int:
+        """N for this run, from the feeds (keyed by program nodes); 0 when the program
+        is not batch-polymorphic. Every batch feed must agree."""
+        sizes = {b.node.name: np.shape(feeds[b.node])[0] for b in self.batch_feeds}
+        if len(set(sizes.values())) > 1:
+            from ..runtime.interpreter import ExecutionError
+            raise ExecutionError("feeds with a batch dimension disagree on the batch size: "
+                                 + ", ".join(f"{k}: {v}" for k, v in sizes.items()))
+        return next(iter(sizes.values()), 0)
 
     def __post_init__(self):
         self._by_name = {b.name: b for b in self.buffers}
@@ -60,6 +78,7 @@ class LoweredProgram:
 
 
 def lower_program(program: Program, check_numerics: bool = False) -> LoweredProgram:
+    _check_batch_leading(program)
     graph: KernelGraph = program.annotations["kernels"]
     plan = program.annotations["memory"]
     buffers: list[BufferInfo] = []
@@ -102,8 +121,14 @@ def lower_program(program: Program, check_numerics: bool = False) -> LoweredProg
     buffers.append(status)
     workspaces: dict = {}
     prints: list = []
-    kernels = [lower_kernel(f"kernel{i}", k, graph, value_buffer, buffers, rng_keys, checks,
-                            workspaces, prints) for i, k in enumerate(graph.kernels)]
+    kernels = []
+    for i, k in enumerate(graph.kernels):
+        try:
+            kernels.append(lower_kernel(f"kernel{i}", k, graph, value_buffer, buffers,
+                                        rng_keys, checks, workspaces, prints))
+        except SymbolicShapeError as err:
+            node = k.anchor if k.anchor is not None else k.roots[0]
+            raise SymbolicShapeError(f"{node.describe()}: {err}") from None
     if check_numerics:
         for kernel, k in zip(kernels, graph.kernels):
             kernel.body += _finite_checks(k, value_buffer, checks)
@@ -111,6 +136,8 @@ def lower_program(program: Program, check_numerics: bool = False) -> LoweredProg
         buffers.append(BufferInfo(PRINT_CALLBACK, "callback", status.node, bool_, 1))
     for dtype, size in workspaces.items():
         buffers.append(BufferInfo(workspace_name(dtype), "workspace", status.node, dtype, size))
+    if any(SIZES in buffers_used(k.body) for k in kernels):
+        buffers.append(BufferInfo(SIZES, "sizes", status.node, int64, 1))
     for kernel in kernels:       # kernels list their parameters now that every buffer exists
         used = buffers_used(kernel.body)
         kernel.params = [Buffer(b.name, b.dtype, b.size) for b in buffers if b.name in used]
@@ -118,6 +145,17 @@ def lower_program(program: Program, check_numerics: bool = False) -> LoweredProg
     lowered.failures = checks.failures
     lowered.prints = prints
     return lowered
+
+
+def _check_batch_leading(program: Program) -> None:
+    """Lowering keeps N out of every stride: a symbolic size may only be a leading
+    dimension, and only k·N (else the program is compiled for a concrete batch)."""
+    for node in program.nodes:
+        for axis, d in enumerate(node.shape):
+            if is_symbolic(d) and (axis > 0 or d.offset):
+                raise SymbolicShapeError(
+                    f"{node.describe()} has shape ({format_shape(node.shape)}): a batch "
+                    "size only compiles symbolically as a leading dimension k·N")
 
 
 def _safe(name: str) -> str:

@@ -61,13 +61,19 @@ def lower_matmul(node, buffer_of, out_buffer: str, names: Names) -> list:
     def call(index):
         return [Call("gemm", (buffer_of(a), offsets(a, index), buffer_of(b), offsets(b, index),
                               out_buffer, linear_index(index, row_major_strides(node.shape)[:-2]),
-                              m, n, k, lda, ldb, n, ta, tb, False))]
+                              size_arg(m), size_arg(n), size_arg(k), lda, ldb, n, ta, tb,
+                              False))]
 
     variables = [names.var("bt") for _ in batch]
     body = call(tuple(variables))
     for v, d in reversed(list(zip(variables, batch))):
         body = [Loop(v, idx(d), body, "serial")]
     return body
+
+
+def size_arg(d):
+    """A routine's size argument: an int, or the expression of a symbolic size."""
+    return d if isinstance(d, int) else idx(d)
 
 
 def expand_gemm(args, dtype, names: Names) -> list:

@@ -273,7 +273,17 @@ def _dropout_mask(vb, node, index):
                   const(1.0 / (1.0 - rate), node.dtype), const(0, node.dtype))
 
 
-INDEX_RULES = {"dropout_mask": _dropout_mask, "transpose": _transpose, "broadcast_to": _broadcast,
+def _size(vb, node, index):
+    """A count of elements: a constant, or an expression of N in a batch-polymorphic
+    program (simplify turns static ones into constants before lowering)."""
+    shape = node.inputs[0].shape
+    count = 1
+    for axis in range(len(shape)) if node.attrs["axes"] is None else node.attrs["axes"]:
+        count = count * shape[axis]
+    return const(count, node.dtype)
+
+
+INDEX_RULES = {"dropout_mask": _dropout_mask, "size": _size, "transpose": _transpose, "broadcast_to": _broadcast,
                "broadcast_like": _broadcast, "fill_like": _fill_like,
                "strided_slice": _strided_slice, "slice_grad": _slice_grad, "pad": _pad,
                "concat": _concat, "concat_part": _concat_part, "tile": _tile,

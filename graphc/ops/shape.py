@@ -13,6 +13,7 @@ import numpy as np
 
 from ..ir import Fusion, Node, OpDef, TensorType, register
 from ..ir.errors import shape_error
+from ..ir.symbolic import is_symbolic
 from ..ir.types import dims_compatible
 from .base import apply, as_tensor, broadcast_shapes, normalize_axes, normalize_axis, same_dtype
 
@@ -33,12 +34,12 @@ class Reshape(ShapeOp):
         shape = attrs["shape"]
         if builtins.sum(1 for d in shape if d == -1) > 1:
             raise shape_error(f"reshape to {shape}: at most one dimension may be -1")
-        if any(d < -1 for d in shape):
+        if any(isinstance(d, int) and d < -1 for d in shape):
             raise shape_error(f"reshape to {shape}: negative dimension")
-        known = int(np.prod([d for d in shape if d != -1]))
+        known = _product(d for d in shape if d != -1)
         if x.is_fully_defined:
             if -1 in shape:
-                if known == 0 or x.num_elements % known:
+                if known == 0 or x.num_elements % known != 0:
                     raise shape_error(f"cannot reshape {x} ({x.num_elements} elements) "
                                       f"to {shape}")
                 shape = tuple(x.num_elements // known if d == -1 else d for d in shape)
@@ -66,9 +67,18 @@ class Reshape(ShapeOp):
 register(Reshape())
 
 
+def _product(dims):
+    """The product of sizes (ints or symbolic batch sizes)."""
+    total = 1
+    for d in dims:
+        total = total * d
+    return total
+
+
 def reshape(x, shape, name=None) -> Node:
     """Same elements, new shape; one dimension may be -1 (inferred)."""
-    shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
+    shape = (shape,) if isinstance(shape, int) else \
+        tuple(d if is_symbolic(d) else int(d) for d in shape)
     return apply("reshape", [as_tensor(x)], name=name, shape=shape)
 
 

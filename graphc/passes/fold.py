@@ -28,14 +28,13 @@ class FoldConstants:
             nonlocal folded
             if node.op.stateful or node.op.name in NEVER_FOLDED:
                 return None
-            size = node.type.num_elements
-            if size is None or size > self.max_elements:
+            if not node.type.is_static or node.type.num_elements > self.max_elements:
                 return None
             values = []
             for i, x in enumerate(inputs):
                 if is_constant(x):
                     values.append(x.attrs["value"])
-                elif i in node.op.shape_only_inputs and x.type.is_fully_defined:
+                elif i in node.op.shape_only_inputs and x.type.is_static:
                     values.append(np.broadcast_to(np.zeros((), x.dtype.np_type), x.shape))
                 else:
                     return None

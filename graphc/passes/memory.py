@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import Fusion, Node
+from ..ir.symbolic import SymbolicShapeError, make, per_row
 from ..runtime.program import ASSIGN_OPS, Program
 from .kernels import is_source, is_template, template_target
 
@@ -43,10 +44,14 @@ class MemoryPlan:
     in_place: list[tuple[Node, Node]]  # (value, input whose slot it took)
     persistent: dict[Node, int]        # variables and their bytes
     naive_bytes: int
+    slot_per_row: list[bool] | None = None   # slot sizes in bytes per batch row
 
     @property
-    def peak_bytes(self) -> int:
-        return sum(self.slot_sizes)
+    def peak_bytes(self):
+        """Arena bytes: an int, or k·N + c for a batch-polymorphic program."""
+        rows = self.slot_per_row or [False] * len(self.slot_sizes)
+        fixed = sum(s for s, r in zip(self.slot_sizes, rows) if not r)
+        return make(sum(s for s, r in zip(self.slot_sizes, rows) if r), fixed)
 
     @property
     def persistent_bytes(self) -> int:
@@ -86,8 +91,7 @@ class PlanMemory:
         dying: dict[int, list[Node]] = {}
         for value, i in last_use.items():
             dying.setdefault(i, []).append(value)
-        slot_sizes: list[int] = []
-        free: list[int] = []                      # free slots
+        slots = _Slots()
         slot_of: dict[Node, int] = {}
         in_place: list[tuple[Node, Node]] = []
         taken_over: set[Node] = set()
@@ -97,47 +101,84 @@ class PlanMemory:
             for value in k.roots + ((scratch,) if scratch is not None else ()):
                 if value.op.name in ASSIGN_OPS:      # updates write their variable
                     continue
-                donor = self._dying_input_to_reuse(k, value, i, last_use, slot_of,
-                                                   slot_sizes, taken_over)
+                donor = self._dying_input_to_reuse(k, value, i, last_use, slot_of, slots,
+                                                   taken_over)
                 if donor is not None:
                     slot = slot_of[donor]
                     in_place.append((value, donor))
                     taken_over.add(donor)
                 else:
-                    need = aligned_size(nbytes(value))
-                    fitting = [s for s in free if fits(slot_sizes[s], need)]
-                    if fitting:
-                        slot = min(fitting, key=slot_sizes.__getitem__)
-                        free.remove(slot)
-                    else:
-                        slot_sizes.append(need)
-                        slot = len(slot_sizes) - 1
+                    slot = slots.take(*_need(value))
                 slot_of[value] = slot
             if scratch is not None:                 # the template's result dies with its kernel
                 dying.setdefault(i, []).append(scratch)
             for dead in dying.get(i, []):           # freed after kernel i wrote its result
                 if dead in slot_of and dead not in taken_over:
-                    free.append(slot_of[dead])
-        starts = [sum(slot_sizes[:j]) for j in range(len(slot_sizes))]
-        offsets = {node: starts[slot] for node, slot in slot_of.items()}
+                    slots.release(slot_of[dead])
+        offsets = {node: slots.offset(slot) for node, slot in slot_of.items()}
         for view in kg.aliases:
             if kg.base_of(view) in offsets:
                 offsets[view] = offsets[kg.base_of(view)]
         persistent = {v: nbytes(v) for v in program.variables.values()}
         naive = program.annotations.get("naive_bytes", 0)
-        plan = MemoryPlan(offsets, slot_of, slot_sizes, in_place, persistent, naive)
+        plan = MemoryPlan(offsets, slot_of, slots.sizes, in_place, persistent, naive,
+                          slots.per_row)
         program = program.with_changes(annotations={**program.annotations, "memory": plan})
         return program, {"peak bytes": plan.peak_bytes, "naive bytes": naive,
-                         "slots": len(slot_sizes), "in place": len(in_place)}
+                         "slots": len(slots.sizes), "in place": len(in_place)}
 
     @staticmethod
-    def _dying_input_to_reuse(kernel, value, i, last_use, slot_of, slot_sizes, taken_over):
+    def _dying_input_to_reuse(kernel, value, i, last_use, slot_of, slots, taken_over):
         for x in kernel.inputs:
             if x in slot_of and x not in taken_over and last_use.get(x) == i and \
-                    fits(slot_sizes[slot_of[x]], aligned_size(nbytes(value))) and \
+                    slots.fits(slot_of[x], *_need(value)) and \
                     _elementwise_over(kernel, value, x):
                 return x
         return None
+
+
+def _need(value: Node) -> tuple[int, bool]:
+    """(aligned bytes, per batch row?) of a value: a batch-polymorphic value (k·N
+    elements) is planned on its bytes per row, in an arena region that grows with N."""
+    fixed, row = per_row(nbytes(value))
+    if row and fixed:
+        raise SymbolicShapeError(f"'{value.name}' has {value.type.num_elements} elements: "
+                                 "only sizes proportional to N are planned")
+    return aligned_size(row or fixed), bool(row)
+
+
+class _Slots:
+    """Arena slots of two kinds: fixed bytes, and bytes per batch row. Slots of one kind
+    are planned together (best fit, reuse after death); the per-row region follows the
+    fixed one, so every offset is `fixed_peak + row_offset·N`."""
+
+    def __init__(self):
+        self.sizes: list[int] = []
+        self.per_row: list[bool] = []
+        self.free: list[int] = []
+
+    def fits(self, slot: int, need: int, rows: bool) -> bool:
+        return self.per_row[slot] == rows and fits(self.sizes[slot], need)
+
+    def take(self, need: int, rows: bool) -> int:
+        fitting = [s for s in self.free if self.fits(s, need, rows)]
+        if fitting:
+            slot = min(fitting, key=self.sizes.__getitem__)
+            self.free.remove(slot)
+            return slot
+        self.sizes.append(need)
+        self.per_row.append(rows)
+        return len(self.sizes) - 1
+
+    def release(self, slot: int) -> None:
+        self.free.append(slot)
+
+    def offset(self, slot: int):
+        rows = self.per_row[slot]
+        before = sum(size for size, r in zip(self.sizes[:slot], self.per_row) if r == rows)
+        if not rows:
+            return before
+        return make(before, sum(s for s, r in zip(self.sizes, self.per_row) if not r))
 
 
 def naive_bytes(program: Program) -> int:

@@ -6,6 +6,7 @@ import time
 
 from .. import log
 from ..ir import DTypeError, GraphcError, ShapeError
+from ..ir.symbolic import BATCH, SymbolicShapeError
 from .interpreter import ExecutionError, RunContext, execute
 
 DEFAULT_BACKEND = "llvm"
@@ -15,7 +16,7 @@ PLANNED = {"cuda": "the CUDA backend"}
 class NumpyBackend:
     name = "numpy"
 
-    def __init__(self, check_numerics: bool = False):
+    def __init__(self, check_numerics: bool = False, static_batch: bool = False):
         self.check_numerics = check_numerics
 
     def run(self, program, ctx: RunContext) -> dict:
@@ -24,45 +25,65 @@ class NumpyBackend:
 
 class LLVMBackend:
     """Compiles through the pass pipeline and the LLVM code generator; a compiled
-    program is reused for every run with the same fetches, feeds and feed shapes."""
+    program is reused for every run with the same fetches, feeds and static feed
+    dimensions: a `None` leading dimension (the batch) stays symbolic, so every batch
+    size runs the same program (unless the graph needs it concrete, or static_batch)."""
 
     name = "llvm"
 
-    def __init__(self, check_numerics: bool = False):
+    def __init__(self, check_numerics: bool = False, static_batch: bool = False):
         self.check_numerics = check_numerics
+        self.static_batch = static_batch
         self._compiled: dict[tuple, object] = {}
         self._last_shapes: dict[int, dict] = {}   # program -> feed shapes of its last compile
+        self._needs_static: set = set()   # batch-polymorphic keys that did not compile
         self.last_from_cache = False     # whether the last compile loaded cached code
         self.compile_count = 0
 
     def executable(self, program, feed_shapes: dict):
-        from .. import passes
-        from ..codegen.llvm.executable import LLVMExecutable
-        key = (id(program), tuple(sorted((n.id, s) for n, s in feed_shapes.items())))
-        exe = self._compiled.get(key)
-        if exe is None:
-            start = time.perf_counter()
+        """The compiled program for these feed shapes: batch-polymorphic (one for every
+        batch size) unless the graph needs a concrete batch, then one per batch size."""
+        shapes = feed_shapes if self.static_batch else batch_polymorphic_shapes(feed_shapes)
+        key = _shapes_key(program, shapes)
+        if shapes is not feed_shapes and key in self._needs_static:
+            shapes, key = feed_shapes, _shapes_key(program, feed_shapes)
+        entry = self._compiled.get(key)
+        if entry is not None:
+            return entry[1]
+        start = time.perf_counter()
+        note = ""
+        if shapes is not feed_shapes:
             try:
-                pipeline = passes.default_passes(feed_shapes,
-                                                 one_op_per_kernel=self.check_numerics)
-                result = passes.run_pipeline(program, pipeline, print_after=None)
+                result, exe = self._compile(program, shapes)
+                note = "one program for every batch size N"
+            except (SymbolicShapeError, ShapeError, DTypeError) as err:
+                # e.g. N broadcast against a static size: fine for this batch only
+                self._needs_static.add(key)
+                note = f"compiled for batch {_batch_of(feed_shapes)} only: {err}"
+                shapes, key = feed_shapes, _shapes_key(program, feed_shapes)
+        if shapes is feed_shapes:
+            try:
+                result, exe = self._compile(program, shapes)
             except (ShapeError, DTypeError) as err:   # the feeds' shapes do not fit the graph
                 raise ExecutionError(str(err)) from None
-            passes_done = time.perf_counter()
-            exe = LLVMExecutable(result.program, check_numerics=self.check_numerics)
-            exe.pipeline = result
-            self.last_from_cache = exe.jit.last_from_cache
-            self.compile_count += 1
-            if log.enabled("compile"):
-                log.log("compile", _compile_line(program, feed_shapes,
-                                                 self._last_shapes.get(id(program)), exe,
-                                                 passes_done - start,
-                                                 time.perf_counter() - passes_done))
-            self._last_shapes[id(program)] = dict(feed_shapes)
-            self._compiled[key] = (program, exe)     # keep the program: its id is the key
-        else:
-            exe = exe[1]
+        passes_s = sum(r.seconds for r in result.records)
+        exe.pipeline = result
+        self.last_from_cache = exe.jit.last_from_cache
+        self.compile_count += 1
+        if log.enabled("compile"):
+            log.log("compile", _compile_line(program, shapes, self._last_shapes.get(id(program)),
+                                             exe, passes_s,
+                                             time.perf_counter() - start - passes_s, note))
+        self._last_shapes[id(program)] = dict(shapes)
+        self._compiled[key] = (program, exe)     # keep the program: its id is the key
         return exe
+
+    def _compile(self, program, shapes):
+        from .. import passes
+        from ..codegen.llvm.executable import LLVMExecutable
+        pipeline = passes.default_passes(shapes, one_op_per_kernel=self.check_numerics)
+        result = passes.run_pipeline(program, pipeline, print_after=None)
+        return result, LLVMExecutable(result.program, check_numerics=self.check_numerics)
 
     def run(self, program, ctx: RunContext) -> dict:
         shapes = {ph: value.shape for ph, value in ctx.feeds.items()}
@@ -81,10 +102,10 @@ class LLVMBackend:
 _BACKENDS = {"numpy": NumpyBackend, "llvm": LLVMBackend}
 
 
-def get_backend(name: str | None, check_numerics: bool = False):
+def get_backend(name: str | None, check_numerics: bool = False, static_batch: bool = False):
     name = name or DEFAULT_BACKEND
     if name in _BACKENDS:
-        return _BACKENDS[name](check_numerics=check_numerics)
+        return _BACKENDS[name](check_numerics=check_numerics, static_batch=static_batch)
     if name in PLANNED:
         raise GraphcError(f"backend '{name}' ({PLANNED[name]}) is not available in this "
                           f"version of graphc; use backend='numpy' or 'llvm'")
@@ -97,7 +118,27 @@ def _draw_key(node, ctx: RunContext) -> int:
     return dropout_key(node, None if node.attrs.get("stateless") else ctx.draw_count(node))
 
 
-def _compile_line(program, shapes, previous, exe, passes_s, codegen_s) -> str:
+def batch_polymorphic_shapes(feed_shapes: dict) -> dict:
+    """The feed shapes with the batch size left symbolic: every fed placeholder declared
+    with a `None` leading dimension gets N there, when they were all fed the same size
+    (else the shapes as given)."""
+    batched = [ph for ph, shape in feed_shapes.items() if ph.shape and ph.shape[0] is None]
+    if not batched or len({feed_shapes[ph][0] for ph in batched}) != 1:
+        return feed_shapes
+    return {ph: (BATCH,) + tuple(shape[1:]) if ph in batched else tuple(shape)
+            for ph, shape in feed_shapes.items()}
+
+
+def _shapes_key(program, shapes: dict) -> tuple:
+    return id(program), tuple(sorted((n.id, tuple(s)) for n, s in shapes.items()))
+
+
+def _batch_of(feed_shapes: dict):
+    return next((s[0] for ph, s in feed_shapes.items() if ph.shape and ph.shape[0] is None),
+                None)
+
+
+def _compile_line(program, shapes, previous, exe, passes_s, codegen_s, note="") -> str:
     names = ", ".join(n.name for n in program.outputs[:4]) + \
         (", ..." if len(program.outputs) > 4 else "")
     if previous is None:
@@ -110,4 +151,5 @@ def _compile_line(program, shapes, previous, exe, passes_s, codegen_s) -> str:
     kernels = len(exe.lowered.kernels)
     source = "disk cache" if exe.jit.last_from_cache else "compiled"
     return (f"compiled [{names}] ({why}): {kernels} kernels, passes {passes_s * 1e3:.0f} ms, "
-            f"lower+llvm {codegen_s * 1e3:.0f} ms, object from {source}")
+            f"lower+llvm {codegen_s * 1e3:.0f} ms, object from {source}"
+            + (f"; {note}" if note else ""))

@@ -18,16 +18,20 @@ if TYPE_CHECKING:
 
 
 class Session:
-    """Runs fetches of `graph` on `backend` ("numpy"; compiled backends as they land).
+    """Runs fetches of `graph` on `backend` ("llvm", the default, or "numpy").
 
     Variables get their initial values when the session is made (and when `initialize`
     is called again); variables created later are initialized on first use.
     """
 
-    def __init__(self, graph=None, backend: str | None = None, check_numerics: bool = False):
+    def __init__(self, graph=None, backend: str | None = None, check_numerics: bool = False,
+                 static_batch: bool = False):
+        """check_numerics: stop at the first op that makes a NaN or Inf. static_batch:
+        compile a program per batch size instead of one for every batch size."""
         self.graph = graph or get_default_graph()
         self.check_numerics = check_numerics
-        self.backend = get_backend(backend, check_numerics=check_numerics)
+        self.backend = get_backend(backend, check_numerics=check_numerics,
+                                   static_batch=static_batch)
         self._variables: dict[Node, np.ndarray] = {}
         self._rng_counters: dict[str, int] = {}
         self._executables: dict[tuple, object] = {}

@@ -10,6 +10,7 @@ import ctypes
 
 import numpy as np
 
+from ...ir.symbolic import evaluate
 from ...lower.program import LoweredProgram, lower_program
 from .jit import JIT
 from .render import program_module
@@ -51,15 +52,20 @@ class LLVMExecutable:
                + "\n".join(str(k) for k in self.lowered.kernels))
         self.compiled = self.jit.add(lambda: self.llvm_ir, key=key)
         self._entry = self.jit.function(ENTRY, None, ctypes.c_void_p, ctypes.c_void_p)
-        self.arena = aligned_zeros(max(self.lowered.arena_bytes, 64))
+        self.arena = None
+        self.batch = None                  # N the table's arena pointers are set for
+        self._sizes = np.zeros(1, np.int64)
         self.table = (ctypes.c_void_p * (len(self.lowered.buffers) + 1))()
         if profile:
             self.table[len(self.lowered.buffers)] = self.profile_cycles.ctypes.data
         self._feed_slots, self._var_slots, self._rng_slots = [], [], []
         self._constants = []
+        self._arena_slots = []
         for i, b in enumerate(self.lowered.buffers):
             if b.kind == "arena":
-                self.table[i] = self.arena.ctypes.data + b.offset
+                self._arena_slots.append((i, b))
+            elif b.kind == "sizes":
+                self.table[i] = self._sizes.ctypes.data
             elif b.kind == "constant":
                 value = np.ascontiguousarray(b.value, dtype=b.dtype.np_type)
                 self._constants.append(value)
@@ -71,7 +77,7 @@ class LLVMExecutable:
                 self._constants.append(space)
                 self.table[i] = space.ctypes.data
             elif b.kind == "callback":
-                self._print_callback = _print_callback(self.lowered.prints)
+                self._print_callback = _print_callback(self.lowered.prints, self)
                 self.table[i] = ctypes.cast(self._print_callback, ctypes.c_void_p).value
             elif b.kind == "status":
                 self._status = np.zeros(1, np.int64)
@@ -84,6 +90,7 @@ class LLVMExecutable:
             else:
                 self._var_slots.append((i, b))
         self._outputs = [self._output_reader(n) for n in program.outputs]
+        self._set_batch(0)
         updated = {u.inputs[0] for u in program.updates}
         # a fetched variable (or a view of one) that this run updates must show its old
         # value: read it before the native call
@@ -107,6 +114,19 @@ class LLVMExecutable:
             return None
         return self.lowered.buffer(name)
 
+    def _set_batch(self, n: int) -> None:
+        """Point the arena buffers at their places for batch size n (the arena grows to
+        the largest batch seen; a static program sets them once)."""
+        if n == self.batch:
+            return
+        need = max(evaluate(self.lowered.arena_bytes, n), 64)
+        if self.arena is None or self.arena.nbytes < need:
+            self.arena = aligned_zeros(need)
+        for i, b in self._arena_slots:
+            self.table[i] = self.arena.ctypes.data + evaluate(b.offset, n)
+        self._sizes[0] = n
+        self.batch = n
+
     @property
     def random_nodes(self) -> list:
         return [node for node, _ in self._rng_slots]
@@ -118,6 +138,7 @@ class LLVMExecutable:
         from ...ops.random_bits import as_signed
         for node, key in self._rng_slots:
             key[0] = as_signed(rng_keys[node])
+        self._set_batch(self.lowered.batch_size(feeds))
         keep = []
         for i, b in self._feed_slots:
             array = np.ascontiguousarray(feeds[b.node], dtype=b.dtype.np_type)
@@ -144,16 +165,18 @@ class LLVMExecutable:
                 for i, (b, node) in enumerate(zip(self._outputs, self.program.outputs))]
 
     def _read(self, b, node, feeds, variables) -> np.ndarray:
+        n = self.batch
+        shape = evaluate(node.shape, n)
         if b.kind == "arena":
-            nbytes = b.size * b.dtype.itemsize
-            flat = self.arena[b.offset: b.offset + nbytes].view(b.dtype.np_type)
+            start, nbytes = evaluate(b.offset, n), evaluate(b.size, n) * b.dtype.itemsize
+            flat = self.arena[start: start + nbytes].view(b.dtype.np_type)
         elif b.kind == "variable":
             flat = variables[b.node].reshape(-1)
         elif b.kind == "feed":
             flat = np.asarray(feeds[b.node]).reshape(-1)
         else:
             flat = b.value
-        return flat[: node.type.num_elements].reshape(node.shape).copy()
+        return flat[: int(np.prod(shape))].reshape(shape).copy()
 
 
 def profile_report(exe: LLVMExecutable, runs: int) -> str:
@@ -181,14 +204,15 @@ def _codegen_version() -> str:
 PRINT_FUNCTION = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_void_p)
 
 
-def _print_callback(prints):
+def _print_callback(prints, executable):
     """The function compiled code calls for `gc.print` (ctypes takes the GIL for it)."""
     from ...ops.debug import format_print
 
     def print_value(index, address):
         node = prints[index]
-        count = node.type.num_elements
+        shape = evaluate(node.shape, executable.batch)
+        count = int(np.prod(shape))
         raw = (ctypes.c_char * (count * node.dtype.itemsize)).from_address(address)
-        value = np.frombuffer(raw, dtype=node.dtype.np_type, count=count).reshape(node.shape)
+        value = np.frombuffer(raw, dtype=node.dtype.np_type, count=count).reshape(shape)
         print(format_print(node, value), flush=True)
     return PRINT_FUNCTION(print_value)

@@ -12,7 +12,7 @@ import llvmlite.ir as ir
 
 from ...ir import DType, bool_, float32, float64, int32, int64
 from ...lower.loopir import (Assign, Binary, Call, Cast, Compare, Const, Declare, Kernel, Load,
-                             Local, Loop, Select, Store, Unary, Var)
+                             Local, Loop, Select, Store, Unary, Var, add, idx, mul)
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64 = ir.FloatType(), ir.DoubleType()
@@ -281,29 +281,71 @@ PARALLEL_MIN_WORK = 1 << 15     # innermost iterations below which a loop stays 
 MAX_TASKS = 64
 
 
-def loop_work(stmt) -> int:
-    """Innermost-statement executions of a statement (constant extents)."""
+def loop_work(stmt):
+    """Innermost-statement executions of a statement: an int, or a loop-IR expression
+    when an extent is known only at run time (a batch-polymorphic program)."""
     if isinstance(stmt, Loop):
-        extent = stmt.extent.value if isinstance(stmt.extent, Const) else 1
-        return extent * max(1, sum(loop_work(s) for s in stmt.body))
+        inner = 1
+        for s in stmt.body:
+            w = loop_work(s)
+            inner = inner + w if isinstance(inner, int) and isinstance(w, int) else \
+                add(_as_expr(inner), _as_expr(w))
+        inner = inner if not isinstance(inner, int) else max(1, inner)
+        extent = stmt.extent
+        if _mentions_loop_index(extent):      # varies with an outer loop: count it once
+            extent = Const(1, extent.dtype)
+        if isinstance(extent, Const) and isinstance(inner, int):
+            return extent.value * inner
+        return mul(_as_expr(extent), _as_expr(inner))
     if isinstance(stmt, Call):
         return 1 << 20          # a template routine: always worth a task of its own
     return 1
 
 
+def _mentions_loop_index(e) -> bool:
+    if isinstance(e, Var):
+        return True
+    return any(_mentions_loop_index(v) for v in vars(e).values()
+               if isinstance(v, Unary | Binary | Compare | Select | Cast | Load | Var))
+
+
+def _as_expr(value):
+    return idx(value) if isinstance(value, int) else value
+
+
 def task_count(loop: Loop) -> int:
-    """How many tasks a parallel loop is split into (0: run it inline)."""
-    if loop.kind != "parallel" or not isinstance(loop.extent, Const):
-        return 0
+    """How many tasks a parallel loop with static extents is split into (0: run it
+    inline)."""
     work = loop_work(loop)
+    if loop.kind != "parallel" or not isinstance(work, int):
+        return 0
     if work < PARALLEL_MIN_WORK or loop.extent.value < 2:
         return 0
     return int(min(loop.extent.value, MAX_TASKS, max(2, work // PARALLEL_MIN_WORK)))
 
 
-def _outline(module, kernel: Kernel, loop: Loop, n_tasks: int, templates, index: int):
+def _dynamic_task_count(em, loop: Loop):
+    """The same decision at run time, for a loop whose work depends on N: 1 runs the
+    single task inline."""
+    b = em.builder
+    work, extent = em.expr(loop_work(loop)), em.expr(loop.extent)
+    one, cap = ir.Constant(I64, 1), ir.Constant(I64, MAX_TASKS)
+
+    def smaller(x, y):
+        return b.select(b.icmp_signed("<", x, y), x, y)
+    wanted = b.sdiv(work, ir.Constant(I64, PARALLEL_MIN_WORK))
+    wanted = b.select(b.icmp_signed("<", wanted, ir.Constant(I64, 2)), ir.Constant(I64, 2),
+                      wanted)
+    count = smaller(smaller(wanted, cap), extent)
+    small = b.or_(b.icmp_signed("<", work, ir.Constant(I64, PARALLEL_MIN_WORK)),
+                  b.icmp_signed("<", extent, ir.Constant(I64, 2)))
+    return b.select(small, one, count)
+
+
+def _outline(module, kernel: Kernel, loop: Loop, n_tasks, templates, index: int):
     """A task `void(i8* ctx, i64 t)` running chunk t of `loop`; ctx holds the kernel's
-    buffer pointers in parameter order."""
+    buffer pointers in parameter order, then (n_tasks None: decided at run time) the
+    task count."""
     fn = ir.Function(module, ir.FunctionType(VOID, [I8P, I64]), f"{kernel.name}_task{index}")
     fn.linkage = "internal"
     ctx_arg, task = fn.args
@@ -314,8 +356,9 @@ def _outline(module, kernel: Kernel, loop: Loop, n_tasks: int, templates, index:
     for k, p in enumerate(kernel.params):
         raw = b.load(b.gep(table, [ir.Constant(I64, k)]))
         em.buffers[p.name] = b.bitcast(raw, storage_type(p.dtype).as_pointer())
-    extent = ir.Constant(I64, loop.extent.value)
-    count = ir.Constant(I64, n_tasks)
+    extent = em.expr(loop.extent)
+    count = ir.Constant(I64, n_tasks) if n_tasks is not None else \
+        b.ptrtoint(b.load(b.gep(table, [ir.Constant(I64, len(kernel.params))])), I64)
     lo = b.sdiv(b.mul(task, extent), count)
     hi = b.sdiv(b.mul(b.add(task, ir.Constant(I64, 1)), extent), count)
     em.loop(loop.var.name, hi, loop.body, start=lo)
@@ -335,7 +378,8 @@ def _parallel_for(module):
 def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
                     parallel: bool = False) -> ir.Function:
     """`void kernel(T0* b0, ..., i8* pool)`. With `parallel`, each big top-level parallel
-    loop is outlined into tasks handed to the pool (`graphc_parallel_for`)."""
+    loop is outlined into tasks handed to the pool (`graphc_parallel_for`); a loop whose
+    size depends on N decides at run time whether to split."""
     params = [storage_type(p.dtype).as_pointer() for p in kernel.params] + [I8P]
     fn = ir.Function(module, ir.FunctionType(VOID, params), name or kernel.name)
     fn.linkage = "internal"
@@ -343,18 +387,32 @@ def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
     dtypes = {p.name: p.dtype for p in kernel.params}
     em = FunctionEmitter(module, fn, buffers, dtypes, fn.args[-1], templates)
     for index, stmt in enumerate(kernel.body):
+        dynamic = parallel and isinstance(stmt, Loop) and stmt.kind == "parallel" and \
+            not isinstance(loop_work(stmt), int)
         n_tasks = task_count(stmt) if parallel and isinstance(stmt, Loop) else 0
-        if not n_tasks:
+        if not n_tasks and not dynamic:
             em.emit([stmt])
             continue
-        task = _outline(module, kernel, stmt, n_tasks, templates, index)
+        task = _outline(module, kernel, stmt, None if dynamic else n_tasks, templates, index)
         b = em.builder
-        ctx = ir.IRBuilder(em.entry).alloca(ir.ArrayType(I8P, max(1, len(kernel.params))))
+        ctx = ir.IRBuilder(em.entry).alloca(ir.ArrayType(I8P, len(kernel.params) + 1))
         for k, arg in enumerate(fn.args[:-1]):
             slot = b.gep(ctx, [ir.Constant(I32, 0), ir.Constant(I32, k)])
             b.store(b.bitcast(arg, I8P), slot)
-        b.call(_parallel_for(module), [fn.args[-1], task, b.bitcast(ctx, I8P),
-                                       ir.Constant(I64, n_tasks)])
+        ctx_ptr = b.bitcast(ctx, I8P)
+        if not dynamic:
+            b.call(_parallel_for(module), [fn.args[-1], task, ctx_ptr,
+                                           ir.Constant(I64, n_tasks)])
+            continue
+        count = _dynamic_task_count(em, stmt)
+        b.store(b.inttoptr(count, I8P),
+                b.gep(ctx, [ir.Constant(I32, 0), ir.Constant(I32, len(kernel.params))]))
+        with b.if_else(b.icmp_signed(">", count, ir.Constant(I64, 1))) as (split, inline):
+            with split:
+                b.call(_parallel_for(module), [fn.args[-1], task, ctx_ptr, count])
+            with inline:
+                b.call(task, [ctx_ptr, ir.Constant(I64, 0)])
+        em.scope = _Scope()       # values computed in the branches do not dominate what follows
     em.finish()
     return fn
 

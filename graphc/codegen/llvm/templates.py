@@ -63,13 +63,14 @@ def gemm_native(em, args) -> None:
     fn = em.module.globals.get(name) or ir.Function(em.module, gemm_type(dtype.short), name)
     bld = em.builder
 
-    def at(buf, off):
-        return bld.gep(em.buffers[buf], [em.expr(off) if not isinstance(off, int) else
-                                         ir.Constant(I64, off)])
+    def i64(value):
+        return ir.Constant(I64, value) if isinstance(value, int) else em.expr(value)
 
-    bld.call(fn, [em.pool, ir.Constant(I64, m), ir.Constant(I64, n), ir.Constant(I64, k),
-                  at(a, a_off), ir.Constant(I64, lda), at(b, b_off), ir.Constant(I64, ldb),
-                  at(c, c_off), ir.Constant(I64, ldc), ir.Constant(I32, int(accumulate))])
+    def at(buf, off):
+        return bld.gep(em.buffers[buf], [i64(off)])
+
+    bld.call(fn, [em.pool, i64(m), i64(n), i64(k), at(a, a_off), i64(lda), at(b, b_off),
+                  i64(ldb), at(c, c_off), i64(ldc), ir.Constant(I32, int(accumulate))])
 
 
 def gemm_loops(em, args) -> None:
