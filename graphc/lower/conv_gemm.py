@@ -88,7 +88,7 @@ class _Plan:
 
     def images(self, chunk):
         """Images in a chunk: `chunk`, or fewer in the last chunk of a symbolic batch."""
-        if not is_symbolic(self.batch):
+        if not is_symbolic(self.batch) or self.chunk == 1:
             return self.chunk
         return Binary("min", idx(self.chunk),
                       Binary("sub", idx(self.batch), mul(chunk, idx(self.chunk))))
