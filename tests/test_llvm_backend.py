@@ -128,6 +128,15 @@ def test_inspect_shows_every_stage(graph):
     assert on_numpy.loop_ir is None and "kernel 0 reduction" in on_numpy.program
 
 
+def test_inspect_a_program_with_views(graph):
+    """A reshape is a view of its input's buffer: the memory plan prints it as one."""
+    x = gc.placeholder(gc.float32, (None, 4, 4, 1), name="x")
+    flat = gc.reshape(gc.nn.max_pool2d(x, 2, 2), (-1, 4), name="flat")
+    y = gc.reduce_sum(gc.matmul(flat, gc.constant(np.ones((4, 2), np.float32))), name="total")
+    seen = gc.Session(graph, backend="llvm").inspect(y, {x: np.ones((3, 4, 4, 1), np.float32)})
+    assert "%flat: a view @" in seen.program
+
+
 CONV_CONFIGS = [dict(strides=1, padding="VALID"), dict(strides=2, padding="SAME"),
                 dict(strides=(1, 2), padding=((1, 2), (0, 1))), dict(strides=1, padding=1,
                                                                       dilations=2),

@@ -62,8 +62,8 @@ class MemoryPlan:
                  f"naive {self.naive_bytes} B, persistent {self.persistent_bytes} B, "
                  f"{len(self.in_place)} in place"]
         for node, offset in self.offsets.items():
-            lines.append(f"//   %{node.name}: slot {self.slot_of[node]} @ {offset} "
-                         f"({nbytes(node)} B)")
+            where = f"slot {self.slot_of[node]}" if node in self.slot_of else "a view"
+            lines.append(f"//   %{node.name}: {where} @ {offset} ({nbytes(node)} B)")
         return "\n".join(lines)
 
 
