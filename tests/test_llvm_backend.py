@@ -177,6 +177,20 @@ def test_pooling_and_its_gradient_match_the_interpreter(graph, pool, cfg):
         np.testing.assert_allclose(g, w_, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("height", [8, 7])        # windows tile the image, or leave a row
+def test_max_pool_gradient_with_ties_goes_to_the_first_maximum(graph, height):
+    """Tiling windows write all their taps; ties (ReLU zeros) must still pick the first."""
+    rng = np.random.default_rng(5)
+    x = gc.placeholder(gc.float64, (None, height, 6, 3), name="x")
+    y = gc.nn.max_pool2d(gc.nn.relu(x), 2, 2)
+    c = gc.placeholder(gc.float64, y.shape, name="c")
+    (gx,) = gc.gradients(y, [x], grad_ys=c)
+    feed = {x: rng.integers(-2, 2, (4, height, 6, 3)).astype(np.float64),
+            c: rng.standard_normal((4,) + y.shape[1:])}
+    got, want = _run_both(graph, [gx], feed)
+    np.testing.assert_array_equal(got[0], want[0])
+
+
 def test_compiled_train_steps_are_deterministic_across_runs_and_thread_counts(tmp_path):
     """Work is split by index, never by thread: the same bits with 1 or 2 threads."""
     import os

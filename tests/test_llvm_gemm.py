@@ -17,20 +17,20 @@ SHAPES = [(1, 1, 1), (3, 3, 3), (17, 17, 17), (129, 129, 129), (1, 129, 3), (130
           (5, 300, 7), (64, 1000, 100), (128, 784, 256)]
 
 
-def compile_variants(variants, config=None):
+def compile_variants(variants, config=None, narrow=None):
     engine = JIT()
     parallel.install_runtime(engine)
     module = ir.Module(name="gemm_test")
     for dtype, trans_a, trans_b in variants:
-        gemm.define_gemm(module, dtype, trans_a, trans_b, config)
+        gemm.define_gemm(module, dtype, trans_a, trans_b, config, narrow=narrow)
     engine.add(str(module))
     return engine
 
 
-def caller(engine, dtype, trans_a, trans_b):
+def caller(engine, dtype, trans_a, trans_b, narrow=None):
     """A Python function gemm(pool, A, B, C, accumulate) over numpy (sub)matrices."""
     p, i = ctypes.c_void_p, ctypes.c_int64
-    fn = engine.function(gemm.gemm_name(dtype, trans_a, trans_b), None,
+    fn = engine.function(gemm.gemm_name(dtype, trans_a, trans_b, narrow), None,
                          p, i, i, i, p, i, p, i, p, i, ctypes.c_int32)
 
     def call(pool, a, b, c, accumulate=False):
@@ -199,6 +199,35 @@ def test_without_workspace_memory_the_answer_is_still_right(monkeypatch, rng):
         c = c0.copy()
         caller(engine, dtype, trans_a, trans_b)(None, a, b, c, accumulate=True)
         assert_close(c, expected + c0, bound + np.abs(c0) * np.finfo(c.dtype).eps)
+
+
+@pytest.mark.parametrize("narrow", gemm.NARROW_COLUMNS)
+def test_narrow_variants_match_numpy(rng, narrow):
+    """The few-column variants (convolutions with 6 output channels) on their own
+    shapes, on wider ones (several panels) and ragged edges; pool or not, same bits."""
+    engine = compile_variants(VARIANTS, narrow=narrow)
+    with parallel.ThreadPool(engine, 2) as pool:
+        for dtype, trans_a, trans_b in VARIANTS:
+            call = caller(engine, dtype, trans_a, trans_b, narrow)
+            for m, n, k in [(1, 1, 1), (17, 6, 25), (784, 6, 25), (25, 6, 784), (33, 8, 5),
+                            (5, 17, 9), (40, 3, 600)]:
+                a, b = operands(rng, dtype, m, n, k, trans_a, trans_b)
+                expected, bound = reference(a, b, trans_a, trans_b)
+                c = np.full((m, n), np.nan, DTYPES[dtype])
+                call(None, a, b, c)
+                assert_close(c, expected, bound)
+                c_pool = np.full((m, n), np.nan, DTYPES[dtype])
+                call(pool.address, a, b, c_pool)
+                np.testing.assert_array_equal(c_pool, c)
+
+
+def test_narrow_variant_choice():
+    wide = gemm.host_config("f32").nr
+    assert gemm.narrow_columns("f32", 6) == 8 < wide
+    assert gemm.narrow_columns("f32", wide) is None
+    assert gemm.narrow_columns("f32", object()) is None      # N known only at run time
+    cfg = gemm.narrow_config("f32", 8)
+    assert cfg.nr == 8 and cfg.nr % cfg.width == 0 and cfg.mc % cfg.mr == 0
 
 
 def test_define_gemm_is_idempotent_and_checks_dtype():

@@ -151,11 +151,41 @@ def _max_pool_grad_scatter(node, vb, names, out_buffer, geo) -> list:
     return clear + nest(names, gy.shape, window, outer_kind="parallel")
 
 
+def _max_pool_grad_tiles(node, vb, names, out_buffer, geo) -> list:
+    """Windows that tile the image without padding: each window writes every one of its
+    taps (its gradient at the first maximum, 0 at the others), so each element is
+    written once at an index known without the argmax; rows and columns no window
+    covers are cleared first."""
+    x, gy = node.inputs
+    dtype = node.dtype
+    strides = row_major_strides(node.shape)
+    covered = all(geo.out_hw[d] * geo.strides[d] >= geo.in_hw[d] for d in range(2))
+    clear = [] if covered else fill(names, out_buffer, node.type.num_elements, const(0, dtype))
+    kh, kw = geo.ksize
+
+    def window(index):
+        n, oh, ow, c = index
+        stmts, arg = _window_argmax(vb, names, geo, x, n, oh, ow, c, dtype)
+        g = names.scalar("g")
+        stmts.append(Declare(g, dtype, vb.value(gy, index)))
+        for a in range(kh):
+            for b in range(kw):
+                h = add(mul(oh, idx(geo.strides[0])), idx(a))
+                w = add(mul(ow, idx(geo.strides[1])), idx(b))
+                here = Compare("eq", arg, idx(a * kw + b))
+                stmts.append(Store(out_buffer, linear_index((n, h, w, c), strides),
+                                   Select(here, Local(g, dtype), const(0, dtype))))
+        return stmts
+    return clear + nest(names, gy.shape, window, outer_kind="parallel")
+
+
 def lower_max_pool_grad(node, vb, names: Names, out_buffer: str) -> list:
     """dx[n,h,w,c] = Σ over windows that read (h, w) and whose first max is there: gy."""
     x, gy = node.inputs
     geo = _pool_geometry(node, x.shape)
     if tuple(geo.strides) == tuple(geo.ksize):
+        if not padded(geo):
+            return _max_pool_grad_tiles(node, vb, names, out_buffer, geo)
         return _max_pool_grad_scatter(node, vb, names, out_buffer, geo)
     dtype = node.dtype
     zero = const(0, dtype)

@@ -14,7 +14,8 @@ import llvmlite.ir as ir
 
 from ...lower.nests import Names
 from ...lower.templates import expand_gemm
-from .gemm import define_gemm, gemm_name, gemm_type, host_config
+from .gemm import (define_gemm, gemm_name, gemm_type, host_config, narrow_columns,
+                   narrow_config)
 from .jit import JIT
 from .parallel import install_runtime
 
@@ -37,19 +38,20 @@ def _gemm_version() -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def gemm_symbol(dtype: str, trans_a: bool, trans_b: bool) -> str:
+def gemm_symbol(dtype: str, trans_a: bool, trans_b: bool, narrow: int | None = None) -> str:
     """Compile one GEMM variant (once per process; from the disk cache when seen before)
     and make its symbol global."""
-    name = gemm_name(dtype, trans_a, trans_b)
+    name = gemm_name(dtype, trans_a, trans_b, narrow)
+    config = narrow_config(dtype, narrow) if narrow else host_config(dtype)
 
     def build() -> str:
         module = ir.Module(name=f"graphc_{name}")
-        define_gemm(module, dtype, trans_a, trans_b)
+        define_gemm(module, dtype, trans_a, trans_b, narrow=narrow)
         return str(module)
 
     with _LOCK:
         jit = _routines_jit()
-        jit.add(build, key=f"{name}:{host_config(dtype)}:{_gemm_version()}")
+        jit.add(build, key=f"{name}:{config}:{_gemm_version()}")
         llvm.add_symbol(name, jit.address(name))
         return name
 
@@ -59,7 +61,7 @@ def gemm_native(em, args) -> None:
     dtype = em.dtypes[a]
     if not dtype.is_floating:
         return gemm_loops(em, args)
-    name = gemm_symbol(dtype.short, bool(ta), bool(tb))
+    name = gemm_symbol(dtype.short, bool(ta), bool(tb), narrow_columns(dtype.short, n))
     fn = em.module.globals.get(name) or ir.Function(em.module, gemm_type(dtype.short), name)
     bld = em.builder
 
@@ -102,4 +104,6 @@ def publish_routines(kernels) -> None:
         if isinstance(s, Loop):
             stack.extend(s.body)
         elif isinstance(s, Call) and s.function == "gemm" and dtypes[s.args[0]].is_floating:
-            gemm_symbol(dtypes[s.args[0]].short, bool(s.args[12]), bool(s.args[13]))
+            dtype = dtypes[s.args[0]].short
+            gemm_symbol(dtype, bool(s.args[12]), bool(s.args[13]),
+                        narrow_columns(dtype, s.args[7]))
