@@ -154,13 +154,14 @@ def test_the_loop_ir_interpreter_runs_a_polymorphic_program(graph, rng):
     w = gc.Variable(rng.standard_normal((5, 3)), name="w")
     loss = gc.reduce_mean(gc.nn.softmax(gc.matmul(x, w)) ** 2)
     (gw,) = gc.gradients(loss, [w])
-    result = passes.compile_program([loss, gw], {x: (BATCH, 5)}, graph=graph)
+    columns = gc.reduce_sum(x, axis=0)                  # the block_sum routine
+    result = passes.compile_program([loss, gw, columns], {x: (BATCH, 5)}, graph=graph)
     lowered = lower_program(result.program)
     reference = gc.Session(graph, backend="numpy")
     for n in (4, 9):
         value = rng.standard_normal((n, 5))
         got, _ = run_lowered(lowered, {x: value}, {w: reference.variable_value(w)})
-        want = reference.run([loss, gw], {x: value})
+        want = reference.run([loss, gw, columns], {x: value})
         for g, e in zip(got, want):
             np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
 

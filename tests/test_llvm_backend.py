@@ -177,6 +177,25 @@ def test_pooling_and_its_gradient_match_the_interpreter(graph, pool, cfg):
         np.testing.assert_allclose(g, w_, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [gc.float32, gc.float64])
+@pytest.mark.parametrize("shape,axes", [((5, 7, 6), (0, 1)), ((37, 10), (0,)),
+                                        ((3, 256), (0,)), ((9, 4, 17), (0,)),
+                                        ((50, 2, 3), (0,)), ((2, 1), (0,))])
+def test_sums_over_leading_axes_match_the_interpreter(graph, dtype, shape, axes):
+    """Bias gradients: a buffered value summed over its leading axes (partial sums in
+    vector registers, rows left over, an epilogue, keepdims, the mean)."""
+    rng = np.random.default_rng(8)
+    x = gc.placeholder(dtype, (None,) + shape[1:], name="x")
+    doubled = gc.reduce_sum(x, axis=axes) * 2.0 + 1.0
+    kept = gc.reduce_mean(x, axis=axes, keepdims=True)
+    for n in (shape[0], 1):
+        feed = {x: rng.standard_normal((n,) + shape[1:]).astype(dtype.np_type)}
+        got, want = _run_both(graph, [doubled, kept], feed)
+        tol = 1e-5 if dtype == gc.float32 else 1e-12
+        for g, w_ in zip(got, want):
+            np.testing.assert_allclose(g, w_, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("height", [8, 7])        # windows tile the image, or leave a row
 def test_max_pool_gradient_with_ties_goes_to_the_first_maximum(graph, height):
     """Tiling windows write all their taps; ties (ReLU zeros) must still pick the first."""

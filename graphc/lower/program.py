@@ -13,7 +13,8 @@ from ..runtime.program import ASSIGN_OPS, Program
 from .loopir import (SIZES, Assign, Binary, Buffer, Call, Cast, Compare, Declare, Kernel,
                      Load, Local, Loop, Select, Store, Unary, linear_index, row_major_strides)
 from .nests import Names, nest
-from .reductions import lower_reduce, lower_softmax_family, lower_tile_grad
+from .reductions import (column_sum_period, lower_column_sum, lower_reduce,
+                         lower_softmax_family, lower_tile_grad)
 from .conv_gemm import CONV_GEMM, workspace_elements, workspace_name
 from .templates import lower_matmul
 from .values import Checks, LoweringError, ValueBuilder
@@ -202,6 +203,11 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
         body = nest(names, outer, lambda o: lower_softmax_family(anchor, vb, names, o,
                                                                   store_roots),
                     inner_kind="serial", outer_kind="parallel")
+    elif anchor.op.name in REDUCTIONS and column_sum_period(anchor, buffer_of):
+        period = column_sum_period(anchor, buffer_of)
+        workspaces[anchor.dtype] = max(workspaces.get(anchor.dtype, 0), period)
+        body = lower_column_sum(anchor, vb, names, period, workspace_name(anchor.dtype),
+                                store_roots)
     elif anchor.op.name in REDUCTIONS:
         reduce = REDUCTIONS[anchor.op.name]
         body = nest(names, anchor.shape, lambda o: reduce(anchor, vb, names, o, store_roots),

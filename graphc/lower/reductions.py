@@ -11,8 +11,8 @@ import math
 import numpy as np
 
 from ..ir import int64
-from .loopir import (Assign, Binary, Cast, Compare, Declare, Local, Loop, Select, Unary,
-                     const, idx)
+from .loopir import (Assign, Binary, Call, Cast, Compare, Declare, Load, Local, Loop, Select,
+                     Store, Unary, add, const, idx, mul)
 from .nests import Names, nest
 
 
@@ -151,3 +151,75 @@ def lower_tile_grad(anchor, vb, names: Names, out_index, emit_epilogue):
     vb.overrides[anchor] = same_everywhere(Local(acc, dtype))
     return [Declare(acc, dtype, const(0, dtype))] + \
         nest(names, multiples, fold, inner_kind="serial") + emit_epilogue(out_index)
+
+
+COLUMN_LANES = 16          # a multiple of any host's vector width, in elements
+MAX_COLUMN_PERIOD = 256
+
+
+def column_sum_period(anchor, buffered) -> int | None:
+    """How many accumulators a column sum of `anchor` keeps, or None when it does not
+    qualify: a float sum or mean over the leading axes of a buffered value, keeping a
+    few static columns (a bias gradient: Σ over batch and image positions per channel)."""
+    if anchor.op.name not in ("reduce_sum", "reduce_mean") or not anchor.dtype.is_floating:
+        return None
+    x = anchor.inputs[0]
+    axes = tuple(anchor.attrs["axes"])
+    if not buffered(x) or not axes or axes != tuple(range(len(axes))) or \
+            len(axes) == x.rank:
+        return None
+    kept = x.shape[len(axes):]
+    if not all(isinstance(d, int) for d in kept):
+        return None
+    columns = math.prod(kept)
+    period = math.lcm(columns, COLUMN_LANES)
+    return period if period <= MAX_COLUMN_PERIOD else None
+
+
+def lower_column_sum(anchor, vb, names: Names, period: int, workspace: str,
+                     emit_epilogue) -> list:
+    """Σ over rows of a (rows × C) buffer in one contiguous pass: `period` = lcm(C, lanes)
+    partial sums take consecutive elements (the `block_sum` routine: vector
+    accumulators), whole rows left over are added column by column, then each column's
+    partial sums are folded. (`lower_reduce` would read the buffer once per column, with
+    a stride of C.)"""
+    x = anchor.inputs[0]
+    dtype = x.dtype
+    n_axes = len(anchor.attrs["axes"])
+    kept = x.shape[n_axes:]
+    columns = math.prod(kept)
+    rows = 1
+    for d in x.shape[:n_axes]:
+        rows = rows * d
+    total = idx(rows * columns)
+    blocks = Binary("floordiv", total, idx(period))
+    done = mul(blocks, idx(period))
+    row, t = names.var("row"), names.var("t")
+    at = add(add(done, mul(row, idx(columns))), t)
+    stmts = [Call("block_sum", (vb.buffer_of(x), blocks, period, workspace)),
+             Loop(row, Binary("floordiv", Binary("sub", total, done), idx(columns)), [
+                 Loop(t, idx(columns), [Store(workspace, t, Binary(
+                     "add", Load(workspace, t, dtype), vb.flat_value(x, at)))], "vector")])]
+    for j in range(columns):
+        folded = Load(workspace, idx(j), dtype)
+        for k in range(j + columns, period, columns):
+            folded = Binary("add", folded, Load(workspace, idx(k), dtype))
+        if anchor.op.name == "reduce_mean":
+            folded = Binary("div", folded, const(rows, dtype))
+        sum_j = names.scalar("sum")
+        stmts.append(Declare(sum_j, dtype, folded))
+        vb.overrides[anchor] = same_everywhere(Local(sum_j, dtype))
+        stmts += emit_epilogue(_column_index(j, kept, anchor))
+    return stmts
+
+
+def _column_index(j: int, kept, anchor) -> tuple:
+    """The anchor's output index of column j (with keepdims, the reduced axes are 0)."""
+    index = []
+    for d in reversed(kept):
+        index.append(idx(j % d))
+        j //= d
+    index = tuple(reversed(index))
+    if anchor.attrs["keepdims"]:
+        index = (idx(0),) * len(anchor.attrs["axes"]) + index
+    return index

@@ -4,6 +4,9 @@ loops: the backends provide tuned versions, the loop-IR interpreter these numpy 
 gemm(a, a_off, b, b_off, c, c_off, M, N, K, lda, ldb, ldc, trans_a, trans_b, accumulate)
     row-major C[M,N] (+)= op(A)·op(B) on flat buffers starting at the offsets; op(A) is
     A (M×K, row stride lda) or, with trans_a, Aᵀ of a K×M array; likewise B.
+block_sum(x, blocks, period, out)
+    out[t] = Σ_{i < blocks} x[i·period + t] for t < period: a column sum's partial sums
+    (period a multiple of 16), in vector registers on the LLVM backend.
 """
 from __future__ import annotations
 
@@ -39,7 +42,11 @@ def numpy_print(buffers, target, callback, index):
     print(format_print(node, value), flush=True)
 
 
-TEMPLATES_NUMPY = {"gemm": numpy_gemm, "print": numpy_print}
+def numpy_block_sum(buffers, x, blocks, period, out):
+    buffers[out][:period] = buffers[x][: blocks * period].reshape(blocks, period).sum(0)
+
+
+TEMPLATES_NUMPY = {"gemm": numpy_gemm, "print": numpy_print, "block_sum": numpy_block_sum}
 
 
 def lower_matmul(node, buffer_of, out_buffer: str, names: Names) -> list:

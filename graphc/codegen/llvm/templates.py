@@ -18,6 +18,7 @@ from .gemm import (define_gemm, gemm_name, gemm_type, host_config, narrow_column
                    narrow_config)
 from .jit import JIT
 from .parallel import install_runtime
+from .render import value_type
 
 I32, I64 = ir.IntType(32), ir.IntType(64)
 _LOCK = threading.Lock()
@@ -90,7 +91,47 @@ def print_native(em, args) -> None:
                                                       ir.IntType(8).as_pointer())])
 
 
-TEMPLATES = {"gemm": gemm_native, "print": print_native}
+def block_sum_native(em, args) -> None:
+    """out[t] = Σ_i x[i·period + t]: period/lanes vector accumulators in registers over one
+    contiguous pass (written here because LLVM, given the loop-IR form, unrolls the
+    accumulator loop and keeps 48+ scalar sums)."""
+    x, blocks, period, out = args
+    dtype = em.dtypes[x]
+    elem = value_type(dtype)
+    lanes = 64 // dtype.itemsize
+    vec = ir.VectorType(elem, lanes)
+    b = em.builder
+    count = ir.Constant(I64, blocks) if isinstance(blocks, int) else em.expr(blocks)
+    pre = b.block
+    head = em.fn.append_basic_block("block_sum.head")
+    body = em.fn.append_basic_block("block_sum.body")
+    done = em.fn.append_basic_block("block_sum.done")
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64, name="block")
+    i.add_incoming(ir.Constant(I64, 0), pre)
+    zero = ir.Constant(vec, [0.0] * lanes)
+    accs = []
+    for _ in range(period // lanes):
+        acc = b.phi(vec)
+        acc.add_incoming(zero, pre)
+        accs.append(acc)
+    b.cbranch(b.icmp_signed("<", i, count), body, done)
+    b.position_at_end(body)
+    base = b.mul(i, ir.Constant(I64, period))
+    for v, acc in enumerate(accs):
+        ptr = b.gep(em.buffers[x], [b.add(base, ir.Constant(I64, v * lanes))])
+        loaded = b.load(b.bitcast(ptr, vec.as_pointer()), align=dtype.itemsize)
+        acc.add_incoming(b.fadd(acc, loaded, flags=("reassoc",)), body)
+    i.add_incoming(b.add(i, ir.Constant(I64, 1)), body)
+    b.branch(head)
+    b.position_at_end(done)
+    for v, acc in enumerate(accs):
+        ptr = b.gep(em.buffers[out], [ir.Constant(I64, v * lanes)])
+        b.store(acc, b.bitcast(ptr, vec.as_pointer()), align=dtype.itemsize)
+
+
+TEMPLATES = {"gemm": gemm_native, "print": print_native, "block_sum": block_sum_native}
 
 
 def publish_routines(kernels) -> None:
