@@ -230,3 +230,14 @@ def test_compiled_train_steps_are_deterministic_across_runs_and_thread_counts(tm
         outputs.append(subprocess.run([sys.executable, "-c", script], env=env, check=True,
                                       capture_output=True, text=True).stdout)
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_programs_are_found_by_placeholder_and_shape_whatever_the_feed_order(graph):
+    a = gc.placeholder(gc.float32, (None, None), name="a")
+    b = gc.placeholder(gc.float32, (None, None), name="b")
+    out = gc.reduce_sum(a) + 10.0 * gc.reduce_sum(b)
+    sess = gc.Session(graph, backend="llvm")
+    small, big = np.ones((2, 3), np.float32), np.ones((4, 5), np.float32)
+    assert sess.run(out, {a: small, b: big}) == pytest.approx(6 + 200)
+    assert sess.run(out, {b: small, a: big}) == pytest.approx(20 + 60)
+    assert sess.run(out, {a: small, b: big}) == pytest.approx(6 + 200)

@@ -14,21 +14,12 @@ class DType:
     short: str
     np_type: type
 
-    @property
-    def is_floating(self) -> bool:
-        return np.issubdtype(self.np_type, np.floating)
-
-    @property
-    def is_integer(self) -> bool:
-        return np.issubdtype(self.np_type, np.integer)
-
-    @property
-    def is_bool(self) -> bool:
-        return self.np_type is np.bool_
-
-    @property
-    def itemsize(self) -> int:
-        return np.dtype(self.np_type).itemsize
+    def __post_init__(self):       # asked on every run: computed once
+        kind = np.dtype(self.np_type).kind
+        object.__setattr__(self, "is_floating", kind == "f")
+        object.__setattr__(self, "is_integer", kind in "iu")
+        object.__setattr__(self, "is_bool", kind == "b")
+        object.__setattr__(self, "itemsize", np.dtype(self.np_type).itemsize)
 
     def __repr__(self) -> str:
         return f"gc.{self.name}"

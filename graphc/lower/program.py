@@ -55,17 +55,11 @@ class LoweredProgram:
     def buffer(self, name: str) -> BufferInfo:
         return self._by_name[name]
 
-    @property
-    def batch_feeds(self) -> list[BufferInfo]:
-        """Feeds whose leading dimension is the symbolic batch size N."""
-        return [b for b in self.buffers if b.kind == "feed" and b.node.shape
-                and is_symbolic(b.node.shape[0])]
-
     def batch_size(self, feeds: dict) -> int:
         """N for this run, from the feeds (keyed by program nodes); 0 when the program
         is not batch-polymorphic. Every batch feed must agree."""
         sizes = {b.node.name: np.shape(feeds[b.node])[0] for b in self.batch_feeds}
-        if len(set(sizes.values())) > 1:
+        if len(sizes) > 1 and len(set(sizes.values())) > 1:
             from ..runtime.interpreter import ExecutionError
             raise ExecutionError("feeds with a batch dimension disagree on the batch size: "
                                  + ", ".join(f"{k}: {v}" for k, v in sizes.items()))
@@ -73,6 +67,9 @@ class LoweredProgram:
 
     def __post_init__(self):
         self._by_name = {b.name: b for b in self.buffers}
+        # feeds whose leading dimension is the symbolic batch size N
+        self.batch_feeds = [b for b in self.buffers if b.kind == "feed" and b.node.shape
+                            and is_symbolic(b.node.shape[0])]
 
     def __str__(self) -> str:
         return "\n\n".join(str(k) for k in self.kernels)

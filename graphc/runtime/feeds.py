@@ -30,7 +30,8 @@ def convert_feed(placeholder: Node, value) -> np.ndarray:
     if not ok:
         raise FeedError(f"placeholder {placeholder.describe()} is {want.name}; cannot feed a "
                         f"{array.dtype} value")
-    if want.is_integer and kind in "iu" and array.size:
+    if want.is_integer and kind in "iu" and array.size and \
+            not np.can_cast(array.dtype, want.np_type, "safe"):
         info = np.iinfo(want.np_type)
         if array.min() < info.min or array.max() > info.max:
             raise FeedError(f"placeholder {placeholder.describe()} is {want.name}; fed values "

@@ -54,8 +54,8 @@ class Session:
         return np.array(execute(program.nodes, ctx)[init])
 
     def _ensure_initialized(self, program: Program) -> None:
-        for n in program.nodes:
-            if n.op.name == "variable" and n not in self._variables:
+        for n in program.variables:        # the user's variables
+            if n not in self._variables:
                 self._variables[n] = self._initial_value(n)
 
     def variable_value(self, var: Node) -> np.ndarray:

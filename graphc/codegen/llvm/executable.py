@@ -7,6 +7,7 @@ fetched values out.
 from __future__ import annotations
 
 import ctypes
+import math
 
 import numpy as np
 
@@ -90,6 +91,10 @@ class LLVMExecutable:
             else:
                 self._var_slots.append((i, b))
         self._outputs = [self._output_reader(n) for n in program.outputs]
+        self._bound = [None] * len(self.lowered.buffers)     # variable array of each slot
+        self._batch_feed = self.lowered.batch_feeds[0] if self.lowered.batch_feeds else None
+        self._table_address = ctypes.addressof(self.table)
+        self._pool_address = self.pool.address if self.pool else None
         self._set_batch(0)
         updated = {u.inputs[0] for u in program.updates}
         # a fetched variable (or a view of one) that this run updates must show its old
@@ -138,22 +143,26 @@ class LLVMExecutable:
         from ...ops.random_bits import as_signed
         for node, key in self._rng_slots:
             key[0] = as_signed(rng_keys[node])
-        self._set_batch(self.lowered.batch_size(feeds))
+        if self._batch_feed is not None:
+            self._set_batch(self.lowered.batch_size(feeds))
+        table = self.table
         keep = []
         for i, b in self._feed_slots:
             array = np.ascontiguousarray(feeds[b.node], dtype=b.dtype.np_type)
             keep.append(array)
-            self.table[i] = array.ctypes.data
+            table[i] = array.__array_interface__["data"][0]
         for i, b in self._var_slots:
             array = variables[b.node]
-            if not array.flags.c_contiguous or array.dtype != b.dtype.np_type:
-                raise ValueError(f"variable {b.node.name} needs a C-contiguous "
-                                 f"{b.dtype.name} array")
-            self.table[i] = array.ctypes.data
+            if self._bound[i] is not array:       # the session's arrays rarely change
+                if not array.flags.c_contiguous or array.dtype != b.dtype.np_type:
+                    raise ValueError(f"variable {b.node.name} needs a C-contiguous "
+                                     f"{b.dtype.name} array")
+                table[i] = array.__array_interface__["data"][0]
+                self._bound[i] = array
         early = {i: self._read(self._outputs[i], self.program.outputs[i], feeds, variables)
                  for i in self._read_before}
         self._status[0] = 0
-        self._entry(ctypes.addressof(self.table), self.pool.address if self.pool else None)
+        self._entry(self._table_address, self._pool_address)
         if self._status[0]:
             node, message = self.lowered.failures[self._status[0] - 1]
             from ...runtime.interpreter import ExecutionError, NumericsError
@@ -166,7 +175,7 @@ class LLVMExecutable:
 
     def _read(self, b, node, feeds, variables) -> np.ndarray:
         n = self.batch
-        shape = evaluate(node.shape, n)
+        shape = evaluate(node.shape, n) if self._batch_feed is not None else node.shape
         if b.kind == "arena":
             start, nbytes = evaluate(b.offset, n), evaluate(b.size, n) * b.dtype.itemsize
             flat = self.arena[start: start + nbytes].view(b.dtype.np_type)
@@ -176,7 +185,7 @@ class LLVMExecutable:
             flat = np.asarray(feeds[b.node]).reshape(-1)
         else:
             flat = b.value
-        return flat[: int(np.prod(shape))].reshape(shape).copy()
+        return flat[: math.prod(shape)].reshape(shape).copy()
 
 
 def profile_report(exe: LLVMExecutable, runs: int) -> str:
