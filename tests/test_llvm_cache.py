@@ -64,3 +64,60 @@ def test_a_new_process_runs_a_train_step_from_the_cache(tmp_path):
                            text=True, check=True).stdout.split() for _ in range(2)]
     assert runs[0][0] == runs[1][0]
     assert runs[0][1] == "False" and runs[1][1] == "True"
+
+
+CALLER = """
+declare double @twice_plus_one(double)
+define double @four_times_plus_three(double %x) {
+  %y = call double @twice_plus_one(double %x)
+  %z = call double @twice_plus_one(double %y)
+  ret double %z
+}
+"""
+
+
+def test_modules_compiled_side_by_side_link_and_run(tmp_path, monkeypatch):
+    """precompile forks a worker for one module while this process compiles the other;
+    add then only loads them (not counted as cache hits), and they call each other."""
+    from graphc.codegen.llvm.jit import precompile
+    monkeypatch.setenv("GRAPHC_COMPILE_WORKERS", "2")
+    jit = JIT(cache=ObjectCache(tmp_path))
+    precompile([(jit, "callee", SOURCE), (jit, "caller", CALLER)])
+    assert len(jit._ready) == 2 and len(list(tmp_path.rglob("*.o"))) == 2
+    jit.add(SOURCE, key="callee")
+    jit.add(CALLER, key="caller")
+    assert not jit.last_from_cache and not jit._ready
+    assert jit.function("four_times_plus_three", ctypes.c_double, ctypes.c_double)(1.0) == 7.0
+
+
+def test_a_module_that_fails_to_compile_ahead_reports_when_added(tmp_path, monkeypatch):
+    import pytest
+    from graphc.codegen.llvm.jit import CodegenError, precompile
+    monkeypatch.setenv("GRAPHC_COMPILE_WORKERS", "2")
+    jit = JIT(cache=ObjectCache(tmp_path))
+    broken = "define i32 @broken() {\n  ret i64 0\n}\n"
+    precompile([(jit, "good", SOURCE), (jit, "broken", broken)])
+    assert len(jit._ready) == 1
+    with pytest.raises(CodegenError, match="does not verify"):
+        jit.add(broken, key="broken")
+
+
+def test_a_program_in_parts_gives_the_same_bits_as_in_one(tmp_path):
+    script = (
+        "import numpy as np, graphc as gc\n"
+        "from graphc import models\n"
+        "step = models.lenet5()\n"
+        "sess = gc.Session(step.graph, backend='llvm')\n"
+        "losses = [sess.run([step.loss, step.train_op], step.batch(8, seed=i))[0]\n"
+        "          for i in range(2)]\n"
+        "w = sess.variable_value(gc.trainable_variables(step.graph)[-1])\n"
+        "exe = next(iter(sess.backend._compiled.values()))[1]\n"
+        "print(exe.parts, np.asarray(losses, np.float32).tobytes().hex(), w.tobytes().hex())\n")
+    outputs = []
+    for workers in ("1", "3"):
+        env = dict(os.environ, GRAPHC_COMPILE_WORKERS=workers,
+                   GRAPHC_CACHE_DIR=str(tmp_path / workers))
+        outputs.append(subprocess.run([sys.executable, "-c", script], env=env, check=True,
+                                      capture_output=True, text=True).stdout.split())
+    assert outputs[0][0] == "1" and outputs[1][0] == "3"
+    assert outputs[0][1:] == outputs[1][1:]

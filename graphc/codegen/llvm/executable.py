@@ -7,6 +7,7 @@ fetched values out.
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 
 import numpy as np
@@ -14,8 +15,9 @@ import numpy as np
 from ...ir.symbolic import evaluate
 from ...lower.program import LoweredProgram, lower_program
 from .jit import JIT
-from .render import program_module
-from .templates import TEMPLATES, publish_routines
+from .jit import compile_workers, precompile
+from .render import program_module, program_modules
+from .templates import TEMPLATES, publish_routines, routine_jobs
 
 ENTRY = "graphc_program"
 
@@ -47,11 +49,19 @@ class LLVMExecutable:
             from .parallel import install_runtime
             install_runtime(self.jit)
         self.pool = default_pool(self.jit) if parallel else None
-        publish_routines(self.lowered.kernels)   # a cached object links against them
         key = (f"program:{_codegen_version()}:{parallel}:{profile_slot}:{stop_slot}:"
                f"{sorted(slots.items())}"
                + "\n".join(str(k) for k in self.lowered.kernels))
-        self.compiled = self.jit.add(lambda: self.llvm_ir, key=key)
+        # on a cold cache the program's parts and the GEMMs it needs compile side by side
+        self.parts = compile_workers() if n_kernels >= 2 * compile_workers() else 1
+        self._parts_ir = None
+        parts = [(f"{key}\n// part {i} of {self.parts}", functools.partial(self._part_ir, i))
+                 for i in range(self.parts)]
+        precompile(routine_jobs(self.lowered.kernels) +
+                   [(self.jit, part_key, source) for part_key, source in parts])
+        publish_routines(self.lowered.kernels)   # the program links against them
+        for part_key, source in parts:           # the entry point's part comes last
+            self.jit.add(source, key=part_key)
         self._entry = self.jit.function(ENTRY, None, ctypes.c_void_p, ctypes.c_void_p)
         self.arena = None
         self.batch = None                  # N the table's arena pointers are set for
@@ -102,6 +112,15 @@ class LLVMExecutable:
         self._read_before = {i for i, (b, node) in enumerate(zip(self._outputs, program.outputs))
                              if b is not None and b.kind == "variable" and b.node in updated
                              and node.op.name not in ("assign", "assign_add", "assign_sub")}
+
+    def _part_ir(self, index: int) -> str:
+        """Part `index` of the program's modules (rendered together, on demand)."""
+        if self._parts_ir is None:
+            kernels, slots, templates, entry, parallel, profile_slot, stop = self._render_args
+            self._parts_ir = [str(m) for m in program_modules(
+                kernels, slots, templates, entry, parallel=parallel,
+                profile_slot=profile_slot, stop_slot=stop, parts=self.parts)]
+        return self._parts_ir[index]
 
     @property
     def llvm_ir(self) -> str:

@@ -68,8 +68,8 @@ def parse(ir_text: str) -> llvm.ModuleRef:
     return module
 
 
-def optimize(module: llvm.ModuleRef, speed_level: int = 3) -> None:
-    tm = target_machine()
+def optimize(module: llvm.ModuleRef, speed_level: int = 3, tm=None) -> None:
+    tm = tm or target_machine()
     pto = llvm.create_pipeline_tuning_options(speed_level=speed_level)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
@@ -92,6 +92,7 @@ class JIT:
         self._modules: list[llvm.ModuleRef] = []
         self.cache = cache if cache is not None else ObjectCache()
         self._pending: tuple[str, bytes | None] | None = None
+        self._ready: dict[str, bytes] = {}      # objects compiled ahead (`precompile`)
         self.engine.set_object_cache(self._object_compiled, self._cached_object)
         self.last_from_cache = False
 
@@ -105,14 +106,15 @@ class JIT:
     def add(self, ir_text, optimize_level: int = 3, key: str | None = None) -> llvm.ModuleRef:
         """Compile and link a module. `ir_text` may be a function producing the text; with
         a `key` (a hash of everything the text is made from) a cache hit never builds it."""
-        from .cache import cache_key
+        ready = None
         if key is not None:
-            key = cache_key(key, optimize_level, host_description())
-            cached = self.cache.load(key)
+            key = self.full_key(key, optimize_level)
+            ready = self._ready.pop(key, None)       # compiled just now, ahead of time
+            cached = ready or self.cache.load(key)
             text = "" if cached is not None else _text(ir_text)
         else:
             text = _text(ir_text)
-            key = cache_key(text, optimize_level, host_description())
+            key = self.full_key(text, optimize_level)
             cached = self.cache.load(key)
         module = parse(text)
         module.triple = target_machine().triple
@@ -120,7 +122,7 @@ class JIT:
         if optimize_level and cached is None:
             optimize(module, optimize_level)
         self._pending = (key, cached)
-        self.last_from_cache = cached is not None
+        self.last_from_cache = cached is not None and ready is None
         try:
             self.engine.add_module(module)
             self.engine.finalize_object()
@@ -130,6 +132,12 @@ class JIT:
         self._modules.append(module)
         self._check_symbols(module)
         return module
+
+    @staticmethod
+    def full_key(key: str, optimize_level: int = 3) -> str:
+        """The disk-cache key of a module: its own key plus toolchain and host."""
+        from .cache import cache_key
+        return cache_key(key, optimize_level, host_description())
 
     def _check_symbols(self, module: llvm.ModuleRef) -> None:
         for fn in module.functions:
@@ -148,6 +156,109 @@ class JIT:
     def function(self, name: str, restype, *argtypes):
         """A ctypes callable for a compiled function (ctypes releases the GIL)."""
         return ctypes.CFUNCTYPE(restype, *argtypes)(self.address(name))
+
+
+def compile_object(text: str, optimize_level: int = 3) -> bytes:
+    """Parse, optimise and emit one module's object code, as `JIT.add` would."""
+    tm = new_target_machine()
+    module = parse(text)
+    module.triple = tm.triple
+    module.data_layout = str(tm.target_data)
+    if optimize_level:
+        optimize(module, optimize_level, tm)
+    return tm.emit_object(module)
+
+
+def compile_workers() -> int:
+    """Processes that compile modules side by side (GRAPHC_COMPILE_WORKERS; default: the
+    cores, at most 4). llvmlite serialises LLVM behind one lock, so threads cannot."""
+    import os
+    configured = os.environ.get("GRAPHC_COMPILE_WORKERS")
+    if configured:
+        return max(1, int(configured))
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1))
+
+
+def precompile(jobs, optimize_level: int = 3) -> None:
+    """Compile the (jit, key, ir_source) jobs that miss the disk cache in forked worker
+    processes and this one, side by side; each object then waits in its JIT (and in the
+    disk cache) for `jit.add(ir_source, key=key)`, which only loads it. A worker that
+    fails leaves its modules to `add`, which compiles them (and reports any error)."""
+    import os
+    workers = compile_workers()
+    pending = []
+    for jit, key, source in jobs:
+        full = jit.full_key(key, optimize_level)
+        if full not in jit._ready and jit.cache.load(full) is None:
+            pending.append((jit, full, source))
+    if len(pending) < 2 or workers < 2 or not hasattr(os, "fork"):
+        return
+    texts = [_text(source) for _, _, source in pending]
+    shares: list[list[int]] = [[] for _ in range(min(workers, len(pending)))]
+    sizes = [0] * len(shares)
+    for i in sorted(range(len(texts)), key=lambda i: -len(texts[i])):
+        share = min(range(len(shares)), key=sizes.__getitem__)
+        shares[share].append(i)
+        sizes[share] += len(texts[i])
+    children = [(_fork_compiler([texts[i] for i in share], optimize_level), share)
+                for share in shares[1:]]
+    objects = {i: _compile_or_none(texts[i], optimize_level) for i in shares[0]}
+    for child, share in children:
+        for i, data in zip(share, _collect(child)):
+            objects[i] = data
+    for i, data in objects.items():
+        if data is not None:
+            jit, full, _ = pending[i]
+            jit._ready[full] = data
+            jit.cache.store(full, data)
+
+
+def _compile_or_none(text: str, optimize_level: int) -> bytes | None:
+    try:
+        return compile_object(text, optimize_level)
+    except CodegenError:
+        return None                    # `add` compiles it again and raises the error
+
+
+def _fork_compiler(texts: list[str], optimize_level: int):
+    """A child process compiling `texts` into a temporary file: (pid, path)."""
+    import os
+    import tempfile
+    import warnings
+    fd, path = tempfile.mkstemp(prefix="graphc-obj-")
+    os.close(fd)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)   # fork with threads running
+        pid = os.fork()
+    if pid == 0:                       # the child: LLVM only, then leave without cleanup
+        status = 1
+        try:
+            with open(path, "wb") as f:
+                for text in texts:
+                    data = compile_object(text, optimize_level)
+                    f.write(len(data).to_bytes(8, "little") + data)
+            status = 0
+        finally:
+            os._exit(status)
+    return pid, path, len(texts)
+
+
+def _collect(child) -> list[bytes | None]:
+    """The objects a child compiled, or Nones when it failed."""
+    import os
+    pid, path, count = child
+    _, status = os.waitpid(pid, 0)
+    objects: list[bytes | None] = [None] * count
+    try:
+        if status == 0:
+            with open(path, "rb") as f:
+                for i in range(count):
+                    size = int.from_bytes(f.read(8), "little")
+                    objects[i] = f.read(size)
+    finally:
+        os.unlink(path)
+    return objects
 
 
 def _text(source) -> str:

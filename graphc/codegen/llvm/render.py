@@ -423,8 +423,43 @@ def program_module(kernels: list[Kernel], table_slots: dict[str, int], templates
     """All kernels plus the entry point `void entry(i8** table, i8* pool)`. With a
     profile slot, the cycles each kernel takes are added to an i64 array in that slot;
     with a stop slot, the run returns after the first kernel that leaves that i64 != 0."""
-    module = ir.Module(name="graphc")
-    functions = [kernel_function(module, k, templates, parallel=parallel) for k in kernels]
+    return program_modules(kernels, table_slots, templates, entry, parallel, profile_slot,
+                           stop_slot, parts=1)[0]
+
+
+def program_modules(kernels: list[Kernel], table_slots: dict[str, int], templates,
+                    entry: str = "graphc_program", parallel: bool = False,
+                    profile_slot: int | None = None, stop_slot: int | None = None,
+                    parts: int = 1) -> list[ir.Module]:
+    """The program as `parts` modules that compile independently (side by side): kernels
+    dealt by size over the modules, the entry point in the last one, calling kernels of
+    the others by name (one JIT links them). One part is `program_module`."""
+    modules = [ir.Module(name=f"graphc_part{i}") for i in range(parts)]
+    load = [0] * parts
+    home = {}
+    for k in sorted(kernels, key=lambda k: -_weight(k)):
+        part = min(range(parts), key=load.__getitem__)
+        home[k.name] = part
+        load[part] += _weight(k)
+    entry_module = modules[-1]
+    functions = []
+    for k in kernels:
+        fn = kernel_function(modules[home[k.name]], k, templates, parallel=parallel)
+        if home[k.name] != parts - 1:
+            fn.linkage = "external"
+            fn = ir.Function(entry_module, fn.function_type, fn.name)   # a declaration
+        functions.append(fn)
+    _entry_function(entry_module, kernels, functions, table_slots, entry, profile_slot,
+                    stop_slot)
+    return modules
+
+
+def _weight(kernel: Kernel) -> int:
+    """A kernel's share of compile time, roughly: its statements and expressions."""
+    return len(str(kernel))
+
+
+def _entry_function(module, kernels, functions, table_slots, entry, profile_slot, stop_slot):
     fn = ir.Function(module, ir.FunctionType(VOID, [I8P.as_pointer(), I8P]), entry)
     table, pool = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -450,5 +485,3 @@ def program_module(kernels: list[Kernel], table_slots: dict[str, int], templates
             with b.if_then(failed):
                 b.ret_void()
     b.ret_void()
-    return module
-

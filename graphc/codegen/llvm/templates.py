@@ -38,10 +38,8 @@ def _gemm_version() -> str:
     return source_version(gemm, gemm_kernel)
 
 
-@functools.lru_cache(maxsize=None)
-def gemm_symbol(dtype: str, trans_a: bool, trans_b: bool, narrow: int | None = None) -> str:
-    """Compile one GEMM variant (once per process; from the disk cache when seen before)
-    and make its symbol global."""
+def gemm_job(dtype: str, trans_a: bool, trans_b: bool, narrow: int | None = None):
+    """(jit, key, IR builder): what compiling one GEMM variant takes."""
     name = gemm_name(dtype, trans_a, trans_b, narrow)
     config = narrow_config(dtype, narrow) if narrow else host_config(dtype)
 
@@ -49,12 +47,23 @@ def gemm_symbol(dtype: str, trans_a: bool, trans_b: bool, narrow: int | None = N
         module = ir.Module(name=f"graphc_{name}")
         define_gemm(module, dtype, trans_a, trans_b, narrow=narrow)
         return str(module)
+    return _routines_jit(), f"{name}:{config}:{_gemm_version()}", build
 
+
+@functools.lru_cache(maxsize=None)
+def gemm_symbol(dtype: str, trans_a: bool, trans_b: bool, narrow: int | None = None) -> str:
+    """Compile one GEMM variant (once per process; from the disk cache when seen before)
+    and make its symbol global."""
+    name = gemm_name(dtype, trans_a, trans_b, narrow)
     with _LOCK:
-        jit = _routines_jit()
-        jit.add(build, key=f"{name}:{config}:{_gemm_version()}")
+        jit, key, build = gemm_job(dtype, trans_a, trans_b, narrow)
+        jit.add(build, key=key)
         llvm.add_symbol(name, jit.address(name))
+        _PUBLISHED.add((dtype, trans_a, trans_b, narrow))
         return name
+
+
+_PUBLISHED: set = set()
 
 
 def gemm_native(em, args) -> None:
@@ -62,7 +71,8 @@ def gemm_native(em, args) -> None:
     dtype = em.dtypes[a]
     if not dtype.is_floating:
         return gemm_loops(em, args)
-    name = gemm_symbol(dtype.short, bool(ta), bool(tb), narrow_columns(dtype.short, n))
+    # declared only: publish_routines links the compiled variant before the program
+    name = gemm_name(dtype.short, bool(ta), bool(tb), narrow_columns(dtype.short, n))
     fn = em.module.globals.get(name) or ir.Function(em.module, gemm_type(dtype.short), name)
     bld = em.builder
 
@@ -134,17 +144,32 @@ def block_sum_native(em, args) -> None:
 TEMPLATES = {"gemm": gemm_native, "print": print_native, "block_sum": block_sum_native}
 
 
-def publish_routines(kernels) -> None:
-    """Make every GEMM variant the kernels call available to the linker (a program
-    loaded from the disk cache calls them without being rendered)."""
+def routines_needed(kernels) -> list[tuple]:
+    """The GEMM variants (dtype, trans_a, trans_b, narrow) the kernels call."""
     from ...lower.loopir import Call, Loop
     dtypes = {p.name: p.dtype for k in kernels for p in k.params}
     stack = [s for k in kernels for s in k.body]
+    found = []
     while stack:
         s = stack.pop()
         if isinstance(s, Loop):
             stack.extend(s.body)
         elif isinstance(s, Call) and s.function == "gemm" and dtypes[s.args[0]].is_floating:
             dtype = dtypes[s.args[0]].short
-            gemm_symbol(dtype, bool(s.args[12]), bool(s.args[13]),
-                        narrow_columns(dtype, s.args[7]))
+            variant = (dtype, bool(s.args[12]), bool(s.args[13]),
+                       narrow_columns(dtype, s.args[7]))
+            if variant not in found:
+                found.append(variant)
+    return found
+
+
+def routine_jobs(kernels) -> list[tuple]:
+    """Compile jobs (`jit.precompile`) of the GEMM variants not compiled in this process."""
+    return [gemm_job(*v) for v in routines_needed(kernels) if v not in _PUBLISHED]
+
+
+def publish_routines(kernels) -> None:
+    """Make every GEMM variant the kernels call available to the linker (a program
+    loaded from the disk cache calls them without being rendered)."""
+    for variant in routines_needed(kernels):
+        gemm_symbol(*variant)
