@@ -12,7 +12,7 @@ import numpy as np
 
 from ..ir import int64
 from .loopir import (Assign, Binary, Call, Cast, Compare, Declare, Load, Local, Loop, Select,
-                     Store, Unary, add, const, idx, mul)
+                     Store, Unary, add, const, idx, linear_index, mul, row_major_strides)
 from .nests import Names, nest
 
 
@@ -200,26 +200,16 @@ def lower_column_sum(anchor, vb, names: Names, period: int, workspace: str,
              Loop(row, Binary("floordiv", Binary("sub", total, done), idx(columns)), [
                  Loop(t, idx(columns), [Store(workspace, t, Binary(
                      "add", Load(workspace, t, dtype), vb.flat_value(x, at)))], "vector")])]
-    for j in range(columns):
-        folded = Load(workspace, idx(j), dtype)
-        for k in range(j + columns, period, columns):
-            folded = Binary("add", folded, Load(workspace, idx(k), dtype))
+    keep = (idx(0),) * n_axes if anchor.attrs["keepdims"] else ()
+
+    def fold(kept_index):
+        """Column j's partial sums ws[j], ws[j + C], ... folded, then the epilogue."""
+        j = linear_index(kept_index, row_major_strides(kept))
+        folded = Load(workspace, j, dtype)
+        for k in range(columns, period, columns):
+            folded = Binary("add", folded, Load(workspace, add(j, idx(k)), dtype))
         if anchor.op.name == "reduce_mean":
             folded = Binary("div", folded, const(rows, dtype))
-        sum_j = names.scalar("sum")
-        stmts.append(Declare(sum_j, dtype, folded))
-        vb.overrides[anchor] = same_everywhere(Local(sum_j, dtype))
-        stmts += emit_epilogue(_column_index(j, kept, anchor))
-    return stmts
-
-
-def _column_index(j: int, kept, anchor) -> tuple:
-    """The anchor's output index of column j (with keepdims, the reduced axes are 0)."""
-    index = []
-    for d in reversed(kept):
-        index.append(idx(j % d))
-        j //= d
-    index = tuple(reversed(index))
-    if anchor.attrs["keepdims"]:
-        index = (idx(0),) * len(anchor.attrs["axes"]) + index
-    return index
+        vb.overrides[anchor] = same_everywhere(folded)
+        return emit_epilogue(keep + tuple(kept_index))
+    return stmts + nest(names, kept, fold)
