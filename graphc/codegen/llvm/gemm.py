@@ -124,14 +124,14 @@ class _GemmEmitter(KernelEmitter):
         super().__init__(module, gemm_name(dtype, trans_a, trans_b, narrow), dtype, trans_a,
                          trans_b, config)
         self.ctx_type = ir.LiteralStructType(
-            [self.tp, self.tp, self.tp, self.tp] + [I64] * 13)
+            [self.tp, self.tp, self.tp, self.tp] + [I64] * 14)
 
     MIN_TASK_PANELS = 4          # a compute task gets at least 4·MR rows when it can
     ALLOCATOR = "malloc"         # of the packing workspace (tests substitute a failing one)
 
     # -- context struct fields -------------------------------------------------------
     FIELDS = ("A", "B", "C", "Bp", "lda", "ldb", "ldc", "M", "nc", "jc", "kc", "pc", "beta",
-              "tm", "m_step", "n_step", "pack_step")
+              "tm", "m_step", "n_step", "pack_step", "a_slice")
 
     def load_fields(self, b, ctx):
         loaded = {}
@@ -183,7 +183,7 @@ class _GemmEmitter(KernelEmitter):
         # workspace: [Bp: kc × nc rounded to NR][task slices of MC × KC]
         nc_padded = b.mul(b.ceil_div(f["nc"], cfg.nr), c64(cfg.nr))
         ap = b.at(f["Bp"], b.mul(nc_padded, f["kc"]))
-        ap = b.at(ap, b.mul(task, c64(cfg.mc * cfg.kc)))
+        ap = b.at(ap, b.mul(task, f["a_slice"]))
         with b.loop(m0, m1, cfg.mc, name="ic") as ic:
             mc = b.min(c64(cfg.mc), b.sub(m1, ic))
             b.call(pack_a, [f["A"], f["lda"], ic, mc, f["pc"], f["kc"], ap])
@@ -251,7 +251,11 @@ class _GemmEmitter(KernelEmitter):
         # workspace: packed B block, then one packed-A slice per compute task
         nc_max = b.min(c64(cfg.nc), b.mul(b.ceil_div(n, cfg.nr), c64(cfg.nr)))
         kc_max = b.min(c64(cfg.kc), k)
-        elements = b.add(b.mul(nc_max, kc_max), b.mul(tasks_max, c64(cfg.mc * cfg.kc)))
+        # each task's packed-A slice holds MC rows of the deepest K slice, not of KC: a
+        # small product's workspace stays small (under malloc's mmap threshold, a large
+        # one costs page faults on every call)
+        a_slice = b.mul(c64(cfg.mc), kc_max)
+        elements = b.add(b.mul(nc_max, kc_max), b.mul(tasks_max, a_slice))
         raw = b.call(malloc, [b.add(b.mul(elements, c64(self.esize)), c64(ALIGN))])
         with b.if_then(b.icmp_unsigned("==", raw, ir.Constant(I8P, None)), likely=False):
             # no memory for the workspace: still the right answer, unblocked and slowly
@@ -263,7 +267,7 @@ class _GemmEmitter(KernelEmitter):
 
         ctx = b.alloca(self.ctx_type)
         self.store_fields(b, ctx, {"A": a, "B": bm, "C": c, "Bp": packed_b, "lda": lda,
-                                   "ldb": ldb, "ldc": ldc, "M": m})
+                                   "ldb": ldb, "ldc": ldc, "M": m, "a_slice": a_slice})
         ctx_i8 = b.bitcast(ctx, I8P)
         # K slices of equal depth (at most KC): K = 600 is two slices of 300, not 512 + 88
         k_step = b.ceil_div(k, b.ceil_div(k, cfg.kc))
