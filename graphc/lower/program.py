@@ -18,7 +18,7 @@ from .reductions import (column_sum_period, lower_column_sum, lower_reduce,
 from .conv_gemm import CONV_GEMM, workspace_elements, workspace_name
 from .templates import lower_matmul
 from .values import Checks, LoweringError, ValueBuilder
-from .windows import WINDOW_TEMPLATES
+from .windows import WINDOW_TEMPLATES, lower_max_pool_grad, tiles_cover
 
 RANDOM_OPS = ("dropout_mask",)
 PRINT_CALLBACK = "print_callback"   # the runtime's print function, a slot of the table
@@ -239,6 +239,9 @@ def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
         need = workspace_elements(anchor, x_shape, w_shape)
         workspaces[anchor.dtype] = max(workspaces.get(anchor.dtype, 0), need)
         body = CONV_GEMM[anchor.op.name](anchor, vb, names, target, buffer_of)
+    elif anchor.op.name == "max_pool2d_grad" and k.roots != (anchor,) and tiles_cover(anchor):
+        # the epilogue (a ReLU mask) runs as each element is stored: one pass, no target
+        return lower_max_pool_grad(anchor, vb, names, target, epilogue=store_roots)
     elif anchor.op.name in WINDOW_TEMPLATES:
         body = WINDOW_TEMPLATES[anchor.op.name](anchor, vb, names, target)
     elif anchor.op.name == "print":

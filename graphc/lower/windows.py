@@ -151,17 +151,33 @@ def _max_pool_grad_scatter(node, vb, names, out_buffer, geo) -> list:
     return clear + nest(names, gy.shape, window, outer_kind="parallel")
 
 
-def _max_pool_grad_tiles(node, vb, names, out_buffer, geo) -> list:
+def tiles_cover(node) -> bool:
+    """A max-pool gradient whose windows tile the whole image, without padding: every
+    element is written exactly once, at an index known without the argmax, so the
+    kernel's epilogue can run at each store (`lower_max_pool_grad(..., epilogue)`)."""
+    geo = _pool_geometry(node, node.inputs[0].shape)
+    return tuple(geo.strides) == tuple(geo.ksize) and not padded(geo) and \
+        all(geo.out_hw[d] * geo.strides[d] >= geo.in_hw[d] for d in range(2))
+
+
+def _max_pool_grad_tiles(node, vb, names, out_buffer, geo, epilogue=None) -> list:
     """Windows that tile the image without padding: each window writes every one of its
     taps (its gradient at the first maximum, 0 at the others), so each element is
     written once at an index known without the argmax; rows and columns no window
-    covers are cleared first."""
+    covers are cleared first. With `epilogue` (only when the windows cover the image),
+    each tap's value goes through it instead: the kernel's roots at that element."""
     x, gy = node.inputs
     dtype = node.dtype
     strides = row_major_strides(node.shape)
     covered = all(geo.out_hw[d] * geo.strides[d] >= geo.in_hw[d] for d in range(2))
     clear = [] if covered else fill(names, out_buffer, node.type.num_elements, const(0, dtype))
     kh, kw = geo.ksize
+
+    def store(index, value):
+        if epilogue is None:
+            return [Store(out_buffer, linear_index(index, strides), value)]
+        vb.overrides[node] = lambda at, value=value: value
+        return epilogue(index)
 
     def window(index):
         n, oh, ow, c = index
@@ -173,16 +189,19 @@ def _max_pool_grad_tiles(node, vb, names, out_buffer, geo) -> list:
                 h = add(mul(oh, idx(geo.strides[0])), idx(a))
                 w = add(mul(ow, idx(geo.strides[1])), idx(b))
                 here = Compare("eq", arg, idx(a * kw + b))
-                stmts.append(Store(out_buffer, linear_index((n, h, w, c), strides),
-                                   Select(here, Local(g, dtype), const(0, dtype))))
+                stmts += store((n, h, w, c), Select(here, Local(g, dtype), const(0, dtype)))
         return stmts
     return clear + nest(names, gy.shape, window, outer_kind="parallel")
 
 
-def lower_max_pool_grad(node, vb, names: Names, out_buffer: str) -> list:
-    """dx[n,h,w,c] = Σ over windows that read (h, w) and whose first max is there: gy."""
+def lower_max_pool_grad(node, vb, names: Names, out_buffer: str, epilogue=None) -> list:
+    """dx[n,h,w,c] = Σ over windows that read (h, w) and whose first max is there: gy.
+    `epilogue` (the kernel's roots at an index) runs at each store: only where
+    `tiles_cover(node)`."""
     x, gy = node.inputs
     geo = _pool_geometry(node, x.shape)
+    if epilogue is not None:
+        return _max_pool_grad_tiles(node, vb, names, out_buffer, geo, epilogue)
     if tuple(geo.strides) == tuple(geo.ksize):
         if not padded(geo):
             return _max_pool_grad_tiles(node, vb, names, out_buffer, geo)

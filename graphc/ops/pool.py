@@ -105,7 +105,7 @@ class MaxPool2DGrad(PoolBase):
     """dx: each window's gradient added at its argmax. Inputs: x, gy."""
 
     name = "max_pool2d_grad"
-    fusion = Fusion.OPAQUE
+    fusion = Fusion.OUT_ELEMWISE_FUSABLE     # the ReLU mask of the layer below fuses in
     num_inputs = 2
 
     def infer(self, inputs, attrs):
