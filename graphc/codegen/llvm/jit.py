@@ -182,9 +182,9 @@ def compile_workers() -> int:
 
 def precompile(jobs, optimize_level: int = 3) -> None:
     """Compile the (jit, key, ir_source) jobs that miss the disk cache in forked worker
-    processes and this one, side by side; each object then waits in its JIT (and in the
-    disk cache) for `jit.add(ir_source, key=key)`, which only loads it. A worker that
-    fails leaves its modules to `add`, which compiles them (and reports any error)."""
+    processes, side by side; each object then waits in its JIT (and in the disk cache)
+    for `jit.add(ir_source, key=key)`, which only loads it. A worker that fails leaves
+    its modules to `add`, which compiles them (and reports any error)."""
     import os
     workers = compile_workers()
     pending = []
@@ -194,35 +194,23 @@ def precompile(jobs, optimize_level: int = 3) -> None:
             pending.append((jit, full, source))
     if len(pending) < 2 or workers < 2 or not hasattr(os, "fork"):
         return
-    texts = [_text(source) for _, _, source in pending]
-    shares: list[list[int]] = [[] for _ in range(min(workers, len(pending)))]
-    sizes = [0] * len(shares)
-    for i in sorted(range(len(texts)), key=lambda i: -len(texts[i])):
-        share = min(range(len(shares)), key=sizes.__getitem__)
-        shares[share].append(i)
-        sizes[share] += len(texts[i])
-    children = [(_fork_compiler([texts[i] for i in share], optimize_level), share)
-                for share in shares[1:]]
-    objects = {i: _compile_or_none(texts[i], optimize_level) for i in shares[0]}
+    # the children build the IR text too (Python work that would otherwise run here, one
+    # module after another) and run LLVM, so this process, whose peak memory is what
+    # training keeps, never holds a module or the optimiser's memory
+    shares = [list(range(len(pending)))[w::workers] for w in range(min(workers, len(pending)))]
+    children = [(_fork_compiler([pending[i][2] for i in share], optimize_level), share)
+                for share in shares]
     for child, share in children:
         for i, data in zip(share, _collect(child)):
-            objects[i] = data
-    for i, data in objects.items():
-        if data is not None:
-            jit, full, _ = pending[i]
-            jit._ready[full] = data
-            jit.cache.store(full, data)
+            if data is not None:
+                jit, full, _ = pending[i]
+                jit._ready[full] = data
+                jit.cache.store(full, data)
 
 
-def _compile_or_none(text: str, optimize_level: int) -> bytes | None:
-    try:
-        return compile_object(text, optimize_level)
-    except CodegenError:
-        return None                    # `add` compiles it again and raises the error
-
-
-def _fork_compiler(texts: list[str], optimize_level: int):
-    """A child process compiling `texts` into a temporary file: (pid, path)."""
+def _fork_compiler(sources: list, optimize_level: int):
+    """A child process building and compiling `sources` (IR texts or functions making
+    them) into a temporary file: (pid, path, count)."""
     import os
     import tempfile
     import warnings
@@ -235,13 +223,13 @@ def _fork_compiler(texts: list[str], optimize_level: int):
         status = 1
         try:
             with open(path, "wb") as f:
-                for text in texts:
-                    data = compile_object(text, optimize_level)
+                for source in sources:
+                    data = compile_object(_text(source), optimize_level)
                     f.write(len(data).to_bytes(8, "little") + data)
             status = 0
         finally:
             os._exit(status)
-    return pid, path, len(texts)
+    return pid, path, len(sources)
 
 
 def _collect(child) -> list[bytes | None]:
