@@ -30,14 +30,15 @@ def compile_variants(variants, config=None, narrow=None):
 def caller(engine, dtype, trans_a, trans_b, narrow=None):
     """A Python function gemm(pool, A, B, C, accumulate) over numpy (sub)matrices."""
     p, i = ctypes.c_void_p, ctypes.c_int64
+    scalar = ctypes.c_float if dtype == "f32" else ctypes.c_double
     fn = engine.function(gemm.gemm_name(dtype, trans_a, trans_b, narrow), None,
-                         p, i, i, i, p, i, p, i, p, i, ctypes.c_int32)
+                         p, i, i, i, p, i, p, i, p, i, ctypes.c_int32, scalar)
 
-    def call(pool, a, b, c, accumulate=False):
+    def call(pool, a, b, c, accumulate=False, alpha=1.0):
         m, n = c.shape
         k = a.shape[0] if trans_a else a.shape[1]
         fn(pool, m, n, k, a.ctypes.data, leading(a), b.ctypes.data, leading(b),
-           c.ctypes.data, leading(c), int(accumulate))
+           c.ctypes.data, leading(c), int(accumulate), alpha)
     return call
 
 
@@ -106,6 +107,24 @@ def test_accumulate_adds_to_c(engine, pool, rng, dtype, trans_a, trans_b):
     c = c0.copy()
     call(pool.address, a, b, c, accumulate=True)
     assert_close(c, expected + c0, bound + np.abs(c0) * np.finfo(c.dtype).eps)
+
+
+@pytest.mark.parametrize("dtype,trans_a,trans_b", VARIANTS)
+def test_alpha_scales_the_product(engine, pool, rng, dtype, trans_a, trans_b):
+    """C += alpha·op(A)·op(B): the SGD update W −= lr·Xᵀ·dY as one call."""
+    call = caller(engine, dtype, trans_a, trans_b)
+    m, n, k = 37, 45, 600
+    a, b = operands(rng, dtype, m, n, k, trans_a, trans_b)
+    expected, bound = reference(a, b, trans_a, trans_b)
+    c0 = rng.standard_normal((m, n)).astype(DTYPES[dtype])
+    for pool_address in (None, pool.address):
+        c = c0.copy()
+        call(pool_address, a, b, c, accumulate=True, alpha=-0.25)
+        assert_close(c, c0 - 0.25 * expected,
+                     0.25 * bound + np.abs(c0) * np.finfo(c.dtype).eps)
+        fresh = np.full((m, n), np.nan, DTYPES[dtype])
+        call(pool_address, a, b, fresh, alpha=3.0)
+        assert_close(fresh, 3.0 * expected, 3.0 * bound)
 
 
 @pytest.mark.parametrize("dtype,trans_a,trans_b", VARIANTS)
@@ -197,8 +216,8 @@ def test_without_workspace_memory_the_answer_is_still_right(monkeypatch, rng):
         expected, bound = reference(a, b, trans_a, trans_b)
         c0 = rng.standard_normal((19, 23)).astype(DTYPES[dtype])
         c = c0.copy()
-        caller(engine, dtype, trans_a, trans_b)(None, a, b, c, accumulate=True)
-        assert_close(c, expected + c0, bound + np.abs(c0) * np.finfo(c.dtype).eps)
+        caller(engine, dtype, trans_a, trans_b)(None, a, b, c, accumulate=True, alpha=-0.5)
+        assert_close(c, c0 - 0.5 * expected, bound + np.abs(c0) * np.finfo(c.dtype).eps)
 
 
 @pytest.mark.parametrize("narrow", gemm.NARROW_COLUMNS)

@@ -76,7 +76,7 @@ def _run(stmts, env):
             env.scalars[s.name] = value
         elif isinstance(s, Call):
             TEMPLATES_NUMPY[s.function](env.buffers, *[
-                a if isinstance(a, str | int | bool) else int(_eval(a, env)) for a in s.args])
+                a if isinstance(a, str | int | float | bool) else int(_eval(a, env)) for a in s.args])
         else:
             raise TypeError(f"not a loop IR statement: {s!r}")
 

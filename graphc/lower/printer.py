@@ -45,7 +45,7 @@ def format_stmts(stmts, depth: int = 1) -> list[str]:
             lines.append(f"{pad}{s.name} = {format_expr(s.value)}")
         elif isinstance(s, Call):
             args = ", ".join(a if isinstance(a, str) else
-                             format_expr(a) if not isinstance(a, int | bool) else str(a)
+                             format_expr(a) if not isinstance(a, int | float | bool) else str(a)
                              for a in s.args)
             lines.append(f"{pad}{s.function}({args})")
         else:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..ir import DType, Node, bool_, format_shape, int64
 from ..ir.symbolic import SymbolicShapeError, is_symbolic
-from ..passes.kernels import KernelGraph, is_template, template_target
+from ..passes.kernels import KernelGraph, gemm_update, is_template, template_target
 from ..runtime.program import ASSIGN_OPS, Program
 from .loopir import (SIZES, Assign, Binary, Buffer, Call, Cast, Compare, Declare, Kernel,
                      Load, Local, Loop, Select, Store, Unary, linear_index, row_major_strides)
@@ -211,7 +211,7 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
                     inner_kind="serial", outer_kind="parallel")
     elif is_template(anchor):
         body = _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
-                               workspaces, prints)
+                               workspaces, prints, graph)
     else:
         raise LoweringError(f"{name}: no lowering for anchor op '{anchor.op.name}'")
     return Kernel(name, [], body)
@@ -228,7 +228,12 @@ def _lower_print(node, vb, names, target, prints) -> list:
 
 
 def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
-                    workspaces, prints) -> list:
+                    workspaces, prints, graph) -> list:
+    update = gemm_update(k, graph.base_of)
+    if update is not None:           # var ±= c·(A·B): the GEMM accumulates into var
+        var, alpha = update
+        return lower_matmul(anchor, buffer_of, value_buffer[var], names, accumulate=True,
+                            alpha=alpha)
     target_root = template_target(k)
     target = value_buffer[target_root] if target_root is not None else value_buffer[anchor]
     if anchor.op.name == "matmul":
@@ -279,7 +284,7 @@ def buffers_used(stmts) -> set[str]:
             for a in item.args:
                 if isinstance(a, str):
                     found.add(a)
-                elif not isinstance(a, int | bool):
+                elif not isinstance(a, int | float | bool):
                     stack.append(a)
         elif isinstance(item, Declare):
             stack.append(item.init)

@@ -1,9 +1,10 @@
 """Template routines that kernels call (`Call` statements) instead of spelling out as
 loops: the backends provide tuned versions, the loop-IR interpreter these numpy ones.
 
-gemm(a, a_off, b, b_off, c, c_off, M, N, K, lda, ldb, ldc, trans_a, trans_b, accumulate)
-    row-major C[M,N] (+)= op(A)·op(B) on flat buffers starting at the offsets; op(A) is
-    A (M×K, row stride lda) or, with trans_a, Aᵀ of a K×M array; likewise B.
+gemm(a, a_off, b, b_off, c, c_off, M, N, K, lda, ldb, ldc, trans_a, trans_b, accumulate,
+     alpha)
+    row-major C[M,N] (+)= alpha·op(A)·op(B) on flat buffers starting at the offsets; op(A)
+    is A (M×K, row stride lda) or, with trans_a, Aᵀ of a K×M array; likewise B.
 block_sum(x, blocks, period, out)
     out[t] = Σ_{i < blocks} x[i·period + t] for t < period: a column sum's partial sums
     (period a multiple of 16), in vector registers on the LLVM backend.
@@ -24,13 +25,13 @@ def _matrix(buf, off, rows, cols, ld):
 
 
 def numpy_gemm(buffers, a, a_off, b, b_off, c, c_off, m, n, k, lda, ldb, ldc, trans_a,
-               trans_b, accumulate):
+               trans_b, accumulate, alpha):
     A = _matrix(buffers[a], a_off, k, m, lda).T if trans_a else \
         _matrix(buffers[a], a_off, m, k, lda)
     B = _matrix(buffers[b], b_off, n, k, ldb).T if trans_b else \
         _matrix(buffers[b], b_off, k, n, ldb)
     C = _matrix(buffers[c], c_off, m, n, ldc)
-    product = A @ B
+    product = (A @ B) * C.dtype.type(alpha)
     C[...] = C + product if accumulate else product
 
 
@@ -49,8 +50,9 @@ def numpy_block_sum(buffers, x, blocks, period, out):
 TEMPLATES_NUMPY = {"gemm": numpy_gemm, "print": numpy_print, "block_sum": numpy_block_sum}
 
 
-def lower_matmul(node, buffer_of, out_buffer: str, names: Names) -> list:
-    """A GEMM call per batch element (batch axes broadcast)."""
+def lower_matmul(node, buffer_of, out_buffer: str, names: Names, accumulate: bool = False,
+                 alpha: float = 1.0) -> list:
+    """A GEMM call per batch element (batch axes broadcast): out (+)= alpha · a·b."""
     a, b = node.inputs
     ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
     m, n = node.shape[-2:]
@@ -69,7 +71,7 @@ def lower_matmul(node, buffer_of, out_buffer: str, names: Names) -> list:
         return [Call("gemm", (buffer_of(a), offsets(a, index), buffer_of(b), offsets(b, index),
                               out_buffer, linear_index(index, row_major_strides(node.shape)[:-2]),
                               size_arg(m), size_arg(n), size_arg(k), lda, ldb, n, ta, tb,
-                              False))]
+                              accumulate, alpha))]
 
     variables = [names.var("bt") for _ in batch]
     body = call(tuple(variables))
@@ -85,17 +87,21 @@ def size_arg(d):
 
 def expand_gemm(args, dtype, names: Names) -> list:
     """A `gemm` call as plain loops (the portable fallback a backend can render)."""
-    a, a_off, b, b_off, c, c_off, m, n, k, lda, ldb, ldc, ta, tb, accumulate = args
+    a, a_off, b, b_off, c, c_off, m, n, k, lda, ldb, ldc, ta, tb, accumulate, alpha = args
     i, j, p = names.var("gi"), names.var("gj"), names.var("gp")
     acc = names.scalar("gacc")
     a_at = add(a_off, add(mul(p, idx(lda)), i) if ta else add(mul(i, idx(lda)), p))
     b_at = add(b_off, add(mul(j, idx(ldb)), p) if tb else add(mul(p, idx(ldb)), j))
     c_at = add(c_off, add(mul(i, idx(ldc)), j))
     from .loopir import const
-    init = Load(c, c_at, dtype) if accumulate else const(0, dtype)
     inner = Loop(p, idx(k), [Assign(acc, Binary("add", Local(acc, dtype),
                                                 Binary("mul", Load(a, a_at, dtype),
                                                        Load(b, b_at, dtype))))])
-    return [Loop(i, idx(m), [Loop(j, idx(n), [Declare(acc, dtype, init), inner,
-                                               Store(c, c_at, Local(acc, dtype))], "vector")],
+    value = Local(acc, dtype)
+    if alpha != 1:
+        value = Binary("mul", value, const(alpha, dtype))
+    if accumulate:
+        value = Binary("add", Load(c, c_at, dtype), value)
+    return [Loop(i, idx(m), [Loop(j, idx(n), [Declare(acc, dtype, const(0, dtype)), inner,
+                                               Store(c, c_at, value)], "vector")],
                  "parallel")]

@@ -91,6 +91,34 @@ def is_template(node: Node | None) -> bool:
     return node is not None and node.op.fusion != Fusion.REDUCTION
 
 
+def gemm_update(kernel: Kernel, base_of=lambda n: n) -> tuple[Node, float] | None:
+    """(variable, alpha) when the kernel is `var ±= c · (A·B)` for a scalar constant c
+    (plain gradient descent): one GEMM call that accumulates alpha·A·B into the
+    variable, no product buffer and no epilogue pass. None otherwise (or when A or B
+    is the variable itself, which the call would overwrite while reading)."""
+    anchor = kernel.anchor
+    if anchor is None or anchor.op.name != "matmul" or anchor.rank != 2 or \
+            not anchor.dtype.is_floating or len(kernel.roots) != 1:
+        return None
+    root = kernel.root
+    if root.op.name not in ("assign_add", "assign_sub"):
+        return None
+    var, step = root.inputs
+    sign = -1.0 if root.op.name == "assign_sub" else 1.0
+    scale = 1.0
+    if step is not anchor:
+        if step.op.name != "mul" or anchor not in step.inputs:
+            return None
+        (other,) = [x for x in step.inputs if x is not anchor] or [anchor]
+        if other.op.name != "constant" or other.attrs["value"].size != 1:
+            return None
+        scale = float(other.attrs["value"].reshape(()))
+    if set(kernel.members) - {anchor, step, root} or var.shape != anchor.shape or \
+            any(base_of(x) is var for x in anchor.inputs):
+        return None
+    return var, sign * scale
+
+
 def template_target(kernel: Kernel) -> Node | None:
     """The root whose buffer a template anchor writes (its epilogue then runs in place),
     or None when the anchor needs a scratch buffer: its kernel only updates variables,

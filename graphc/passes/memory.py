@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..ir import Fusion, Node
 from ..ir.symbolic import SymbolicShapeError, make, per_row
 from ..runtime.program import ASSIGN_OPS, Program
-from .kernels import is_source, is_template, template_target
+from .kernels import gemm_update, is_source, is_template, template_target
 
 
 def nbytes(node: Node) -> int:
@@ -97,7 +97,7 @@ class PlanMemory:
         taken_over: set[Node] = set()
         for i, k in enumerate(kernels):
             scratch = k.anchor if is_template(k.anchor) and template_target(k) is None \
-                and k.anchor not in k.roots else None
+                and k.anchor not in k.roots and gemm_update(k, kg.base_of) is None else None
             for value in k.roots + ((scratch,) if scratch is not None else ()):
                 if value.op.name in ASSIGN_OPS:      # updates write their variable
                     continue

@@ -4,7 +4,10 @@
 
     void graphc_gemm_f32_nt(void *pool, int64_t M, int64_t N, int64_t K,
                             const float *A, int64_t lda, const float *B, int64_t ldb,
-                            float *C, int64_t ldc, int32_t accumulate);
+                            float *C, int64_t ldc, int32_t accumulate, float alpha);
+
+C = alpha·op(A)·op(B), or C += alpha·op(A)·op(B) with accumulate (the SGD update
+W −= lr·Xᵀ·dY is one call, C = W, alpha = −lr).
 
 op(A) is A (M×K, row stride lda) or, with trans_a, Aᵀ of an A stored K×M; likewise op(B)
 is B (K×N) or Bᵀ of a B stored N×K. The transposed variants let dW = Xᵀ·dY and
@@ -114,7 +117,7 @@ def gemm_name(dtype: str, trans_a: bool, trans_b: bool, narrow: int | None = Non
 def gemm_type(dtype: str) -> ir.FunctionType:
     ptr = SCALAR[dtype].as_pointer()
     return ir.FunctionType(ir.VoidType(), [I8P, I64, I64, I64, ptr, I64, ptr, I64, ptr, I64,
-                                           I32])
+                                           I32, SCALAR[dtype]])
 
 
 class _GemmEmitter(KernelEmitter):
@@ -124,14 +127,14 @@ class _GemmEmitter(KernelEmitter):
         super().__init__(module, gemm_name(dtype, trans_a, trans_b, narrow), dtype, trans_a,
                          trans_b, config)
         self.ctx_type = ir.LiteralStructType(
-            [self.tp, self.tp, self.tp, self.tp] + [I64] * 14)
+            [self.tp, self.tp, self.tp, self.tp] + [I64] * 14 + [self.t])
 
     MIN_TASK_PANELS = 4          # a compute task gets at least 4·MR rows when it can
     ALLOCATOR = "malloc"         # of the packing workspace (tests substitute a failing one)
 
     # -- context struct fields -------------------------------------------------------
     FIELDS = ("A", "B", "C", "Bp", "lda", "ldb", "ldc", "M", "nc", "jc", "kc", "pc", "beta",
-              "tm", "m_step", "n_step", "pack_step", "a_slice")
+              "tm", "m_step", "n_step", "pack_step", "a_slice", "alpha")
 
     def load_fields(self, b, ctx):
         loaded = {}
@@ -196,7 +199,7 @@ class _GemmEmitter(KernelEmitter):
                     a_panel = b.at(ap, b.mul(ir_, f["kc"]))
                     c_tile = b.at(f["C"], b.mul(b.add(ic, ir_), f["ldc"]), ccol)
                     self.call_kernel(b, kernels, [a_panel, bp, f["kc"], c_tile, f["ldc"],
-                                                  mr, nr, f["beta"]])
+                                                  mr, nr, f["beta"], f["alpha"]])
         b.ret_void()
         return fn
 
@@ -223,9 +226,9 @@ class _GemmEmitter(KernelEmitter):
         cfg = self.cfg
         fn = ir.Function(self.module, gemm_type(self.dtype), self.name)
         fn.attributes.add("nounwind")
-        pool, m, n, k, a, lda, bm, ldb, c, ldc, accumulate = fn.args
+        pool, m, n, k, a, lda, bm, ldb, c, ldc, accumulate, alpha = fn.args
         for arg, name in zip(fn.args, ("pool", "M", "N", "K", "A", "lda", "B", "ldb", "C",
-                                       "ldc", "accumulate")):
+                                       "ldc", "accumulate", "alpha")):
             arg.name = name
         b = Builder(fn.append_basic_block("entry"))
         parallel_for = get_function(self.module, "graphc_parallel_for", PARALLEL_FOR_TYPE)
@@ -259,7 +262,7 @@ class _GemmEmitter(KernelEmitter):
         raw = b.call(malloc, [b.add(b.mul(elements, c64(self.esize)), c64(ALIGN))])
         with b.if_then(b.icmp_unsigned("==", raw, ir.Constant(I8P, None)), likely=False):
             # no memory for the workspace: still the right answer, unblocked and slowly
-            b.call(self.emit_unblocked(), [m, n, k, a, lda, bm, ldb, c, ldc, beta0])
+            b.call(self.emit_unblocked(), [m, n, k, a, lda, bm, ldb, c, ldc, beta0, alpha])
             b.ret_void()
         base = b.ptrtoint(raw, I64)
         aligned = b.and_(b.add(base, c64(ALIGN - 1)), c64(-ALIGN))
@@ -267,7 +270,8 @@ class _GemmEmitter(KernelEmitter):
 
         ctx = b.alloca(self.ctx_type)
         self.store_fields(b, ctx, {"A": a, "B": bm, "C": c, "Bp": packed_b, "lda": lda,
-                                   "ldb": ldb, "ldc": ldc, "M": m, "a_slice": a_slice})
+                                   "ldb": ldb, "ldc": ldc, "M": m, "a_slice": a_slice,
+                                   "alpha": alpha})
         ctx_i8 = b.bitcast(ctx, I8P)
         # K slices of equal depth (at most KC): K = 600 is two slices of 300, not 512 + 88
         k_step = b.ceil_div(k, b.ceil_div(k, cfg.kc))

@@ -148,7 +148,8 @@ class KernelEmitter:
 
     # -- micro-kernel ----------------------------------------------------------------
     def emit_kernel(self, vectors):
-        """C[mr×nr] (+)= Ap[kc×MR]ᵀ · Bp[kc×NR][:, :vectors·W] for one A and one B panel.
+        """C[mr×nr] (+)= alpha · Ap[kc×MR]ᵀ · Bp[kc×NR][:, :vectors·W] for one A and one B
+        panel.
 
         The MR·vectors accumulators are allocas that SROA turns into registers; the k loop
         body is `vectors` loads of B, MR broadcasts of A and MR·vectors fmas. Kernels
@@ -158,8 +159,8 @@ class KernelEmitter:
         """
         cfg = self.cfg
         fn, b = self.internal(f"kernel{vectors}",
-                              [self.tp, self.tp, I64, self.tp, I64, I64, I64, I64])
-        ap, bp, kc, c, ldc, mr, nr, beta = fn.args
+                              [self.tp, self.tp, I64, self.tp, I64, I64, I64, I64, self.t])
+        ap, bp, kc, c, ldc, mr, nr, beta, alpha = fn.args
         for arg in (ap, bp, c):
             arg.add_attribute("noalias")
         width = vectors * cfg.width
@@ -179,6 +180,10 @@ class KernelEmitter:
                 for v in range(vectors):
                     acc = b.load(slots[r][v])
                     b.store(self.multiply_add(b, a, bvecs[v], acc), slots[r][v])
+        scale = b.splat(alpha, self.vec)          # C (+)= alpha · product (alpha 1: exact)
+        for row in slots:
+            for slot in row:
+                b.store(b.fmul(b.load(slot), scale), slot)
         full = b.and_(b.icmp_signed("==", mr, c64(cfg.mr)), b.icmp_signed("==", nr, c64(width)))
         accumulate = b.icmp_signed("!=", beta, c64(0))
         with b.if_else(full) as (then, otherwise):
@@ -401,11 +406,11 @@ class KernelEmitter:
         return fn
 
     def emit_unblocked(self):
-        """C (+)= op(A)·op(B) with one scalar fma chain per element and no workspace: the
+        """C (+)= alpha·op(A)·op(B) with one scalar fma chain per element and no workspace: the
         fallback when the packing workspace cannot be allocated."""
         fn, b = self.internal("unblocked", [I64, I64, I64, self.tp, I64, self.tp, I64, self.tp,
-                                            I64, I64], self.COLD_ATTRIBUTES)
-        m, n, k, a, lda, bm, ldb, c, ldc, beta = fn.args
+                                            I64, I64, self.t], self.COLD_ATTRIBUTES)
+        m, n, k, a, lda, bm, ldb, c, ldc, beta, alpha = fn.args
         accumulate = b.icmp_signed("!=", beta, c64(0))
         scalar_fma = get_function(self.module, f"llvm.fma.{self.dtype}",
                                   ir.FunctionType(self.t, [self.t] * 3))
@@ -420,7 +425,7 @@ class KernelEmitter:
                                else b.at(bm, b.mul(p, ldb), j))
                     b.store(b.call(scalar_fma, [x, y, b.load(total)]), total)
                 ptr = b.at(c, b.mul(i, ldc), j)
-                value = b.load(total)
+                value = b.fmul(b.load(total), alpha)
                 b.store(b.select(accumulate, b.fadd(b.load(ptr), value), value), ptr)
         b.ret_void()
         return fn
