@@ -241,3 +241,17 @@ def test_programs_are_found_by_placeholder_and_shape_whatever_the_feed_order(gra
     assert sess.run(out, {a: small, b: big}) == pytest.approx(6 + 200)
     assert sess.run(out, {b: small, a: big}) == pytest.approx(20 + 60)
     assert sess.run(out, {a: small, b: big}) == pytest.approx(6 + 200)
+
+
+def test_a_gather_index_out_of_range_fails_the_run_as_on_the_interpreter(graph):
+    params = gc.Variable(np.arange(12, dtype=np.float32).reshape(4, 3), name="table")
+    ids = gc.placeholder(gc.int32, (None,), name="ids")
+    rows = gc.gather(params, ids, name="rows")
+    (grad,) = gc.gradients(gc.reduce_sum(rows * rows), [params])
+    for backend in ("numpy", "llvm"):
+        sess = gc.Session(graph, backend=backend)
+        got = sess.run([rows, grad], {ids: np.array([3, -4, 1], np.int32)})
+        np.testing.assert_array_equal(got[0], np.arange(12).reshape(4, 3)[[3, 0, 1]])
+        for bad in ([0, 4], [-5, 1]):
+            with pytest.raises(gc.ExecutionError, match="gather index out of range"):
+                sess.run([rows, grad], {ids: np.array(bad, np.int32)})

@@ -11,7 +11,8 @@ from ..ir.symbolic import SymbolicShapeError, is_symbolic
 from ..passes.kernels import KernelGraph, gemm_update, is_template, template_target
 from ..runtime.program import ASSIGN_OPS, Program
 from .loopir import (SIZES, Assign, Binary, Buffer, Call, Cast, Compare, Declare, Kernel,
-                     Load, Local, Loop, Select, Store, Unary, linear_index, row_major_strides)
+                     Load, Local, Loop, Select, Store, Unary, idx, linear_index,
+                     row_major_strides)
 from .nests import Names, nest
 from .reductions import (column_sum_period, lower_column_sum, lower_reduce,
                          lower_softmax_family, lower_tile_grad)
@@ -214,7 +215,29 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
                                workspaces, prints, graph)
     else:
         raise LoweringError(f"{name}: no lowering for anchor op '{anchor.op.name}'")
-    return Kernel(name, [], body)
+    return Kernel(name, [], _index_checks(k, vb, names) + body)
+
+
+GATHER_INDICES = {"gather": (1, 0), "gather_grad": (1, 2)}   # op -> (indices, params)
+
+
+def _index_checks(k, vb, names) -> list:
+    """Gathers read with clamped indices (every load stays in its buffer); this pass over
+    the indices first makes an out-of-range one fail the run as the interpreter does."""
+    stmts = []
+    for m in k.members:
+        if m.op.name not in GATHER_INDICES:
+            continue
+        which, params = GATHER_INDICES[m.op.name]
+        indices = m.inputs[which]
+        n = m.inputs[params].shape[m.attrs["axis"]]
+
+        def check(index, m=m, indices=indices, n=n):
+            k = Cast(vb.value(indices, index), int64)
+            inside = Binary("and", Compare("ge", k, idx(-n)), Compare("lt", k, idx(n)))
+            return [vb.checks.require(inside, m, f"gather index out of range [{-n}, {n})")]
+        stmts += nest(names, indices.shape, check, inner_kind="serial")
+    return stmts
 
 
 def _lower_print(node, vb, names, target, prints) -> list:
