@@ -232,11 +232,26 @@ def _fork_compiler(sources: list, optimize_level: int):
     return pid, path, len(sources)
 
 
+CHILD_TIMEOUT_S = 600.0
+
+
 def _collect(child) -> list[bytes | None]:
-    """The objects a child compiled, or Nones when it failed."""
+    """The objects a child compiled, or Nones when it failed (or hung: a lock another
+    thread held at the fork would never be released in the child)."""
     import os
+    import signal
+    import time
     pid, path, count = child
-    _, status = os.waitpid(pid, 0)
+    deadline = time.monotonic() + CHILD_TIMEOUT_S
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+            break
+        time.sleep(0.001)
     objects: list[bytes | None] = [None] * count
     try:
         if status == 0:
