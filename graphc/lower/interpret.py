@@ -8,8 +8,8 @@ import operator
 import numpy as np
 
 from ..ir.symbolic import evaluate
-from .loopir import (SIZES, Assign, Binary, Call, Cast, Compare, Const, Declare, Kernel, Load, Local,
-                     Loop, Select, Store, Unary, Var)
+from .loopir import (SIZES, Assign, Binary, Call, Cast, Compare, Const, Declare, Kernel, Load,
+                     Local, Loop, Select, Store, Unary, Var)
 from .templates import TEMPLATES_NUMPY
 
 
@@ -76,7 +76,8 @@ def _run(stmts, env):
             env.scalars[s.name] = value
         elif isinstance(s, Call):
             TEMPLATES_NUMPY[s.function](env.buffers, *[
-                a if isinstance(a, str | int | float | bool) else int(_eval(a, env)) for a in s.args])
+                a if isinstance(a, str | int | float | bool) else int(_eval(a, env))
+                for a in s.args])
         else:
             raise TypeError(f"not a loop IR statement: {s!r}")
 

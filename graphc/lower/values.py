@@ -283,8 +283,8 @@ def _size(vb, node, index):
     return const(count, node.dtype)
 
 
-INDEX_RULES = {"dropout_mask": _dropout_mask, "size": _size, "transpose": _transpose, "broadcast_to": _broadcast,
-               "broadcast_like": _broadcast, "fill_like": _fill_like,
+INDEX_RULES = {"dropout_mask": _dropout_mask, "size": _size, "transpose": _transpose,
+               "broadcast_to": _broadcast, "broadcast_like": _broadcast, "fill_like": _fill_like,
                "strided_slice": _strided_slice, "slice_grad": _slice_grad, "pad": _pad,
                "concat": _concat, "concat_part": _concat_part, "tile": _tile,
                "one_hot": _one_hot, "gather": _gather}
