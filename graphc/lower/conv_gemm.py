@@ -215,3 +215,23 @@ def lower_conv2d_backprop_input(node, vb, names: Names, out: str, buffer_of) -> 
 
 CONV_GEMM = {"conv2d": lower_conv2d, "conv2d_backprop_filter": lower_conv2d_backprop_filter,
              "conv2d_backprop_input": lower_conv2d_backprop_input}
+
+
+def direct_conv_applies(node) -> bool:
+    """Few output channels: one vector holds them all (`conv_direct` routine)."""
+    if node.op.name != "conv2d" or not node.dtype.is_floating:
+        return False
+    cout = node.shape[-1]
+    return isinstance(cout, int) and cout <= (16 if node.dtype.itemsize == 4 else 8)
+
+
+def lower_conv2d_direct(node, vb, names: Names, out: str, buffer_of) -> list:
+    """conv2d one image per `conv_direct` call, images in parallel."""
+    x, w = node.inputs
+    p = _Plan(node, x.shape, w.shape)
+    g = p.geo
+    image = names.var("img")
+    args = (buffer_of(x), buffer_of(w), out, image, g.in_hw[0], g.in_hw[1], p.cin, p.oh, p.ow,
+            p.cout, p.kh, p.kw, g.pads[0][0], g.pads[1][0], g.strides[0], g.strides[1],
+            g.dilations[0], g.dilations[1])
+    return [Loop(image, idx(p.batch), [Call("conv_direct", args)], "parallel")]

@@ -16,7 +16,8 @@ from .loopir import (SIZES, Assign, Binary, Buffer, Call, Cast, Compare, Declare
 from .nests import Names, nest
 from .reductions import (column_sum_period, lower_column_sum, lower_reduce,
                          lower_softmax_family, lower_tile_grad)
-from .conv_gemm import CONV_GEMM, workspace_elements, workspace_name
+from .conv_gemm import (CONV_GEMM, direct_conv_applies, lower_conv2d_direct,
+                        workspace_elements, workspace_name)
 from .templates import lower_matmul
 from .values import Checks, LoweringError, ValueBuilder
 from .windows import WINDOW_TEMPLATES, lower_max_pool_grad, tiles_cover
@@ -261,6 +262,8 @@ def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
     target = value_buffer[target_root] if target_root is not None else value_buffer[anchor]
     if anchor.op.name == "matmul":
         body = lower_matmul(anchor, buffer_of, target, names)
+    elif direct_conv_applies(anchor):
+        body = lower_conv2d_direct(anchor, vb, names, target, buffer_of)
     elif anchor.op.name in CONV_GEMM and anchor.dtype.is_floating:
         x_shape = anchor.inputs[0].shape
         w_shape = anchor.inputs[1].shape

@@ -5,6 +5,10 @@ gemm(a, a_off, b, b_off, c, c_off, M, N, K, lda, ldb, ldc, trans_a, trans_b, acc
      alpha)
     row-major C[M,N] (+)= alpha·op(A)·op(B) on flat buffers starting at the offsets; op(A)
     is A (M×K, row stride lda) or, with trans_a, Aᵀ of a K×M array; likewise B.
+conv_direct(x, w, out, image, H, W, C_in, OH, OW, C_out, KH, KW, pad_h, pad_w, stride_h,
+            stride_w, dilation_h, dilation_w)
+    out[image] = conv2d(x[image], w) for NHWC x / out and HWIO w, zero padding: one image
+    of a convolution with few output channels, without an im2col panel.
 block_sum(x, blocks, period, out)
     out[t] = Σ_{i < blocks} x[i·period + t] for t < period: a column sum's partial sums
     (period a multiple of 16), in vector registers on the LLVM backend.
@@ -47,7 +51,23 @@ def numpy_block_sum(buffers, x, blocks, period, out):
     buffers[out][:period] = buffers[x][: blocks * period].reshape(blocks, period).sum(0)
 
 
-TEMPLATES_NUMPY = {"gemm": numpy_gemm, "print": numpy_print, "block_sum": numpy_block_sum}
+def numpy_conv_direct(buffers, x, w, out, image, H, W, cin, OH, OW, cout, KH, KW, ph, pw, sh,
+                      sw, dh, dw):
+    xi = buffers[x][image * H * W * cin: (image + 1) * H * W * cin].reshape(H, W, cin)
+    wk = buffers[w][: KH * KW * cin * cout].reshape(KH, KW, cin, cout)
+    padded = np.zeros((H + 2 * ph + KH * dh, W + 2 * pw + KW * dw, cin), xi.dtype)
+    padded[ph: ph + H, pw: pw + W] = xi
+    result = np.zeros((OH, OW, cout), xi.dtype)
+    for a in range(KH):
+        for b in range(KW):
+            taps = padded[a * dh: a * dh + (OH - 1) * sh + 1: sh,
+                          b * dw: b * dw + (OW - 1) * sw + 1: sw]
+            result += taps @ wk[a, b]
+    buffers[out][image * OH * OW * cout: (image + 1) * OH * OW * cout] = result.reshape(-1)
+
+
+TEMPLATES_NUMPY = {"gemm": numpy_gemm, "print": numpy_print, "block_sum": numpy_block_sum,
+                   "conv_direct": numpy_conv_direct}
 
 
 def lower_matmul(node, buffer_of, out_buffer: str, names: Names, accumulate: bool = False,

@@ -142,7 +142,13 @@ def block_sum_native(em, args) -> None:
         b.store(acc, b.bitcast(ptr, vec.as_pointer()), align=dtype.itemsize)
 
 
-TEMPLATES = {"gemm": gemm_native, "print": print_native, "block_sum": block_sum_native}
+def conv_direct(em, args) -> None:
+    from .conv_direct import conv_direct_native
+    conv_direct_native(em, args)
+
+
+TEMPLATES = {"gemm": gemm_native, "print": print_native, "block_sum": block_sum_native,
+             "conv_direct": conv_direct}
 
 
 def routines_needed(kernels) -> list[tuple]:

@@ -1,0 +1,78 @@
+"""The `conv_direct` routine in LLVM IR: one image of a convolution with few output
+channels (C_out ≤ 16), without an im2col panel.
+
+The output channels of one position are one vector <C_out x T>; a block of P positions
+along a row keeps P such accumulators in registers. For every filter tap (a, b, c_in)
+the filter's C_out weights are one vector load and each position adds its input value
+(a scalar, zero outside the image) times that vector. An im2col panel would copy
+KH·KW·C_in values per output position to memory and read them back; here each input
+value is loaded where it is used.
+"""
+from __future__ import annotations
+
+import llvmlite.ir as ir
+
+from .gemm_kernel import Builder, c64
+from .render import value_type
+
+POSITIONS = 4              # output positions per block (accumulators in registers)
+
+
+def conv_direct_native(em, args) -> None:
+    x, w, out, image, H, W, Cin, OH, OW, Cout, KH, KW, ph, pw, sh, sw, dh, dw = args
+    dtype = em.dtypes[x]
+    t = value_type(dtype)
+    vec = ir.VectorType(t, Cout)
+    fma = _fma(em.module, vec, dtype)
+    b = Builder(em.builder.block)
+    n = em.expr(image)
+    x_image = b.gep(em.buffers[x], [b.mul(n, c64(H * W * Cin))])
+    out_image = b.gep(em.buffers[out], [b.mul(n, c64(OH * OW * Cout))])
+    entry = ir.IRBuilder(em.entry)
+    accs = [entry.alloca(vec) for _ in range(POSITIONS)]
+    zero_vec = ir.Constant(vec, [0.0] * Cout)
+    zero = ir.Constant(t, 0.0)
+    with b.loop(c64(0), c64(OH), name="oh") as oh:
+        with b.loop(c64(0), c64(OW), POSITIONS, name="ow") as ow0:
+            for acc in accs:
+                b.store(zero_vec, acc)
+            with b.loop(c64(0), c64(KH), name="ka") as a:
+                h = b.add(b.sub(b.mul(oh, c64(sh)), c64(ph)), b.mul(a, c64(dh)))
+                inside = b.and_(b.icmp_signed(">=", h, c64(0)), b.icmp_signed("<", h, c64(H)))
+                with b.if_then(inside):
+                    x_row = b.gep(x_image, [b.mul(h, c64(W * Cin))])
+                    with b.loop(c64(0), c64(KW), name="kb") as kb:
+                        _taps(b, fma, accs, vec, x_row, em.buffers[w], a, kb, ow0, zero,
+                              W, Cin, OW, Cout, KW, pw, sw, dw, dtype.itemsize)
+            for j, acc in enumerate(accs):
+                ow = b.add(ow0, c64(j))
+                with b.if_then(b.icmp_signed("<", ow, c64(OW))):
+                    at = b.gep(out_image, [b.mul(b.add(b.mul(oh, c64(OW)), ow), c64(Cout))])
+                    b.store(b.load(acc), b.bitcast(at, vec.as_pointer()), align=dtype.itemsize)
+    em.builder.position_at_end(b.block)
+
+
+def _taps(b, fma, accs, vec, x_row, weights, a, kb, ow0, zero, W, Cin, OW, Cout, KW, pw, sw,
+          dw, align) -> None:
+    """Every input channel of tap (a, kb) into the block's accumulators."""
+    with b.loop(c64(0), c64(Cin), name="ci") as ci:
+        tap = b.add(b.mul(b.add(b.mul(a, c64(KW)), kb), c64(Cin)), ci)
+        w_at = b.gep(weights, [b.mul(tap, c64(Cout))])
+        wv = b.load(b.bitcast(w_at, vec.as_pointer()), align=align)
+        for j, acc in enumerate(accs):
+            ow = b.add(ow0, c64(j))
+            wi = b.add(b.sub(b.mul(ow, c64(sw)), c64(pw)), b.mul(kb, c64(dw)))
+            ok = b.and_(b.and_(b.icmp_signed(">=", wi, c64(0)), b.icmp_signed("<", wi, c64(W))),
+                        b.icmp_signed("<", ow, c64(OW)))
+            clamped = b.select(ok, wi, c64(0))
+            value = b.load(b.gep(x_row, [b.add(b.mul(clamped, c64(Cin)), ci)]))
+            value = b.select(ok, value, zero)
+            b.store(b.call(fma, [b.splat(value, vec), wv, b.load(acc)]), acc)
+
+
+def _fma(module, vec, dtype):
+    name = f"llvm.fma.v{vec.count}{'f32' if dtype.itemsize == 4 else 'f64'}"
+    fn = module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(module, ir.FunctionType(vec, [vec, vec, vec]), name)
+    return fn
