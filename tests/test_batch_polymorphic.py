@@ -178,17 +178,19 @@ def test_static_batch_compiles_per_batch_size(graph):
 @pytest.mark.parametrize("cfg", [dict(padding="SAME"), dict(strides=2, padding=1, dilations=1),
                                  dict(padding="VALID", dilations=2)])
 def test_the_loop_ir_interpreter_runs_direct_convolutions(graph, rng, cfg):
-    """The numpy version of the `conv_direct` routine against the op's reference."""
+    """The numpy versions of the direct convolution routines against the ops' references."""
     from graphc.lower.program import lower_program
     from graphc.lower.run import run_lowered
     x = gc.placeholder(gc.float64, (None, 7, 6, 2), name="x")
-    w = gc.Variable(rng.standard_normal((3, 3, 2, 4)), name="w")
+    w = gc.Variable(rng.standard_normal((3, 3, 2, 8)), name="w")
     y = gc.nn.conv2d(x, w, **cfg)
-    lowered = lower_program(passes.compile_program([y], {x: (BATCH, 7, 6, 2)},
+    (gw,) = gc.gradients(gc.reduce_sum(y * y), [w])
+    lowered = lower_program(passes.compile_program([y, gw], {x: (BATCH, 7, 6, 2)},
                                                    graph=graph).program)
-    assert "conv_direct(" in str(lowered)
+    assert "conv_direct(" in str(lowered) and "conv_filter_direct(" in str(lowered)
     reference = gc.Session(graph, backend="numpy")
     for n in (3, 1):
         value = rng.standard_normal((n, 7, 6, 2))
-        (got,), _ = run_lowered(lowered, {x: value}, {w: reference.variable_value(w)})
-        np.testing.assert_allclose(got, reference.run(y, {x: value}), rtol=1e-12, atol=1e-12)
+        got, _ = run_lowered(lowered, {x: value}, {w: reference.variable_value(w)})
+        for g, want in zip(got, reference.run([y, gw], {x: value})):
+            np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-12)

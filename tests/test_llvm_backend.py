@@ -145,7 +145,7 @@ CONV_CONFIGS = [dict(strides=1, padding="VALID"), dict(strides=2, padding="SAME"
 
 @pytest.mark.parametrize("cfg", CONV_CONFIGS, ids=[str(c) for c in CONV_CONFIGS])
 @pytest.mark.parametrize("dtype", [gc.float32, gc.float64])
-@pytest.mark.parametrize("cout", [5, 20])    # the direct routine, and im2col + GEMM
+@pytest.mark.parametrize("cout", [5, 16, 20])    # direct routines, and im2col + GEMM
 def test_conv2d_and_its_gradients_match_the_interpreter(graph, cfg, dtype, cout):
     rng = np.random.default_rng(3)
     x = gc.placeholder(dtype, (None, 9, 8, 3), name="x")
@@ -155,8 +155,10 @@ def test_conv2d_and_its_gradients_match_the_interpreter(graph, cfg, dtype, cout)
     gx, gw = gc.gradients(y, [x, w], grad_ys=c)
     feed = {x: rng.standard_normal((4, 9, 8, 3)), w: rng.standard_normal((3, 2, 3, cout))}
     feed[c] = rng.standard_normal((4,) + tuple(y.shape[1:]))
-    loop_ir = gc.Session(graph, backend="llvm").inspect(y, feed).loop_ir
-    assert ("conv_direct(" in loop_ir) == (cout == 5)
+    loop_ir = gc.Session(graph, backend="llvm").inspect([y, gw], feed).loop_ir
+    one_vector = cout <= (16 if dtype == gc.float32 else 8)
+    assert ("conv_direct(" in loop_ir) == one_vector
+    assert ("conv_filter_direct(" in loop_ir) == (one_vector and cout % 8 == 0)
     got, want = _run_both(graph, [y, gx, gw], feed)
     tol = 1e-4 if dtype == gc.float32 else 1e-10
     for g, w_ in zip(got, want):

@@ -21,7 +21,7 @@ from ..ir import bool_
 from ..ir.symbolic import is_symbolic
 from .loopir import (Binary, Call, Const, Load, Loop, Select, Store, add, const, idx,
                      linear_index, mul, row_major_strides)
-from .nests import Names, fill, nest
+from .nests import Names, extent, fill, nest
 from .values import clamp, in_range
 
 WORKSPACE_TARGET = 1 << 14
@@ -161,6 +161,15 @@ def lower_conv2d_backprop_filter(node, vb, names: Names, out: str, buffer_of) ->
         return fill(names, ws, p.kc * p.cout, const(0, dtype), Binary("add", base, idx(p.panel)))
 
     def chunk_body(chunk, base):
+        if few_channels(node) and p.cout % 8 == 0:
+            # each image's taps summed in whole vector registers (with 6 channels, the
+            # padded <6 x T> vectors made it slower than the GEMM: measured)
+            g, image = p.geo, names.var("im")
+            return [Loop(image, extent(p.images(chunk)), [Call("conv_filter_direct", (
+                buffer_of(x), buffer_of(gy), ws, Binary("add", base, idx(p.panel)),
+                add(mul(chunk, idx(p.chunk)), image), g.in_hw[0], g.in_hw[1], p.cin, p.oh,
+                p.ow, p.cout, p.kh, p.kw, g.pads[0][0], g.pads[1][0], g.strides[0],
+                g.strides[1], g.dilations[0], g.dilations[1]))])]
         return _im2col(p, vb, x, names, chunk, base, ws, dtype) + [
             Call("gemm", (ws, base, buffer_of(gy), mul(chunk, idx(p.rows * p.cout)), ws,
                           Binary("add", base, idx(p.panel)), p.kc, p.cout, p.rows_in(chunk),
@@ -217,12 +226,18 @@ CONV_GEMM = {"conv2d": lower_conv2d, "conv2d_backprop_filter": lower_conv2d_back
              "conv2d_backprop_input": lower_conv2d_backprop_input}
 
 
-def direct_conv_applies(node) -> bool:
-    """Few output channels: one vector holds them all (`conv_direct` routine)."""
-    if node.op.name != "conv2d" or not node.dtype.is_floating:
+def few_channels(node) -> bool:
+    """A convolution (or its filter gradient) whose output channels fit one vector: the
+    direct routines (`conv_direct`, `conv_filter_direct`) serve it."""
+    if not node.dtype.is_floating:
         return False
-    cout = node.shape[-1]
+    cout = node.inputs[1].shape[-1] if node.op.name != "conv2d_backprop_filter" else \
+        node.shape[-1]
     return isinstance(cout, int) and cout <= (16 if node.dtype.itemsize == 4 else 8)
+
+
+def direct_conv_applies(node) -> bool:
+    return node.op.name == "conv2d" and few_channels(node)
 
 
 def lower_conv2d_direct(node, vb, names: Names, out: str, buffer_of) -> list:

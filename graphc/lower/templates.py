@@ -9,6 +9,9 @@ conv_direct(x, w, out, image, H, W, C_in, OH, OW, C_out, KH, KW, pad_h, pad_w, s
             stride_w, dilation_h, dilation_w)
     out[image] = conv2d(x[image], w) for NHWC x / out and HWIO w, zero padding: one image
     of a convolution with few output channels, without an im2col panel.
+conv_filter_direct(x, dy, acc, acc_offset, image, H, W, C_in, OH, OW, C_out, KH, KW, pad_h,
+                   pad_w, stride_h, stride_w, dilation_h, dilation_w)
+    acc[acc_offset:] += the filter gradient of one image (HWIO, flat), x and dy NHWC.
 block_sum(x, blocks, period, out)
     out[t] = Σ_{i < blocks} x[i·period + t] for t < period: a column sum's partial sums
     (period a multiple of 16), in vector registers on the LLVM backend.
@@ -66,8 +69,24 @@ def numpy_conv_direct(buffers, x, w, out, image, H, W, cin, OH, OW, cout, KH, KW
     buffers[out][image * OH * OW * cout: (image + 1) * OH * OW * cout] = result.reshape(-1)
 
 
+def numpy_conv_filter_direct(buffers, x, dy, acc, offset, image, H, W, cin, OH, OW, cout, KH,
+                             KW, ph, pw, sh, sw, dh, dw):
+    xi = buffers[x][image * H * W * cin: (image + 1) * H * W * cin].reshape(H, W, cin)
+    gi = buffers[dy][image * OH * OW * cout: (image + 1) * OH * OW * cout].reshape(OH, OW, cout)
+    padded = np.zeros((H + 2 * ph + KH * dh, W + 2 * pw + KW * dw, cin), xi.dtype)
+    padded[ph: ph + H, pw: pw + W] = xi
+    grad = np.zeros((KH, KW, cin, cout), xi.dtype)
+    for a in range(KH):
+        for b in range(KW):
+            taps = padded[a * dh: a * dh + (OH - 1) * sh + 1: sh,
+                          b * dw: b * dw + (OW - 1) * sw + 1: sw]
+            grad[a, b] = np.einsum("hwc,hwo->co", taps, gi)
+    buffers[acc][offset: offset + grad.size] += grad.reshape(-1)
+
+
 TEMPLATES_NUMPY = {"gemm": numpy_gemm, "print": numpy_print, "block_sum": numpy_block_sum,
-                   "conv_direct": numpy_conv_direct}
+                   "conv_direct": numpy_conv_direct,
+                   "conv_filter_direct": numpy_conv_filter_direct}
 
 
 def lower_matmul(node, buffer_of, out_buffer: str, names: Names, accumulate: bool = False,

@@ -24,8 +24,8 @@ def conv_direct_native(em, args) -> None:
     t = value_type(dtype)
     vec = ir.VectorType(t, Cout)
     fma = _fma(em.module, vec, dtype)
+    n = em.expr(image)                  # before this routine's builder takes the block
     b = Builder(em.builder.block)
-    n = em.expr(image)
     x_image = b.gep(em.buffers[x], [b.mul(n, c64(H * W * Cin))])
     out_image = b.gep(em.buffers[out], [b.mul(n, c64(OH * OW * Cout))])
     entry = ir.IRBuilder(em.entry)
@@ -76,3 +76,55 @@ def _fma(module, vec, dtype):
     if fn is None:
         fn = ir.Function(module, ir.FunctionType(vec, [vec, vec, vec]), name)
     return fn
+
+
+def conv_filter_direct_native(em, args) -> None:
+    """acc[t, :] += Σ over one image's output positions of x[tap t of the position] ·
+    dy[position, :], for every filter tap t = (a, b, c_in): dy's C_out values are one
+    vector, the tap's sum stays in a register over all positions."""
+    x, dy, acc_buf, acc_offset, image, H, W, Cin, OH, OW, Cout, KH, KW, ph, pw, sh, sw, dh, \
+        dw = args
+    dtype = em.dtypes[x]
+    t = value_type(dtype)
+    vec = ir.VectorType(t, Cout)
+    fma = _fma(em.module, vec, dtype)
+    n, offset = em.expr(image), em.expr(acc_offset)   # before the routine's builder
+    b = Builder(em.builder.block)
+    x_image = b.gep(em.buffers[x], [b.mul(n, c64(H * W * Cin))])
+    dy_image = b.gep(em.buffers[dy], [b.mul(n, c64(OH * OW * Cout))])
+    partial = b.gep(em.buffers[acc_buf], [offset])
+    accs = [ir.IRBuilder(em.entry).alloca(vec) for _ in range(POSITIONS)]
+    zero, zero_vec = ir.Constant(t, 0.0), ir.Constant(vec, [0.0] * Cout)
+    align = dtype.itemsize
+    with b.loop(c64(0), c64(KH * KW * Cin), name="tap") as tap:
+        ci = b.srem(tap, c64(Cin))
+        kb = b.srem(b.sdiv(tap, c64(Cin)), c64(KW))
+        a = b.sdiv(tap, c64(KW * Cin))
+        slot = b.bitcast(b.gep(partial, [b.mul(tap, c64(Cout))]), vec.as_pointer())
+        for acc in accs:            # POSITIONS independent sums: FMA latency overlaps
+            b.store(zero_vec, acc)
+        with b.loop(c64(0), c64(OH), name="oh") as oh:
+            h = b.add(b.sub(b.mul(oh, c64(sh)), c64(ph)), b.mul(a, c64(dh)))
+            inside = b.and_(b.icmp_signed(">=", h, c64(0)), b.icmp_signed("<", h, c64(H)))
+            with b.if_then(inside):
+                x_row = b.gep(x_image, [b.add(b.mul(h, c64(W * Cin)), ci)])
+                dy_row = b.gep(dy_image, [b.mul(oh, c64(OW * Cout))])
+                with b.loop(c64(0), c64(OW), POSITIONS, name="ow") as ow0:
+                    for j, acc in enumerate(accs):
+                        ow = b.add(ow0, c64(j))
+                        wi = b.add(b.sub(b.mul(ow, c64(sw)), c64(pw)), b.mul(kb, c64(dw)))
+                        ok = b.and_(b.and_(b.icmp_signed(">=", wi, c64(0)),
+                                           b.icmp_signed("<", wi, c64(W))),
+                                    b.icmp_signed("<", ow, c64(OW)))
+                        value = b.load(b.gep(x_row, [b.mul(b.select(ok, wi, c64(0)),
+                                                           c64(Cin))]))
+                        value = b.select(ok, value, zero)
+                        at = b.select(b.icmp_signed("<", ow, c64(OW)), ow, c64(0))
+                        g = b.load(b.bitcast(b.gep(dy_row, [b.mul(at, c64(Cout))]),
+                                             vec.as_pointer()), align=align)
+                        b.store(b.call(fma, [b.splat(value, vec), g, b.load(acc)]), acc)
+        total = b.load(slot, align=align)
+        for acc in accs:
+            total = b.fadd(total, b.load(acc))
+        b.store(total, slot, align=align)
+    em.builder.position_at_end(b.block)

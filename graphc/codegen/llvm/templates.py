@@ -147,8 +147,13 @@ def conv_direct(em, args) -> None:
     conv_direct_native(em, args)
 
 
+def conv_filter_direct(em, args) -> None:
+    from .conv_direct import conv_filter_direct_native
+    conv_filter_direct_native(em, args)
+
+
 TEMPLATES = {"gemm": gemm_native, "print": print_native, "block_sum": block_sum_native,
-             "conv_direct": conv_direct}
+             "conv_direct": conv_direct, "conv_filter_direct": conv_filter_direct}
 
 
 def routines_needed(kernels) -> list[tuple]:
