@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import DType, Node, bool_, format_shape, int64
-from ..ir.symbolic import SymbolicShapeError, is_symbolic
+from ..ir.symbolic import SymbolicShapeError, evaluate, is_symbolic
 from ..passes.kernels import KernelGraph, gemm_update, is_template, template_target
 from ..runtime.program import ASSIGN_OPS, Program
 from .loopir import (SIZES, Assign, Binary, Buffer, Call, Cast, Compare, Declare, Kernel,
@@ -42,6 +42,12 @@ class BufferInfo:
     size: int                  # elements (k·N + c in a batch-polymorphic program)
     offset: int | None = None  # bytes into the arena (likewise)
     value: np.ndarray | None = None
+
+    def in_arena(self, arena: np.ndarray, n: int) -> np.ndarray:
+        """This arena buffer's elements at batch size n, as a view of the arena bytes."""
+        start = evaluate(self.offset, n)
+        stop = start + evaluate(self.size, n) * self.dtype.itemsize
+        return arena[start: stop].view(self.dtype.np_type)
 
 
 @dataclass

@@ -28,8 +28,7 @@ def bind_buffers(lp: LoweredProgram, feeds: dict, variables: dict, arena: np.nda
         elif b.kind in ("workspace", "status", "rng"):
             out[b.name] = np.zeros(evaluate(b.size, n), b.dtype.np_type)
         else:
-            start, nbytes = evaluate(b.offset, n), evaluate(b.size, n) * b.dtype.itemsize
-            out[b.name] = arena[start: start + nbytes].view(b.dtype.np_type)
+            out[b.name] = b.in_arena(arena, n)
     return out
 
 

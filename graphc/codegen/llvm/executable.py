@@ -196,8 +196,7 @@ class LLVMExecutable:
         n = self.batch
         shape = evaluate(node.shape, n) if self._batch_feed is not None else node.shape
         if b.kind == "arena":
-            start, nbytes = evaluate(b.offset, n), evaluate(b.size, n) * b.dtype.itemsize
-            flat = self.arena[start: start + nbytes].view(b.dtype.np_type)
+            flat = b.in_arena(self.arena, n)
         elif b.kind == "variable":
             flat = variables[b.node].reshape(-1)
         elif b.kind == "feed":
