@@ -37,9 +37,8 @@ def conv_direct_native(em, args) -> None:
             for acc in accs:
                 b.store(zero_vec, acc)
             with b.loop(c64(0), c64(KH), name="ka") as a:
-                h = b.add(b.sub(b.mul(oh, c64(sh)), c64(ph)), b.mul(a, c64(dh)))
-                inside = b.and_(b.icmp_signed(">=", h, c64(0)), b.icmp_signed("<", h, c64(H)))
-                with b.if_then(inside):
+                h = _coordinate(b, oh, a, sh, ph, dh)
+                with b.if_then(_inside(b, h, H)):
                     x_row = b.gep(x_image, [b.mul(h, c64(W * Cin))])
                     with b.loop(c64(0), c64(KW), name="kb") as kb:
                         _taps(b, fma, accs, vec, x_row, em.buffers[w], a, kb, ow0, zero,
@@ -59,15 +58,28 @@ def _taps(b, fma, accs, vec, x_row, weights, a, kb, ow0, zero, W, Cin, OW, Cout,
         tap = b.add(b.mul(b.add(b.mul(a, c64(KW)), kb), c64(Cin)), ci)
         w_at = b.gep(weights, [b.mul(tap, c64(Cout))])
         wv = b.load(b.bitcast(w_at, vec.as_pointer()), align=align)
+        channel = b.gep(x_row, [ci])
         for j, acc in enumerate(accs):
             ow = b.add(ow0, c64(j))
-            wi = b.add(b.sub(b.mul(ow, c64(sw)), c64(pw)), b.mul(kb, c64(dw)))
-            ok = b.and_(b.and_(b.icmp_signed(">=", wi, c64(0)), b.icmp_signed("<", wi, c64(W))),
-                        b.icmp_signed("<", ow, c64(OW)))
-            clamped = b.select(ok, wi, c64(0))
-            value = b.load(b.gep(x_row, [b.add(b.mul(clamped, c64(Cin)), ci)]))
-            value = b.select(ok, value, zero)
+            wi = _coordinate(b, ow, kb, sw, pw, dw)
+            ok = b.and_(_inside(b, wi, W), b.icmp_signed("<", ow, c64(OW)))
+            value = _input_at(b, channel, wi, ok, Cin, zero)
             b.store(b.call(fma, [b.splat(value, vec), wv, b.load(acc)]), acc)
+
+
+def _coordinate(b, o, k, stride: int, pad: int, dilation: int):
+    """The input row (column) that output row (column) o reads at filter offset k."""
+    return b.add(b.sub(b.mul(o, c64(stride)), c64(pad)), b.mul(k, c64(dilation)))
+
+
+def _inside(b, i, size: int):
+    return b.and_(b.icmp_signed(">=", i, c64(0)), b.icmp_signed("<", i, c64(size)))
+
+
+def _input_at(b, row, i, ok, step: int, zero):
+    """row[i·step], or zero where `ok` is false (the load itself stays in the image)."""
+    value = b.load(b.gep(row, [b.mul(b.select(ok, i, c64(0)), c64(step))]))
+    return b.select(ok, value, zero)
 
 
 def _fma(module, vec, dtype):
@@ -104,22 +116,18 @@ def conv_filter_direct_native(em, args) -> None:
         for acc in accs:            # POSITIONS independent sums: FMA latency overlaps
             b.store(zero_vec, acc)
         with b.loop(c64(0), c64(OH), name="oh") as oh:
-            h = b.add(b.sub(b.mul(oh, c64(sh)), c64(ph)), b.mul(a, c64(dh)))
-            inside = b.and_(b.icmp_signed(">=", h, c64(0)), b.icmp_signed("<", h, c64(H)))
-            with b.if_then(inside):
+            h = _coordinate(b, oh, a, sh, ph, dh)
+            with b.if_then(_inside(b, h, H)):
                 x_row = b.gep(x_image, [b.add(b.mul(h, c64(W * Cin)), ci)])
                 dy_row = b.gep(dy_image, [b.mul(oh, c64(OW * Cout))])
                 with b.loop(c64(0), c64(OW), POSITIONS, name="ow") as ow0:
                     for j, acc in enumerate(accs):
                         ow = b.add(ow0, c64(j))
-                        wi = b.add(b.sub(b.mul(ow, c64(sw)), c64(pw)), b.mul(kb, c64(dw)))
-                        ok = b.and_(b.and_(b.icmp_signed(">=", wi, c64(0)),
-                                           b.icmp_signed("<", wi, c64(W))),
-                                    b.icmp_signed("<", ow, c64(OW)))
-                        value = b.load(b.gep(x_row, [b.mul(b.select(ok, wi, c64(0)),
-                                                           c64(Cin))]))
-                        value = b.select(ok, value, zero)
-                        at = b.select(b.icmp_signed("<", ow, c64(OW)), ow, c64(0))
+                        real = b.icmp_signed("<", ow, c64(OW))
+                        wi = _coordinate(b, ow, kb, sw, pw, dw)
+                        value = _input_at(b, x_row, wi, b.and_(_inside(b, wi, W), real), Cin,
+                                          zero)
+                        at = b.select(real, ow, c64(0))
                         g = b.load(b.bitcast(b.gep(dy_row, [b.mul(at, c64(Cout))]),
                                              vec.as_pointer()), align=align)
                         b.store(b.call(fma, [b.splat(value, vec), g, b.load(acc)]), acc)

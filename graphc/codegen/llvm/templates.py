@@ -17,6 +17,7 @@ from ...lower.templates import expand_gemm
 from .gemm import (define_gemm, gemm_name, gemm_type, host_config, narrow_columns,
                    narrow_config)
 from .jit import JIT
+from .conv_direct import conv_direct_native, conv_filter_direct_native
 from .parallel import install_runtime
 from .render import value_type
 
@@ -142,18 +143,8 @@ def block_sum_native(em, args) -> None:
         b.store(acc, b.bitcast(ptr, vec.as_pointer()), align=dtype.itemsize)
 
 
-def conv_direct(em, args) -> None:
-    from .conv_direct import conv_direct_native
-    conv_direct_native(em, args)
-
-
-def conv_filter_direct(em, args) -> None:
-    from .conv_direct import conv_filter_direct_native
-    conv_filter_direct_native(em, args)
-
-
 TEMPLATES = {"gemm": gemm_native, "print": print_native, "block_sum": block_sum_native,
-             "conv_direct": conv_direct, "conv_filter_direct": conv_filter_direct}
+             "conv_direct": conv_direct_native, "conv_filter_direct": conv_filter_direct_native}
 
 
 def routines_needed(kernels) -> list[tuple]:
