@@ -84,6 +84,7 @@ def test_modules_compiled_side_by_side_link_and_run(tmp_path, monkeypatch):
     jit = JIT(cache=ObjectCache(tmp_path))
     precompile([(jit, "callee", SOURCE), (jit, "caller", CALLER)])
     assert len(jit._ready) == 2 and len(list(tmp_path.rglob("*.o"))) == 2
+    assert all(jit.cache.has(key) for key in jit._ready) and not jit.cache.has("0" * 64)
     jit.add(SOURCE, key="callee")
     jit.add(CALLER, key="caller")
     assert not jit.last_from_cache and not jit._ready

@@ -43,6 +43,10 @@ class ObjectCache:
     def _path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.o"
 
+    def has(self, key: str) -> bool:
+        """Whether an entry exists (not checked: `load` still verifies it)."""
+        return self.directory is not None and self._path(key).exists()
+
     def load(self, key: str) -> bytes | None:
         if self.directory is None:
             return None

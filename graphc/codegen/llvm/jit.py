@@ -190,7 +190,7 @@ def precompile(jobs, optimize_level: int = 3) -> None:
     pending = []
     for jit, key, source in jobs:
         full = jit.full_key(key, optimize_level)
-        if full not in jit._ready and jit.cache.load(full) is None:
+        if full not in jit._ready and not jit.cache.has(full):   # add() will load a hit
             pending.append((jit, full, source))
     if len(pending) < 2 or workers < 2 or not hasattr(os, "fork"):
         return
