@@ -107,9 +107,10 @@ def gemm_update(kernel: Kernel, base_of=lambda n: n) -> tuple[Node, float] | Non
     sign = -1.0 if root.op.name == "assign_sub" else 1.0
     scale = 1.0
     if step is not anchor:
-        if step.op.name != "mul" or anchor not in step.inputs:
+        others = [x for x in step.inputs if x is not anchor]
+        if step.op.name != "mul" or len(others) != 1:
             return None
-        (other,) = [x for x in step.inputs if x is not anchor] or [anchor]
+        (other,) = others
         if other.op.name != "constant" or other.attrs["value"].size != 1:
             return None
         scale = float(other.attrs["value"].reshape(()))

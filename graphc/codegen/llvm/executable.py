@@ -53,7 +53,8 @@ class LLVMExecutable:
                f"{sorted(slots.items())}"
                + "\n".join(str(k) for k in self.lowered.kernels))
         # on a cold cache the program's parts and the GEMMs it needs compile side by side
-        self.parts = compile_workers() if n_kernels >= 2 * compile_workers() else 1
+        workers = compile_workers()
+        self.parts = workers if n_kernels >= 2 * workers else 1
         self._parts_ir = None
         parts = [(f"{key}\n// part {i} of {self.parts}", functools.partial(self._part_ir, i))
                  for i in range(self.parts)]
