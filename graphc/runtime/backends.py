@@ -37,7 +37,7 @@ class LLVMBackend:
         self._compiled: dict[tuple, object] = {}
         self._last_shapes: dict[int, dict] = {}   # program -> feed shapes of its last compile
         self._needs_static: set = set()   # batch-polymorphic keys that did not compile
-        self._seen: dict[tuple, object] = {}    # (program, concrete feed shapes) -> exe
+        self._seen: dict[tuple, tuple] = {}     # (program id, feed shapes) -> (program, exe)
         self.last_from_cache = False     # whether the last compile loaded cached code
         self.compile_count = 0
 
@@ -45,13 +45,10 @@ class LLVMBackend:
         """The compiled program for these feed shapes: batch-polymorphic (one for every
         batch size) unless the graph needs a concrete batch, then one per batch size."""
         seen = (id(program), tuple(feed_shapes.items()))
-        exe = self._seen.get(seen)          # the fast path: feed shapes met before
-        if exe is not None and exe.program_of is program:
-            return exe
-        exe = self._executable(program, feed_shapes)
-        exe.program_of = program
-        self._seen[seen] = exe
-        return exe
+        entry = self._seen.get(seen)        # the fast path: feed shapes met before
+        if entry is None or entry[0] is not program:
+            entry = self._seen[seen] = (program, self._executable(program, feed_shapes))
+        return entry[1]
 
     def _executable(self, program, feed_shapes: dict):
         shapes = feed_shapes if self.static_batch else batch_polymorphic_shapes(feed_shapes)
