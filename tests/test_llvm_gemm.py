@@ -154,6 +154,26 @@ def test_submatrices_with_leading_dimensions(engine, pool, rng, dtype, trans_a, 
     np.testing.assert_array_equal(big_c[outside], before[outside])
 
 
+@pytest.mark.parametrize("m", [9, 64, 88])
+@pytest.mark.parametrize("dtype,trans_a,trans_b", VARIANTS)
+def test_small_m_on_a_pool(engine, pool, rng, dtype, trans_a, trans_b, m):
+    """Up to 11 MR panels of rows on two threads make one row band per thread, and each
+    task packs its own copy of B: right answers over two K slices, accumulating with an
+    alpha, and the same bits as the caller alone."""
+    call = caller(engine, dtype, trans_a, trans_b)
+    check_product(call, pool, rng, dtype, trans_a, trans_b, m, 100, 1000)
+    a, b = operands(rng, dtype, m, 45, 1000, trans_a, trans_b)
+    expected, bound = reference(a, b, trans_a, trans_b)
+    c0 = rng.standard_normal((m, 45)).astype(DTYPES[dtype])
+    results = []
+    for pool_address in (None, pool.address):
+        c = c0.copy()
+        call(pool_address, a, b, c, accumulate=True, alpha=-0.5)
+        assert_close(c, c0 - 0.5 * expected, 0.5 * bound + np.abs(c0) * np.finfo(c.dtype).eps)
+        results.append(c)
+    np.testing.assert_array_equal(results[1], results[0])
+
+
 def test_pool_and_no_pool_bit_identical_on_large_product(engine, pool, rng):
     call = caller(engine, "f32", False, True)
     a, b = operands(rng, "f32", 300, 520, 700, False, True)

@@ -127,14 +127,15 @@ class _GemmEmitter(KernelEmitter):
         super().__init__(module, gemm_name(dtype, trans_a, trans_b, narrow), dtype, trans_a,
                          trans_b, config)
         self.ctx_type = ir.LiteralStructType(
-            [self.tp, self.tp, self.tp, self.tp] + [I64] * 14 + [self.t])
+            [self.tp, self.tp, self.tp, self.tp] + [I64] * 15 + [self.t])
 
     MIN_TASK_PANELS = 4          # a compute task gets at least 4·MR rows when it can
+    PRIVATE_B_BYTES = 1 << 20    # a packed B block each thread may copy for itself (L2)
     ALLOCATOR = "malloc"         # of the packing workspace (tests substitute a failing one)
 
     # -- context struct fields -------------------------------------------------------
     FIELDS = ("A", "B", "C", "Bp", "lda", "ldb", "ldc", "M", "nc", "jc", "kc", "pc", "beta",
-              "tm", "m_step", "n_step", "pack_step", "a_slice", "alpha")
+              "tm", "m_step", "n_step", "pack_step", "a_slice", "private_b", "alpha")
 
     def load_fields(self, b, ctx):
         loaded = {}
@@ -166,12 +167,14 @@ class _GemmEmitter(KernelEmitter):
         b.ret_void()
         return fn
 
-    def emit_compute_task(self, pack_a, kernels):
+    def emit_compute_task(self, pack_a, pack_b, kernels):
         """Task i owns one rectangle of C (rows × columns of whole tiles) in the block.
 
         The rectangle is cut into MC-row slabs; each slab's A is packed into this task's
         own slice of the workspace, then every NR panel of B sweeps the slab's MR panels
         (the B micro-panel stays in L1/L2 while the kernels sweep the A slab in L2).
+        With `private_b` the task first packs its columns of B into its own slice too
+        (see `task_grid`).
         """
         cfg = self.cfg
         fn, b = self.task("compute_task")
@@ -183,16 +186,25 @@ class _GemmEmitter(KernelEmitter):
         m1 = b.min(f["M"], b.add(m0, f["m_step"]))
         n0 = b.mul(ni, f["n_step"])
         n1 = b.min(f["nc"], b.add(n0, f["n_step"]))
-        # workspace: [Bp: kc × nc rounded to NR][task slices of MC × KC]
+        # workspace: [Bp: kc × nc rounded to NR, unless private][task slices: MC × KC of
+        # A, then the task's own packed B when private]
+        private = b.icmp_signed("!=", f["private_b"], c64(0))
         nc_padded = b.mul(b.ceil_div(f["nc"], cfg.nr), c64(cfg.nr))
-        ap = b.at(f["Bp"], b.mul(nc_padded, f["kc"]))
-        ap = b.at(ap, b.mul(task, f["a_slice"]))
+        shared_b = b.select(private, c64(0), b.mul(nc_padded, f["kc"]))
+        ap = b.at(f["Bp"], shared_b, b.mul(task, f["a_slice"]))
+        own_b = b.at(ap, self.aligned_count(b, b.mul(c64(cfg.mc), f["kc"])))
+        with b.if_then(private):
+            b.call(pack_b, [f["B"], f["ldb"], f["pc"], f["kc"], b.add(f["jc"], n0),
+                            b.add(f["jc"], n1), own_b])
+        # packed panel of column jr: Bp + jr·kc, or own_b + (jr − n0)·kc
+        panels = b.select(private, own_b, f["Bp"])
+        first_column = b.select(private, n0, c64(0))
         with b.loop(m0, m1, cfg.mc, name="ic") as ic:
             mc = b.min(c64(cfg.mc), b.sub(m1, ic))
             b.call(pack_a, [f["A"], f["lda"], ic, mc, f["pc"], f["kc"], ap])
             with b.loop(n0, n1, cfg.nr, name="jr") as jr:
                 nr = b.min(c64(cfg.nr), b.sub(n1, jr))
-                bp = b.at(f["Bp"], b.mul(jr, f["kc"]))
+                bp = b.at(panels, b.mul(b.sub(jr, first_column), f["kc"]))
                 ccol = b.add(f["jc"], jr)
                 with b.loop(c64(0), mc, cfg.mr, name="ir") as ir_:
                     mr = b.min(c64(cfg.mr), b.sub(mc, ir_))
@@ -257,8 +269,16 @@ class _GemmEmitter(KernelEmitter):
         # each task's packed-A slice holds MC rows of the deepest K slice, not of KC: a
         # small product's workspace stays small (under malloc's mmap threshold, a large
         # one costs page faults on every call)
-        a_slice = b.mul(c64(cfg.mc), kc_max)
-        elements = b.add(b.mul(nc_max, kc_max), b.mul(tasks_max, a_slice))
+        b_block = b.mul(nc_max, kc_max)
+        private = b.and_(b.icmp_signed(">", threads, c64(1)), b.and_(
+            b.icmp_signed("==", self.row_tasks(b, m, threads), threads),
+            b.icmp_signed("<=", b_block, c64(self.PRIVATE_B_BYTES // self.esize))))
+        a_slice = self.aligned_count(b, b.add(
+            self.aligned_count(b, b.mul(c64(cfg.mc), kc_max)),
+            b.select(private, b_block, c64(0))))
+        shared_b = b.select(private, c64(0), b_block)
+        slices = b.select(private, threads, tasks_max)      # private: one task a thread
+        elements = b.add(shared_b, b.mul(slices, a_slice))
         raw = b.call(malloc, [b.add(b.mul(elements, c64(self.esize)), c64(ALIGN))])
         with b.if_then(b.icmp_unsigned("==", raw, ir.Constant(I8P, None)), likely=False):
             # no memory for the workspace: still the right answer, unblocked and slowly
@@ -271,7 +291,7 @@ class _GemmEmitter(KernelEmitter):
         ctx = b.alloca(self.ctx_type)
         self.store_fields(b, ctx, {"A": a, "B": bm, "C": c, "Bp": packed_b, "lda": lda,
                                    "ldb": ldb, "ldc": ldc, "M": m, "a_slice": a_slice,
-                                   "alpha": alpha})
+                                   "private_b": b.zext(private, I64), "alpha": alpha})
         ctx_i8 = b.bitcast(ctx, I8P)
         # K slices of equal depth (at most KC): K = 600 is two slices of 300, not 512 + 88
         k_step = b.ceil_div(k, b.ceil_div(k, cfg.kc))
@@ -283,13 +303,23 @@ class _GemmEmitter(KernelEmitter):
                 kc = b.min(k_step, b.sub(k, pc))
                 beta = b.select(b.icmp_signed(">", pc, c64(0)), c64(1), beta0)
                 self.store_fields(b, ctx, {"pc": pc, "kc": kc, "beta": beta})
-                self.run_tasks(b, parallel_for, pool, threads, pack_task, ctx_i8,
-                               grid["pack_tasks"])
+                with b.if_then(b.not_(private)):
+                    self.run_tasks(b, parallel_for, pool, threads, pack_task, ctx_i8,
+                                   grid["pack_tasks"])
                 self.run_tasks(b, parallel_for, pool, threads, compute_task, ctx_i8,
                                grid["tasks"])
         b.call(free, [raw])
         b.ret_void()
         return fn
+
+    def row_tasks(self, b, m, threads):
+        """Row bands of the compute grid: up to threads·oversubscribe of at least
+        MIN_TASK_PANELS MR panels, and no fewer than the threads while panels last."""
+        cfg = self.cfg
+        m_panels = b.ceil_div(m, cfg.mr)
+        target = b.mul(threads, c64(cfg.oversubscribe))
+        wanted = b.min(target, b.sdiv(m_panels, c64(self.MIN_TASK_PANELS)))
+        return b.min(m_panels, b.select(b.icmp_signed("<", wanted, threads), threads, wanted))
 
     def task_grid(self, b, m, nc, threads):
         """A fixed grid of compute tasks over one NC block, and the B-packing split.
@@ -299,13 +329,18 @@ class _GemmEmitter(KernelEmitter):
         so that a thread on a slower core (a busy neighbour, a shared host core) simply
         takes fewer tasks; columns are split only when there are fewer MR panels than
         threads. Which thread runs a task never changes its result.
+
+        When the rows make exactly one task per thread (a small M: 64 rows on two
+        threads) and the B block fits in L2, each task packs the whole B block for
+        itself (`private_b`): no B-packing phase, no barrier between it and the compute,
+        and each core reads packed B it wrote itself (64×100×1000 on two threads:
+        ~100 → ~84 µs), at the price of packing B once per thread.
         """
         cfg = self.cfg
         m_panels = b.ceil_div(m, cfg.mr)
         n_panels = b.ceil_div(nc, cfg.nr)
         target = b.mul(threads, c64(cfg.oversubscribe))
-        wanted = b.min(target, b.sdiv(m_panels, c64(self.MIN_TASK_PANELS)))
-        tm = b.min(m_panels, b.select(b.icmp_signed("<", wanted, threads), threads, wanted))
+        tm = self.row_tasks(b, m, threads)
         split_columns = b.icmp_signed("<", tm, threads)
         tn = b.select(split_columns, b.min(n_panels, b.sdiv(target, tm)), c64(1))
         m_step = b.mul(b.ceil_div(m_panels, tm), c64(cfg.mr))
@@ -316,6 +351,11 @@ class _GemmEmitter(KernelEmitter):
         pack_step = b.mul(b.ceil_div(n_panels, pack_parts), c64(cfg.nr))
         return {"tm": tm, "m_step": m_step, "n_step": n_step, "pack_step": pack_step,
                 "tasks": b.mul(tm, tn), "pack_tasks": b.ceil_div(nc, pack_step)}
+
+    def aligned_count(self, b, elements):
+        """`elements` rounded up to a whole number of ALIGN-byte lines."""
+        line = ALIGN // self.esize
+        return b.mul(b.ceil_div(elements, line), c64(line))
 
     def store_fields(self, b, ctx, values):
         """Store the named context fields; keys that are not fields are ignored."""
@@ -357,5 +397,5 @@ def define_gemm(module: ir.Module, dtype: str, trans_a: bool, trans_b: bool,
     pack_a = emitter.emit_pack_a()
     pack_b = emitter.emit_pack_b()
     pack_task = emitter.emit_pack_task(pack_b)
-    compute_task = emitter.emit_compute_task(pack_a, kernels)
+    compute_task = emitter.emit_compute_task(pack_a, pack_b, kernels)
     return emitter.emit_entry(pack_task, compute_task)
