@@ -137,3 +137,30 @@ def test_default_graph_and_reset():
         assert gc.constant(2.0).graph is g1
     assert gc.get_default_graph() is g0
     assert gc.Session().run(c) == 1.0
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_fetched_arrays_belong_to_the_caller(graph, rng, backend):
+    """Each fetched array is the caller's own: writing to it changes neither the
+    session nor another fetch of the same tensor in the same run, nor the fed array."""
+    x = gc.placeholder(gc.float32, (None, 3), name="x")
+    y = x * 2.0
+    sess = gc.Session(graph, backend=backend)
+    xv = rng.standard_normal((4, 3)).astype(np.float32)
+    first, again, fed = sess.run([y, y, x], {x: xv})
+    assert first is not again
+    first[0, 0] = 123.0
+    fed[0, 0] = 456.0
+    np.testing.assert_array_equal(again, 2 * xv)
+    assert xv[0, 0] not in (123.0, 456.0)
+    np.testing.assert_array_equal(sess.run(y, {x: xv}), 2 * xv)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_an_array_changed_in_place_and_fed_again_is_read_again(graph, rng, backend):
+    x = gc.placeholder(gc.float32, (None, 3), name="x")
+    f = gc.Session(graph, backend=backend).make_callable(gc.reduce_sum(x, axis=0), [x])
+    xv = rng.standard_normal((5, 3)).astype(np.float32)
+    for _ in range(3):
+        np.testing.assert_allclose(f(xv), xv.sum(axis=0), rtol=1e-5)
+        xv += rng.standard_normal(xv.shape).astype(np.float32)

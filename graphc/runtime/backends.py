@@ -15,6 +15,7 @@ PLANNED = {"cuda": "the CUDA backend"}
 
 class NumpyBackend:
     name = "numpy"
+    fresh_outputs = False     # run's values may be the session's own arrays
 
     def __init__(self, check_numerics: bool = False, static_batch: bool = False):
         self.check_numerics = check_numerics
@@ -30,6 +31,7 @@ class LLVMBackend:
     size runs the same program (unless the graph needs it concrete, or static_batch)."""
 
     name = "llvm"
+    fresh_outputs = True      # run's values are copies made for the caller
 
     def __init__(self, check_numerics: bool = False, static_batch: bool = False):
         self.check_numerics = check_numerics
@@ -96,12 +98,11 @@ class LLVMBackend:
     def run(self, program, ctx: RunContext) -> dict:
         shapes = {ph: value.shape for ph, value in ctx.feeds.items()}
         exe = self.executable(program, shapes)
-        compiled = exe.program
-        feeds = {compiled.feeds[u]: v for u, v in ctx.feeds.items() if u in compiled.feeds}
-        for user in compiled.variables:
-            if user not in ctx.variables:
-                ctx.read_variable(user)          # raises the uninitialised-variable error
-        variables = {node: ctx.variables[user] for user, node in compiled.variables.items()}
+        feeds = {node: ctx.feeds[user] for user, node in exe.user_feeds if user in ctx.feeds}
+        known = ctx.variables
+        # read_variable raises the uninitialised-variable error
+        variables = {node: known[user] if user in known else ctx.read_variable(user)
+                     for user, node in exe.user_variables}
         outputs = exe.run(feeds, variables, {node: _draw_key(node, ctx)
                                              for node in exe.random_nodes})
         return dict(zip(program.outputs, outputs))

@@ -82,14 +82,18 @@ class Session:
         self._check_open()
         flat = flatten_fetches(self.graph, fetches)
         placeholders = [resolve_feed_key(self.graph, k) for k in feed_list]
+        program = None                      # built on the first call, as `run` would
 
         def run_callable(*values):
+            nonlocal program
             if len(values) != len(placeholders):
                 raise TypeError(f"expected {len(placeholders)} feed values "
                                 f"({', '.join(p.name for p in placeholders)}), got "
                                 f"{len(values)}")
             feeds = {p: convert_feed(p, v) for p, v in zip(placeholders, values)}
-            return rebuild(fetches, self._run_flat(flat, feeds))
+            if program is None:
+                program = self._program(flat, feeds)
+            return rebuild(fetches, self._run_program(program, flat, feeds))
 
         return run_callable
 
@@ -101,17 +105,26 @@ class Session:
         return feeds
 
     def _run_flat(self, flat: list[Node], feeds: dict[Node, np.ndarray]) -> list:
+        return self._run_program(self._program(flat, feeds), flat, feeds)
+
+    def _program(self, flat: list[Node], feeds: dict[Node, np.ndarray]) -> Program:
+        """The program computing `flat` from these fed placeholders (built once)."""
         unique = list(dict.fromkeys(flat))
         key = (tuple(n.id for n in unique), tuple(sorted(n.id for n in feeds)))
         program = self._executables.get(key)
         if program is None:
             program = Program.build(self.graph, unique, sorted(feeds, key=lambda n: n.id))
             self._executables[key] = program
+        return program
+
+    def _run_program(self, program: Program, flat: list[Node], feeds) -> list:
         self._ensure_initialized(program)
         ctx = RunContext(feeds, self._variables, self._rng_counters, self.check_numerics)
         values = self.backend.run(program, ctx)
         self._variables.update(ctx.writes)
-        return [_fetched_value(n, values[n]) for n in flat]
+        # a fetch listed twice gets two arrays
+        fresh = self.backend.fresh_outputs and len(set(flat)) == len(flat)
+        return [_fetched_value(n, values[n], fresh) for n in flat]
 
     def inspect(self, fetches, feed_dict=None) -> "Inspection":
         """Every stage of what `run(fetches, feed_dict)` executes on this session's backend:
@@ -137,8 +150,11 @@ class Session:
         self.close()
 
 
-def _fetched_value(node: Node, value: np.ndarray):
+def _fetched_value(node: Node, value: np.ndarray, fresh: bool = False):
+    """What the user gets for a fetch: a copy (callers may not alter session state),
+    unless the backend made the array for this run alone (`fresh`)."""
     if node.op.name == "no_op":
         return None
-    value = np.array(value)           # a copy: callers may not alter session state
+    if not fresh or not isinstance(value, np.ndarray):
+        value = np.array(value)
     return value[()] if value.ndim == 0 else value

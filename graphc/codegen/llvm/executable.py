@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ...ir.symbolic import evaluate
+from ...ops.random_bits import as_signed
 from ...lower.program import LoweredProgram, lower_program
 from .jit import JIT
 from .jit import compile_workers, precompile
@@ -102,7 +103,12 @@ class LLVMExecutable:
             else:
                 self._var_slots.append((i, b))
         self._outputs = [self._output_reader(n) for n in program.outputs]
-        self._bound = [None] * len(self.lowered.buffers)     # variable array of each slot
+        # the user's graph nodes behind this program's feeds and variables
+        self.user_feeds = list(program.feeds.items())
+        self.user_variables = list(program.variables.items())
+        self._views = []          # each output's array at the current batch (arena: a view)
+        self._shapes = []         # and its shape
+        self._bound = [None] * len(self.lowered.buffers)     # array of each feed/var slot
         self._batch_feed = self.lowered.batch_feeds[0] if self.lowered.batch_feeds else None
         self._table_address = ctypes.addressof(self.table)
         self._pool_address = self.pool.address if self.pool else None
@@ -151,6 +157,16 @@ class LLVMExecutable:
             self.table[i] = self.arena.ctypes.data + evaluate(b.offset, n)
         self._sizes[0] = n
         self.batch = n
+        self._shapes = [evaluate(node.shape, n) if self._batch_feed is not None else
+                        node.shape for node in self.program.outputs]
+        self._views = [self._arena_view(b, shape) for b, shape in
+                       zip(self._outputs, self._shapes)]
+
+    def _arena_view(self, b, shape):
+        """An output held in the arena, as an array viewing it (None for other outputs)."""
+        if b is None or b.kind != "arena":
+            return None
+        return b.in_arena(self.arena, self.batch)[: math.prod(shape)].reshape(shape)
 
     @property
     def random_nodes(self) -> list:
@@ -160,7 +176,6 @@ class LLVMExecutable:
         """feeds / variables keyed by this program's placeholder / variable nodes (the
         variables' arrays are updated in place); rng_keys: this run's key of each random
         node (`random_nodes`)."""
-        from ...ops.random_bits import as_signed
         for node, key in self._rng_slots:
             key[0] = as_signed(rng_keys[node])
         if self._batch_feed is not None:
@@ -170,7 +185,9 @@ class LLVMExecutable:
         for i, b in self._feed_slots:
             array = np.ascontiguousarray(feeds[b.node], dtype=b.dtype.np_type)
             keep.append(array)
-            table[i] = array.__array_interface__["data"][0]
+            if self._bound[i] is not array:    # the same array fed again: same address
+                table[i] = array.__array_interface__["data"][0]
+                self._bound[i] = array
         for i, b in self._var_slots:
             array = variables[b.node]
             if self._bound[i] is not array:       # the session's arrays rarely change
@@ -179,7 +196,8 @@ class LLVMExecutable:
                                      f"{b.dtype.name} array")
                 table[i] = array.__array_interface__["data"][0]
                 self._bound[i] = array
-        early = {i: self._read(self._outputs[i], self.program.outputs[i], feeds, variables)
+        early = {i: self._read(self._outputs[i], self.program.outputs[i], self._shapes[i],
+                               feeds, variables)
                  for i in self._read_before}
         self._status[0] = 0
         self._entry(self._table_address, self._pool_address)
@@ -190,14 +208,14 @@ class LLVMExecutable:
                 raise NumericsError(message)
             raise ExecutionError(f"{node.describe()}: {message}")
         return [early[i] if i in early else None if b is None else
-                self._read(b, node, feeds, variables)
-                for i, (b, node) in enumerate(zip(self._outputs, self.program.outputs))]
+                view.copy() if view is not None else
+                self._read(b, node, self._shapes[i], feeds, variables)
+                for i, (b, node, view) in enumerate(zip(self._outputs, self.program.outputs,
+                                                        self._views))]
 
-    def _read(self, b, node, feeds, variables) -> np.ndarray:
-        n = self.batch
-        shape = evaluate(node.shape, n) if self._batch_feed is not None else node.shape
+    def _read(self, b, node, shape, feeds, variables) -> np.ndarray:
         if b.kind == "arena":
-            flat = b.in_arena(self.arena, n)
+            flat = b.in_arena(self.arena, self.batch)
         elif b.kind == "variable":
             flat = variables[b.node].reshape(-1)
         elif b.kind == "feed":
