@@ -5,8 +5,8 @@ shared workload, for graphc and its peers in one run; medians and ratios.
 
 numpy's OpenBLAS threads keep spinning after a call and distort other threads'
 timings, so run graphc with OPENBLAS_NUM_THREADS=1 (numpy's own row then uses one
-thread too; run it without the variable to see numpy with its threads). Peers that are
-not installed are reported, not fatal.
+thread too); the row "numpy (own threads)" times the same numpy step in a child
+process without that variable. Peers that are not installed are reported, not fatal.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 
@@ -80,6 +81,18 @@ def numpy_step(name, batch):
 BATCH = {"seed-2layer": 64, "mlp": 128, "lenet5": 64}
 
 
+def numpy_threaded_ms(name, steps, warmup):
+    """The numpy step's median in a child process where OpenBLAS uses its own threads."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    code = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); "
+            f"import workloads as w; "
+            f"print(w.time_steps(w.numpy_step({name!r}, w.BATCH[{name!r}]), "
+            f"{steps}, {warmup}))")
+    done = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env,
+                          capture_output=True, text=True)
+    return float(done.stdout.split()[-1]) if done.returncode == 0 else "failed"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=100)
@@ -98,6 +111,8 @@ def main(argv=None):
         rows["graphc-llvm"] = time_steps(step, args.steps, args.warmup)
         rows["numpy (hand-written)"] = time_steps(numpy_step(name, batch), args.steps,
                                                   args.warmup)
+        if name != "lenet5":              # im2col in numpy: 10x behind, not a contender
+            rows["numpy (own threads)"] = numpy_threaded_ms(name, args.steps, args.warmup)
         _, _, _, params, arrays = workload(name, batch)
         if peers.torch_available():
             rows["torch eager"] = time_steps(peers.torch_step(name, params, arrays,
