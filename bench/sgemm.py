@@ -172,7 +172,7 @@ def graphc_worker(products, quiet_wait):
         jit.add(text)
     p, i = ctypes.c_void_p, ctypes.c_int64
     functions = {variant: jit.function(gemm.gemm_name("f32", *variant), None,
-                                       p, i, i, i, p, i, p, i, p, i, ctypes.c_int32,
+                                       p, i, i, i, p, i, p, i, p, i, ctypes.c_float,
                                        ctypes.c_float)
                  for variant in variants}
     pool = parallel.ThreadPool(jit, 2)
@@ -182,7 +182,7 @@ def graphc_worker(products, quiet_wait):
         fn = functions[trans_a, trans_b]
         for threads, address in ((1, None), (2, pool.address)):
             args = (address, m, n, k, a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1],
-                    c.ctypes.data, n, 0, 1.0)
+                    c.ctypes.data, n, 0.0, 1.0)
 
             def run(fn=fn, args=args):
                 fn(*args)

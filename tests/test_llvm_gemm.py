@@ -32,13 +32,16 @@ def caller(engine, dtype, trans_a, trans_b, narrow=None):
     p, i = ctypes.c_void_p, ctypes.c_int64
     scalar = ctypes.c_float if dtype == "f32" else ctypes.c_double
     fn = engine.function(gemm.gemm_name(dtype, trans_a, trans_b, narrow), None,
-                         p, i, i, i, p, i, p, i, p, i, ctypes.c_int32, scalar)
+                         p, i, i, i, p, i, p, i, p, i, scalar, scalar)
 
-    def call(pool, a, b, c, accumulate=False, alpha=1.0):
+    def call(pool, a, b, c, accumulate=False, alpha=1.0, beta=None):
+        """C = alpha·op(A)·op(B) + beta·C; beta defaults to 1 with accumulate, else 0."""
         m, n = c.shape
         k = a.shape[0] if trans_a else a.shape[1]
+        if beta is None:
+            beta = 1.0 if accumulate else 0.0
         fn(pool, m, n, k, a.ctypes.data, leading(a), b.ctypes.data, leading(b),
-           c.ctypes.data, leading(c), int(accumulate), alpha)
+           c.ctypes.data, leading(c), beta, alpha)
     return call
 
 
@@ -186,15 +189,45 @@ def test_pool_and_no_pool_bit_identical_on_large_product(engine, pool, rng):
         np.testing.assert_array_equal(c, results[0])
 
 
-@pytest.mark.parametrize("accumulate", [False, True])
-def test_empty_products(engine, rng, accumulate):
+@pytest.mark.parametrize("dtype,trans_a,trans_b", VARIANTS)
+@pytest.mark.parametrize("m,n,k", [(37, 45, 600), (64, 100, 300), (5, 3, 7)])
+def test_beta_scales_c(engine, pool, rng, dtype, trans_a, trans_b, m, n, k):
+    """C = alpha·op(A)·op(B) + beta·C (the momentum velocity v = ρ·v + g is one call),
+    over one or two K slices, on the pool and off it with the same bits."""
+    call = caller(engine, dtype, trans_a, trans_b)
+    a, b = operands(rng, dtype, m, n, k, trans_a, trans_b)
+    expected, bound = reference(a, b, trans_a, trans_b)
+    c0 = rng.standard_normal((m, n)).astype(DTYPES[dtype])
+    results = []
+    for pool_address in (None, pool.address):
+        c = c0.copy()
+        call(pool_address, a, b, c, alpha=2.0, beta=0.9)
+        assert_close(c, 2.0 * expected + 0.9 * c0.astype(np.float64),
+                     2.0 * bound + 2 * np.abs(c0) * np.finfo(c.dtype).eps)
+        results.append(c)
+    np.testing.assert_array_equal(results[1], results[0])
+
+
+def test_beta_zero_never_reads_c(engine, pool, rng):
+    """BLAS's rule: with beta 0 whatever C held (NaN included) does not leak in."""
+    call = caller(engine, "f32", False, False)
+    a, b = operands(rng, "f32", 70, 40, 50, False, False)
+    expected, bound = reference(a, b, False, False)
+    for pool_address in (None, pool.address):
+        c = np.full((70, 40), np.nan, np.float32)
+        call(pool_address, a, b, c, beta=0.0)
+        assert_close(c, expected, bound)
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0, 0.5])
+def test_empty_products(engine, rng, beta):
     call = caller(engine, "f32", False, False)
     c0 = rng.standard_normal((4, 5)).astype(np.float32)
     c = c0.copy()
-    call(None, np.empty((4, 0), np.float32), np.empty((0, 5), np.float32), c, accumulate)
-    np.testing.assert_array_equal(c, c0 if accumulate else np.zeros_like(c0))
+    call(None, np.empty((4, 0), np.float32), np.empty((0, 5), np.float32), c, beta=beta)
+    np.testing.assert_array_equal(c, c0 * np.float32(beta))      # K == 0: C = beta·C
     call(None, np.empty((0, 3), np.float32), np.ones((3, 5), np.float32),
-         np.empty((0, 5), np.float32), accumulate)          # M == 0: nothing to do
+         np.empty((0, 5), np.float32), beta=beta)          # M == 0: nothing to do
 
 
 TINY_CONFIGS = {
@@ -235,8 +268,9 @@ def test_without_workspace_memory_the_answer_is_still_right(monkeypatch, rng):
         expected, bound = reference(a, b, trans_a, trans_b)
         c0 = rng.standard_normal((19, 23)).astype(DTYPES[dtype])
         c = c0.copy()
-        caller(engine, dtype, trans_a, trans_b)(None, a, b, c, accumulate=True, alpha=-0.5)
-        assert_close(c, c0 - 0.5 * expected, bound + np.abs(c0) * np.finfo(c.dtype).eps)
+        caller(engine, dtype, trans_a, trans_b)(None, a, b, c, alpha=-0.5, beta=0.75)
+        assert_close(c, 0.75 * c0.astype(np.float64) - 0.5 * expected,
+                     bound + 2 * np.abs(c0) * np.finfo(c.dtype).eps)
 
 
 @pytest.mark.parametrize("narrow", gemm.NARROW_COLUMNS)

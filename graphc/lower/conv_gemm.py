@@ -147,7 +147,7 @@ def lower_conv2d(node, vb, names: Names, out: str, buffer_of) -> list:
         return _im2col(p, vb, x, names, chunk, base, ws, node.dtype) + [
             Call("gemm", (ws, base, buffer_of(w), idx(0), out, mul(chunk, idx(p.rows * p.cout)),
                           p.rows_in(chunk), p.cout, p.kc, p.rows, p.cout, p.cout, True, False,
-                          False, 1.0))]
+                          0.0, 1.0))]
     return p.in_lanes(names, chunk_body)
 
 
@@ -173,7 +173,7 @@ def lower_conv2d_backprop_filter(node, vb, names: Names, out: str, buffer_of) ->
         return _im2col(p, vb, x, names, chunk, base, ws, dtype) + [
             Call("gemm", (ws, base, buffer_of(gy), mul(chunk, idx(p.rows * p.cout)), ws,
                           Binary("add", base, idx(p.panel)), p.kc, p.cout, p.rows_in(chunk),
-                          p.rows, p.cout, p.cout, False, False, True, 1.0))]
+                          p.rows, p.cout, p.cout, False, False, 1.0, 1.0))]
 
     def total(index):
         e = index[0]
@@ -200,7 +200,7 @@ def lower_conv2d_backprop_input(node, vb, names: Names, out: str, buffer_of) -> 
         product = Call("gemm", (buffer_of(w), idx(0), buffer_of(gy),
                                 mul(chunk, idx(p.rows * p.cout)), ws, base, p.kc,
                                 p.rows_in(chunk), p.cout, p.cout, p.cout, p.rows, False, True,
-                                False, 1.0))
+                                0.0, 1.0))
         images = p.images(chunk)
         clear = fill(names, out, images * image_size if isinstance(images, int) else
                      mul(images, idx(image_size)), const(0, dtype),

@@ -262,7 +262,7 @@ def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
     update = gemm_update(k, graph.base_of)
     if update is not None:           # var ±= c·(A·B): the GEMM accumulates into var
         var, alpha = update
-        return lower_matmul(anchor, buffer_of, value_buffer[var], names, accumulate=True,
+        return lower_matmul(anchor, buffer_of, value_buffer[var], names, beta=1.0,
                             alpha=alpha)
     target_root = template_target(k)
     target = value_buffer[target_root] if target_root is not None else value_buffer[anchor]

@@ -1,10 +1,10 @@
 """Template routines that kernels call (`Call` statements) instead of spelling out as
 loops: the backends provide tuned versions, the loop-IR interpreter these numpy ones.
 
-gemm(a, a_off, b, b_off, c, c_off, M, N, K, lda, ldb, ldc, trans_a, trans_b, accumulate,
-     alpha)
-    row-major C[M,N] (+)= alpha·op(A)·op(B) on flat buffers starting at the offsets; op(A)
-    is A (M×K, row stride lda) or, with trans_a, Aᵀ of a K×M array; likewise B.
+gemm(a, a_off, b, b_off, c, c_off, M, N, K, lda, ldb, ldc, trans_a, trans_b, beta, alpha)
+    row-major C[M,N] = alpha·op(A)·op(B) + beta·C on flat buffers starting at the offsets
+    (beta 0: C is not read); op(A) is A (M×K, row stride lda) or, with trans_a, Aᵀ of a
+    K×M array; likewise B.
 conv_direct(x, w, out, image, H, W, C_in, OH, OW, C_out, KH, KW, pad_h, pad_w, stride_h,
             stride_w, dilation_h, dilation_w)
     out[image] = conv2d(x[image], w) for NHWC x / out and HWIO w, zero padding: one image
@@ -32,14 +32,14 @@ def _matrix(buf, off, rows, cols, ld):
 
 
 def numpy_gemm(buffers, a, a_off, b, b_off, c, c_off, m, n, k, lda, ldb, ldc, trans_a,
-               trans_b, accumulate, alpha):
+               trans_b, beta, alpha):
     A = _matrix(buffers[a], a_off, k, m, lda).T if trans_a else \
         _matrix(buffers[a], a_off, m, k, lda)
     B = _matrix(buffers[b], b_off, n, k, ldb).T if trans_b else \
         _matrix(buffers[b], b_off, k, n, ldb)
     C = _matrix(buffers[c], c_off, m, n, ldc)
     product = (A @ B) * C.dtype.type(alpha)
-    C[...] = C + product if accumulate else product
+    C[...] = C * C.dtype.type(beta) + product if beta else product
 
 
 def numpy_print(buffers, target, callback, index):
@@ -89,9 +89,9 @@ TEMPLATES_NUMPY = {"gemm": numpy_gemm, "print": numpy_print, "block_sum": numpy_
                    "conv_filter_direct": numpy_conv_filter_direct}
 
 
-def lower_matmul(node, buffer_of, out_buffer: str, names: Names, accumulate: bool = False,
+def lower_matmul(node, buffer_of, out_buffer: str, names: Names, beta: float = 0.0,
                  alpha: float = 1.0) -> list:
-    """A GEMM call per batch element (batch axes broadcast): out (+)= alpha · a·b."""
+    """A GEMM call per batch element (batch axes broadcast): out = alpha·a·b + beta·out."""
     a, b = node.inputs
     ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
     m, n = node.shape[-2:]
@@ -110,7 +110,7 @@ def lower_matmul(node, buffer_of, out_buffer: str, names: Names, accumulate: boo
         return [Call("gemm", (buffer_of(a), offsets(a, index), buffer_of(b), offsets(b, index),
                               out_buffer, linear_index(index, row_major_strides(node.shape)[:-2]),
                               size_arg(m), size_arg(n), size_arg(k), lda, ldb, n, ta, tb,
-                              accumulate, alpha))]
+                              beta, alpha))]
 
     variables = [names.var("bt") for _ in batch]
     body = call(tuple(variables))
@@ -126,7 +126,7 @@ def size_arg(d):
 
 def expand_gemm(args, dtype, names: Names) -> list:
     """A `gemm` call as plain loops (the portable fallback a backend can render)."""
-    a, a_off, b, b_off, c, c_off, m, n, k, lda, ldb, ldc, ta, tb, accumulate, alpha = args
+    a, a_off, b, b_off, c, c_off, m, n, k, lda, ldb, ldc, ta, tb, beta, alpha = args
     i, j, p = names.var("gi"), names.var("gj"), names.var("gp")
     acc = names.scalar("gacc")
     a_at = add(a_off, add(mul(p, idx(lda)), i) if ta else add(mul(i, idx(lda)), p))
@@ -139,8 +139,10 @@ def expand_gemm(args, dtype, names: Names) -> list:
     value = Local(acc, dtype)
     if alpha != 1:
         value = Binary("mul", value, const(alpha, dtype))
-    if accumulate:
-        value = Binary("add", Load(c, c_at, dtype), value)
+    if beta:
+        old = Load(c, c_at, dtype)
+        value = Binary("add", old if beta == 1 else Binary("mul", old, const(beta, dtype)),
+                       value)
     return [Loop(i, idx(m), [Loop(j, idx(n), [Declare(acc, dtype, const(0, dtype)), inner,
                                                Store(c, c_at, value)], "vector")],
                  "parallel")]

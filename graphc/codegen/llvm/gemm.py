@@ -4,10 +4,11 @@
 
     void graphc_gemm_f32_nt(void *pool, int64_t M, int64_t N, int64_t K,
                             const float *A, int64_t lda, const float *B, int64_t ldb,
-                            float *C, int64_t ldc, int32_t accumulate, float alpha);
+                            float *C, int64_t ldc, float beta, float alpha);
 
-C = alpha·op(A)·op(B), or C += alpha·op(A)·op(B) with accumulate (the SGD update
-W −= lr·Xᵀ·dY is one call, C = W, alpha = −lr).
+C = alpha·op(A)·op(B) + beta·C, BLAS's form; beta 0 never reads C. The SGD update
+W −= lr·Xᵀ·dY is one call (C = W, beta 1, alpha −lr), and so is the momentum velocity
+v = ρ·v + Xᵀ·dY (C = v, beta ρ).
 
 op(A) is A (M×K, row stride lda) or, with trans_a, Aᵀ of an A stored K×M; likewise op(B)
 is B (K×N) or Bᵀ of a B stored N×K. The transposed variants let dW = Xᵀ·dY and
@@ -117,7 +118,7 @@ def gemm_name(dtype: str, trans_a: bool, trans_b: bool, narrow: int | None = Non
 def gemm_type(dtype: str) -> ir.FunctionType:
     ptr = SCALAR[dtype].as_pointer()
     return ir.FunctionType(ir.VoidType(), [I8P, I64, I64, I64, ptr, I64, ptr, I64, ptr, I64,
-                                           I32, SCALAR[dtype]])
+                                           SCALAR[dtype], SCALAR[dtype]])
 
 
 class _GemmEmitter(KernelEmitter):
@@ -127,15 +128,15 @@ class _GemmEmitter(KernelEmitter):
         super().__init__(module, gemm_name(dtype, trans_a, trans_b, narrow), dtype, trans_a,
                          trans_b, config)
         self.ctx_type = ir.LiteralStructType(
-            [self.tp, self.tp, self.tp, self.tp] + [I64] * 15 + [self.t])
+            [self.tp, self.tp, self.tp, self.tp] + [I64] * 14 + [self.t, self.t])
 
     MIN_TASK_PANELS = 4          # a compute task gets at least 4·MR rows when it can
     PRIVATE_B_BYTES = 1 << 20    # a packed B block each thread may copy for itself (L2)
     ALLOCATOR = "malloc"         # of the packing workspace (tests substitute a failing one)
 
     # -- context struct fields -------------------------------------------------------
-    FIELDS = ("A", "B", "C", "Bp", "lda", "ldb", "ldc", "M", "nc", "jc", "kc", "pc", "beta",
-              "tm", "m_step", "n_step", "pack_step", "a_slice", "private_b", "alpha")
+    FIELDS = ("A", "B", "C", "Bp", "lda", "ldb", "ldc", "M", "nc", "jc", "kc", "pc",
+              "tm", "m_step", "n_step", "pack_step", "a_slice", "private_b", "beta", "alpha")
 
     def load_fields(self, b, ctx):
         loaded = {}
@@ -238,23 +239,22 @@ class _GemmEmitter(KernelEmitter):
         cfg = self.cfg
         fn = ir.Function(self.module, gemm_type(self.dtype), self.name)
         fn.attributes.add("nounwind")
-        pool, m, n, k, a, lda, bm, ldb, c, ldc, accumulate, alpha = fn.args
+        pool, m, n, k, a, lda, bm, ldb, c, ldc, beta0, alpha = fn.args
         for arg, name in zip(fn.args, ("pool", "M", "N", "K", "A", "lda", "B", "ldb", "C",
-                                       "ldc", "accumulate", "alpha")):
+                                       "ldc", "beta", "alpha")):
             arg.name = name
         b = Builder(fn.append_basic_block("entry"))
         parallel_for = get_function(self.module, "graphc_parallel_for", PARALLEL_FOR_TYPE)
         pool_threads = get_function(self.module, "graphc_pool_threads", POOL_THREADS_TYPE)
         malloc = get_function(self.module, self.ALLOCATOR, ir.FunctionType(I8P, [I64]))
         free = get_function(self.module, "free", ir.FunctionType(ir.VoidType(), [I8P]))
-        beta0 = b.zext(accumulate, I64)
 
         empty = b.or_(b.icmp_signed("<", m, c64(1)), b.icmp_signed("<", n, c64(1)))
         with b.if_then(empty):
             b.ret_void()
         with b.if_then(b.icmp_signed("<", k, c64(1))):
-            with b.if_then(b.icmp_signed("==", beta0, c64(0))):
-                b.call(self.emit_zero(), [c, ldc, m, n])
+            with b.if_then(b.fcmp_ordered("!=", beta0, ir.Constant(self.t, 1.0))):
+                b.call(self.emit_scale(), [c, ldc, m, n, beta0])
             b.ret_void()
 
         # threads: the pool's, unless the product is too small to be worth a dispatch
@@ -301,7 +301,8 @@ class _GemmEmitter(KernelEmitter):
             self.store_fields(b, ctx, {"jc": jc, "nc": nc, **grid})
             with b.loop(c64(0), k, k_step, name="pc") as pc:
                 kc = b.min(k_step, b.sub(k, pc))
-                beta = b.select(b.icmp_signed(">", pc, c64(0)), c64(1), beta0)
+                beta = b.select(b.icmp_signed(">", pc, c64(0)), ir.Constant(self.t, 1.0),
+                                beta0)
                 self.store_fields(b, ctx, {"pc": pc, "kc": kc, "beta": beta})
                 with b.if_then(b.not_(private)):
                     self.run_tasks(b, parallel_for, pool, threads, pack_task, ctx_i8,

@@ -159,7 +159,7 @@ class KernelEmitter:
         """
         cfg = self.cfg
         fn, b = self.internal(f"kernel{vectors}",
-                              [self.tp, self.tp, I64, self.tp, I64, I64, I64, I64, self.t])
+                              [self.tp, self.tp, I64, self.tp, I64, I64, I64, self.t, self.t])
         ap, bp, kc, c, ldc, mr, nr, beta, alpha = fn.args
         for arg in (ap, bp, c):
             arg.add_attribute("noalias")
@@ -185,20 +185,21 @@ class KernelEmitter:
             for slot in row:
                 b.store(b.fmul(b.load(slot), scale), slot)
         full = b.and_(b.icmp_signed("==", mr, c64(cfg.mr)), b.icmp_signed("==", nr, c64(width)))
-        accumulate = b.icmp_signed("!=", beta, c64(0))
+        accumulate = b.fcmp_ordered("!=", beta, self.zero)    # beta 0: C is never read
+        scale_c = b.splat(beta, self.vec)
         with b.if_else(full) as (then, otherwise):
             with then:
                 with b.if_else(accumulate) as (add, store):
                     with add:
-                        self.store_tile(b, slots, c, ldc, True)
+                        self.store_tile(b, slots, c, ldc, scale_c)
                     with store:
-                        self.store_tile(b, slots, c, ldc, False)
+                        self.store_tile(b, slots, c, ldc, None)
             with otherwise:
                 with b.if_else(accumulate) as (add, store):
                     with add:
-                        self.store_tile(b, slots, c, ldc, True, mr, nr)
+                        self.store_tile(b, slots, c, ldc, scale_c, mr, nr)
                     with store:
-                        self.store_tile(b, slots, c, ldc, False, mr, nr)
+                        self.store_tile(b, slots, c, ldc, None, mr, nr)
         b.ret_void()
         return fn
 
@@ -220,9 +221,10 @@ class KernelEmitter:
             return b.call(self.fma, [x, y, acc])
         return b.fadd(b.fmul(x, y), acc)
 
-    def store_tile(self, b, slots, c, ldc, add, mr=None, nr=None):
-        """C (+)= the accumulators: every row and vector, or with mr/nr given, masked to
-        the valid mr×nr corner (rows past mr get an all-false mask: no access at all)."""
+    def store_tile(self, b, slots, c, ldc, beta, mr=None, nr=None):
+        """C = the accumulators (+ beta·C when beta, a vector, is given): every row and
+        vector, or with mr/nr given, masked to the valid mr×nr corner (rows past mr get an
+        all-false mask: no access at all). beta·C + acc with beta 1 is exactly C + acc."""
         cfg = self.cfg
         bools = ir.VectorType(ir.IntType(1), cfg.width)
         for r, row in enumerate(slots):
@@ -232,14 +234,16 @@ class KernelEmitter:
                 ptr = b.at(crow, c64(v * cfg.width))
                 value = b.load(slot)
                 if mr is None:
-                    if add:
-                        value = b.fadd(b.load_vec(ptr, self.vec, self.esize), value)
+                    if beta is not None:
+                        old = b.load_vec(ptr, self.vec, self.esize)
+                        value = b.fadd(b.fmul(old, beta), value)
                     b.store_vec(value, ptr, self.esize)
                     continue
                 mask = b.and_(b.lane_mask(cfg.width, b.sub(nr, c64(v * cfg.width))),
                               row_valid)
-                if add:
-                    value = b.fadd(self.masked_load(b, ptr, mask, self.vec), value)
+                if beta is not None:
+                    old = self.masked_load(b, ptr, mask, self.vec)
+                    value = b.fadd(b.fmul(old, beta), value)
                 self.masked_store(b, value, ptr, mask)
 
     # -- packing ---------------------------------------------------------------------
@@ -395,23 +399,30 @@ class KernelEmitter:
         moved = b.add(addresses, b.splat(b.mul(k, c64(self.esize)), ints))
         return b.inttoptr(moved, ir.VectorType(self.tp, ints.count))
 
-    def emit_zero(self):
-        """C[m×n] = 0, for K == 0 without accumulate: the product of empty sums."""
-        fn, b = self.internal("zero", [self.tp, I64, I64, I64], self.COLD_ATTRIBUTES)
-        c, ldc, m, n = fn.args
+    def emit_scale(self):
+        """C[m×n] = beta·C, for K == 0 (the product of empty sums); beta 0 stores zeros
+        without reading C."""
+        fn, b = self.internal("scale", [self.tp, I64, I64, I64, self.t], self.COLD_ATTRIBUTES)
+        c, ldc, m, n, beta = fn.args
+        keep = b.fcmp_ordered("!=", beta, self.zero)
         with b.loop(c64(0), m, name="zr") as r:
             with b.loop(c64(0), n, name="zc") as j:
-                b.store(self.zero, b.at(c, b.mul(r, ldc), j))
+                ptr = b.at(c, b.mul(r, ldc), j)
+                with b.if_else(keep) as (scaled, zeroed):
+                    with scaled:
+                        b.store(b.fmul(b.load(ptr), beta), ptr)
+                    with zeroed:
+                        b.store(self.zero, ptr)
         b.ret_void()
         return fn
 
     def emit_unblocked(self):
-        """C (+)= alpha·op(A)·op(B) with one scalar fma chain per element and no workspace: the
-        fallback when the packing workspace cannot be allocated."""
+        """C = alpha·op(A)·op(B) + beta·C with one scalar fma chain per element and no
+        workspace: the fallback when the packing workspace cannot be allocated."""
         fn, b = self.internal("unblocked", [I64, I64, I64, self.tp, I64, self.tp, I64, self.tp,
-                                            I64, I64, self.t], self.COLD_ATTRIBUTES)
+                                            I64, self.t, self.t], self.COLD_ATTRIBUTES)
         m, n, k, a, lda, bm, ldb, c, ldc, beta, alpha = fn.args
-        accumulate = b.icmp_signed("!=", beta, c64(0))
+        accumulate = b.fcmp_ordered("!=", beta, self.zero)
         scalar_fma = get_function(self.module, f"llvm.fma.{self.dtype}",
                                   ir.FunctionType(self.t, [self.t] * 3))
         total = b.alloca(self.t)
@@ -426,6 +437,10 @@ class KernelEmitter:
                     b.store(b.call(scalar_fma, [x, y, b.load(total)]), total)
                 ptr = b.at(c, b.mul(i, ldc), j)
                 value = b.fmul(b.load(total), alpha)
-                b.store(b.select(accumulate, b.fadd(b.load(ptr), value), value), ptr)
+                with b.if_else(accumulate) as (add, store):
+                    with add:
+                        b.store(b.fadd(b.fmul(b.load(ptr), beta), value), ptr)
+                    with store:
+                        b.store(value, ptr)
         b.ret_void()
         return fn

@@ -68,7 +68,7 @@ _PUBLISHED: set = set()
 
 
 def gemm_native(em, args) -> None:
-    a, a_off, b, b_off, c, c_off, m, n, k, lda, ldb, ldc, ta, tb, accumulate, alpha = args
+    a, a_off, b, b_off, c, c_off, m, n, k, lda, ldb, ldc, ta, tb, beta, alpha = args
     dtype = em.dtypes[a]
     if not dtype.is_floating:
         return gemm_loops(em, args)
@@ -84,7 +84,7 @@ def gemm_native(em, args) -> None:
         return bld.gep(em.buffers[buf], [i64(off)])
 
     bld.call(fn, [em.pool, i64(m), i64(n), i64(k), at(a, a_off), i64(lda), at(b, b_off),
-                  i64(ldb), at(c, c_off), i64(ldc), ir.Constant(I32, int(accumulate)),
+                  i64(ldb), at(c, c_off), i64(ldc), ir.Constant(value_type(dtype), float(beta)),
                   ir.Constant(value_type(dtype), float(alpha))])
 
 
