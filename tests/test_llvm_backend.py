@@ -260,3 +260,47 @@ def test_a_gather_index_out_of_range_fails_the_run_as_on_the_interpreter(graph):
         for bad in ([0, 4], [-5, 1]):
             with pytest.raises(gc.ExecutionError, match="gather index out of range"):
                 sess.run([rows, grad], {ids: np.array(bad, np.int32)})
+
+
+def _gemm_betas(step_fetches, shapes):
+    """(beta, C buffer) of every GEMM call of the lowered program."""
+    from graphc import passes
+    from graphc.lower.loopir import Call, Loop
+    from graphc.lower.program import lower_program
+    lowered = lower_program(passes.compile_program(step_fetches, shapes).program)
+    calls, stack = [], [s for k in lowered.kernels for s in k.body]
+    while stack:
+        s = stack.pop()
+        if isinstance(s, Loop):
+            stack.extend(s.body)
+        elif isinstance(s, Call) and s.function == "gemm":
+            calls.append((s.args[14], s.args[4]))
+    return calls
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_velocity_is_one_gemm_call_and_matches_the_interpreter(graph, rng, nesterov):
+    """v = ρ·v + Xᵀ·dY runs as the GEMM call itself (beta ρ into the velocity slot), the
+    parameter step as a pass over v; Nesterov's step reads v's old value, so there the
+    product keeps its own buffer. Either way: the interpreter's values, step after step."""
+    x = gc.placeholder(gc.float32, (None, 40), name="x")
+    y = gc.placeholder(gc.float32, (None, 12), name="y")
+    w = gc.Variable(rng.standard_normal((40, 12)).astype(np.float32), name="w")
+    loss = gc.reduce_mean(gc.square(gc.matmul(x, w) - y))
+    train = gc.train.MomentumOptimizer(0.05, momentum=0.8,
+                                       use_nesterov=nesterov).minimize(loss)
+    calls = _gemm_betas([loss, train], {x: (32, 40), y: (32, 12)})
+    velocity = [buffer for beta, buffer in calls if beta == pytest.approx(0.8)]
+    assert (velocity != []) is not nesterov, calls
+    assert all("Momentum" in buffer for buffer in velocity)
+    ref = gc.Session(graph, backend="numpy")
+    fast = gc.Session(graph, backend="llvm")
+    for i in range(4):
+        feed = {x: rng.standard_normal((32, 40)).astype(np.float32),
+                y: rng.standard_normal((32, 12)).astype(np.float32)}
+        want, _ = ref.run([loss, train], feed)
+        got, _ = fast.run([loss, train], feed)
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+    for v in gc.global_variables(graph):
+        np.testing.assert_allclose(fast.variable_value(v), ref.variable_value(v), rtol=1e-5,
+                                   atol=1e-6, err_msg=v.name)

@@ -9,8 +9,8 @@ import graphc as gc
 from graphc import models, passes
 
 # measured on the current pipeline; lower is better: lower these when you improve it
-BUDGETS = {"mlp": dict(batch=128, kernels=14, peak=1_610_304),
-           "lenet5": dict(batch=64, kernels=26, peak=4_089_344)}
+BUDGETS = {"mlp": dict(batch=128, kernels=14, peak=535_104),
+           "lenet5": dict(batch=64, kernels=26, peak=3_853_632)}
 
 
 def compile_step(step, batch):

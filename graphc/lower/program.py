@@ -183,11 +183,11 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
 
     vb = ValueBuilder(buffer_of, rng_keys, checks)
 
-    def store_roots(index) -> list:
-        """Evaluate every root first, then store: an update may read a value another
-        root of this kernel overwrites."""
+    def store_roots(index, roots=None) -> list:
+        """Evaluate every root (or those given) first, then store: an update may read a
+        value another root of this kernel overwrites."""
         temps, stores = [], []
-        for root in k.roots:
+        for root in k.roots if roots is None else roots:
             t = names.scalar("v")
             temps.append(Declare(t, root.dtype, vb.value(root, index)))
             stores.append(Store(value_buffer[root], linear_index(index,
@@ -260,10 +260,21 @@ def _lower_print(node, vb, names, target, prints) -> list:
 def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
                     workspaces, prints, graph) -> list:
     update = gemm_update(k, graph.base_of)
-    if update is not None:           # var ±= c·(A·B): the GEMM accumulates into var
-        var, alpha = update
-        return lower_matmul(anchor, buffer_of, value_buffer[var], names, beta=1.0,
-                            alpha=alpha)
+    if update is not None:           # var = alpha·(A·B) + beta·var in the GEMM call
+        var_buffer = value_buffer[update.var]
+        body = lower_matmul(anchor, buffer_of, var_buffer, names, beta=update.beta,
+                            alpha=update.alpha)
+        rest = [r for r in k.roots if r is not update.root]
+        if not rest:
+            return body
+        strides = row_major_strides(anchor.shape)
+
+        def from_var(index):
+            return Load(var_buffer, linear_index(index, strides), anchor.dtype)
+        for node in update.same_as_var:
+            vb.overrides[node] = from_var
+        return body + nest(names, anchor.shape, lambda i: store_roots(i, rest),
+                           outer_kind="parallel")
     target_root = template_target(k)
     target = value_buffer[target_root] if target_root is not None else value_buffer[anchor]
     if anchor.op.name == "matmul":

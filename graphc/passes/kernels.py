@@ -91,15 +91,47 @@ def is_template(node: Node | None) -> bool:
     return node is not None and node.op.fusion != Fusion.REDUCTION
 
 
-def gemm_update(kernel: Kernel, base_of=lambda n: n) -> tuple[Node, float] | None:
-    """(variable, alpha) when the kernel is `var ±= c · (A·B)` for a scalar constant c
-    (plain gradient descent): one GEMM call that accumulates alpha·A·B into the
-    variable, no product buffer and no epilogue pass. None otherwise (or when A or B
-    is the variable itself, which the call would overwrite while reading)."""
+@dataclass(frozen=True)
+class GemmUpdate:
+    """A kernel whose product the GEMM writes straight into a variable:
+    var = alpha·(A·B) + beta·var. `root` is the update the call performs; `same_as_var`
+    are the members whose value is var's new content afterwards (what the kernel's other
+    roots read from var's buffer)."""
+
+    var: Node
+    alpha: float
+    beta: float
+    root: Node
+    same_as_var: tuple[Node, ...]
+
+
+def gemm_update(kernel: Kernel, base_of=lambda n: n) -> GemmUpdate | None:
+    """The GEMM call that performs one of the kernel's updates, or None. Two forms:
+    - `var ±= c·(A·B)` (plain gradient descent), the kernel's only root: beta 1,
+      alpha ±c; no product buffer, no epilogue pass;
+    - `v = ρ·v + A·B` (momentum's velocity): beta ρ, alpha 1, where nothing else in the
+      kernel reads the product or v's old value; the other roots (the parameter step
+      reading the new v) then run as a loop over v's buffer.
+    Never when A or B is the variable, which the call would overwrite while reading."""
     anchor = kernel.anchor
     if anchor is None or anchor.op.name != "matmul" or anchor.rank != 2 or \
-            not anchor.dtype.is_floating or len(kernel.roots) != 1:
+            not anchor.dtype.is_floating:
         return None
+    found = _descent_step(kernel, anchor) if len(kernel.roots) == 1 else None
+    found = found or _velocity_update(kernel, anchor)
+    if found is None or found.var.shape != anchor.shape or \
+            any(base_of(x) is found.var for x in anchor.inputs):
+        return None
+    return found
+
+
+def _scalar_constant(node: Node) -> float | None:
+    if node.op.name != "constant" or node.attrs["value"].size != 1:
+        return None
+    return float(node.attrs["value"].reshape(()))
+
+
+def _descent_step(kernel: Kernel, anchor: Node) -> GemmUpdate | None:
     root = kernel.root
     if root.op.name not in ("assign_add", "assign_sub"):
         return None
@@ -110,14 +142,35 @@ def gemm_update(kernel: Kernel, base_of=lambda n: n) -> tuple[Node, float] | Non
         others = [x for x in step.inputs if x is not anchor]
         if step.op.name != "mul" or len(others) != 1:
             return None
-        (other,) = others
-        if other.op.name != "constant" or other.attrs["value"].size != 1:
+        scale = _scalar_constant(others[0])
+        if scale is None:
             return None
-        scale = float(other.attrs["value"].reshape(()))
-    if set(kernel.members) - {anchor, step, root} or var.shape != anchor.shape or \
-            any(base_of(x) is var for x in anchor.inputs):
+    if set(kernel.members) - {anchor, step, root}:
         return None
-    return var, sign * scale
+    return GemmUpdate(var, sign * scale, 1.0, root, (root,))
+
+
+def _velocity_update(kernel: Kernel, anchor: Node) -> GemmUpdate | None:
+    readers: dict[Node, list[Node]] = {}
+    for m in kernel.members:
+        for x in m.inputs:
+            readers.setdefault(x, []).append(m)
+    for root in kernel.roots:
+        if root.op.name != "assign" or root.inputs[1].op.name != "add":
+            continue
+        var, total = root.inputs
+        decayed = [x for x in total.inputs if x is not anchor]
+        if len(decayed) != 1 or decayed[0].op.name != "mul":
+            continue
+        (decayed,) = decayed
+        factors = [x for x in decayed.inputs if x is not var]
+        rho = _scalar_constant(factors[0]) if len(factors) == 1 else None
+        if rho is None or readers.get(anchor) != [total] or \
+                readers.get(decayed) != [total] or \
+                [m for m in readers.get(var, []) if m is not root] != [decayed]:
+            continue
+        return GemmUpdate(var, 1.0, rho, root, (total, root))
+    return None
 
 
 def template_target(kernel: Kernel) -> Node | None:
