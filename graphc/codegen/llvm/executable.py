@@ -56,7 +56,6 @@ class LLVMExecutable:
         # on a cold cache the program's parts and the GEMMs it needs compile side by side
         workers = compile_workers()
         self.parts = workers if n_kernels >= 2 * workers else 1
-        self._parts_ir = None
         parts = [(f"{key}\n// part {i} of {self.parts}", functools.partial(self._part_ir, i))
                  for i in range(self.parts)]
         precompile(routine_jobs(self.lowered.kernels) +
@@ -121,13 +120,13 @@ class LLVMExecutable:
                              and node.op.name not in ("assign", "assign_add", "assign_sub")}
 
     def _part_ir(self, index: int) -> str:
-        """Part `index` of the program's modules (rendered together, on demand)."""
-        if self._parts_ir is None:
-            kernels, slots, templates, entry, parallel, profile_slot, stop = self._render_args
-            self._parts_ir = [str(m) for m in program_modules(
-                kernels, slots, templates, entry, parallel=parallel,
-                profile_slot=profile_slot, stop_slot=stop, parts=self.parts)]
-        return self._parts_ir[index]
+        """Part `index` of the program's modules, rendered on demand (by the compile
+        worker that compiles it, or here when the disk cache lacks it)."""
+        kernels, slots, templates, entry, parallel, profile_slot, stop = self._render_args
+        (module,) = program_modules(kernels, slots, templates, entry, parallel=parallel,
+                                    profile_slot=profile_slot, stop_slot=stop,
+                                    parts=self.parts, only=index)
+        return str(module)
 
     @property
     def llvm_ir(self) -> str:

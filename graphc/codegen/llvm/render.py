@@ -380,8 +380,7 @@ def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
     """`void kernel(T0* b0, ..., i8* pool)`. With `parallel`, each big top-level parallel
     loop is outlined into tasks handed to the pool (`graphc_parallel_for`); a loop whose
     size depends on N decides at run time whether to split."""
-    params = [storage_type(p.dtype).as_pointer() for p in kernel.params] + [I8P]
-    fn = ir.Function(module, ir.FunctionType(VOID, params), name or kernel.name)
+    fn = ir.Function(module, kernel_signature(kernel), name or kernel.name)
     fn.linkage = "internal"
     buffers = {p.name: arg for p, arg in zip(kernel.params, fn.args)}
     dtypes = {p.name: p.dtype for p in kernel.params}
@@ -427,31 +426,42 @@ def program_module(kernels: list[Kernel], table_slots: dict[str, int], templates
                            stop_slot, parts=1)[0]
 
 
+def kernel_signature(kernel: Kernel) -> ir.FunctionType:
+    """`void (T0* b0, ..., i8* pool)`: a kernel's buffers in its parameter order."""
+    return ir.FunctionType(VOID, [storage_type(p.dtype).as_pointer() for p in kernel.params]
+                           + [I8P])
+
+
 def program_modules(kernels: list[Kernel], table_slots: dict[str, int], templates,
                     entry: str = "graphc_program", parallel: bool = False,
                     profile_slot: int | None = None, stop_slot: int | None = None,
-                    parts: int = 1) -> list[ir.Module]:
+                    parts: int = 1, only: int | None = None) -> list[ir.Module]:
     """The program as `parts` modules that compile independently (side by side): kernels
     dealt by size over the modules, the entry point in the last one, calling kernels of
-    the others by name (one JIT links them). One part is `program_module`."""
-    modules = [ir.Module(name=f"graphc_part{i}") for i in range(parts)]
+    the others by name (one JIT links them). One part is `program_module`. With `only`,
+    just that part is rendered (a compile worker builds the module it compiles)."""
+    wanted = range(parts) if only is None else [only]
+    modules = {i: ir.Module(name=f"graphc_part{i}") for i in wanted}
     load = [0] * parts
     home = {}
     for k in sorted(kernels, key=lambda k: -_weight(k)):
         part = min(range(parts), key=load.__getitem__)
         home[k.name] = part
         load[part] += _weight(k)
-    entry_module = modules[-1]
+    entry_module = modules.get(parts - 1)
     functions = []
     for k in kernels:
-        fn = kernel_function(modules[home[k.name]], k, templates, parallel=parallel)
-        if home[k.name] != parts - 1:
-            fn.linkage = "external"
-            fn = ir.Function(entry_module, fn.function_type, fn.name)   # a declaration
-        functions.append(fn)
-    _entry_function(entry_module, kernels, functions, table_slots, entry, profile_slot,
-                    stop_slot)
-    return modules
+        if home[k.name] in modules:
+            fn = kernel_function(modules[home[k.name]], k, templates, parallel=parallel)
+            if home[k.name] != parts - 1:
+                fn.linkage = "external"
+        if entry_module is not None and home[k.name] != parts - 1:
+            fn = ir.Function(entry_module, kernel_signature(k), k.name)   # a declaration
+        functions.append(fn if entry_module is not None else None)
+    if entry_module is not None:
+        _entry_function(entry_module, kernels, functions, table_slots, entry, profile_slot,
+                        stop_slot)
+    return [modules[i] for i in wanted]
 
 
 def _weight(kernel: Kernel) -> int:
