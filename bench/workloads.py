@@ -1,12 +1,19 @@
 """Benchmark: one train step (forward + backward + update of every parameter) of each
 shared workload, for graphc and its peers in one run; medians and ratios.
 
-    OPENBLAS_NUM_THREADS=1 python bench/workloads.py [--steps 200] [--only mlp]
+    OPENBLAS_NUM_THREADS=1 python bench/workloads.py [--steps 100] [--rounds 5] [--only mlp]
+
+The contenders take turns: each round runs `steps` steps of every contender in turn, and
+a contender's time is the median over rounds of its per-round medians. A slow phase of a
+shared machine (another process, a vCPU taken away for a while) then falls on every
+contender alike instead of on whichever ran at that moment; the spread over rounds is
+printed too.
 
 numpy's OpenBLAS threads keep spinning after a call and distort other threads'
 timings, so run graphc with OPENBLAS_NUM_THREADS=1 (numpy's own row then uses one
-thread too); the row "numpy (own threads)" times the same numpy step in a child
-process without that variable. Peers that are not installed are reported, not fatal.
+thread too); the row "numpy (own threads)" times the same numpy step in a child process
+without that variable, on its turn in each round. Peers that are not installed are
+reported, not fatal.
 """
 from __future__ import annotations
 
@@ -55,7 +62,53 @@ def time_steps(step, steps, warmup):
         t = time.perf_counter()
         step()
         times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
+    return statistics.median(times) * 1e3 if times else None
+
+
+class ChildSteps:
+    """A numpy step timed in a child process where OpenBLAS keeps its own threads: each
+    call asks the child for the median of `steps` more steps (ms)."""
+
+    LOOP = ("import sys; sys.path.insert(0, {here!r}); import workloads as w; "
+            "step = w.numpy_step({name!r}, w.BATCH[{name!r}]); w.time_steps(step, 0, {warmup})\n"
+            "for line in sys.stdin: print(w.time_steps(step, int(line), 0), flush=True)")
+
+    def __init__(self, name, warmup):
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+        code = self.LOOP.format(here=os.path.dirname(os.path.abspath(__file__)), name=name,
+                                warmup=warmup)
+        self.child = subprocess.Popen([sys.executable, "-W", "ignore", "-c", code], env=env,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      text=True)
+
+    def __call__(self, steps):
+        self.child.stdin.write(f"{steps}\n")
+        self.child.stdin.flush()
+        return float(self.child.stdout.readline())
+
+    def close(self):
+        self.child.stdin.close()
+        self.child.wait()
+
+
+REST_S = 0.05
+
+
+def in_rounds(contenders: dict, rounds: int, steps: int, warmup: int) -> dict:
+    """{name: (median over rounds, lowest, highest)} of per-round medians (ms). A contender
+    is a step function of no arguments, or a callable taking the step count and returning
+    the median itself (ChildSteps). Between turns the machine rests REST_S, so the worker
+    threads a contender leaves spinning go to sleep before the next one runs."""
+    per_round = {who: [] for who in contenders}
+    for who, run in contenders.items():          # warm-up (and compile) before round 1
+        if not isinstance(run, ChildSteps):
+            time_steps(run, 0, warmup)
+    for _ in range(rounds):
+        for who, run in contenders.items():
+            time.sleep(REST_S)
+            per_round[who].append(run(steps) if isinstance(run, ChildSteps)
+                                  else time_steps(run, steps, 0))
+    return {who: (statistics.median(v), min(v), max(v)) for who, v in per_round.items()}
 
 
 def graphc_step(name, batch, backend):
@@ -81,63 +134,55 @@ def numpy_step(name, batch):
 BATCH = {"seed-2layer": 64, "mlp": 128, "lenet5": 64}
 
 
-def numpy_threaded_ms(name, steps, warmup):
-    """The numpy step's median in a child process where OpenBLAS uses its own threads."""
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    code = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r}); "
-            f"import workloads as w; "
-            f"print(w.time_steps(w.numpy_step({name!r}, w.BATCH[{name!r}]), "
-            f"{steps}, {warmup}))")
-    done = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env,
-                          capture_output=True, text=True)
-    return float(done.stdout.split()[-1]) if done.returncode == 0 else "failed"
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=100, help="steps per contender per round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--only", default=None)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     print(f"# {platform.machine()} {os.cpu_count()} cores, {platform.processor() or ''} "
           f"python {platform.python_version()}, numpy {np.__version__}, "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}; "
+          f"{args.rounds} rounds of {args.steps} steps")
     names = [args.only] if args.only else list(BATCH)
     for name in names:
         batch = BATCH[name]
-        rows = {}
+        contenders, notes, children = {}, {}, []
         step, compile_s = graphc_step(name, batch, "llvm")
-        rows["graphc-llvm"] = time_steps(step, args.steps, args.warmup)
-        rows["numpy (hand-written)"] = time_steps(numpy_step(name, batch), args.steps,
-                                                  args.warmup)
+        contenders["graphc-llvm"] = step
+        contenders["numpy (hand-written)"] = numpy_step(name, batch)
         if name != "lenet5":              # im2col in numpy: 10x behind, not a contender
-            rows["numpy (own threads)"] = numpy_threaded_ms(name, args.steps, args.warmup)
+            children.append(ChildSteps(name, args.warmup))
+            contenders["numpy (own threads)"] = children[-1]
         _, _, _, params, arrays = workload(name, batch)
         if peers.torch_available():
-            rows["torch eager"] = time_steps(peers.torch_step(name, params, arrays,
-                                                              threads=args.threads),
-                                             args.steps, args.warmup)
+            contenders["torch eager"] = peers.torch_step(name, params, arrays,
+                                                         threads=args.threads)
             try:
-                rows["torch.compile"] = time_steps(
-                    peers.torch_step(name, params, arrays, compiled=True,
-                                     threads=args.threads), args.steps, args.warmup)
+                contenders["torch.compile"] = peers.torch_step(
+                    name, params, arrays, compiled=True, threads=args.threads)
+                time_steps(contenders["torch.compile"], 0, 2)      # compiles here
             except Exception as err:      # a compile failure is a result, not a crash
-                rows["torch.compile"] = f"failed: {type(err).__name__}"
+                contenders.pop("torch.compile", None)
+                notes["torch.compile"] = f"failed: {type(err).__name__}"
         else:
-            rows["torch"] = "not installed"
+            notes["torch"] = "not installed"
         if peers.jax_available():
-            rows["jax.jit"] = time_steps(peers.jax_step(name, params, arrays), args.steps,
-                                         args.warmup)
+            contenders["jax.jit"] = peers.jax_step(name, params, arrays)
         else:
-            rows["jax"] = "not installed"
-        ours = rows["graphc-llvm"]
+            notes["jax"] = "not installed"
+        results = in_rounds(contenders, args.rounds, args.steps, args.warmup)
+        for child in children:
+            child.close()
+        ours = results["graphc-llvm"][0]
         print(f"\n{name} (batch {batch}; graphc compile {compile_s:.2f} s)")
-        for who, ms in rows.items():
-            if isinstance(ms, str):
-                print(f"  {who:<22} {ms}")
-            else:
-                print(f"  {who:<22} {ms:8.3f} ms   graphc speed-up {ms / ours:5.2f}x")
+        for who, (ms, low, high) in results.items():
+            print(f"  {who:<22} {ms:8.3f} ms   (rounds {low:.3f}-{high:.3f})   "
+                  f"graphc speed-up {ms / ours:5.2f}x")
+        for who, note in notes.items():
+            print(f"  {who:<22} {note}")
 
 
 if __name__ == "__main__":
