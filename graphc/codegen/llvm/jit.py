@@ -12,7 +12,7 @@ from __future__ import annotations
 import ctypes
 import functools
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import llvmlite.binding as llvm
 
@@ -180,25 +180,34 @@ def compile_workers() -> int:
                       else os.cpu_count() or 1))
 
 
-def precompile(jobs, optimize_level: int = 3) -> None:
-    """Compile the (jit, key, ir_source) jobs that miss the disk cache in forked worker
-    processes, side by side; each object then waits in its JIT (and in the disk cache)
-    for `jit.add(ir_source, key=key)`, which only loads it. A worker that fails leaves
-    its modules to `add`, which compiles them (and reports any error)."""
+class CompileJob(NamedTuple):
+    """One module to compile ahead: `jit.add(source, optimize_level, key)` loads it."""
+    jit: "JIT"
+    key: str
+    source: object                   # IR text, or a function making it
+    optimize_level: int = 3
+
+
+def precompile(jobs) -> None:
+    """Compile the jobs (CompileJob, or (jit, key, ir_source) at O3) that miss the disk
+    cache in forked worker processes, side by side; each object then waits in its JIT
+    (and in the disk cache) for `jit.add(ir_source, optimize_level, key=key)`, which only
+    loads it. A worker that fails leaves its modules to `add`, which compiles them (and
+    reports any error)."""
     import os
     workers = compile_workers()
     pending = []
-    for jit, key, source in jobs:
-        full = jit.full_key(key, optimize_level)
+    for jit, key, source, level in (CompileJob(*job) for job in jobs):
+        full = jit.full_key(key, level)
         if full not in jit._ready and not jit.cache.has(full):   # add() will load a hit
-            pending.append((jit, full, source))
+            pending.append((jit, full, (source, level)))
     if len(pending) < 2 or workers < 2 or not hasattr(os, "fork"):
         return
     # the children build the IR text too (Python work that would otherwise run here, one
     # module after another) and run LLVM, so this process, whose peak memory is what
     # training keeps, never holds a module or the optimiser's memory
     shares = [list(range(len(pending)))[w::workers] for w in range(min(workers, len(pending)))]
-    children = [(_fork_compiler([pending[i][2] for i in share], optimize_level), share)
+    children = [(_fork_compiler([pending[i][2] for i in share]), share)
                 for share in shares]
     for child, share in children:
         for i, data in zip(share, _collect(child)):
@@ -208,9 +217,9 @@ def precompile(jobs, optimize_level: int = 3) -> None:
                 jit.cache.store(full, data)
 
 
-def _fork_compiler(sources: list, optimize_level: int):
-    """A child process building and compiling `sources` (IR texts or functions making
-    them) into a temporary file: (pid, path, count)."""
+def _fork_compiler(sources: list):
+    """A child process building and compiling `sources` ((IR text or a function making
+    it, optimisation level) pairs) into a temporary file: (pid, path, count)."""
     import os
     import tempfile
     import warnings
@@ -223,8 +232,8 @@ def _fork_compiler(sources: list, optimize_level: int):
         status = 1
         try:
             with open(path, "wb") as f:
-                for source in sources:
-                    data = compile_object(_text(source), optimize_level)
+                for source, level in sources:
+                    data = compile_object(_text(source), level)
                     f.write(len(data).to_bytes(8, "little") + data)
             status = 0
         finally:

@@ -16,7 +16,7 @@ from ...lower.nests import Names
 from ...lower.templates import expand_gemm
 from .gemm import (define_gemm, gemm_name, gemm_type, host_config, narrow_columns,
                    narrow_config)
-from .jit import JIT
+from .jit import JIT, CompileJob
 from .conv_direct import conv_direct_native, conv_filter_direct_native
 from .parallel import install_runtime
 from .render import value_type
@@ -39,8 +39,14 @@ def _gemm_version() -> str:
     return source_version(gemm, gemm_kernel)
 
 
+ROUTINE_OPT_LEVEL = 1
+"""The GEMM is vector code already (explicit vectors, registers chosen by construction):
+O1 runs it as fast as O3 (measured on f32 products from 64×100×10 to 512³, two threads)
+and compiles a variant in ~0.24 s of CPU instead of ~0.33 s."""
+
+
 def gemm_job(dtype: str, trans_a: bool, trans_b: bool, narrow: int | None = None):
-    """(jit, key, IR builder): what compiling one GEMM variant takes."""
+    """What compiling one GEMM variant takes (a CompileJob)."""
     name = gemm_name(dtype, trans_a, trans_b, narrow)
     config = narrow_config(dtype, narrow) if narrow else host_config(dtype)
 
@@ -48,7 +54,8 @@ def gemm_job(dtype: str, trans_a: bool, trans_b: bool, narrow: int | None = None
         module = ir.Module(name=f"graphc_{name}")
         define_gemm(module, dtype, trans_a, trans_b, narrow=narrow)
         return str(module)
-    return _routines_jit(), f"{name}:{config}:{_gemm_version()}", build
+    return CompileJob(_routines_jit(), f"{name}:{config}:{_gemm_version()}", build,
+                      ROUTINE_OPT_LEVEL)
 
 
 @functools.lru_cache(maxsize=None)
@@ -57,9 +64,9 @@ def gemm_symbol(dtype: str, trans_a: bool, trans_b: bool, narrow: int | None = N
     and make its symbol global."""
     name = gemm_name(dtype, trans_a, trans_b, narrow)
     with _LOCK:
-        jit, key, build = gemm_job(dtype, trans_a, trans_b, narrow)
-        jit.add(build, key=key)
-        llvm.add_symbol(name, jit.address(name))
+        job = gemm_job(dtype, trans_a, trans_b, narrow)
+        job.jit.add(job.source, job.optimize_level, key=job.key)
+        llvm.add_symbol(name, job.jit.address(name))
         _PUBLISHED.add((dtype, trans_a, trans_b, narrow))
         return name
 
