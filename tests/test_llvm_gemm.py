@@ -157,10 +157,10 @@ def test_submatrices_with_leading_dimensions(engine, pool, rng, dtype, trans_a, 
     np.testing.assert_array_equal(big_c[outside], before[outside])
 
 
-@pytest.mark.parametrize("m", [9, 64, 88])
+@pytest.mark.parametrize("m", [9, 64, 128, 184])
 @pytest.mark.parametrize("dtype,trans_a,trans_b", VARIANTS)
 def test_small_m_on_a_pool(engine, pool, rng, dtype, trans_a, trans_b, m):
-    """Up to 11 MR panels of rows on two threads make one row band per thread, and each
+    """Up to 23 MR panels of rows on two threads make one row band per thread, and each
     task packs its own copy of B: right answers over two K slices, accumulating with an
     alpha, and the same bits as the caller alone."""
     call = caller(engine, dtype, trans_a, trans_b)

@@ -130,7 +130,7 @@ class _GemmEmitter(KernelEmitter):
         self.ctx_type = ir.LiteralStructType(
             [self.tp, self.tp, self.tp, self.tp] + [I64] * 14 + [self.t, self.t])
 
-    MIN_TASK_PANELS = 4          # a compute task gets at least 4·MR rows when it can
+    MIN_TASK_PANELS = 8          # a compute task gets at least 8·MR rows when it can
     PRIVATE_B_BYTES = 1 << 20    # a packed B block each thread may copy for itself (L2)
     ALLOCATOR = "malloc"         # of the packing workspace (tests substitute a failing one)
 
@@ -331,8 +331,8 @@ class _GemmEmitter(KernelEmitter):
         takes fewer tasks; columns are split only when there are fewer MR panels than
         threads. Which thread runs a task never changes its result.
 
-        When the rows make exactly one task per thread (a small M: 64 rows on two
-        threads) and the B block fits in L2, each task packs the whole B block for
+        When the rows make exactly one task per thread (M up to 184 on two threads)
+        and the B block fits in L2, each task packs the whole B block for
         itself (`private_b`): no B-packing phase, no barrier between it and the compute,
         and each core reads packed B it wrote itself (64×100×1000 on two threads:
         ~100 → ~84 µs), at the price of packing B once per thread.
