@@ -348,6 +348,7 @@ def _outline(module, kernel: Kernel, loop: Loop, n_tasks, templates, index: int)
     task count."""
     fn = ir.Function(module, ir.FunctionType(VOID, [I8P, I64]), f"{kernel.name}_task{index}")
     fn.linkage = "internal"
+    fn.attributes.add("noinline")      # called directly too: its body is compiled once
     ctx_arg, task = fn.args
     em = FunctionEmitter(module, fn, {}, {p.name: p.dtype for p in kernel.params},
                          ir.Constant(I8P, None), templates)
