@@ -156,6 +156,7 @@ def graphc_worker(products, quiet_wait):
     sys.path.insert(0, str(ROOT))
     from graphc.codegen.llvm import gemm, parallel
     from graphc.codegen.llvm.jit import JIT
+    from graphc.codegen.llvm.templates import ROUTINE_OPT_LEVEL
 
     jit = JIT()
     parallel.install_runtime(jit)
@@ -166,10 +167,10 @@ def graphc_worker(products, quiet_wait):
         gemm.define_gemm(module, "f32", trans_a, trans_b)
         modules.append(str(module))
     start = time.perf_counter()
-    jit.add(modules[0])
+    jit.add(modules[0], ROUTINE_OPT_LEVEL)     # as programs get them
     out = {"compile_s": time.perf_counter() - start, "config": repr(gemm.host_config("f32"))}
     for text in modules[1:]:
-        jit.add(text)
+        jit.add(text, ROUTINE_OPT_LEVEL)
     p, i = ctypes.c_void_p, ctypes.c_int64
     functions = {variant: jit.function(gemm.gemm_name("f32", *variant), None,
                                        p, i, i, i, p, i, p, i, p, i, ctypes.c_float,
