@@ -30,7 +30,7 @@ Every element of C sees the same sequence of operations whatever the grid or the
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
@@ -217,18 +217,20 @@ class _GemmEmitter(KernelEmitter):
         return fn
 
     def call_kernel(self, b, kernels, args):
-        """The narrowest kernel that covers nr columns (kernels[v - 1] is v vectors wide)."""
+        """The narrowest kernel that covers nr columns; `kernels` are (columns, function)
+        pairs, narrowest first, each a multiple of the first's columns."""
         nr = args[6]
         if len(kernels) == 1:
-            b.call(kernels[0], args)
+            b.call(kernels[0][1], args)
             return
-        vectors = b.ceil_div(nr, self.cfg.width)
-        blocks = [b.append_basic_block(f"kernel{v + 1}") for v in range(len(kernels))]
+        unit = kernels[0][0]
+        blocks = [b.append_basic_block(f"kernel{columns}") for columns, _ in kernels]
         after = b.append_basic_block("kernel.done")
-        switch = b.switch(vectors, blocks[-1])
-        for v, block in enumerate(blocks[:-1]):
-            switch.add_case(ir.Constant(I64, v + 1), block)
-        for kernel, block in zip(kernels, blocks):
+        switch = b.switch(b.ceil_div(nr, unit), blocks[-1])
+        for units in range(1, kernels[-1][0] // unit):
+            chosen = next(i for i, (columns, _) in enumerate(kernels) if columns >= units * unit)
+            switch.add_case(ir.Constant(I64, units), blocks[chosen])
+        for (_, kernel), block in zip(kernels, blocks):
             b.position_at_end(block)
             b.call(kernel, args)
             b.branch(after)
@@ -393,8 +395,15 @@ def define_gemm(module: ir.Module, dtype: str, trans_a: bool, trans_b: bool,
         return existing
     config = config or (narrow_config(dtype, narrow) if narrow else host_config(dtype))
     emitter = _GemmEmitter(module, dtype, bool(trans_a), bool(trans_b), config, narrow)
-    vectors = emitter.cfg.nr // emitter.cfg.width
-    kernels = [emitter.emit_kernel(v) for v in range(1, vectors + 1)]
+    cfg = emitter.cfg
+    kernels = [(v * cfg.width, emitter.emit_kernel(v))
+               for v in range(1, cfg.nr // cfg.width + 1)]
+    if cfg.width >= 8 and cfg.nr > cfg.width:
+        # the last few columns of a ragged N (N = 100: 4) in a half-width vector: on
+        # cores that split a full vector op in two halves, half the cost of a full one
+        half = KernelEmitter(module, emitter.name, dtype, bool(trans_a), bool(trans_b),
+                             replace(cfg, width=cfg.width // 2))
+        kernels.insert(0, (cfg.width // 2, half.emit_kernel(1, suffix="kernel_half")))
     pack_a = emitter.emit_pack_a()
     pack_b = emitter.emit_pack_b()
     pack_task = emitter.emit_pack_task(pack_b)

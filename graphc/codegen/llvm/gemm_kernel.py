@@ -147,7 +147,7 @@ class KernelEmitter:
         return fn, Builder(fn.append_basic_block("entry"))
 
     # -- micro-kernel ----------------------------------------------------------------
-    def emit_kernel(self, vectors):
+    def emit_kernel(self, vectors, suffix=None):
         """C[mr×nr] (+)= alpha · Ap[kc×MR]ᵀ · Bp[kc×NR][:, :vectors·W] for one A and one B
         panel.
 
@@ -158,7 +158,7 @@ class KernelEmitter:
         stores; a partial one (mr < MR or nr < vectors·W) with masked ones.
         """
         cfg = self.cfg
-        fn, b = self.internal(f"kernel{vectors}",
+        fn, b = self.internal(suffix or f"kernel{vectors}",
                               [self.tp, self.tp, I64, self.tp, I64, I64, I64, self.t, self.t])
         ap, bp, kc, c, ldc, mr, nr, beta, alpha = fn.args
         for arg in (ap, bp, c):
