@@ -128,7 +128,7 @@ class _GemmEmitter(KernelEmitter):
         super().__init__(module, gemm_name(dtype, trans_a, trans_b, narrow), dtype, trans_a,
                          trans_b, config)
         self.ctx_type = ir.LiteralStructType(
-            [self.tp, self.tp, self.tp, self.tp] + [I64] * 14 + [self.t, self.t])
+            [self.tp, self.tp, self.tp, self.tp] + [I64] * 15 + [self.t, self.t])
 
     MIN_TASK_PANELS = 8          # a compute task gets at least 8·MR rows when it can
     PRIVATE_B_BYTES = 1 << 20    # a packed B block each thread may copy for itself (L2)
@@ -136,7 +136,9 @@ class _GemmEmitter(KernelEmitter):
 
     # -- context struct fields -------------------------------------------------------
     FIELDS = ("A", "B", "C", "Bp", "lda", "ldb", "ldc", "M", "nc", "jc", "kc", "pc",
-              "tm", "m_step", "n_step", "pack_step", "a_slice", "private_b", "beta", "alpha")
+              "tm", "m_step", "n_step", "pack_step", "a_slice", "private_b", "next_rows",
+              "beta", "alpha")
+    CHUNK_PANELS = 2             # rows a thread claims at a time with a private B
 
     def load_fields(self, b, ctx):
         loaded = {}
@@ -174,11 +176,15 @@ class _GemmEmitter(KernelEmitter):
         The rectangle is cut into MC-row slabs; each slab's A is packed into this task's
         own slice of the workspace, then every NR panel of B sweeps the slab's MR panels
         (the B micro-panel stays in L1/L2 while the kernels sweep the A slab in L2).
-        With `private_b` the task first packs its columns of B into its own slice too
-        (see `task_grid`).
+        With `private_b` (one task per thread, see `task_grid`) the task first packs the
+        B block into its own slice, then claims CHUNK_PANELS·MR rows at a time from a
+        counter shared by the tasks until none are left: a thread on a slower core
+        computes fewer rows instead of holding up the call (each row is still computed
+        whole by one task, in the same order: results do not depend on who took it).
         """
         cfg = self.cfg
         fn, b = self.task("compute_task")
+        row = b.alloca(I64)                 # first row of the next slab (a register)
         f = self.load_fields(b, b.bitcast(fn.args[0], self.ctx_type.as_pointer()))
         task = fn.args[1]
         mi = b.srem(task, f["tm"])
@@ -200,19 +206,43 @@ class _GemmEmitter(KernelEmitter):
         # packed panel of column jr: Bp + jr·kc, or own_b + (jr − n0)·kc
         panels = b.select(private, own_b, f["Bp"])
         first_column = b.select(private, n0, c64(0))
-        with b.loop(m0, m1, cfg.mc, name="ic") as ic:
-            mc = b.min(c64(cfg.mc), b.sub(m1, ic))
-            b.call(pack_a, [f["A"], f["lda"], ic, mc, f["pc"], f["kc"], ap])
-            with b.loop(n0, n1, cfg.nr, name="jr") as jr:
-                nr = b.min(c64(cfg.nr), b.sub(n1, jr))
-                bp = b.at(panels, b.mul(b.sub(jr, first_column), f["kc"]))
-                ccol = b.add(f["jc"], jr)
-                with b.loop(c64(0), mc, cfg.mr, name="ir") as ir_:
-                    mr = b.min(c64(cfg.mr), b.sub(mc, ir_))
-                    a_panel = b.at(ap, b.mul(ir_, f["kc"]))
-                    c_tile = b.at(f["C"], b.mul(b.add(ic, ir_), f["ldc"]), ccol)
-                    self.call_kernel(b, kernels, [a_panel, bp, f["kc"], c_tile, f["ldc"],
-                                                  mr, nr, f["beta"], f["alpha"]])
+        counter = b.gep(b.bitcast(fn.args[0], self.ctx_type.as_pointer()),
+                        [ir.Constant(I32, 0), ir.Constant(I32, self.FIELDS.index("next_rows"))])
+        chunk = c64(self.CHUNK_PANELS * cfg.mr)
+
+        def next_rows(static_next):
+            """The first row of this task's next slab: static, or claimed."""
+            with b.if_else(private) as (claimed, static):
+                with claimed:
+                    taken = b.atomic_rmw("add", counter, c64(1), "monotonic")
+                    b.store(b.mul(taken, chunk), row)
+                with static:
+                    b.store(static_next, row)
+        next_rows(m0)
+        limit = b.select(private, f["M"], m1)
+        slab = b.select(private, chunk, c64(cfg.mc))
+        cond, body, done = (b.append_basic_block(f"ic.{part}") for part in
+                            ("cond", "body", "done"))
+        b.branch(cond)
+        b.position_at_end(cond)
+        ic = b.load(row)
+        b.cbranch(b.icmp_signed("<", ic, limit), body, done)
+        b.position_at_end(body)
+        mc = b.min(slab, b.sub(limit, ic))
+        b.call(pack_a, [f["A"], f["lda"], ic, mc, f["pc"], f["kc"], ap])
+        with b.loop(n0, n1, cfg.nr, name="jr") as jr:
+            nr = b.min(c64(cfg.nr), b.sub(n1, jr))
+            bp = b.at(panels, b.mul(b.sub(jr, first_column), f["kc"]))
+            ccol = b.add(f["jc"], jr)
+            with b.loop(c64(0), mc, cfg.mr, name="ir") as ir_:
+                mr = b.min(c64(cfg.mr), b.sub(mc, ir_))
+                a_panel = b.at(ap, b.mul(ir_, f["kc"]))
+                c_tile = b.at(f["C"], b.mul(b.add(ic, ir_), f["ldc"]), ccol)
+                self.call_kernel(b, kernels, [a_panel, bp, f["kc"], c_tile, f["ldc"],
+                                              mr, nr, f["beta"], f["alpha"]])
+        next_rows(b.add(ic, c64(cfg.mc)))
+        b.branch(cond)
+        b.position_at_end(done)
         b.ret_void()
         return fn
 
@@ -309,6 +339,7 @@ class _GemmEmitter(KernelEmitter):
                 with b.if_then(b.not_(private)):
                     self.run_tasks(b, parallel_for, pool, threads, pack_task, ctx_i8,
                                    grid["pack_tasks"])
+                self.store_fields(b, ctx, {"next_rows": c64(0)})
                 self.run_tasks(b, parallel_for, pool, threads, compute_task, ctx_i8,
                                grid["tasks"])
         b.call(free, [raw])
