@@ -295,7 +295,8 @@ class _GemmEmitter(KernelEmitter):
         threads = b.select(small, c64(1), b.call(pool_threads, [pool]))
         tasks_max = b.mul(threads, c64(cfg.oversubscribe))
 
-        # workspace: packed B block, then one packed-A slice per compute task
+        # workspace: the packed B block (none when each task packs its own), then one
+        # slice per compute task (packed A, and that task's packed B when private)
         nc_max = b.min(c64(cfg.nc), b.mul(b.ceil_div(n, cfg.nr), c64(cfg.nr)))
         kc_max = b.min(c64(cfg.kc), k)
         # each task's packed-A slice holds MC rows of the deepest K slice, not of KC: a
