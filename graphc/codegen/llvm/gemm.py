@@ -63,7 +63,7 @@ class GemmConfig:
     nc: int
     fma: bool = True
     oversubscribe: int = 4
-    parallel_flops: int = 1_000_000
+    parallel_flops: int = 250_000
 
 
 @functools.lru_cache(maxsize=4)
