@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import math
+import time
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from .jit import JIT
 from .jit import compile_workers, precompile
 from .render import program_module, program_modules
 from .templates import TEMPLATES, publish_routines, routine_jobs
+from .thread_choice import ThreadChoice
 
 ENTRY = "graphc_program"
 
@@ -31,7 +33,9 @@ def aligned_zeros(nbytes: int, align: int = 64) -> np.ndarray:
 
 class LLVMExecutable:
     def __init__(self, program, templates=None, threads: bool = True, profile: bool = False,
-                 check_numerics: bool = False):
+                 check_numerics: bool = False, adaptive_threads: bool = True):
+        """threads: use the process's thread pool; adaptive_threads: each run uses it or
+        not, whichever has been faster lately (thread_choice.py; off when profiling)."""
         from .parallel import configured_threads, default_pool
         self.lowered: LoweredProgram = lower_program(program, check_numerics)
         self.program = program
@@ -111,6 +115,8 @@ class LLVMExecutable:
         self._batch_feed = self.lowered.batch_feeds[0] if self.lowered.batch_feeds else None
         self._table_address = ctypes.addressof(self.table)
         self._pool_address = self.pool.address if self.pool else None
+        self.thread_choice = ThreadChoice() if self.pool and adaptive_threads and \
+            not profile else None
         self._set_batch(0)
         updated = {u.inputs[0] for u in program.updates}
         # a fetched variable (or a view of one) that this run updates must show its old
@@ -199,7 +205,14 @@ class LLVMExecutable:
                                feeds, variables)
                  for i in self._read_before}
         self._status[0] = 0
-        self._entry(self._table_address, self._pool_address)
+        choice = self.thread_choice
+        if choice is None:
+            self._entry(self._table_address, self._pool_address)
+        else:
+            pooled = choice.use_pool()
+            start = time.perf_counter()
+            self._entry(self._table_address, self._pool_address if pooled else None)
+            choice.record(pooled, time.perf_counter() - start)
         if self._status[0]:
             node, message = self.lowered.failures[self._status[0] - 1]
             from ...runtime.interpreter import ExecutionError, NumericsError
