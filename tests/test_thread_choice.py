@@ -74,3 +74,17 @@ def test_runs_alternating_between_pool_and_caller_give_the_same_bits(monkeypatch
     always_pooled = train(lambda self: True)
     for a, b in zip(alternating, always_pooled):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_new_batch_size_cancels_a_probe_and_its_comparison():
+    """Runs at another batch size take another time whatever the mode: after `forget`
+    (the executable calls it when N changes) the old times decide nothing."""
+    choice = ThreadChoice()
+    while choice.use_pool():                  # pooled runs until the first probe is due
+        choice.record(True, 1e-3)
+    choice.forget()                           # ... and then the batch shrinks
+    for _ in range(ThreadChoice.PROBES):
+        pooled = choice.use_pool()
+        assert pooled
+        choice.record(pooled, 1e-5)
+    assert choice.switches == 0

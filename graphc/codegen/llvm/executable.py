@@ -162,6 +162,8 @@ class LLVMExecutable:
             self.table[i] = self.arena.ctypes.data + evaluate(b.offset, n)
         self._sizes[0] = n
         self.batch = n
+        if self.thread_choice is not None:
+            self.thread_choice.forget()         # run times at another N do not compare
         self._shapes = [evaluate(node.shape, n) if self._batch_feed is not None else
                         node.shape for node in self.program.outputs]
         self._views = [self._arena_view(b, shape) for b, shape in

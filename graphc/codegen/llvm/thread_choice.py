@@ -35,6 +35,14 @@ class ThreadChoice:
         self._until_probe = self.MIN_PERIOD_S    # run time left before the next probe
         self.switches = 0
 
+    def forget(self) -> None:
+        """Drop the run times (the work per run changed: a new batch size), keep the
+        mode, and probe again soon."""
+        for times in self._times.values():
+            times.clear()
+        self._probing = 0
+        self._period = self._until_probe = self.MIN_PERIOD_S
+
     def use_pool(self) -> bool:
         """The mode of the next run."""
         return self.pooled if not self._probing else not self.pooled
@@ -53,6 +61,9 @@ class ThreadChoice:
             self._probing = self.PROBES
 
     def _decide(self) -> None:
+        if not self._times[self.pooled]:           # forgotten meanwhile: nothing to compare
+            self._until_probe = self._period
+            return
         other = statistics.median(self._times[not self.pooled])
         current = statistics.median(self._times[self.pooled])
         if other < current * (1 - self.MARGIN):
