@@ -2,7 +2,7 @@
 kernel counts and planned memory recorded so that regressions fail."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import graphc as gc
@@ -89,6 +89,11 @@ def random_graph(draw):
 
 @settings(max_examples=40, deadline=None)
 @given(spec=random_graph(), seed=st.integers(0, 2**31))
+# found by hypothesis: the planner let the gradient of tanh(w·w) overwrite tanh(...)'s
+# buffer in place while the same kernel read a transpose of a value computed from it
+@example(spec=([0, 0, 0, 3, 0, 0, 0, 4],
+               [0, 0, 0, 0, 0, 0, 0, 0, 0, 68, 0, 0, 62, 0, 0, 0, 0, 0, 0, 0, 0, 87, 0, 0]),
+         seed=0)
 def test_random_graphs_are_unchanged_by_the_pipeline(spec, seed):
     steps, picks = spec
     g = gc.Graph()

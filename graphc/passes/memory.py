@@ -69,11 +69,18 @@ class MemoryPlan:
 
 def _elementwise_over(kernel, out: Node, value: Node) -> bool:
     """True when the kernel reads `value` only at the index where it writes `out`, so
-    `out` may overwrite `value` in place."""
+    `out` may overwrite `value` in place: every member computed from `value`, directly
+    or through other members, is elementwise over out's shape (a transpose of
+    1 − value², say, would read an element another index has overwritten already)."""
     if kernel.anchor is not None or out.shape != value.shape or len(kernel.roots) != 1:
         return False
-    return all(m.op.fusion <= Fusion.BROADCAST and m.shape == out.shape
-               for m in kernel.members if value in m.data_inputs)
+    derived = {value}
+    for m in kernel.members:                       # in run order
+        if any(x in derived for x in m.data_inputs):
+            if m.op.fusion > Fusion.BROADCAST or m.shape != out.shape:
+                return False
+            derived.add(m)
+    return True
 
 
 class PlanMemory:
