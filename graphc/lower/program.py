@@ -267,14 +267,8 @@ def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
         rest = [r for r in k.roots if r is not update.root]
         if not rest:
             return body
-        strides = row_major_strides(anchor.shape)
-
-        def from_var(index):
-            return Load(var_buffer, linear_index(index, strides), anchor.dtype)
-        for node in update.same_as_var:
-            vb.overrides[node] = from_var
-        return body + nest(names, anchor.shape, lambda i: store_roots(i, rest),
-                           outer_kind="parallel")
+        return body + _epilogue_reading(var_buffer, update.same_as_var, anchor, vb, names,
+                                        lambda i: store_roots(i, rest))
     target_root = template_target(k)
     target = value_buffer[target_root] if target_root is not None else value_buffer[anchor]
     if anchor.op.name == "matmul":
@@ -299,13 +293,19 @@ def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
                             "implementation yet")
     if k.roots == (anchor,):
         return body
+    return body + _epilogue_reading(target, (anchor,), anchor, vb, names, store_roots)
+
+
+def _epilogue_reading(buffer, nodes, anchor, vb, names, store) -> list:
+    """The pass after a template call that stores the kernel's roots (`store`), with the
+    values of `nodes` read from `buffer`, where the call left them (anchor's shape)."""
     strides = row_major_strides(anchor.shape)
 
-    def from_target(index):
-        return Load(target, linear_index(index, strides), anchor.dtype)
-
-    vb.overrides[anchor] = from_target
-    return body + nest(names, anchor.shape, store_roots, outer_kind="parallel")
+    def from_buffer(index):
+        return Load(buffer, linear_index(index, strides), anchor.dtype)
+    for node in nodes:
+        vb.overrides[node] = from_buffer
+    return nest(names, anchor.shape, store, outer_kind="parallel")
 
 
 def buffers_used(stmts) -> set[str]:

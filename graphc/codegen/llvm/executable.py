@@ -228,9 +228,8 @@ class LLVMExecutable:
                                                         self._views))]
 
     def _read(self, b, node, shape, feeds, variables) -> np.ndarray:
-        if b.kind == "arena":
-            flat = b.in_arena(self.arena, self.batch)
-        elif b.kind == "variable":
+        """An output not held in the arena (those are copied from `_views`)."""
+        if b.kind == "variable":
             flat = variables[b.node].reshape(-1)
         elif b.kind == "feed":
             flat = np.asarray(feeds[b.node]).reshape(-1)

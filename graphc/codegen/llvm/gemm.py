@@ -203,9 +203,8 @@ class _GemmEmitter(KernelEmitter):
         with b.if_then(private):
             b.call(pack_b, [f["B"], f["ldb"], f["pc"], f["kc"], b.add(f["jc"], n0),
                             b.add(f["jc"], n1), own_b])
-        # packed panel of column jr: Bp + jr·kc, or own_b + (jr − n0)·kc
+        # packed panel of column jr: Bp + jr·kc, or own_b + jr·kc (private: n0 is 0)
         panels = b.select(private, own_b, f["Bp"])
-        first_column = b.select(private, n0, c64(0))
         counter = b.gep(b.bitcast(fn.args[0], self.ctx_type.as_pointer()),
                         [ir.Constant(I32, 0), ir.Constant(I32, self.FIELDS.index("next_rows"))])
         chunk = c64(self.CHUNK_PANELS * cfg.mr)
@@ -232,7 +231,7 @@ class _GemmEmitter(KernelEmitter):
         b.call(pack_a, [f["A"], f["lda"], ic, mc, f["pc"], f["kc"], ap])
         with b.loop(n0, n1, cfg.nr, name="jr") as jr:
             nr = b.min(c64(cfg.nr), b.sub(n1, jr))
-            bp = b.at(panels, b.mul(b.sub(jr, first_column), f["kc"]))
+            bp = b.at(panels, b.mul(jr, f["kc"]))
             ccol = b.add(f["jc"], jr)
             with b.loop(c64(0), mc, cfg.mr, name="ir") as ir_:
                 mr = b.min(c64(cfg.mr), b.sub(mc, ir_))
@@ -299,13 +298,13 @@ class _GemmEmitter(KernelEmitter):
         # slice per compute task (packed A, and that task's packed B when private)
         nc_max = b.min(c64(cfg.nc), b.mul(b.ceil_div(n, cfg.nr), c64(cfg.nr)))
         kc_max = b.min(c64(cfg.kc), k)
-        # each task's packed-A slice holds MC rows of the deepest K slice, not of KC: a
-        # small product's workspace stays small (under malloc's mmap threshold, a large
-        # one costs page faults on every call)
         b_block = b.mul(nc_max, kc_max)
         private = b.and_(b.icmp_signed(">", threads, c64(1)), b.and_(
             b.icmp_signed("==", self.row_tasks(b, m, threads), threads),
             b.icmp_signed("<=", b_block, c64(self.PRIVATE_B_BYTES // self.esize))))
+        # each task's packed-A slice holds MC rows of the deepest K slice, not of KC: a
+        # small product's workspace stays small (under malloc's mmap threshold, a large
+        # one costs page faults on every call)
         a_slice = self.aligned_count(b, b.add(
             self.aligned_count(b, b.mul(c64(cfg.mc), kc_max)),
             b.select(private, b_block, c64(0))))
