@@ -7,7 +7,7 @@ a grid or block dimension). Expressions are frozen dataclasses, so equal express
 are equal values: renderers cache them per loop body (free CSE).
 
     Kernel
-      params: Buffer(name, dtype, size)          flat arrays the kernel reads and writes
+      params: Buffer(name, dtype, size, distinct) flat arrays the kernel reads and writes
       body:   [Stmt]
     Stmt  = Loop(var, extent, body, kind) | Store(buffer, index, value)
           | Declare(name, dtype, init) | Assign(name, value) | Call(function, args)
@@ -153,6 +153,7 @@ class Buffer:
     name: str
     dtype: DType
     size: int
+    distinct: bool = False     # no other parameter of the kernel overlaps it (C's restrict)
 
 
 @dataclass

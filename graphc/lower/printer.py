@@ -54,5 +54,6 @@ def format_stmts(stmts, depth: int = 1) -> list[str]:
 
 
 def format_kernel(kernel: Kernel) -> str:
-    params = ", ".join(f"{b.dtype.short}* {b.name}[{b.size}]" for b in kernel.params)
+    params = ", ".join(f"{b.dtype.short}* {b.name}[{b.size}]{'' if b.distinct else ' shared'}"
+                       for b in kernel.params)
     return "\n".join([f"kernel {kernel.name}({params}):"] + format_stmts(kernel.body))

@@ -146,11 +146,26 @@ def lower_program(program: Program, check_numerics: bool = False) -> LoweredProg
         buffers.append(BufferInfo(SIZES, "sizes", status.node, int64, 1))
     for kernel in kernels:       # kernels list their parameters now that every buffer exists
         used = buffers_used(kernel.body)
-        kernel.params = [Buffer(b.name, b.dtype, b.size) for b in buffers if b.name in used]
+        params = [b for b in buffers if b.name in used]
+        shared = _shared_slots(params, plan.slot_of)
+        kernel.params = [Buffer(b.name, b.dtype, b.size, distinct=b.name not in shared)
+                         for b in params]
     lowered = LoweredProgram(program, kernels, buffers, plan.peak_bytes, value_buffer)
     lowered.failures = checks.failures
     lowered.prints = prints
     return lowered
+
+
+def _shared_slots(params: list[BufferInfo], slot_of: dict) -> set[str]:
+    """The parameters whose memory another parameter overlaps: arena values in one slot
+    (an output written in place over a dying input). Every other buffer is memory of its
+    own: arena slots do not overlap, and variables, constants and workspaces are
+    separate arrays; two feeds may be one array, but feeds are only read."""
+    by_slot: dict[int, list[str]] = {}
+    for b in params:
+        if b.kind == "arena":
+            by_slot.setdefault(slot_of[b.node], []).append(b.name)
+    return {name for names in by_slot.values() if len(names) > 1 for name in names}
 
 
 def _check_batch_leading(program: Program) -> None:

@@ -38,6 +38,133 @@ def value_type(dtype: DType) -> ir.Type:
     return _VALUE[dtype]
 
 
+HINTS = {"vector": ("llvm.loop.unroll.disable",), "outer": ("llvm.loop.unroll.disable",),
+         "nest": (("llvm.loop.vectorize.enable", False),)}
+
+
+MIN_VECTOR_TRIPS = 16
+"""A vector loop of fewer iterations is left to LLVM's unroller (the loop vectoriser
+declines trip counts under 16; unrolled, such a loop is the work the SLP vectoriser and
+the loop around it vectorise)."""
+
+
+def loop_hints(loop: Loop) -> tuple[str, ...]:
+    """LLVM loop options for a loop-IR loop.
+
+    - A vector loop of 16 or more iterations must reach the loop vectoriser whole: fully
+      unrolled first (16 lanes into 16 scalar copies), it leaves the vectoriser the loop
+      around it, which it vectorises with gathers and scatters.
+    - Loops around such a loop stay loops: unrolled, they multiply code (and compile time)
+      for nothing.
+    - A loop around serial loops of fixed length (a row's reductions) is not vectorised
+      across rows: the inner loops, fully unrolled, would be vectorised as 16 rows at a
+      time of scalar library calls, a large compile for little.
+    """
+    if _kept_vector(loop):
+        return HINTS["vector"]
+    if _contains(loop.body, _kept_vector):
+        return HINTS["outer"]
+    if loop.kind != "vector" and _contains(loop.body, _unrollable_serial):
+        return HINTS["nest"]
+    return ()
+
+
+def _kept_vector(loop: Loop) -> bool:
+    """A vector loop handed whole to the loop vectoriser: one whose accesses are all
+    contiguous or invariant in its index (plain vector loads and stores; a clamped or
+    strided index would become gathers), and that is long enough or holds inner loops."""
+    if loop.kind != "vector":
+        return False
+    short = isinstance(loop.extent, Const) and loop.extent.value < MIN_VECTOR_TRIPS
+    if short and not any(isinstance(s, Loop) for s in loop.body):
+        return False
+    return all(stride_in(index, loop.var) in (0, 1) for index in _indices(loop.body))
+
+
+def _indices(body):
+    """Every load and store index in a loop body (None for a template call: unknown)."""
+    for s in body:
+        if isinstance(s, Loop):
+            yield from _indices(s.body)
+        elif isinstance(s, Call):
+            yield None
+        else:
+            if isinstance(s, Store):
+                yield s.index
+            yield from _load_indices(s.value if not isinstance(s, Declare) else s.init)
+
+
+def _load_indices(e):
+    if isinstance(e, Load):
+        yield e.index
+        yield from _load_indices(e.index)
+    elif isinstance(e, Unary | Cast):
+        yield from _load_indices(e.x)
+    elif isinstance(e, Binary | Compare):
+        yield from _load_indices(e.a)
+        yield from _load_indices(e.b)
+    elif isinstance(e, Select):
+        for part in (e.cond, e.a, e.b):
+            yield from _load_indices(part)
+
+
+def stride_in(e, var: Var) -> int | None:
+    """How far index `e` moves when `var` grows by one: an int when `e` is affine in var
+    (0: invariant), None otherwise (or for None, an unknown index)."""
+    if e is None:
+        return None
+    if isinstance(e, Var):
+        return 1 if e == var else 0
+    if isinstance(e, Binary) and e.op in ("add", "sub", "mul"):
+        a, b = stride_in(e.a, var), stride_in(e.b, var)
+        if a is None or b is None:
+            return None
+        if e.op == "add":
+            return a + b
+        if e.op == "sub":
+            return a - b
+        if a and b:
+            return None
+        if a == 0 and b == 0:
+            return 0
+        scale = e.a if b else e.b
+        return (a or b) * scale.value if isinstance(scale, Const) else None
+    return None if _mentions(e, var) else 0
+
+
+def _mentions(e, var: Var) -> bool:
+    if e == var:
+        return True
+    return any(_mentions(v, var) for v in vars(e).values()
+               if isinstance(v, Unary | Binary | Compare | Select | Cast | Load | Var))
+
+
+def _unrollable_serial(loop: Loop) -> bool:
+    return loop.kind != "vector" and isinstance(loop.extent, Const)
+
+
+def _contains(body, predicate) -> bool:
+    return any(isinstance(s, Loop) and (predicate(s) or _contains(s.body, predicate))
+               for s in body)
+
+
+class _LoopID(ir.values.MDValue):
+    """A distinct, self-referencing metadata node: what LLVM takes as a loop's identity."""
+
+    def descr(self, buf):
+        buf.append("distinct ")
+        super().descr(buf)
+
+
+def _loop_id(module: ir.Module, hints: tuple[str, ...]):
+    options = [module.add_metadata([ir.MetaDataString(module, h)] if isinstance(h, str) else
+                                   [ir.MetaDataString(module, h[0]), ir.Constant(I1, h[1])])
+               for h in hints]
+    node = _LoopID(module, [], name=str(len(module.metadata)))
+    node.operands = (node, *options)
+    return node
+
+
 class _Scope:
     """Expression cache of one loop body (values dominate everything nested inside)."""
 
@@ -86,7 +213,7 @@ class FunctionEmitter:
     def emit(self, stmts):
         for s in stmts:
             if isinstance(s, Loop):
-                self.loop(s.var.name, self.expr(s.extent), s.body)
+                self.loop(s.var.name, self.expr(s.extent), s.body, hints=loop_hints(s))
             elif isinstance(s, Store):
                 value = self.expr(s.value)
                 self.scope.forget_loads(s.buffer)
@@ -106,7 +233,8 @@ class FunctionEmitter:
             else:
                 raise TypeError(f"cannot render {s!r}")
 
-    def loop(self, var: str, extent: ir.Value, body, start: ir.Value | None = None):
+    def loop(self, var: str, extent: ir.Value, body, start: ir.Value | None = None,
+             hints: tuple[str, ...] = ()):
         b = self.builder
         pre = b.block
         header = self.fn.append_basic_block(f"{var}.head")
@@ -125,7 +253,9 @@ class FunctionEmitter:
         self.scope = self.scope.parent
         nxt = b.add(i, ir.Constant(I64, 1))
         i.add_incoming(nxt, b.block)
-        b.branch(header)
+        latch = b.branch(header)
+        if hints:
+            latch.set_metadata("llvm.loop", _loop_id(self.module, hints))
         b.position_at_end(done)
         if saved is not None:
             self.vars[var] = saved
@@ -345,26 +475,47 @@ def _dynamic_task_count(em, loop: Loop):
 def _outline(module, kernel: Kernel, loop: Loop, n_tasks, templates, index: int):
     """A task `void(i8* ctx, i64 t)` running chunk t of `loop`; ctx holds the kernel's
     buffer pointers in parameter order, then (n_tasks None: decided at run time) the
-    task count."""
+    task count. The chunk itself is a function of the buffers (inlined into the task), so
+    the buffers' `noalias` holds inside the task as it does in the kernel."""
+    signature = kernel_signature(kernel)
+    chunk = ir.Function(module, ir.FunctionType(VOID, signature.args[:-1] + (I64, I64)),
+                        f"{kernel.name}_task{index}.chunk")
+    chunk.linkage = "internal"
+    chunk.attributes.add("alwaysinline")
+    _mark_distinct(chunk, kernel)
+    *pointers, task, count = chunk.args
+    em = FunctionEmitter(module, chunk, {p.name: arg for p, arg in zip(kernel.params, pointers)},
+                         {p.name: p.dtype for p in kernel.params}, ir.Constant(I8P, None),
+                         templates)
+    b = em.builder
+    extent = em.expr(loop.extent)
+    lo = b.sdiv(b.mul(task, extent), count)
+    hi = b.sdiv(b.mul(b.add(task, ir.Constant(I64, 1)), extent), count)
+    em.loop(loop.var.name, hi, loop.body, start=lo, hints=loop_hints(loop))
+    em.finish()
+
     fn = ir.Function(module, ir.FunctionType(VOID, [I8P, I64]), f"{kernel.name}_task{index}")
     fn.linkage = "internal"
     fn.attributes.add("noinline")      # called directly too: its body is compiled once
     ctx_arg, task = fn.args
-    em = FunctionEmitter(module, fn, {}, {p.name: p.dtype for p in kernel.params},
-                         ir.Constant(I8P, None), templates)
-    b = em.builder
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
     table = b.bitcast(ctx_arg, I8P.as_pointer())
-    for k, p in enumerate(kernel.params):
-        raw = b.load(b.gep(table, [ir.Constant(I64, k)]))
-        em.buffers[p.name] = b.bitcast(raw, storage_type(p.dtype).as_pointer())
-    extent = em.expr(loop.extent)
+    args = [b.bitcast(b.load(b.gep(table, [ir.Constant(I64, k)])),
+                      storage_type(p.dtype).as_pointer())
+            for k, p in enumerate(kernel.params)]
     count = ir.Constant(I64, n_tasks) if n_tasks is not None else \
         b.ptrtoint(b.load(b.gep(table, [ir.Constant(I64, len(kernel.params))])), I64)
-    lo = b.sdiv(b.mul(task, extent), count)
-    hi = b.sdiv(b.mul(b.add(task, ir.Constant(I64, 1)), extent), count)
-    em.loop(loop.var.name, hi, loop.body, start=lo)
-    em.finish()
+    b.call(chunk, args + [task, count])
+    b.ret_void()
     return fn
+
+
+def _mark_distinct(fn: ir.Function, kernel: Kernel) -> None:
+    """`noalias` on the buffers no other parameter of the kernel overlaps (`distinct`):
+    LLVM then needs no run-time overlap checks, nor the scalar copies of loops they guard."""
+    for p, arg in zip(kernel.params, fn.args):
+        if p.distinct:
+            arg.add_attribute("noalias")
 
 
 def _parallel_for(module):
@@ -383,6 +534,7 @@ def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
     size depends on N decides at run time whether to split."""
     fn = ir.Function(module, kernel_signature(kernel), name or kernel.name)
     fn.linkage = "internal"
+    _mark_distinct(fn, kernel)
     buffers = {p.name: arg for p, arg in zip(kernel.params, fn.args)}
     dtypes = {p.name: p.dtype for p in kernel.params}
     em = FunctionEmitter(module, fn, buffers, dtypes, fn.args[-1], templates)
