@@ -122,3 +122,22 @@ def test_a_program_in_parts_gives_the_same_bits_as_in_one(tmp_path):
                                       capture_output=True, text=True).stdout.split())
     assert outputs[0][0] == "1" and outputs[1][0] == "3"
     assert outputs[0][1:] == outputs[1][1:]
+
+
+def test_workers_share_the_jobs_whatever_their_number(tmp_path, monkeypatch):
+    """Workers take jobs from one queue until it is empty: five modules on two workers
+    all come back, each exactly once, and link."""
+    from graphc.codegen.llvm.jit import precompile
+    monkeypatch.setenv("GRAPHC_COMPILE_WORKERS", "2")
+    jit = JIT(cache=ObjectCache(tmp_path))
+    sources = {f"plus{i}": f"define double @plus{i}(double %x) {{\n"
+                           f"  %y = fadd double %x, {i}.0\n  ret double %y\n}}\n"
+               for i in range(3)}
+    sources.update(callee=SOURCE, caller=CALLER)
+    precompile([(jit, key, text) for key, text in sources.items()])
+    assert len(jit._ready) == 5 and len(list(tmp_path.rglob("*.o"))) == 5
+    for key, text in sources.items():
+        jit.add(text, key=key)
+    assert not jit._ready
+    assert jit.function("plus2", ctypes.c_double, ctypes.c_double)(1.0) == 3.0
+    assert jit.function("four_times_plus_three", ctypes.c_double, ctypes.c_double)(1.0) == 7.0

@@ -62,8 +62,8 @@ class LLVMExecutable:
         self.parts = workers if n_kernels >= 2 * workers else 1
         parts = [(f"{key}\n// part {i} of {self.parts}", functools.partial(self._part_ir, i))
                  for i in range(self.parts)]
-        precompile(routine_jobs(self.lowered.kernels) +
-                   [(self.jit, part_key, source) for part_key, source in parts])
+        precompile([(self.jit, part_key, source) for part_key, source in parts] +
+                   routine_jobs(self.lowered.kernels))      # the longest jobs first
         publish_routines(self.lowered.kernels)   # the program links against them
         for part_key, source in parts:           # the entry point's part comes last
             self.jit.add(source, key=part_key)

@@ -192,8 +192,10 @@ def precompile(jobs) -> None:
     """Compile the jobs (CompileJob, or (jit, key, ir_source) at O3) that miss the disk
     cache in forked worker processes, side by side; each object then waits in its JIT
     (and in the disk cache) for `jit.add(ir_source, optimize_level, key=key)`, which only
-    loads it. A worker that fails leaves its modules to `add`, which compiles them (and
-    reports any error)."""
+    loads it. Workers take the next job as they finish one (list the longest first), so
+    a worker that drew short jobs is not left idle. A module that fails to compile, or
+    every module of a worker that dies, is left to `add`, which compiles it (and reports
+    any error)."""
     import os
     workers = compile_workers()
     pending = []
@@ -206,20 +208,31 @@ def precompile(jobs) -> None:
     # the children build the IR text too (Python work that would otherwise run here, one
     # module after another) and run LLVM, so this process, whose peak memory is what
     # training keeps, never holds a module or the optimiser's memory
-    shares = [list(range(len(pending)))[w::workers] for w in range(min(workers, len(pending)))]
-    children = [(_fork_compiler([pending[i][2] for i in share]), share)
-                for share in shares]
-    for child, share in children:
-        for i, data in zip(share, _collect(child)):
-            if data is not None:
-                jit, full, _ = pending[i]
-                jit._ready[full] = data
-                jit.cache.store(full, data)
+    queue_out, queue_in = os.pipe()
+    os.write(queue_in, b"".join(i.to_bytes(JOB_BYTES, "little") for i in range(len(pending))))
+    try:
+        children = [_fork_compiler([source for _, _, source in pending], queue_out, queue_in)
+                    for _ in range(min(workers, len(pending)))]
+    finally:
+        os.close(queue_in)
+        os.close(queue_out)
+    for child in children:
+        for i, data in _collect(child):
+            jit, full, _ = pending[i]
+            jit._ready[full] = data
+            jit.cache.store(full, data)
 
 
-def _fork_compiler(sources: list):
-    """A child process building and compiling `sources` ((IR text or a function making
-    it, optimisation level) pairs) into a temporary file: (pid, path, count)."""
+JOB_BYTES = 4
+"""A job number in the queue pipe: reads this short are atomic, so each job goes to
+exactly one worker."""
+
+
+def _fork_compiler(sources: list, queue_out: int, queue_in: int):
+    """A child process that takes job numbers from the queue pipe until it is empty,
+    builds and compiles those `sources` ((IR text or a function making it, optimisation
+    level) pairs), and writes (number, object) records to a temporary file:
+    (pid, path)."""
     import os
     import tempfile
     import warnings
@@ -231,26 +244,33 @@ def _fork_compiler(sources: list):
     if pid == 0:                       # the child: LLVM only, then leave without cleanup
         status = 1
         try:
+            os.close(queue_in)         # the queue ends (EOF) once every writer closed it
             with open(path, "wb") as f:
-                for source, level in sources:
-                    data = compile_object(_text(source), level)
-                    f.write(len(data).to_bytes(8, "little") + data)
+                while len(job := os.read(queue_out, JOB_BYTES)) == JOB_BYTES:
+                    i = int.from_bytes(job, "little")
+                    source, level = sources[i]
+                    try:
+                        data = compile_object(_text(source), level)
+                    except Exception:      # left to JIT.add, which reports the error
+                        continue
+                    f.write(i.to_bytes(8, "little") + len(data).to_bytes(8, "little") + data)
             status = 0
         finally:
             os._exit(status)
-    return pid, path, len(sources)
+    return pid, path
 
 
 CHILD_TIMEOUT_S = 600.0
 
 
-def _collect(child) -> list[bytes | None]:
-    """The objects a child compiled, or Nones when it failed (or hung: a lock another
-    thread held at the fork would never be released in the child)."""
+def _collect(child) -> list[tuple[int, bytes]]:
+    """The (job number, object) pairs a child compiled; none when it failed (or hung: a
+    lock another thread held at the fork would never be released in the child), and its
+    jobs are left to `JIT.add`."""
     import os
     import signal
     import time
-    pid, path, count = child
+    pid, path = child
     deadline = time.monotonic() + CHILD_TIMEOUT_S
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -261,13 +281,14 @@ def _collect(child) -> list[bytes | None]:
             _, status = os.waitpid(pid, 0)
             break
         time.sleep(0.001)
-    objects: list[bytes | None] = [None] * count
+    objects = []
     try:
         if status == 0:
             with open(path, "rb") as f:
-                for i in range(count):
-                    size = int.from_bytes(f.read(8), "little")
-                    objects[i] = f.read(size)
+                while header := f.read(16):
+                    i, size = int.from_bytes(header[:8], "little"), \
+                        int.from_bytes(header[8:], "little")
+                    objects.append((i, f.read(size)))
     finally:
         os.unlink(path)
     return objects
