@@ -91,7 +91,12 @@ class ChildSteps:
         self.child.wait()
 
 
-REST_S = 0.05
+REST_S = 0.25
+"""Rest between turns: longer than the spin of any contender's idle worker threads
+(OpenBLAS's spin for ~2^28 cycles, 70-100 ms here, before they sleep; XLA's and
+OpenMP's pools spin too), so no contender runs beside the last one's spinning threads.
+(0.05 s before; the seed-2layer rounds of graphc, which follows jax's turn, were slow in
+2 of 5 rounds then, 1 of 5 in one run at 0.3 s: weak evidence, a sound rule.)"""
 
 
 def in_rounds(contenders: dict, rounds: int, steps: int, warmup: int) -> dict:

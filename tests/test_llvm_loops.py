@@ -9,7 +9,8 @@ import pytest
 import graphc as gc
 from graphc import passes
 from graphc.codegen.llvm.executable import LLVMExecutable
-from graphc.codegen.llvm.render import loop_hints, stride_in
+from graphc.codegen.llvm.loop_hints import loop_hints
+from graphc.lower.access import stride_in
 from graphc.ir import float32, int64
 from graphc.lower.loopir import Binary, Const, Load, Loop, Store, Var, add, idx, mul
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from ...ir import DType, bool_, float32, float64, int32, int64
+from ...lower.access import mentions
 from ...lower.loopir import (Assign, Binary, Call, Cast, Compare, Const, Declare, Kernel, Load,
                              Local, Loop, Select, Store, Unary, Var, add, idx, mul)
+from .loop_hints import loop_hints, loop_id
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64 = ir.FloatType(), ir.DoubleType()
@@ -36,133 +38,6 @@ def storage_type(dtype: DType) -> ir.Type:
 
 def value_type(dtype: DType) -> ir.Type:
     return _VALUE[dtype]
-
-
-HINTS = {"vector": ("llvm.loop.unroll.disable",), "outer": ("llvm.loop.unroll.disable",),
-         "nest": (("llvm.loop.vectorize.enable", False),)}
-
-
-MIN_VECTOR_TRIPS = 16
-"""A vector loop of fewer iterations is left to LLVM's unroller (the loop vectoriser
-declines trip counts under 16; unrolled, such a loop is the work the SLP vectoriser and
-the loop around it vectorise)."""
-
-
-def loop_hints(loop: Loop) -> tuple[str, ...]:
-    """LLVM loop options for a loop-IR loop.
-
-    - A vector loop of 16 or more iterations must reach the loop vectoriser whole: fully
-      unrolled first (16 lanes into 16 scalar copies), it leaves the vectoriser the loop
-      around it, which it vectorises with gathers and scatters.
-    - Loops around such a loop stay loops: unrolled, they multiply code (and compile time)
-      for nothing.
-    - A loop around serial loops of fixed length (a row's reductions) is not vectorised
-      across rows: the inner loops, fully unrolled, would be vectorised as 16 rows at a
-      time of scalar library calls, a large compile for little.
-    """
-    if _kept_vector(loop):
-        return HINTS["vector"]
-    if _contains(loop.body, _kept_vector):
-        return HINTS["outer"]
-    if loop.kind != "vector" and _contains(loop.body, _unrollable_serial):
-        return HINTS["nest"]
-    return ()
-
-
-def _kept_vector(loop: Loop) -> bool:
-    """A vector loop handed whole to the loop vectoriser: one whose accesses are all
-    contiguous or invariant in its index (plain vector loads and stores; a clamped or
-    strided index would become gathers), and that is long enough or holds inner loops."""
-    if loop.kind != "vector":
-        return False
-    short = isinstance(loop.extent, Const) and loop.extent.value < MIN_VECTOR_TRIPS
-    if short and not any(isinstance(s, Loop) for s in loop.body):
-        return False
-    return all(stride_in(index, loop.var) in (0, 1) for index in _indices(loop.body))
-
-
-def _indices(body):
-    """Every load and store index in a loop body (None for a template call: unknown)."""
-    for s in body:
-        if isinstance(s, Loop):
-            yield from _indices(s.body)
-        elif isinstance(s, Call):
-            yield None
-        else:
-            if isinstance(s, Store):
-                yield s.index
-            yield from _load_indices(s.value if not isinstance(s, Declare) else s.init)
-
-
-def _load_indices(e):
-    if isinstance(e, Load):
-        yield e.index
-        yield from _load_indices(e.index)
-    elif isinstance(e, Unary | Cast):
-        yield from _load_indices(e.x)
-    elif isinstance(e, Binary | Compare):
-        yield from _load_indices(e.a)
-        yield from _load_indices(e.b)
-    elif isinstance(e, Select):
-        for part in (e.cond, e.a, e.b):
-            yield from _load_indices(part)
-
-
-def stride_in(e, var: Var) -> int | None:
-    """How far index `e` moves when `var` grows by one: an int when `e` is affine in var
-    (0: invariant), None otherwise (or for None, an unknown index)."""
-    if e is None:
-        return None
-    if isinstance(e, Var):
-        return 1 if e == var else 0
-    if isinstance(e, Binary) and e.op in ("add", "sub", "mul"):
-        a, b = stride_in(e.a, var), stride_in(e.b, var)
-        if a is None or b is None:
-            return None
-        if e.op == "add":
-            return a + b
-        if e.op == "sub":
-            return a - b
-        if a and b:
-            return None
-        if a == 0 and b == 0:
-            return 0
-        scale = e.a if b else e.b
-        return (a or b) * scale.value if isinstance(scale, Const) else None
-    return None if _mentions(e, var) else 0
-
-
-def _mentions(e, var: Var) -> bool:
-    if e == var:
-        return True
-    return any(_mentions(v, var) for v in vars(e).values()
-               if isinstance(v, Unary | Binary | Compare | Select | Cast | Load | Var))
-
-
-def _unrollable_serial(loop: Loop) -> bool:
-    return loop.kind != "vector" and isinstance(loop.extent, Const)
-
-
-def _contains(body, predicate) -> bool:
-    return any(isinstance(s, Loop) and (predicate(s) or _contains(s.body, predicate))
-               for s in body)
-
-
-class _LoopID(ir.values.MDValue):
-    """A distinct, self-referencing metadata node: what LLVM takes as a loop's identity."""
-
-    def descr(self, buf):
-        buf.append("distinct ")
-        super().descr(buf)
-
-
-def _loop_id(module: ir.Module, hints: tuple[str, ...]):
-    options = [module.add_metadata([ir.MetaDataString(module, h)] if isinstance(h, str) else
-                                   [ir.MetaDataString(module, h[0]), ir.Constant(I1, h[1])])
-               for h in hints]
-    node = _LoopID(module, [], name=str(len(module.metadata)))
-    node.operands = (node, *options)
-    return node
 
 
 class _Scope:
@@ -255,7 +130,7 @@ class FunctionEmitter:
         i.add_incoming(nxt, b.block)
         latch = b.branch(header)
         if hints:
-            latch.set_metadata("llvm.loop", _loop_id(self.module, hints))
+            latch.set_metadata("llvm.loop", loop_id(self.module, hints))
         b.position_at_end(done)
         if saved is not None:
             self.vars[var] = saved
@@ -422,7 +297,7 @@ def loop_work(stmt):
                 add(_as_expr(inner), _as_expr(w))
         inner = inner if not isinstance(inner, int) else max(1, inner)
         extent = stmt.extent
-        if _mentions_loop_index(extent):      # varies with an outer loop: count it once
+        if mentions(extent):      # varies with an outer loop: count it once
             extent = Const(1, extent.dtype)
         if isinstance(extent, Const) and isinstance(inner, int):
             return extent.value * inner
@@ -430,13 +305,6 @@ def loop_work(stmt):
     if isinstance(stmt, Call):
         return 1 << 20          # a template routine: always worth a task of its own
     return 1
-
-
-def _mentions_loop_index(e) -> bool:
-    if isinstance(e, Var):
-        return True
-    return any(_mentions_loop_index(v) for v in vars(e).values()
-               if isinstance(v, Unary | Binary | Compare | Select | Cast | Load | Var))
 
 
 def _as_expr(value):
