@@ -109,7 +109,7 @@ class FunctionEmitter:
                 raise TypeError(f"cannot render {s!r}")
 
     def loop(self, var: str, extent: ir.Value, body, start: ir.Value | None = None,
-             hints: tuple[str, ...] = ()):
+             hints: tuple = ()):
         b = self.builder
         pre = b.block
         header = self.fn.append_basic_block(f"{var}.head")
