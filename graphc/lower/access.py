@@ -1,18 +1,54 @@
-"""How a loop body touches memory, as a renderer needs to know it: which indices it
-loads and stores, and how far an index moves per step of a loop variable."""
+"""How loop IR touches memory: every statement and expression of a body (`walk`), the
+buffers it uses, the indices it loads and stores, and how far an index moves per step
+of a loop variable."""
 from __future__ import annotations
 
-from .loopir import Binary, Call, Cast, Compare, Const, Declare, Load, Loop, Select, Store, \
-    Unary, Var
+from .loopir import Assign, Binary, Call, Cast, Compare, Const, Declare, Load, Loop, Select, \
+    Store, Unary, Var
 
-_EXPRESSIONS = Unary | Binary | Compare | Select | Cast | Load | Var
+
+def walk(items):
+    """Every statement and expression in `items` (statements or expressions), nested
+    loop bodies, loop extents and a routine's expression arguments included."""
+    stack = list(items)
+    while stack:
+        item = stack.pop()
+        yield item
+        if isinstance(item, Load):
+            stack.append(item.index)
+        elif isinstance(item, Store):
+            stack.extend((item.index, item.value))
+        elif isinstance(item, Loop):
+            stack.extend(item.body)
+            stack.append(item.extent)
+        elif isinstance(item, Call):
+            stack.extend(a for a in item.args if not isinstance(a, str | int | float | bool))
+        elif isinstance(item, Declare):
+            stack.append(item.init)
+        elif isinstance(item, Assign):
+            stack.append(item.value)
+        elif isinstance(item, Unary | Cast):
+            stack.append(item.x)
+        elif isinstance(item, Binary | Compare):
+            stack.extend((item.a, item.b))
+        elif isinstance(item, Select):
+            stack.extend((item.cond, item.a, item.b))
+
+
+def buffers_used(stmts) -> set[str]:
+    """Names of every buffer a kernel body loads, stores or passes to a routine."""
+    found: set[str] = set()
+    for item in walk(stmts):
+        if isinstance(item, Load | Store):
+            found.add(item.buffer)
+        elif isinstance(item, Call):
+            found.update(a for a in item.args if isinstance(a, str))
+    return found
 
 
 def mentions(e, var: Var | None = None) -> bool:
     """Whether expression `e` depends on loop variable `var` (None: on any)."""
-    if isinstance(e, Var):
-        return var is None or e == var
-    return any(mentions(v, var) for v in vars(e).values() if isinstance(v, _EXPRESSIONS))
+    return any(isinstance(x, Var) and (var is None or x == var) for x in walk([e]))
 
 
 def stride_in(e, var: Var) -> int | None:
@@ -43,21 +79,8 @@ def stride_in(e, var: Var) -> int | None:
 def accessed_indices(body):
     """Every load and store index in a loop body, nested loops included (None for a
     template call, whose accesses are unknown)."""
-    for s in body:
-        if isinstance(s, Loop):
-            yield from accessed_indices(s.body)
-        elif isinstance(s, Call):
+    for item in walk(body):
+        if isinstance(item, Call):
             yield None
-        else:
-            if isinstance(s, Store):
-                yield s.index
-            yield from _load_indices(s.init if isinstance(s, Declare) else s.value)
-
-
-def _load_indices(e):
-    if isinstance(e, Load):
-        yield e.index
-    if isinstance(e, _EXPRESSIONS):
-        for v in vars(e).values():
-            if isinstance(v, _EXPRESSIONS):
-                yield from _load_indices(v)
+        elif isinstance(item, Load | Store):
+            yield item.index

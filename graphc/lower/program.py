@@ -10,9 +10,9 @@ from ..ir import DType, Node, bool_, format_shape, int64
 from ..ir.symbolic import SymbolicShapeError, evaluate, is_symbolic
 from ..passes.kernels import KernelGraph, gemm_update, is_template, template_target
 from ..runtime.program import ASSIGN_OPS, Program
-from .loopir import (SIZES, Assign, Binary, Buffer, Call, Cast, Compare, Declare, Kernel,
-                     Load, Local, Loop, Select, Store, Unary, idx, linear_index,
-                     row_major_strides)
+from .access import buffers_used
+from .loopir import (SIZES, Binary, Buffer, Call, Cast, Compare, Declare, Kernel, Load, Local,
+                     Store, idx, linear_index, row_major_strides)
 from .nests import Names, nest
 from .reductions import (column_sum_period, lower_column_sum, lower_reduce,
                          lower_softmax_family, lower_tile_grad)
@@ -223,8 +223,7 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
         body = nest(names, outer, lambda o: lower_softmax_family(anchor, vb, names, o,
                                                                   store_roots),
                     inner_kind="serial", outer_kind="parallel")
-    elif anchor.op.name in REDUCTIONS and column_sum_period(anchor, buffer_of):
-        period = column_sum_period(anchor, buffer_of)
+    elif anchor.op.name in REDUCTIONS and (period := column_sum_period(anchor, buffer_of)):
         workspaces[anchor.dtype] = max(workspaces.get(anchor.dtype, 0), period)
         body = lower_column_sum(anchor, vb, names, period, workspace_name(anchor.dtype),
                                 store_roots)
@@ -321,40 +320,6 @@ def _epilogue_reading(buffer, nodes, anchor, vb, names, store) -> list:
     for node in nodes:
         vb.overrides[node] = from_buffer
     return nest(names, anchor.shape, store, outer_kind="parallel")
-
-
-def buffers_used(stmts) -> set[str]:
-    """Names of every buffer a kernel body loads, stores or passes to a routine."""
-    found: set[str] = set()
-    stack = list(stmts)
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Load):
-            found.add(item.buffer)
-            stack.append(item.index)
-        elif isinstance(item, Store):
-            found.add(item.buffer)
-            stack.extend((item.index, item.value))
-        elif isinstance(item, Loop):
-            stack.extend(item.body)
-            stack.append(item.extent)
-        elif isinstance(item, Call):
-            for a in item.args:
-                if isinstance(a, str):
-                    found.add(a)
-                elif not isinstance(a, int | float | bool):
-                    stack.append(a)
-        elif isinstance(item, Declare):
-            stack.append(item.init)
-        elif isinstance(item, Assign):
-            stack.append(item.value)
-        elif isinstance(item, Unary | Cast):
-            stack.append(item.x)
-        elif isinstance(item, Binary | Compare):
-            stack.extend((item.a, item.b))
-        elif isinstance(item, Select):
-            stack.extend((item.cond, item.a, item.b))
-    return found
 
 
 def _finite_checks(k, value_buffer, checks) -> list:
