@@ -33,9 +33,7 @@ def loop_hints(loop: Loop) -> tuple:
       vectorised across rows, which would run the unrolled rows 16 at a time as scalar
       library calls — a large compile for little.
     """
-    if _kept_vector(loop):
-        return UNROLL_OFF
-    if _contains(loop.body, _kept_vector):
+    if _kept_vector(loop) or _contains(loop.body, _kept_vector):
         return UNROLL_OFF
     if loop.kind != "vector" and _contains(loop.body, _fixed_serial):
         return NOT_ACROSS

@@ -465,10 +465,11 @@ def program_modules(kernels: list[Kernel], table_slots: dict[str, int], template
     modules = {i: ir.Module(name=f"graphc_part{i}") for i in wanted}
     load = [0] * parts
     home = {}
-    for k in sorted(kernels, key=lambda k: -_weight(k)):
+    weight = {k.name: _weight(k) for k in kernels}
+    for k in sorted(kernels, key=lambda k: -weight[k.name]):
         part = min(range(parts), key=load.__getitem__)
         home[k.name] = part
-        load[part] += _weight(k)
+        load[part] += weight[k.name]
     entry_module = modules.get(parts - 1)
     functions = []
     for k in kernels:
