@@ -15,6 +15,7 @@ from ...lower.access import mentions
 from ...lower.loopir import (Assign, Binary, Call, Cast, Compare, Const, Declare, Kernel, Load,
                              Local, Loop, Select, Store, Unary, Var, add, idx, mul)
 from .loop_hints import loop_hints, loop_id
+from . import vmath
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 F32, F64 = ir.FloatType(), ir.DoubleType()
@@ -28,8 +29,8 @@ _FCMP = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 _LIBM = {("tanh", float32): "tanhf", ("tanh", float64): "tanh",
          ("log1p", float32): "log1pf", ("log1p", float64): "log1p",
          ("expm1", float32): "expm1f", ("expm1", float64): "expm1"}
-_INTRINSIC = {"exp": "llvm.exp", "log": "llvm.log", "sqrt": "llvm.sqrt", "abs": "llvm.fabs",
-              "floor": "llvm.floor"}
+_INTRINSIC = {"sqrt": "llvm.sqrt", "abs": "llvm.fabs", "floor": "llvm.floor"}
+_VECTOR_MATH = {"exp": vmath.exp, "log": vmath.log}     # not llvm.exp: see vmath.py
 
 
 def storage_type(dtype: DType) -> ir.Type:
@@ -199,10 +200,12 @@ class FunctionEmitter:
             return b.select(b.icmp_signed("<", x, ir.Constant(t, 0)), b.neg(x), x)
         if op in _INTRINSIC:
             return self.intrinsic(_INTRINSIC[op], dtype, x)
+        if op in _VECTOR_MATH:
+            return _VECTOR_MATH[op](b, self.module, x)
         if op == "rsqrt":
             return b.fdiv(ir.Constant(t, 1.0), self.intrinsic("llvm.sqrt", dtype, x))
         if op == "sigmoid":   # e = exp(-|x|): 1/(1+e) for x >= 0, e/(1+e) otherwise
-            e = self.intrinsic("llvm.exp", dtype, b.fneg(self.intrinsic("llvm.fabs", dtype, x)))
+            e = vmath.exp(b, self.module, b.fneg(self.intrinsic("llvm.fabs", dtype, x)))
             one = ir.Constant(t, 1.0)
             denom = b.fadd(one, e)
             return b.select(b.fcmp_ordered(">=", x, ir.Constant(t, 0.0)), b.fdiv(one, denom),
