@@ -174,7 +174,7 @@ def graphc_worker(products, quiet_wait):
     p, i = ctypes.c_void_p, ctypes.c_int64
     functions = {variant: jit.function(gemm.gemm_name("f32", *variant), None,
                                        p, i, i, i, p, i, p, i, p, i, ctypes.c_float,
-                                       ctypes.c_float)
+                                       ctypes.c_float, p, p)
                  for variant in variants}
     pool = parallel.ThreadPool(jit, 2)
     rng = np.random.default_rng(0)
@@ -183,7 +183,7 @@ def graphc_worker(products, quiet_wait):
         fn = functions[trans_a, trans_b]
         for threads, address in ((1, None), (2, pool.address)):
             args = (address, m, n, k, a.ctypes.data, a.shape[1], b.ctypes.data, b.shape[1],
-                    c.ctypes.data, n, 0.0, 1.0)
+                    c.ctypes.data, n, 0.0, 1.0, None, None)
 
             def run(fn=fn, args=args):
                 fn(*args)

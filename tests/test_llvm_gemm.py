@@ -1,6 +1,7 @@
 """The generated GEMM against numpy: every transpose variant, f32 and f64, odd and
 rectangular sizes, accumulate, submatrices, K = 0, pool vs no pool bit for bit, and tiny
-blockings that push every loop of the generator through many blocks and edges."""
+blockings that push every loop of the generator through many blocks and edges. The
+epilogue is called once on every block of C, each block final when it is called."""
 import ctypes
 import itertools
 
@@ -14,7 +15,7 @@ from graphc.codegen.llvm.jit import JIT
 VARIANTS = list(itertools.product(("f32", "f64"), (False, True), (False, True)))
 DTYPES = {"f32": np.float32, "f64": np.float64}
 SHAPES = [(1, 1, 1), (3, 3, 3), (17, 17, 17), (129, 129, 129), (1, 129, 3), (130, 1, 17),
-          (5, 300, 7), (64, 1000, 100), (128, 784, 256)]
+          (5, 300, 7), (64, 1000, 100), (128, 784, 256), (784, 256, 128), (3, 4100, 5)]
 
 
 def compile_variants(variants, config=None, narrow=None):
@@ -32,17 +33,41 @@ def caller(engine, dtype, trans_a, trans_b, narrow=None):
     p, i = ctypes.c_void_p, ctypes.c_int64
     scalar = ctypes.c_float if dtype == "f32" else ctypes.c_double
     fn = engine.function(gemm.gemm_name(dtype, trans_a, trans_b, narrow), None,
-                         p, i, i, i, p, i, p, i, p, i, scalar, scalar)
+                         p, i, i, i, p, i, p, i, p, i, scalar, scalar, p, p)
 
-    def call(pool, a, b, c, accumulate=False, alpha=1.0, beta=None):
-        """C = alpha·op(A)·op(B) + beta·C; beta defaults to 1 with accumulate, else 0."""
+    def call(pool, a, b, c, accumulate=False, alpha=1.0, beta=None, epilogue=None):
+        """C = alpha·op(A)·op(B) + beta·C; beta defaults to 1 with accumulate, else 0;
+        epilogue: a BlockLog the GEMM reports each final block of C to."""
         m, n = c.shape
         k = a.shape[0] if trans_a else a.shape[1]
         if beta is None:
             beta = 1.0 if accumulate else 0.0
         fn(pool, m, n, k, a.ctypes.data, leading(a), b.ctypes.data, leading(b),
-           c.ctypes.data, leading(c), beta, alpha)
+           c.ctypes.data, leading(c), beta, alpha,
+           epilogue.callback if epilogue else None, None)
     return call
+
+
+class BlockLog:
+    """An epilogue for the GEMM: records each block [r0, r1) × [c0, c1) it is called on,
+    with a copy of C's block at that moment (from whichever thread calls it)."""
+
+    def __init__(self, c):
+        self.c, self.blocks = c, []
+        self.callback = ctypes.CFUNCTYPE(None, ctypes.c_void_p, *[ctypes.c_int64] * 4)(
+            self._record)
+
+    def _record(self, ctx, r0, r1, c0, c1):
+        self.blocks.append(((r0, r1, c0, c1), self.c[r0:r1, c0:c1].copy()))
+
+    def check(self):
+        """Every element of C was in exactly one block, and each block was final (as C is
+        now) when the epilogue saw it."""
+        seen = np.zeros(self.c.shape, np.int64)
+        for (r0, r1, c0, c1), snapshot in self.blocks:
+            seen[r0:r1, c0:c1] += 1
+            np.testing.assert_array_equal(snapshot, self.c[r0:r1, c0:c1])
+        assert np.all(seen == 1), f"elements seen {seen.min()}..{seen.max()} times"
 
 
 def leading(x):
@@ -95,8 +120,10 @@ def check_product(call, pool, rng, dtype, trans_a, trans_b, m, n, k):
     call(None, a, b, c)
     assert_close(c, expected, bound)
     c_pool = np.full((m, n), np.nan, DTYPES[dtype])
-    call(pool.address, a, b, c_pool)
+    blocks = BlockLog(c_pool)
+    call(pool.address, a, b, c_pool, epilogue=blocks)
     np.testing.assert_array_equal(c_pool, c)
+    blocks.check()
 
 
 @pytest.mark.parametrize("dtype,trans_a,trans_b", VARIANTS)
@@ -224,8 +251,11 @@ def test_empty_products(engine, rng, beta):
     call = caller(engine, "f32", False, False)
     c0 = rng.standard_normal((4, 5)).astype(np.float32)
     c = c0.copy()
-    call(None, np.empty((4, 0), np.float32), np.empty((0, 5), np.float32), c, beta=beta)
+    blocks = BlockLog(c)
+    call(None, np.empty((4, 0), np.float32), np.empty((0, 5), np.float32), c, beta=beta,
+         epilogue=blocks)
     np.testing.assert_array_equal(c, c0 * np.float32(beta))      # K == 0: C = beta·C
+    blocks.check()                                               # and it is final
     call(None, np.empty((0, 3), np.float32), np.ones((3, 5), np.float32),
          np.empty((0, 5), np.float32), beta=beta)          # M == 0: nothing to do
 
@@ -268,9 +298,12 @@ def test_without_workspace_memory_the_answer_is_still_right(monkeypatch, rng):
         expected, bound = reference(a, b, trans_a, trans_b)
         c0 = rng.standard_normal((19, 23)).astype(DTYPES[dtype])
         c = c0.copy()
-        caller(engine, dtype, trans_a, trans_b)(None, a, b, c, alpha=-0.5, beta=0.75)
+        blocks = BlockLog(c)
+        caller(engine, dtype, trans_a, trans_b)(None, a, b, c, alpha=-0.5, beta=0.75,
+                                                epilogue=blocks)
         assert_close(c, 0.75 * c0.astype(np.float64) - 0.5 * expected,
                      bound + 2 * np.abs(c0) * np.finfo(c.dtype).eps)
+        blocks.check()
 
 
 @pytest.mark.parametrize("narrow", gemm.NARROW_COLUMNS)

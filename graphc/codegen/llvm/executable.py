@@ -254,10 +254,11 @@ def profile_report(exe: LLVMExecutable, runs: int) -> str:
 
 
 def _codegen_version() -> str:
-    from ...lower import loopir
-    from . import render, templates
+    """A hash of every source file that shapes a program's IR once it is lowered."""
+    from ...lower import access, epilogue, loopir
+    from . import gemm, loop_hints, render, templates, vmath
     from .cache import source_version
-    return source_version(render, templates, loopir)
+    return source_version(render, templates, loopir, access, epilogue, loop_hints, vmath, gemm)
 
 
 PRINT_FUNCTION = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_void_p)

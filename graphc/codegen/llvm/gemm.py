@@ -4,9 +4,15 @@
 
     void graphc_gemm_f32_nt(void *pool, int64_t M, int64_t N, int64_t K,
                             const float *A, int64_t lda, const float *B, int64_t ldb,
-                            float *C, int64_t ldc, float beta, float alpha);
+                            float *C, int64_t ldc, float beta, float alpha,
+                            void (*epilogue)(void *ctx, int64_t r0, int64_t r1,
+                                             int64_t c0, int64_t c1),
+                            void *epilogue_ctx);
 
-C = alpha·op(A)·op(B) + beta·C, BLAS's form; beta 0 never reads C. The SGD update
+C = alpha·op(A)·op(B) + beta·C, BLAS's form; beta 0 never reads C. A non-null epilogue
+is called on every block [r0, r1) × [c0, c1) of C once that block is final, by the thread
+that finished it (lower/epilogue.py: a kernel's pointwise bias, activation or weight
+update then runs on each block while it is in cache, not as one more pass over C). The SGD update
 W −= lr·Xᵀ·dY is one call (C = W, beta 1, alpha −lr), and so is the momentum velocity
 v = ρ·v + Xᵀ·dY (C = v, beta ρ).
 
@@ -41,6 +47,8 @@ from .jit import target_machine
 
 I8P = ir.IntType(8).as_pointer()
 TASK_TYPE = ir.FunctionType(ir.VoidType(), [I8P, I64])
+EPILOGUE_TYPE = ir.FunctionType(ir.VoidType(), [I8P, I64, I64, I64, I64])
+"""`void epilogue(void *ctx, i64 r0, i64 r1, i64 c0, i64 c1)` over a final block of C."""
 PARALLEL_FOR_TYPE = ir.FunctionType(ir.VoidType(), [I8P, TASK_TYPE.as_pointer(), I8P, I64])
 POOL_THREADS_TYPE = ir.FunctionType(I64, [I8P])
 
@@ -118,7 +126,8 @@ def gemm_name(dtype: str, trans_a: bool, trans_b: bool, narrow: int | None = Non
 def gemm_type(dtype: str) -> ir.FunctionType:
     ptr = SCALAR[dtype].as_pointer()
     return ir.FunctionType(ir.VoidType(), [I8P, I64, I64, I64, ptr, I64, ptr, I64, ptr, I64,
-                                           SCALAR[dtype], SCALAR[dtype]])
+                                           SCALAR[dtype], SCALAR[dtype],
+                                           EPILOGUE_TYPE.as_pointer(), I8P])
 
 
 class _GemmEmitter(KernelEmitter):
@@ -128,7 +137,8 @@ class _GemmEmitter(KernelEmitter):
         super().__init__(module, gemm_name(dtype, trans_a, trans_b, narrow), dtype, trans_a,
                          trans_b, config)
         self.ctx_type = ir.LiteralStructType(
-            [self.tp, self.tp, self.tp, self.tp] + [I64] * 15 + [self.t, self.t])
+            [self.tp, self.tp, self.tp, self.tp] + [I64] * 15 + [self.t, self.t]
+            + [EPILOGUE_TYPE.as_pointer(), I8P, I64])
 
     MIN_TASK_PANELS = 8          # a compute task gets at least 8·MR rows when it can
     PRIVATE_B_BYTES = 1 << 20    # a packed B block each thread may copy for itself (L2)
@@ -137,7 +147,7 @@ class _GemmEmitter(KernelEmitter):
     # -- context struct fields -------------------------------------------------------
     FIELDS = ("A", "B", "C", "Bp", "lda", "ldb", "ldc", "M", "nc", "jc", "kc", "pc",
               "tm", "m_step", "n_step", "pack_step", "a_slice", "private_b", "next_rows",
-              "beta", "alpha")
+              "beta", "alpha", "epilogue", "epilogue_ctx", "last_slice")
     CHUNK_PANELS = 2             # rows a thread claims at a time with a private B
 
     def load_fields(self, b, ctx):
@@ -239,11 +249,21 @@ class _GemmEmitter(KernelEmitter):
                 c_tile = b.at(f["C"], b.mul(b.add(ic, ir_), f["ldc"]), ccol)
                 self.call_kernel(b, kernels, [a_panel, bp, f["kc"], c_tile, f["ldc"],
                                               mr, nr, f["beta"], f["alpha"]])
+        # the slab's block of C is final after the last K slice: finish it while in cache
+        with b.if_then(b.icmp_signed("!=", f["last_slice"], c64(0))):
+            self.finish_block(b, f["epilogue"], f["epilogue_ctx"], ic, b.add(ic, mc),
+                              b.add(f["jc"], n0), b.add(f["jc"], n1))
         next_rows(b.add(ic, c64(cfg.mc)))
         b.branch(cond)
         b.position_at_end(done)
         b.ret_void()
         return fn
+
+    @staticmethod
+    def finish_block(b, epilogue, epilogue_ctx, r0, r1, c0, c1):
+        """Call the epilogue (when there is one) on C's block [r0, r1) × [c0, c1)."""
+        with b.if_then(b.icmp_unsigned("!=", epilogue, ir.Constant(epilogue.type, None))):
+            b.call(epilogue, [epilogue_ctx, r0, r1, c0, c1])
 
     def call_kernel(self, b, kernels, args):
         """The narrowest kernel that covers nr columns; `kernels` are (columns, function)
@@ -270,9 +290,9 @@ class _GemmEmitter(KernelEmitter):
         cfg = self.cfg
         fn = ir.Function(self.module, gemm_type(self.dtype), self.name)
         fn.attributes.add("nounwind")
-        pool, m, n, k, a, lda, bm, ldb, c, ldc, beta0, alpha = fn.args
+        pool, m, n, k, a, lda, bm, ldb, c, ldc, beta0, alpha, epilogue, epilogue_ctx = fn.args
         for arg, name in zip(fn.args, ("pool", "M", "N", "K", "A", "lda", "B", "ldb", "C",
-                                       "ldc", "beta", "alpha")):
+                                       "ldc", "beta", "alpha", "epilogue", "epilogue_ctx")):
             arg.name = name
         b = Builder(fn.append_basic_block("entry"))
         parallel_for = get_function(self.module, "graphc_parallel_for", PARALLEL_FOR_TYPE)
@@ -286,6 +306,7 @@ class _GemmEmitter(KernelEmitter):
         with b.if_then(b.icmp_signed("<", k, c64(1))):
             with b.if_then(b.fcmp_ordered("!=", beta0, ir.Constant(self.t, 1.0))):
                 b.call(self.emit_scale(), [c, ldc, m, n, beta0])
+            self.finish_block(b, epilogue, epilogue_ctx, c64(0), m, c64(0), n)
             b.ret_void()
 
         # threads: the pool's, unless the product is too small to be worth a dispatch
@@ -315,6 +336,7 @@ class _GemmEmitter(KernelEmitter):
         with b.if_then(b.icmp_unsigned("==", raw, ir.Constant(I8P, None)), likely=False):
             # no memory for the workspace: still the right answer, unblocked and slowly
             b.call(self.emit_unblocked(), [m, n, k, a, lda, bm, ldb, c, ldc, beta0, alpha])
+            self.finish_block(b, epilogue, epilogue_ctx, c64(0), m, c64(0), n)
             b.ret_void()
         base = b.ptrtoint(raw, I64)
         aligned = b.and_(b.add(base, c64(ALIGN - 1)), c64(-ALIGN))
@@ -323,7 +345,8 @@ class _GemmEmitter(KernelEmitter):
         ctx = b.alloca(self.ctx_type)
         self.store_fields(b, ctx, {"A": a, "B": bm, "C": c, "Bp": packed_b, "lda": lda,
                                    "ldb": ldb, "ldc": ldc, "M": m, "a_slice": a_slice,
-                                   "private_b": b.zext(private, I64), "alpha": alpha})
+                                   "private_b": b.zext(private, I64), "alpha": alpha,
+                                   "epilogue": epilogue, "epilogue_ctx": epilogue_ctx})
         ctx_i8 = b.bitcast(ctx, I8P)
         # K slices of equal depth (at most KC): K = 600 is two slices of 300, not 512 + 88
         k_step = b.ceil_div(k, b.ceil_div(k, cfg.kc))
@@ -335,7 +358,9 @@ class _GemmEmitter(KernelEmitter):
                 kc = b.min(k_step, b.sub(k, pc))
                 beta = b.select(b.icmp_signed(">", pc, c64(0)), ir.Constant(self.t, 1.0),
                                 beta0)
-                self.store_fields(b, ctx, {"pc": pc, "kc": kc, "beta": beta})
+                last = b.icmp_signed(">=", b.add(pc, kc), k)
+                self.store_fields(b, ctx, {"pc": pc, "kc": kc, "beta": beta,
+                                           "last_slice": b.zext(last, I64)})
                 with b.if_then(b.not_(private)):
                     self.run_tasks(b, parallel_for, pool, threads, pack_task, ctx_i8,
                                    grid["pack_tasks"])

@@ -14,6 +14,7 @@ from ...ir import DType, bool_, float32, float64, int32, int64
 from ...lower.access import mentions
 from ...lower.loopir import (Assign, Binary, Call, Cast, Compare, Const, Declare, Kernel, Load,
                              Local, Loop, Select, Store, Unary, Var, add, idx, mul)
+from ...lower.epilogue import Epilogue, gemm_epilogue
 from .loop_hints import loop_hints, loop_id
 from . import vmath
 
@@ -111,6 +112,7 @@ class FunctionEmitter:
 
     def loop(self, var: str, extent: ir.Value, body, start: ir.Value | None = None,
              hints: tuple = ()):
+        """for var in start..extent: body (statements, or a function emitting them)."""
         b = self.builder
         pre = b.block
         header = self.fn.append_basic_block(f"{var}.head")
@@ -125,7 +127,7 @@ class FunctionEmitter:
         saved = self.vars.get(var)
         self.vars[var] = i
         self.scope = _Scope(self.scope)
-        self.emit(body)
+        body() if callable(body) else self.emit(body)
         self.scope = self.scope.parent
         nxt = b.add(i, ir.Constant(I64, 1))
         i.add_incoming(nxt, b.block)
@@ -343,21 +345,55 @@ def _dynamic_task_count(em, loop: Loop):
     return b.select(small, one, count)
 
 
+def _chunk(module, kernel: Kernel, name: str, extras: int, templates):
+    """An internal, always-inlined function of the kernel's buffers (`noalias` as in the
+    kernel) and `extras` more i64 arguments; returns it, an emitter for its body and the
+    extra arguments."""
+    signature = kernel_signature(kernel)
+    chunk = ir.Function(module, ir.FunctionType(VOID, signature.args[:-1] + (I64,) * extras),
+                        name)
+    chunk.linkage = "internal"
+    chunk.attributes.add("alwaysinline")
+    _mark_distinct(chunk, kernel)
+    pointers = chunk.args[:len(kernel.params)]
+    em = FunctionEmitter(module, chunk, {p.name: arg for p, arg in zip(kernel.params, pointers)},
+                         {p.name: p.dtype for p in kernel.params}, ir.Constant(I8P, None),
+                         templates)
+    return chunk, em, chunk.args[len(kernel.params):]
+
+
+def _table_caller(module, kernel: Kernel, name: str, extras: int):
+    """`void name(i8* ctx, i64 ...)`, ctx a table of the kernel's buffer pointers in
+    parameter order (`_buffer_table`); returns it, a builder in its body, the table and
+    the buffers loaded from it."""
+    fn = ir.Function(module, ir.FunctionType(VOID, [I8P] + [I64] * extras), name)
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")      # called directly too: its body is compiled once
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    table = b.bitcast(fn.args[0], I8P.as_pointer())
+    buffers = [b.bitcast(b.load(b.gep(table, [ir.Constant(I64, k)])),
+                         storage_type(p.dtype).as_pointer())
+               for k, p in enumerate(kernel.params)]
+    return fn, b, table, buffers
+
+
+def _buffer_table(em, kernel: Kernel, fn: ir.Function):
+    """The kernel's buffer pointers in a stack table with one slot to spare (a task
+    count), for `_table_caller` functions: (the table, it as an i8*)."""
+    b = em.builder
+    ctx = ir.IRBuilder(em.entry).alloca(ir.ArrayType(I8P, len(kernel.params) + 1))
+    for k, arg in enumerate(fn.args[:-1]):
+        b.store(b.bitcast(arg, I8P), b.gep(ctx, [ir.Constant(I32, 0), ir.Constant(I32, k)]))
+    return ctx, b.bitcast(ctx, I8P)
+
+
 def _outline(module, kernel: Kernel, loop: Loop, n_tasks, templates, index: int):
     """A task `void(i8* ctx, i64 t)` running chunk t of `loop`; ctx holds the kernel's
     buffer pointers in parameter order, then (n_tasks None: decided at run time) the
     task count. The chunk itself is a function of the buffers (inlined into the task), so
     the buffers' `noalias` holds inside the task as it does in the kernel."""
-    signature = kernel_signature(kernel)
-    chunk = ir.Function(module, ir.FunctionType(VOID, signature.args[:-1] + (I64, I64)),
-                        f"{kernel.name}_task{index}.chunk")
-    chunk.linkage = "internal"
-    chunk.attributes.add("alwaysinline")
-    _mark_distinct(chunk, kernel)
-    *pointers, task, count = chunk.args
-    em = FunctionEmitter(module, chunk, {p.name: arg for p, arg in zip(kernel.params, pointers)},
-                         {p.name: p.dtype for p in kernel.params}, ir.Constant(I8P, None),
-                         templates)
+    chunk, em, (task, count) = _chunk(module, kernel, f"{kernel.name}_task{index}.chunk", 2,
+                                      templates)
     b = em.builder
     extent = em.expr(loop.extent)
     lo = b.sdiv(b.mul(task, extent), count)
@@ -365,18 +401,27 @@ def _outline(module, kernel: Kernel, loop: Loop, n_tasks, templates, index: int)
     em.loop(loop.var.name, hi, loop.body, start=lo, hints=loop_hints(loop))
     em.finish()
 
-    fn = ir.Function(module, ir.FunctionType(VOID, [I8P, I64]), f"{kernel.name}_task{index}")
-    fn.linkage = "internal"
-    fn.attributes.add("noinline")      # called directly too: its body is compiled once
-    ctx_arg, task = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    table = b.bitcast(ctx_arg, I8P.as_pointer())
-    args = [b.bitcast(b.load(b.gep(table, [ir.Constant(I64, k)])),
-                      storage_type(p.dtype).as_pointer())
-            for k, p in enumerate(kernel.params)]
+    fn, b, table, buffers = _table_caller(module, kernel, f"{kernel.name}_task{index}", 1)
     count = ir.Constant(I64, n_tasks) if n_tasks is not None else \
         b.ptrtoint(b.load(b.gep(table, [ir.Constant(I64, len(kernel.params))])), I64)
-    b.call(chunk, args + [task, count])
+    b.call(chunk, buffers + [fn.args[1], count])
+    b.ret_void()
+    return fn
+
+
+def _epilogue(module, kernel: Kernel, epilogue: Epilogue, templates, index: int):
+    """`void(i8* ctx, i64 r0, i64 r1, i64 c0, i64 c1)`: the pointwise nest after a gemm
+    (lower/epilogue.py) over one block of C, for the GEMM to call on each final block."""
+    chunk, em, (r0, r1, c0, c1) = _chunk(module, kernel, f"{kernel.name}_epilogue{index}.chunk",
+                                         4, templates)
+    rows, columns = epilogue.rows, epilogue.columns
+    em.loop(rows.var.name, r1,
+            lambda: em.loop(columns.var.name, c1, columns.body, start=c0,
+                            hints=loop_hints(columns)),
+            start=r0, hints=loop_hints(rows))
+    em.finish()
+    fn, b, _, buffers = _table_caller(module, kernel, f"{kernel.name}_epilogue{index}", 4)
+    b.call(chunk, buffers + list(fn.args[1:]))
     b.ret_void()
     return fn
 
@@ -409,7 +454,18 @@ def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
     buffers = {p.name: arg for p, arg in zip(kernel.params, fn.args)}
     dtypes = {p.name: p.dtype for p in kernel.params}
     em = FunctionEmitter(module, fn, buffers, dtypes, fn.args[-1], templates)
+    fused = set()                 # statements run inside the gemm call before them
     for index, stmt in enumerate(kernel.body):
+        if index in fused:
+            continue
+        epilogue = gemm_epilogue(kernel, index)
+        if epilogue is not None:
+            finish = _epilogue(module, kernel, epilogue, templates, index + 1)
+            _, ctx_ptr = _buffer_table(em, kernel, fn)
+            templates["gemm"](em, stmt.args, epilogue=(finish, ctx_ptr))
+            em.scope = _Scope()       # the call wrote C and whatever the epilogue writes
+            fused.add(index + 1)
+            continue
         dynamic = parallel and isinstance(stmt, Loop) and stmt.kind == "parallel" and \
             not isinstance(loop_work(stmt), int)
         n_tasks = task_count(stmt) if parallel and isinstance(stmt, Loop) else 0
@@ -418,11 +474,7 @@ def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
             continue
         task = _outline(module, kernel, stmt, None if dynamic else n_tasks, templates, index)
         b = em.builder
-        ctx = ir.IRBuilder(em.entry).alloca(ir.ArrayType(I8P, len(kernel.params) + 1))
-        for k, arg in enumerate(fn.args[:-1]):
-            slot = b.gep(ctx, [ir.Constant(I32, 0), ir.Constant(I32, k)])
-            b.store(b.bitcast(arg, I8P), slot)
-        ctx_ptr = b.bitcast(ctx, I8P)
+        ctx, ctx_ptr = _buffer_table(em, kernel, fn)
         if not dynamic:
             b.call(_parallel_for(module), [fn.args[-1], task, ctx_ptr,
                                            ir.Constant(I64, n_tasks)])

@@ -14,8 +14,8 @@ import llvmlite.ir as ir
 
 from ...lower.nests import Names
 from ...lower.templates import expand_gemm
-from .gemm import (define_gemm, gemm_name, gemm_type, host_config, narrow_columns,
-                   narrow_config)
+from .gemm import (EPILOGUE_TYPE, define_gemm, gemm_name, gemm_type, host_config,
+                   narrow_columns, narrow_config)
 from .jit import JIT, CompileJob
 from .conv_direct import conv_direct_native, conv_filter_direct_native
 from .parallel import install_runtime
@@ -74,7 +74,9 @@ def gemm_symbol(dtype: str, trans_a: bool, trans_b: bool, narrow: int | None = N
 _PUBLISHED: set = set()
 
 
-def gemm_native(em, args) -> None:
+def gemm_native(em, args, epilogue=None) -> None:
+    """A call of the compiled variant; `epilogue`: (function, ctx) it calls on each final
+    block of C (render.py, for a kernel's pointwise nest after the gemm)."""
     a, a_off, b, b_off, c, c_off, m, n, k, lda, ldb, ldc, ta, tb, beta, alpha = args
     dtype = em.dtypes[a]
     if not dtype.is_floating:
@@ -90,9 +92,11 @@ def gemm_native(em, args) -> None:
     def at(buf, off):
         return bld.gep(em.buffers[buf], [i64(off)])
 
+    finish, ctx = epilogue or (ir.Constant(EPILOGUE_TYPE.as_pointer(), None),
+                               ir.Constant(ir.IntType(8).as_pointer(), None))
     bld.call(fn, [em.pool, i64(m), i64(n), i64(k), at(a, a_off), i64(lda), at(b, b_off),
                   i64(ldb), at(c, c_off), i64(ldc), ir.Constant(value_type(dtype), float(beta)),
-                  ir.Constant(value_type(dtype), float(alpha))])
+                  ir.Constant(value_type(dtype), float(alpha)), finish, ctx])
 
 
 def gemm_loops(em, args) -> None:
