@@ -436,12 +436,15 @@ class _GemmEmitter(KernelEmitter):
 
 
 def define_gemm(module: ir.Module, dtype: str, trans_a: bool, trans_b: bool,
-                config: GemmConfig | None = None, narrow: int | None = None) -> ir.Function:
+                config: GemmConfig | None = None, narrow: int | None = None,
+                shared_kernels: bool = False) -> ir.Function:
     """Add `graphc_gemm_<dtype>_<ta><tb>` (with `narrow`: `..._n<narrow>`, blocked by
     `narrow_config`) to `module` (once) and return it.
 
     The module must be JIT'ed next to the runtime of parallel.py (`install_runtime`), which
-    defines `graphc_parallel_for` and `graphc_pool_threads`.
+    defines `graphc_parallel_for` and `graphc_pool_threads`. With `shared_kernels` the
+    micro-kernels are only declared: `define_micro_kernels` puts them in a module of their
+    own, compiled once for every variant of that blocking.
     """
     if dtype not in SCALAR:
         raise ValueError(f"define_gemm: dtype must be 'f32' or 'f64', got {dtype!r}")
@@ -451,17 +454,49 @@ def define_gemm(module: ir.Module, dtype: str, trans_a: bool, trans_b: bool,
         return existing
     config = config or (narrow_config(dtype, narrow) if narrow else host_config(dtype))
     emitter = _GemmEmitter(module, dtype, bool(trans_a), bool(trans_b), config, narrow)
-    cfg = emitter.cfg
-    kernels = [(v * cfg.width, emitter.emit_kernel(v))
-               for v in range(1, cfg.nr // cfg.width + 1)]
-    if cfg.width >= 8 and cfg.nr > cfg.width:
-        # the last few columns of a ragged N (N = 100: 4) in a half-width vector: on
-        # cores that split a full vector op in two halves, half the cost of a full one
-        half = KernelEmitter(module, emitter.name, dtype, bool(trans_a), bool(trans_b),
-                             replace(cfg, width=cfg.width // 2))
-        kernels.insert(0, (cfg.width // 2, half.emit_kernel(1, suffix="kernel_half")))
+    kernels = micro_kernels(module, dtype, config, define=not shared_kernels)
     pack_a = emitter.emit_pack_a()
     pack_b = emitter.emit_pack_b()
     pack_task = emitter.emit_pack_task(pack_b)
     compute_task = emitter.emit_compute_task(pack_a, pack_b, kernels)
     return emitter.emit_entry(pack_task, compute_task)
+
+
+def define_micro_kernels(module: ir.Module, dtype: str, config: GemmConfig) -> None:
+    """Add the micro-kernels of one blocking, for variants built with `shared_kernels`.
+    They work on packed panels, so every transpose variant of the blocking calls the
+    same ones (about three quarters of a variant's code)."""
+    micro_kernels(module, dtype, config, define=True)
+
+
+def micro_kernels_name(dtype: str, config: GemmConfig) -> str:
+    """The symbol prefix of a blocking's micro-kernels: what their code depends on."""
+    return (f"graphc_gemm_{dtype}_kernels_{config.mr}x{config.nr}_w{config.width}"
+            + ("_fma" if config.fma else ""))
+
+
+def micro_kernels(module: ir.Module, dtype: str, config: GemmConfig,
+                  define: bool) -> list[tuple[int, ir.Function]]:
+    """(columns, function) of each micro-kernel of a blocking, narrowest first: one per
+    vector count up to NR, and for wide vectors one of half a vector; defined in `module`
+    (once), or declared when `define` is false."""
+    prefix = micro_kernels_name(dtype, config)
+    specs = [(v * config.width, v, config, f"v{v}")
+             for v in range(1, config.nr // config.width + 1)]
+    if config.width >= 8 and config.nr > config.width:
+        # the last few columns of a ragged N (N = 100: 4) in a half-width vector: on
+        # cores that split a full vector op in two halves, half the cost of a full one
+        specs.insert(0, (config.width // 2, 1, replace(config, width=config.width // 2),
+                         "half"))
+    kernels = []
+    for columns, vectors, blocking, suffix in specs:
+        name = f"{prefix}.{suffix}"
+        fn = module.globals.get(name)
+        if fn is None and define:
+            emitter = KernelEmitter(module, prefix, dtype, False, False, blocking)
+            fn = emitter.emit_kernel(vectors, suffix=suffix)
+            fn.linkage = "external"
+        elif fn is None:
+            fn = ir.Function(module, KernelEmitter.kernel_type(dtype), name)
+        kernels.append((columns, fn))
+    return kernels

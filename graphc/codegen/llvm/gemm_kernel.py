@@ -147,6 +147,14 @@ class KernelEmitter:
         return fn, Builder(fn.append_basic_block("entry"))
 
     # -- micro-kernel ----------------------------------------------------------------
+    @staticmethod
+    def kernel_type(dtype: str) -> ir.FunctionType:
+        """void kernel(T *Ap, T *Bp, i64 kc, T *C, i64 ldc, i64 mr, i64 nr, T beta,
+        T alpha)"""
+        t = SCALAR[dtype]
+        tp = t.as_pointer()
+        return ir.FunctionType(ir.VoidType(), [tp, tp, I64, tp, I64, I64, I64, t, t])
+
     def emit_kernel(self, vectors, suffix=None):
         """C[mr×nr] (+)= alpha · Ap[kc×MR]ᵀ · Bp[kc×NR][:, :vectors·W] for one A and one B
         panel.
@@ -159,7 +167,7 @@ class KernelEmitter:
         """
         cfg = self.cfg
         fn, b = self.internal(suffix or f"kernel{vectors}",
-                              [self.tp, self.tp, I64, self.tp, I64, I64, I64, self.t, self.t])
+                              self.kernel_type(self.dtype).args)
         ap, bp, kc, c, ldc, mr, nr, beta, alpha = fn.args
         for arg in (ap, bp, c):
             arg.add_attribute("noalias")
