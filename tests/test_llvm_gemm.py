@@ -341,3 +341,29 @@ def test_host_config_is_consistent():
     for dtype in ("f32", "f64"):
         cfg = gemm.host_config(dtype)
         assert cfg.nr % cfg.width == 0 and cfg.mc % cfg.mr == 0 and cfg.nc % cfg.nr == 0
+
+
+def test_variants_share_one_blockings_micro_kernels(rng):
+    """With shared_kernels a variant only declares its micro-kernels; one module of them
+    serves every transpose variant of the blocking, linked in one JIT."""
+    config = gemm.host_config("f32")
+    prefix = gemm.micro_kernels_name("f32", config)
+    kernels = ir.Module(name="kernels")
+    gemm.define_micro_kernels(kernels, "f32", config)
+    defined = {f.name for f in kernels.functions if f.name.startswith(prefix) and f.blocks}
+    assert len(defined) >= 2
+    engine = JIT()
+    parallel.install_runtime(engine)
+    engine.add(str(kernels))
+    variants = [("f32", False, False), ("f32", True, False), ("f32", False, True)]
+    for dtype, trans_a, trans_b in variants:
+        module = ir.Module(name="variant")
+        gemm.define_gemm(module, dtype, trans_a, trans_b, shared_kernels=True)
+        used = {f.name for f in module.functions if f.name.startswith(prefix)}
+        assert used <= defined and used
+        assert all(not module.get_global(name).blocks for name in used)   # declared only
+        engine.add(str(module))
+    with parallel.ThreadPool(engine, 2) as pool:
+        for dtype, trans_a, trans_b in variants:
+            check_product(caller(engine, dtype, trans_a, trans_b), pool, rng, dtype,
+                          trans_a, trans_b, 37, 100, 45)
