@@ -16,13 +16,14 @@ import numpy as np
 from ...ir.symbolic import evaluate
 from ...ops.random_bits import as_signed
 from ...lower.program import LoweredProgram, lower_program
-from .jit import JIT
-from .jit import compile_workers, precompile
+from .jit import JIT, CompileJob, compile_workers, precompile
 from .render import program_module, program_modules
 from .templates import TEMPLATES, publish_routines, routine_jobs
 from .thread_choice import ThreadChoice
 
 ENTRY = "graphc_program"
+PROGRAM_OPT_LEVEL = 3
+"""LLVM optimisation level of a program's kernels."""
 
 
 def aligned_zeros(nbytes: int, align: int = 64) -> np.ndarray:
@@ -62,11 +63,12 @@ class LLVMExecutable:
         self.parts = workers if n_kernels >= 2 * workers else 1
         parts = [(f"{key}\n// part {i} of {self.parts}", functools.partial(self._part_ir, i))
                  for i in range(self.parts)]
-        precompile([(self.jit, part_key, source) for part_key, source in parts] +
+        level = PROGRAM_OPT_LEVEL
+        precompile([CompileJob(self.jit, part_key, source, level) for part_key, source in parts] +
                    routine_jobs(self.lowered.kernels))      # the longest jobs first
         publish_routines(self.lowered.kernels)   # the program links against them
         for part_key, source in parts:           # the entry point's part comes last
-            self.jit.add(source, key=part_key)
+            self.jit.add(source, level, key=part_key)
         self._entry = self.jit.function(ENTRY, None, ctypes.c_void_p, ctypes.c_void_p)
         self.arena = None
         self.batch = None                  # N the table's arena pointers are set for
