@@ -15,24 +15,25 @@ from graphc.codegen.llvm.jit import JIT
 VARIANTS = list(itertools.product(("f32", "f64"), (False, True), (False, True)))
 DTYPES = {"f32": np.float32, "f64": np.float64}
 SHAPES = [(1, 1, 1), (3, 3, 3), (17, 17, 17), (129, 129, 129), (1, 129, 3), (130, 1, 17),
-          (5, 300, 7), (64, 1000, 100), (128, 784, 256), (784, 256, 128), (3, 4100, 5)]
+          (5, 300, 7), (64, 1000, 100), (128, 784, 256), (784, 256, 128), (3, 4100, 5),
+          (784, 6, 25), (25, 6, 784), (40, 3, 600)]       # few columns: conv1's products
 
 
-def compile_variants(variants, config=None, narrow=None):
+def compile_variants(variants, config=None):
     engine = JIT()
     parallel.install_runtime(engine)
     module = ir.Module(name="gemm_test")
     for dtype, trans_a, trans_b in variants:
-        gemm.define_gemm(module, dtype, trans_a, trans_b, config, narrow=narrow)
+        gemm.define_gemm(module, dtype, trans_a, trans_b, config)
     engine.add(str(module))
     return engine
 
 
-def caller(engine, dtype, trans_a, trans_b, narrow=None):
+def caller(engine, dtype, trans_a, trans_b):
     """A Python function gemm(pool, A, B, C, accumulate) over numpy (sub)matrices."""
     p, i = ctypes.c_void_p, ctypes.c_int64
     scalar = ctypes.c_float if dtype == "f32" else ctypes.c_double
-    fn = engine.function(gemm.gemm_name(dtype, trans_a, trans_b, narrow), None,
+    fn = engine.function(gemm.gemm_name(dtype, trans_a, trans_b), None,
                          p, i, i, i, p, i, p, i, p, i, scalar, scalar, p, p)
 
     def call(pool, a, b, c, accumulate=False, alpha=1.0, beta=None, epilogue=None):
@@ -304,28 +305,6 @@ def test_without_workspace_memory_the_answer_is_still_right(monkeypatch, rng):
         assert_close(c, 0.75 * c0.astype(np.float64) - 0.5 * expected,
                      bound + 2 * np.abs(c0) * np.finfo(c.dtype).eps)
         blocks.check()
-
-
-@pytest.mark.parametrize("narrow", gemm.NARROW_COLUMNS)
-def test_narrow_variants_match_numpy(rng, narrow):
-    """The few-column variants (convolutions with 6 output channels) on their own
-    shapes, on wider ones (several panels) and ragged edges; pool or not, same bits."""
-    engine = compile_variants(VARIANTS, narrow=narrow)
-    with parallel.ThreadPool(engine, 2) as pool:
-        for dtype, trans_a, trans_b in VARIANTS:
-            call = caller(engine, dtype, trans_a, trans_b, narrow)
-            for m, n, k in [(1, 1, 1), (17, 6, 25), (784, 6, 25), (25, 6, 784), (33, 8, 5),
-                            (5, 17, 9), (40, 3, 600)]:
-                check_product(call, pool, rng, dtype, trans_a, trans_b, m, n, k)
-
-
-def test_narrow_variant_choice():
-    wide = gemm.host_config("f32").nr
-    assert gemm.narrow_columns("f32", 6) == 8 < wide
-    assert gemm.narrow_columns("f32", wide) is None
-    assert gemm.narrow_columns("f32", object()) is None      # N known only at run time
-    cfg = gemm.narrow_config("f32", 8)
-    assert cfg.nr == 8 and cfg.nr % cfg.width == 0 and cfg.mc % cfg.mr == 0
 
 
 def test_define_gemm_is_idempotent_and_checks_dtype():

@@ -90,37 +90,8 @@ def host_config(dtype: str) -> GemmConfig:
     return GemmConfig(width=width, mr=mr, nr=nr, kc=kc, mc=mc, nc=nc, fma=fma)
 
 
-@functools.lru_cache(maxsize=8)
-def narrow_config(dtype: str, columns: int) -> GemmConfig:
-    """Blocking for products with at most `columns` columns (N = 6 or 16: convolutions
-    with few output channels, 10-way logits): an NR of `columns` wastes no vector lanes
-    on padding, and the registers the wide tile used for columns go to a taller MR."""
-    host = host_config(dtype)
-    width = min(host.width, columns)
-    vectors = columns // width
-    registers = 32 if host.width * SIZE[dtype] == 64 else 16
-    mr = min(16, (registers - 4) // vectors)
-    return GemmConfig(width=width, mr=mr, nr=columns, kc=host.kc, mc=mr * max(1, 96 // mr),
-                      nc=host.nc, fma=host.fma)
-
-
-NARROW_COLUMNS = (8,)
-"""N at or below which a product uses the narrow variant of that many columns."""
-
-
-def narrow_columns(dtype: str, n) -> int | None:
-    """The narrow variant for a product with n columns (None: the host's wide one)."""
-    if not isinstance(n, int):
-        return None
-    for columns in NARROW_COLUMNS:
-        if n <= columns < host_config(dtype).nr:
-            return columns
-    return None
-
-
-def gemm_name(dtype: str, trans_a: bool, trans_b: bool, narrow: int | None = None) -> str:
-    return (f"graphc_gemm_{dtype}_{'t' if trans_a else 'n'}{'t' if trans_b else 'n'}"
-            + (f"_n{narrow}" if narrow else ""))
+def gemm_name(dtype: str, trans_a: bool, trans_b: bool) -> str:
+    return f"graphc_gemm_{dtype}_{'t' if trans_a else 'n'}{'t' if trans_b else 'n'}"
 
 
 def gemm_type(dtype: str) -> ir.FunctionType:
@@ -133,8 +104,8 @@ def gemm_type(dtype: str) -> ir.FunctionType:
 class _GemmEmitter(KernelEmitter):
     """Adds the blocking loops, the parallel tasks and the entry point of one variant."""
 
-    def __init__(self, module, dtype, trans_a, trans_b, config, narrow=None):
-        super().__init__(module, gemm_name(dtype, trans_a, trans_b, narrow), dtype, trans_a,
+    def __init__(self, module, dtype, trans_a, trans_b, config):
+        super().__init__(module, gemm_name(dtype, trans_a, trans_b), dtype, trans_a,
                          trans_b, config)
         self.ctx_type = ir.LiteralStructType(
             [self.tp, self.tp, self.tp, self.tp] + [I64] * 15 + [self.t, self.t]
@@ -436,10 +407,9 @@ class _GemmEmitter(KernelEmitter):
 
 
 def define_gemm(module: ir.Module, dtype: str, trans_a: bool, trans_b: bool,
-                config: GemmConfig | None = None, narrow: int | None = None,
-                shared_kernels: bool = False) -> ir.Function:
-    """Add `graphc_gemm_<dtype>_<ta><tb>` (with `narrow`: `..._n<narrow>`, blocked by
-    `narrow_config`) to `module` (once) and return it.
+                config: GemmConfig | None = None, shared_kernels: bool = False) -> ir.Function:
+    """Add `graphc_gemm_<dtype>_<ta><tb>` (blocked by `config`, by default the host's) to
+    `module` (once) and return it.
 
     The module must be JIT'ed next to the runtime of parallel.py (`install_runtime`), which
     defines `graphc_parallel_for` and `graphc_pool_threads`. With `shared_kernels` the
@@ -448,12 +418,12 @@ def define_gemm(module: ir.Module, dtype: str, trans_a: bool, trans_b: bool,
     """
     if dtype not in SCALAR:
         raise ValueError(f"define_gemm: dtype must be 'f32' or 'f64', got {dtype!r}")
-    name = gemm_name(dtype, bool(trans_a), bool(trans_b), narrow)
+    name = gemm_name(dtype, bool(trans_a), bool(trans_b))
     existing = module.globals.get(name)
     if existing is not None:
         return existing
-    config = config or (narrow_config(dtype, narrow) if narrow else host_config(dtype))
-    emitter = _GemmEmitter(module, dtype, bool(trans_a), bool(trans_b), config, narrow)
+    config = config or host_config(dtype)
+    emitter = _GemmEmitter(module, dtype, bool(trans_a), bool(trans_b), config)
     kernels = micro_kernels(module, dtype, config, define=not shared_kernels)
     pack_a = emitter.emit_pack_a()
     pack_b = emitter.emit_pack_b()

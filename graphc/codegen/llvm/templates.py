@@ -15,7 +15,7 @@ import llvmlite.ir as ir
 from ...lower.nests import Names
 from ...lower.templates import expand_gemm
 from .gemm import (EPILOGUE_TYPE, define_gemm, define_micro_kernels, gemm_name, gemm_type,
-                   host_config, micro_kernels_name, narrow_columns, narrow_config)
+                   host_config, micro_kernels_name)
 from .jit import JIT, CompileJob
 from .conv_direct import conv_direct_native, conv_filter_direct_native
 from .parallel import install_runtime
@@ -45,19 +45,15 @@ O1 runs it as fast as O3 (measured on f32 products from 64×100×10 to 512³, tw
 and compiles a variant in ~0.24 s of CPU instead of ~0.33 s."""
 
 
-def _variant_config(dtype: str, narrow: int | None):
-    return narrow_config(dtype, narrow) if narrow else host_config(dtype)
-
-
-def gemm_job(dtype: str, trans_a: bool, trans_b: bool, narrow: int | None = None):
+def gemm_job(dtype: str, trans_a: bool, trans_b: bool):
     """What compiling one GEMM variant takes (a CompileJob); its micro-kernels are
     another job (`kernels_job`), shared with the other variants of its blocking."""
-    name = gemm_name(dtype, trans_a, trans_b, narrow)
-    config = _variant_config(dtype, narrow)
+    name = gemm_name(dtype, trans_a, trans_b)
+    config = host_config(dtype)
 
     def build() -> str:
         module = ir.Module(name=f"graphc_{name}")
-        define_gemm(module, dtype, trans_a, trans_b, narrow=narrow, shared_kernels=True)
+        define_gemm(module, dtype, trans_a, trans_b, shared_kernels=True)
         return str(module)
     return CompileJob(_routines_jit(), f"{name}:{config}:{_gemm_version()}", build,
                       ROUTINE_OPT_LEVEL)
@@ -84,16 +80,16 @@ def _load_kernels(dtype: str, config) -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def gemm_symbol(dtype: str, trans_a: bool, trans_b: bool, narrow: int | None = None) -> str:
+def gemm_symbol(dtype: str, trans_a: bool, trans_b: bool) -> str:
     """Compile one GEMM variant (once per process; from the disk cache when seen before)
     and make its symbol global."""
-    name = gemm_name(dtype, trans_a, trans_b, narrow)
+    name = gemm_name(dtype, trans_a, trans_b)
     with _LOCK:
-        _load_kernels(dtype, _variant_config(dtype, narrow))
-        job = gemm_job(dtype, trans_a, trans_b, narrow)
+        _load_kernels(dtype, host_config(dtype))
+        job = gemm_job(dtype, trans_a, trans_b)
         job.jit.add(job.source, job.optimize_level, key=job.key)
         llvm.add_symbol(name, job.jit.address(name))
-        _PUBLISHED.add((dtype, trans_a, trans_b, narrow))
+        _PUBLISHED.add((dtype, trans_a, trans_b))
         return name
 
 
@@ -108,7 +104,7 @@ def gemm_native(em, args, epilogue=None) -> None:
     if not dtype.is_floating:
         return gemm_loops(em, args)
     # declared only: publish_routines links the compiled variant before the program
-    name = gemm_name(dtype.short, bool(ta), bool(tb), narrow_columns(dtype.short, n))
+    name = gemm_name(dtype.short, bool(ta), bool(tb))
     fn = em.module.globals.get(name) or ir.Function(em.module, gemm_type(dtype.short), name)
     bld = em.builder
 
@@ -185,7 +181,7 @@ TEMPLATES = {"gemm": gemm_native, "print": print_native, "block_sum": block_sum_
 
 
 def routines_needed(kernels) -> list[tuple]:
-    """The GEMM variants (dtype, trans_a, trans_b, narrow) the kernels call."""
+    """The GEMM variants (dtype, trans_a, trans_b) the kernels call."""
     from ...lower.loopir import Call, Loop
     dtypes = {p.name: p.dtype for k in kernels for p in k.params}
     stack = [s for k in kernels for s in k.body]
@@ -196,8 +192,7 @@ def routines_needed(kernels) -> list[tuple]:
             stack.extend(s.body)
         elif isinstance(s, Call) and s.function == "gemm" and dtypes[s.args[0]].is_floating:
             dtype = dtypes[s.args[0]].short
-            variant = (dtype, bool(s.args[12]), bool(s.args[13]),
-                       narrow_columns(dtype, s.args[7]))
+            variant = (dtype, bool(s.args[12]), bool(s.args[13]))
             if variant not in found:
                 found.append(variant)
     return found
@@ -207,8 +202,8 @@ def routine_jobs(kernels) -> list[tuple]:
     """Compile jobs (`jit.precompile`) of the GEMM variants not compiled in this process,
     and of their micro-kernels."""
     missing = [v for v in routines_needed(kernels) if v not in _PUBLISHED]
-    blockings = {(v[0], _variant_config(v[0], v[3])) for v in missing}
-    return [kernels_job(dtype, config) for dtype, config in sorted(blockings, key=str)] + \
+    dtypes = sorted({dtype for dtype, _, _ in missing})
+    return [kernels_job(dtype, host_config(dtype)) for dtype in dtypes] + \
         [gemm_job(*v) for v in missing]
 
 
