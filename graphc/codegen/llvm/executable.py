@@ -37,7 +37,7 @@ class LLVMExecutable:
                  check_numerics: bool = False, adaptive_threads: bool = True):
         """threads: use the process's thread pool; adaptive_threads: each run uses it or
         not, whichever has been faster lately (thread_choice.py; off when profiling)."""
-        from .parallel import configured_threads, default_pool
+        from .parallel import configured_threads
         self.lowered: LoweredProgram = lower_program(program, check_numerics)
         self.program = program
         slots = {b.name: i for i, b in enumerate(self.lowered.buffers)}
@@ -51,10 +51,7 @@ class LLVMExecutable:
                              profile_slot, stop_slot)
         self._llvm_ir = None
         self.jit = JIT()
-        if profile:
-            from .parallel import install_runtime
-            install_runtime(self.jit)
-        self.pool = default_pool(self.jit) if parallel else None
+        self.pool = None
         key = (f"program:{_codegen_version()}:{parallel}:{profile_slot}:{stop_slot}:"
                f"{sorted(slots.items())}"
                + "\n".join(str(k) for k in self.lowered.kernels))
@@ -65,7 +62,9 @@ class LLVMExecutable:
                  for i in range(self.parts)]
         level = PROGRAM_OPT_LEVEL
         precompile([CompileJob(self.jit, part_key, source, level) for part_key, source in parts] +
-                   routine_jobs(self.lowered.kernels))      # the longest jobs first
+                   routine_jobs(self.lowered.kernels),      # the longest jobs first
+                   meanwhile=functools.partial(self._start_runtime, parallel or profile,
+                                               parallel))
         publish_routines(self.lowered.kernels)   # the program links against them
         for part_key, source in parts:           # the entry point's part comes last
             self.jit.add(source, level, key=part_key)
@@ -126,6 +125,15 @@ class LLVMExecutable:
         self._read_before = {i for i, (b, node) in enumerate(zip(self._outputs, program.outputs))
                              if b is not None and b.kind == "variable" and b.node in updated
                              and node.op.name not in ("assign", "assign_add", "assign_sub")}
+
+    def _start_runtime(self, runtime: bool, pool: bool) -> None:
+        """The thread-pool runtime in this program's JIT (compiled the first time, while
+        the compile workers build the rest), and the process's pool."""
+        from .parallel import default_pool, install_runtime
+        if runtime:
+            install_runtime(self.jit)
+        if pool:
+            self.pool = default_pool(self.jit)
 
     def _part_ir(self, index: int) -> str:
         """Part `index` of the program's modules, rendered on demand (by the compile

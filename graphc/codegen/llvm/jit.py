@@ -188,15 +188,17 @@ class CompileJob(NamedTuple):
     optimize_level: int = 3
 
 
-def precompile(jobs) -> None:
+def precompile(jobs, meanwhile=None) -> None:
     """Compile the jobs (CompileJob, or (jit, key, ir_source) at O3) that miss the disk
     cache in forked worker processes, side by side; each object then waits in its JIT
     (and in the disk cache) for `jit.add(ir_source, optimize_level, key=key)`, which only
     loads it. Workers take the next job as they finish one (list the longest first), so
     a worker that drew short jobs is not left idle. A module that fails to compile, or
     every module of a worker that dies, is left to `add`, which compiles it (and reports
-    any error)."""
+    any error). `meanwhile()`, if given, runs in this process once the workers are
+    started (or at once, when nothing needs them)."""
     import os
+    meanwhile = meanwhile or (lambda: None)
     workers = compile_workers()
     pending = []
     for jit, key, source, level in (CompileJob(*job) for job in jobs):
@@ -204,6 +206,7 @@ def precompile(jobs) -> None:
         if full not in jit._ready and not jit.cache.has(full):   # add() will load a hit
             pending.append((jit, full, (source, level)))
     if len(pending) < 2 or workers < 2 or not hasattr(os, "fork"):
+        meanwhile()
         return
     # the children build the IR text too (Python work that would otherwise run here, one
     # module after another) and run LLVM, so this process, whose peak memory is what
@@ -216,6 +219,14 @@ def precompile(jobs) -> None:
     finally:
         os.close(queue_in)
         os.close(queue_out)
+    try:
+        meanwhile()
+    finally:
+        _collect_all(children, pending)
+
+
+def _collect_all(children, pending) -> None:
+    """Hand each compiled object to its JIT and to the disk cache."""
     for child in children:
         for i, data in _collect(child):
             jit, full, _ = pending[i]

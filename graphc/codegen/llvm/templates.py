@@ -27,9 +27,9 @@ _LOCK = threading.Lock()
 
 @functools.lru_cache(maxsize=1)
 def _routines_jit() -> JIT:
-    jit = JIT()
-    install_runtime(jit)
-    return jit
+    """The JIT of the GEMM routines; the variants link against the thread-pool runtime,
+    installed in it before the first one loads (`gemm_symbol`)."""
+    return JIT()
 
 
 @functools.lru_cache(maxsize=1)
@@ -87,6 +87,7 @@ def gemm_symbol(dtype: str, trans_a: bool, trans_b: bool) -> str:
     with _LOCK:
         _load_kernels(dtype, host_config(dtype))
         job = gemm_job(dtype, trans_a, trans_b)
+        install_runtime(job.jit)
         job.jit.add(job.source, job.optimize_level, key=job.key)
         llvm.add_symbol(name, job.jit.address(name))
         _PUBLISHED.add((dtype, trans_a, trans_b))
