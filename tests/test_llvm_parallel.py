@@ -1,6 +1,7 @@
 """graphc_parallel_for and the native ThreadPool: every index runs exactly once, on any
 pool size, with or without a pool, repeatedly, nested, from two callers, after close."""
 import ctypes
+import os
 import threading
 import time
 
@@ -45,6 +46,32 @@ define void @nested_task(ptr %ctx, i64 %i) {
 
 define void @run_nested(ptr %pool, ptr %ctx, i64 %n) {
   call void @graphc_parallel_for(ptr %pool, ptr @nested_task, ptr %ctx, i64 %n)
+  ret void
+}
+
+; task i busies itself (~0.2 ms), then writes the CPU it ran on to cpus[i] (ctx: i32*)
+declare i32 @sched_getcpu()
+
+define void @where_task(ptr %cpus, i64 %i) {
+entry:
+  %spin = alloca i64
+  store volatile i64 0, ptr %spin
+  br label %busy
+busy:
+  %v = load volatile i64, ptr %spin
+  %v1 = add i64 %v, 1
+  store volatile i64 %v1, ptr %spin
+  %more = icmp ult i64 %v1, 200000
+  br i1 %more, label %busy, label %done
+done:
+  %cpu = call i32 @sched_getcpu()
+  %slot = getelementptr i32, ptr %cpus, i64 %i
+  store i32 %cpu, ptr %slot
+  ret void
+}
+
+define void @where(ptr %pool, ptr %cpus, i64 %n) {
+  call void @graphc_parallel_for(ptr %pool, ptr @where_task, ptr %cpus, i64 %n)
   ret void
 }
 """
@@ -206,3 +233,69 @@ def test_default_pool_is_shared_and_usable(run):
     rec = Record(1000)
     run(p.address, rec.address, 1000)
     rec.check()
+
+
+def _cpu_of(thread_id: int) -> int:
+    """The CPU a thread of this process last ran on (/proc: field 39 of its stat)."""
+    with open(f"/proc/self/task/{thread_id}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[36])
+
+
+TWO_CPUS = pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs Linux and two CPUs this process may use")
+
+
+@TWO_CPUS
+def test_move_off_cpu_moves_the_calling_thread_and_keeps_its_affinity(jit):
+    move_off = jit.function("graphc_move_off_cpu", None, ctypes.c_int32)
+    libc = ctypes.CDLL(None)
+    allowed = os.sched_getaffinity(0)
+    home = min(allowed)
+    seen = {}
+
+    def body():
+        os.sched_setaffinity(0, {home})           # now running on `home`
+        os.sched_setaffinity(0, allowed)          # free to go, still there while running
+        seen["before"] = libc.sched_getcpu()
+        move_off(home)
+        seen["after"] = libc.sched_getcpu()
+        seen["mask"] = os.sched_getaffinity(0)
+        move_off(100_000)                         # past any cpu_set_t: nothing happens
+        seen["mask_after_noop"] = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {home})
+        move_off(home)                            # its only CPU: stays
+        seen["alone"] = libc.sched_getcpu()
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    assert seen["before"] == home and seen["after"] != home
+    assert seen["mask"] == allowed and seen["mask_after_noop"] == allowed
+    assert seen["alone"] == home
+
+
+@TWO_CPUS
+def test_a_worker_on_its_callers_cpu_moves_to_another_before_running_tasks(jit):
+    """A worker that finds itself on the caller's CPU (the kernel often wakes a thread
+    on its waker's CPU) moves off it, so the two run side by side instead of in turns."""
+    where = jit.function("where", None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+    allowed = os.sched_getaffinity(0)
+    home = min(allowed)
+    # a worker that spins (never sleeps) between calls, so nothing but itself moves it
+    with parallel.ThreadPool(jit, 2, spin_us=5e6) as p:
+        (worker,) = p._threads
+        try:
+            os.sched_setaffinity(0, {home})             # the caller stays on `home`
+            os.sched_setaffinity(worker.native_id, {home})
+            deadline = time.monotonic() + 1.0
+            while _cpu_of(worker.native_id) != home and time.monotonic() < deadline:
+                time.sleep(0.001)
+            assert _cpu_of(worker.native_id) == home
+            os.sched_setaffinity(worker.native_id, allowed)   # free to go, still there
+            cpus = np.full(64, -1, np.int32)
+            where(p.address, cpus.ctypes.data, len(cpus))
+            assert np.all(cpus >= 0)
+            assert np.any(cpus != home), "every task ran on the caller's CPU"
+            assert os.sched_getaffinity(worker.native_id) == allowed   # mask restored
+        finally:
+            os.sched_setaffinity(0, allowed)

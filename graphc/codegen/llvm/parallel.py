@@ -25,6 +25,12 @@ Protocol (one pool, one parallel_for at a time; others run serially, see `busy`)
 - Idle threads spin on `gen` with `pause` for `spin_cycles`, then sleep on a futex;
   the caller waits for `done` the same way. Wake-ups are only issued when someone sleeps
   (a Dekker pair of seq_cst operations on `sleepers` / `caller_sleeping` and the word).
+- A worker about to run tasks checks the caller's CPU (published with the work): if it
+  is on the same one, it moves to another first (`graphc_move_off_cpu`: its affinity
+  without that CPU, then its whole affinity again). The kernel often wakes a sleeping
+  worker on its waker's CPU, and on a virtual machine whose other vCPU is idle it left
+  it there, behind the spinning caller, for 10-35 ms (seed-2layer's step ran at 0.31-0.37
+  ms, its one-thread speed, in most rounds of the benchmark; 0.18-0.24 ms with the move).
 - Which thread runs an index never matters: a task's work depends on its index only, so
   results are identical run to run and identical to the serial fallback (pool == NULL).
 - Nothing needs the workers: if none are running (after shutdown, or in a forked child),
@@ -58,6 +64,7 @@ OFF_CTX = 104             # ptr: its context
 OFF_STARTED = 112         # i32: workers that entered graphc_worker_loop
 OFF_DONE = 128            # i32: finished tasks of the current call, the caller's futex word
 OFF_CALLER_SLEEPING = 132  # i32: 1 while the caller sleeps on `done`
+OFF_CALLER_CPU = 136      # i32: the CPU the caller of the current call ran on
 POOL_BYTES = 192
 _ALIGN = 64
 
@@ -73,6 +80,9 @@ _INT_MAX = 2 ** 31 - 1
 _RUNTIME_IR = """
 declare i64 @syscall(i64, ...)
 declare i32 @sched_yield()
+declare i32 @sched_getcpu()
+declare i32 @sched_getaffinity(i32, i64, ptr)
+declare i32 @sched_setaffinity(i32, i64, ptr)
 declare i64 @llvm.readcyclecounter()
 {pause_decl}
 
@@ -106,6 +116,67 @@ define internal void @futex_wait(ptr %addr, i32 %expected) {{
 define internal void @futex_wake(ptr %addr, i32 %count) {{
   %v = zext i32 %count to i64
   %r = call i64 (i64, ...) @syscall(i64 {futex}, ptr %addr, i64 {wake_op}, i64 %v)
+  ret void
+}}
+
+; The calling thread leaves CPU %cpu for another it may run on: its affinity without %cpu
+; (the kernel moves it at once), then its whole affinity again (it stays where it went).
+; Nothing happens when %cpu is its only CPU.
+define void @graphc_move_off_cpu(i32 %cpu) {{
+entry:
+  %all = alloca [16 x i64], align 8
+  %others = alloca [16 x i64], align 8
+  %big = icmp uge i32 %cpu, 1024
+  br i1 %big, label %out, label %read
+read:
+  %r = call i32 @sched_getaffinity(i32 0, i64 128, ptr %all)
+  %failed = icmp ne i32 %r, 0
+  br i1 %failed, label %out, label %copy
+copy:
+  %i = phi i64 [ 0, %read ], [ %next, %copy ]
+  %any = phi i64 [ 0, %read ], [ %any1, %copy ]
+  %pa = getelementptr [16 x i64], ptr %all, i64 0, i64 %i
+  %word = load i64, ptr %pa
+  %c = zext i32 %cpu to i64
+  %home = lshr i64 %c, 6
+  %bit = and i64 %c, 63
+  %mask = shl i64 1, %bit
+  %here = icmp eq i64 %i, %home
+  %drop = select i1 %here, i64 %mask, i64 0
+  %kept = and i64 %word, %drop
+  %rest = xor i64 %word, %kept
+  %po = getelementptr [16 x i64], ptr %others, i64 0, i64 %i
+  store i64 %rest, ptr %po
+  %any1 = or i64 %any, %rest
+  %next = add i64 %i, 1
+  %more = icmp ult i64 %next, 16
+  br i1 %more, label %copy, label %check
+check:
+  %elsewhere = icmp ne i64 %any1, 0
+  br i1 %elsewhere, label %move, label %out
+move:
+  %r1 = call i32 @sched_setaffinity(i32 0, i64 128, ptr %others)
+  %r2 = call i32 @sched_setaffinity(i32 0, i64 128, ptr %all)
+  br label %out
+out:
+  ret void
+}}
+
+; A worker about to run tasks on the CPU its caller runs on would take turns with the
+; caller instead of running beside it (a woken thread is often placed on its waker's CPU,
+; and on a virtual machine whose other vCPU is idle the kernel may leave it there for tens
+; of milliseconds): move to another CPU first.
+define internal void @avoid_caller_cpu(ptr %pool) {{
+entry:
+  %pcpu = call ptr @field(ptr %pool, i64 {caller_cpu})
+  %caller = load atomic i32, ptr %pcpu monotonic, align 4
+  %mine = call i32 @sched_getcpu()
+  %same = icmp eq i32 %mine, %caller
+  br i1 %same, label %move, label %out
+move:
+  call void @graphc_move_off_cpu(i32 %mine)
+  br label %out
+out:
   ret void
 }}
 
@@ -227,6 +298,9 @@ publish:
   %pwork = call ptr @field(ptr %pool, i64 {work})
   %pgen = call ptr @field(ptr %pool, i64 {gen})
   %psleepers = call ptr @field(ptr %pool, i64 {sleepers})
+  %pcpu = call ptr @field(ptr %pool, i64 {caller_cpu})
+  %cpu = call i32 @sched_getcpu()
+  store atomic i32 %cpu, ptr %pcpu monotonic, align 4
   store atomic ptr %task, ptr %ptask monotonic, align 8
   store atomic ptr %ctx, ptr %pctx monotonic, align 8
   store atomic i32 0, ptr %pdone monotonic, align 4
@@ -301,6 +375,7 @@ woke:
   %exit = icmp ne i32 %stop, 0
   br i1 %exit, label %out, label %ran
 ran:
+  call void @avoid_caller_cpu(ptr %pool)
   call void @run_tasks(ptr %pool)
   br label %wait
 out:
@@ -342,7 +417,8 @@ def runtime_ir() -> str:
         wait_op=_FUTEX_WAIT_PRIVATE, wake_op=_FUTEX_WAKE_PRIVATE, int_max=_INT_MAX,
         work=OFF_WORK, gen=OFF_GEN, sleepers=OFF_SLEEPERS, shutdown=OFF_SHUTDOWN,
         busy=OFF_BUSY, spin=OFF_SPIN, nthreads=OFF_NTHREADS, task=OFF_TASK, ctx=OFF_CTX,
-        started=OFF_STARTED, done=OFF_DONE, caller_sleeping=OFF_CALLER_SLEEPING)
+        started=OFF_STARTED, done=OFF_DONE, caller_sleeping=OFF_CALLER_SLEEPING,
+        caller_cpu=OFF_CALLER_CPU)
 
 
 def install_runtime(jit: JIT) -> None:
