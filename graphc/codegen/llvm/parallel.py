@@ -26,11 +26,12 @@ Protocol (one pool, one parallel_for at a time; others run serially, see `busy`)
   the caller waits for `done` the same way. Wake-ups are only issued when someone sleeps
   (a Dekker pair of seq_cst operations on `sleepers` / `caller_sleeping` and the word).
 - A worker about to run tasks checks the caller's CPU (published with the work): if it
-  is on the same one, it moves to another first (`graphc_move_off_cpu`: its affinity
-  without that CPU, then its whole affinity again). The kernel often wakes a sleeping
-  worker on its waker's CPU, and on a virtual machine whose other vCPU is idle it left
-  it there, behind the spinning caller, for 10-35 ms (seed-2layer's step ran at 0.31-0.37
-  ms, its one-thread speed, in most rounds of the benchmark; 0.18-0.24 ms with the move).
+  is on the same one, it leaves it (`graphc_avoid_cpu`: its affinity becomes the CPUs
+  it started with, less that one), so it is neither there now nor woken there later. The
+  kernel tends to wake a sleeping worker on its waker's CPU, and on a virtual machine
+  whose other vCPU is idle it left it there, queued behind the caller, for 10-35 ms: the
+  caller then ran every task itself (seed-2layer's step ran at its one-thread speed in
+  most rounds of the benchmark).
 - Which thread runs an index never matters: a task's work depends on its index only, so
   results are identical run to run and identical to the serial fallback (pool == NULL).
 - Nothing needs the workers: if none are running (after shutdown, or in a forked child),
@@ -83,6 +84,7 @@ declare i32 @sched_yield()
 declare i32 @sched_getcpu()
 declare i32 @sched_getaffinity(i32, i64, ptr)
 declare i32 @sched_setaffinity(i32, i64, ptr)
+declare void @llvm.memset.p0.i64(ptr, i8, i64, i1)
 declare i64 @llvm.readcyclecounter()
 {pause_decl}
 
@@ -119,28 +121,22 @@ define internal void @futex_wake(ptr %addr, i32 %count) {{
   ret void
 }}
 
-; The calling thread leaves CPU %cpu for another it may run on: its affinity without %cpu
-; (the kernel moves it at once), then its whole affinity again (it stays where it went).
-; Nothing happens when %cpu is its only CPU.
-define void @graphc_move_off_cpu(i32 %cpu) {{
+; The calling thread's affinity becomes %allowed (a cpu_set_t of 1024 bits) without %cpu,
+; so the kernel moves it off %cpu at once and never wakes it there again; nothing happens
+; when %cpu is the only CPU in %allowed.
+define void @graphc_avoid_cpu(ptr %allowed, i32 %cpu) {{
 entry:
-  %all = alloca [16 x i64], align 8
   %others = alloca [16 x i64], align 8
-  %big = icmp uge i32 %cpu, 1024
-  br i1 %big, label %out, label %read
-read:
-  %r = call i32 @sched_getaffinity(i32 0, i64 128, ptr %all)
-  %failed = icmp ne i32 %r, 0
-  br i1 %failed, label %out, label %copy
-copy:
-  %i = phi i64 [ 0, %read ], [ %next, %copy ]
-  %any = phi i64 [ 0, %read ], [ %any1, %copy ]
-  %pa = getelementptr [16 x i64], ptr %all, i64 0, i64 %i
-  %word = load i64, ptr %pa
   %c = zext i32 %cpu to i64
   %home = lshr i64 %c, 6
   %bit = and i64 %c, 63
   %mask = shl i64 1, %bit
+  br label %copy
+copy:
+  %i = phi i64 [ 0, %entry ], [ %next, %copy ]
+  %any = phi i64 [ 0, %entry ], [ %any1, %copy ]
+  %pa = getelementptr [16 x i64], ptr %allowed, i64 0, i64 %i
+  %word = load i64, ptr %pa
   %here = icmp eq i64 %i, %home
   %drop = select i1 %here, i64 %mask, i64 0
   %kept = and i64 %word, %drop
@@ -155,18 +151,17 @@ check:
   %elsewhere = icmp ne i64 %any1, 0
   br i1 %elsewhere, label %move, label %out
 move:
-  %r1 = call i32 @sched_setaffinity(i32 0, i64 128, ptr %others)
-  %r2 = call i32 @sched_setaffinity(i32 0, i64 128, ptr %all)
+  %r = call i32 @sched_setaffinity(i32 0, i64 128, ptr %others)
   br label %out
 out:
   ret void
 }}
 
 ; A worker about to run tasks on the CPU its caller runs on would take turns with the
-; caller instead of running beside it (a woken thread is often placed on its waker's CPU,
-; and on a virtual machine whose other vCPU is idle the kernel may leave it there for tens
-; of milliseconds): move to another CPU first.
-define internal void @avoid_caller_cpu(ptr %pool) {{
+; caller instead of running beside it: it leaves that CPU, and is not woken there again
+; (the kernel tends to wake a sleeping thread on its waker's CPU, and on a virtual
+; machine whose other vCPU is idle it left it there, behind the caller, for tens of ms).
+define internal void @avoid_caller_cpu(ptr %pool, ptr %allowed) {{
 entry:
   %pcpu = call ptr @field(ptr %pool, i64 {caller_cpu})
   %caller = load atomic i32, ptr %pcpu monotonic, align 4
@@ -174,7 +169,7 @@ entry:
   %same = icmp eq i32 %mine, %caller
   br i1 %same, label %move, label %out
 move:
-  call void @graphc_move_off_cpu(i32 %mine)
+  call void @graphc_avoid_cpu(ptr %allowed, i32 %mine)
   br label %out
 out:
   ret void
@@ -337,11 +332,21 @@ entry:
   %pshutdown = call ptr @field(ptr %pool, i64 {shutdown})
   %pspin = call ptr @field(ptr %pool, i64 {spin})
   %pstarted = call ptr @field(ptr %pool, i64 {started})
+  ; the CPUs this worker may use, as it started (none known: it never moves itself)
+  %allowed = alloca [16 x i64], align 8
+  call void @llvm.memset.p0.i64(ptr %allowed, i8 0, i64 128, i1 false)
+  %a0 = call i32 @sched_getaffinity(i32 0, i64 128, ptr %allowed)
+  %known = icmp eq i32 %a0, 0
+  br i1 %known, label %begin, label %unknown
+unknown:
+  call void @llvm.memset.p0.i64(ptr %allowed, i8 0, i64 128, i1 false)
+  br label %begin
+begin:
   %g0 = load atomic i32, ptr %pgen acquire, align 4
   %s0 = atomicrmw add ptr %pstarted, i32 1 seq_cst
   br label %wait
 wait:
-  %seen = phi i32 [ %g0, %entry ], [ %g, %ran ]
+  %seen = phi i32 [ %g0, %begin ], [ %g, %ran ]
   %limit = load atomic i64, ptr %pspin monotonic, align 8
   %start = call i64 @llvm.readcyclecounter()
   br label %spin
@@ -375,7 +380,7 @@ woke:
   %exit = icmp ne i32 %stop, 0
   br i1 %exit, label %out, label %ran
 ran:
-  call void @avoid_caller_cpu(ptr %pool)
+  call void @avoid_caller_cpu(ptr %pool, ptr %allowed)
   call void @run_tasks(ptr %pool)
   br label %wait
 out:
