@@ -59,8 +59,9 @@ def gemm_job(dtype: str, trans_a: bool, trans_b: bool):
                       ROUTINE_OPT_LEVEL)
 
 
-def kernels_job(dtype: str, config):
-    """What compiling the micro-kernels of one blocking takes (a CompileJob)."""
+def kernels_job(dtype: str):
+    """What compiling the micro-kernels of the host blocking takes (a CompileJob)."""
+    config = host_config(dtype)
     name = micro_kernels_name(dtype, config)
 
     def build() -> str:
@@ -72,10 +73,10 @@ def kernels_job(dtype: str, config):
 
 
 @functools.lru_cache(maxsize=None)
-def _load_kernels(dtype: str, config) -> None:
-    """Compile (or load from the disk cache) a blocking's micro-kernels into the routines'
-    JIT, once per process, before any variant that calls them."""
-    job = kernels_job(dtype, config)
+def _load_kernels(dtype: str) -> None:
+    """Compile (or load from the disk cache) the micro-kernels into the routines' JIT,
+    once per process, before any variant that calls them."""
+    job = kernels_job(dtype)
     job.jit.add(job.source, job.optimize_level, key=job.key)
 
 
@@ -85,7 +86,7 @@ def gemm_symbol(dtype: str, trans_a: bool, trans_b: bool) -> str:
     and make its symbol global."""
     name = gemm_name(dtype, trans_a, trans_b)
     with _LOCK:
-        _load_kernels(dtype, host_config(dtype))
+        _load_kernels(dtype)
         job = gemm_job(dtype, trans_a, trans_b)
         install_runtime(job.jit)
         job.jit.add(job.source, job.optimize_level, key=job.key)
@@ -203,9 +204,9 @@ def routine_jobs(kernels) -> list[tuple]:
     """Compile jobs (`jit.precompile`) of the GEMM variants not compiled in this process,
     and of their micro-kernels."""
     missing = [v for v in routines_needed(kernels) if v not in _PUBLISHED]
-    dtypes = sorted({dtype for dtype, _, _ in missing})
-    return [kernels_job(dtype, host_config(dtype)) for dtype in dtypes] + \
-        [gemm_job(*v) for v in missing]
+    loaded = {dtype for dtype, _, _ in _PUBLISHED}        # with a variant, its kernels
+    dtypes = sorted({dtype for dtype, _, _ in missing} - loaded)
+    return [kernels_job(dtype) for dtype in dtypes] + [gemm_job(*v) for v in missing]
 
 
 def publish_routines(kernels) -> None:
