@@ -109,16 +109,18 @@ class _GemmEmitter(KernelEmitter):
                          trans_b, config)
         self.ctx_type = ir.LiteralStructType(
             [self.tp, self.tp, self.tp, self.tp] + [I64] * 15 + [self.t, self.t]
-            + [EPILOGUE_TYPE.as_pointer(), I8P, I64])
+            + [EPILOGUE_TYPE.as_pointer(), I8P, I64, I64])
 
     MIN_TASK_PANELS = 8          # a compute task gets at least 8·MR rows when it can
     PRIVATE_B_BYTES = 1 << 20    # a packed B block each thread may copy for itself (L2)
+    DIRECT_B_ROW_BYTES = 1024    # B (not transposed) rows at most this far apart are read
+                                 # in place: a k-row of a panel every few hundred bytes
     ALLOCATOR = "malloc"         # of the packing workspace (tests substitute a failing one)
 
     # -- context struct fields -------------------------------------------------------
     FIELDS = ("A", "B", "C", "Bp", "lda", "ldb", "ldc", "M", "nc", "jc", "kc", "pc",
               "tm", "m_step", "n_step", "pack_step", "a_slice", "private_b", "next_rows",
-              "beta", "alpha", "epilogue", "epilogue_ctx", "last_slice")
+              "beta", "alpha", "epilogue", "epilogue_ctx", "last_slice", "direct_b")
     CHUNK_PANELS = 2             # rows a thread claims at a time with a private B
 
     def load_fields(self, b, ctx):
@@ -144,6 +146,10 @@ class _GemmEmitter(KernelEmitter):
         f = self.load_fields(b, b.bitcast(fn.args[0], self.ctx_type.as_pointer()))
         j0 = b.mul(fn.args[1], f["pack_step"])
         j1 = b.min(f["nc"], b.add(j0, f["pack_step"]))
+        if not self.trans_b:           # B read in place: only the ragged last panel
+            ragged = b.mul(b.sdiv(f["nc"], c64(self.cfg.nr)), c64(self.cfg.nr))
+            direct = b.icmp_signed("!=", f["direct_b"], c64(0))
+            j0 = b.select(direct, b.max(j0, ragged), j0)
         column = b.add(f["jc"], j0)
         dst = b.at(f["Bp"], b.mul(j0, f["kc"]))
         b.call(pack_b, [f["B"], f["ldb"], f["pc"], f["kc"], column,
@@ -181,9 +187,14 @@ class _GemmEmitter(KernelEmitter):
         shared_b = b.select(private, c64(0), b.mul(nc_padded, f["kc"]))
         ap = b.at(f["Bp"], shared_b, b.mul(task, f["a_slice"]))
         own_b = b.at(ap, self.aligned_count(b, b.mul(c64(cfg.mc), f["kc"])))
+        # B read in place (`direct_b`): whole panels come straight from B, only the
+        # ragged last one (fewer than NR columns) is packed, at its usual place
+        direct = None if self.trans_b else b.icmp_signed("!=", f["direct_b"], c64(0))
+        pack_from = n0 if direct is None else b.select(
+            direct, b.add(n0, b.mul(b.sdiv(b.sub(n1, n0), c64(cfg.nr)), c64(cfg.nr))), n0)
         with b.if_then(private):
-            b.call(pack_b, [f["B"], f["ldb"], f["pc"], f["kc"], b.add(f["jc"], n0),
-                            b.add(f["jc"], n1), own_b])
+            b.call(pack_b, [f["B"], f["ldb"], f["pc"], f["kc"], b.add(f["jc"], pack_from),
+                            b.add(f["jc"], n1), b.at(own_b, b.mul(pack_from, f["kc"]))])
         # packed panel of column jr: Bp + jr·kc, or own_b + jr·kc (private: n0 is 0)
         panels = b.select(private, own_b, f["Bp"])
         counter = b.gep(b.bitcast(fn.args[0], self.ctx_type.as_pointer()),
@@ -213,13 +224,18 @@ class _GemmEmitter(KernelEmitter):
         with b.loop(n0, n1, cfg.nr, name="jr") as jr:
             nr = b.min(c64(cfg.nr), b.sub(n1, jr))
             bp = b.at(panels, b.mul(jr, f["kc"]))
+            ldbk = c64(cfg.nr)
             ccol = b.add(f["jc"], jr)
+            if direct is not None:
+                in_place = b.and_(direct, b.icmp_signed("==", nr, c64(cfg.nr)))
+                bp = b.select(in_place, b.at(f["B"], b.mul(f["pc"], f["ldb"]), ccol), bp)
+                ldbk = b.select(in_place, f["ldb"], ldbk)
             with b.loop(c64(0), mc, cfg.mr, name="ir") as ir_:
                 mr = b.min(c64(cfg.mr), b.sub(mc, ir_))
                 a_panel = b.at(ap, b.mul(ir_, f["kc"]))
                 c_tile = b.at(f["C"], b.mul(b.add(ic, ir_), f["ldc"]), ccol)
                 self.call_kernel(b, kernels, [a_panel, bp, f["kc"], c_tile, f["ldc"],
-                                              mr, nr, f["beta"], f["alpha"]])
+                                              mr, nr, f["beta"], f["alpha"], ldbk])
         # the slab's block of C is final after the last K slice: finish it while in cache
         with b.if_then(b.icmp_signed("!=", f["last_slice"], c64(0))):
             self.finish_block(b, f["epilogue"], f["epilogue_ctx"], ic, b.add(ic, mc),
@@ -314,10 +330,13 @@ class _GemmEmitter(KernelEmitter):
         packed_b = b.inttoptr(aligned, self.tp)
 
         ctx = b.alloca(self.ctx_type)
+        direct = c64(0) if self.trans_b else b.zext(b.icmp_signed(
+            "<=", b.mul(ldb, c64(self.esize)), c64(self.DIRECT_B_ROW_BYTES)), I64)
         self.store_fields(b, ctx, {"A": a, "B": bm, "C": c, "Bp": packed_b, "lda": lda,
                                    "ldb": ldb, "ldc": ldc, "M": m, "a_slice": a_slice,
                                    "private_b": b.zext(private, I64), "alpha": alpha,
-                                   "epilogue": epilogue, "epilogue_ctx": epilogue_ctx})
+                                   "epilogue": epilogue, "epilogue_ctx": epilogue_ctx,
+                                   "direct_b": direct})
         ctx_i8 = b.bitcast(ctx, I8P)
         # K slices of equal depth (at most KC): K = 600 is two slices of 300, not 512 + 88
         k_step = b.ceil_div(k, b.ceil_div(k, cfg.kc))

@@ -62,6 +62,9 @@ class Builder(ir.IRBuilder):
     def min(self, a, b):
         return self.select(self.icmp_signed("<", a, b), a, b)
 
+    def max(self, a, b):
+        return self.select(self.icmp_signed(">", a, b), a, b)
+
     def ceil_div(self, a, b):
         b = c64(b) if isinstance(b, int) else b
         return self.sdiv(self.add(a, self.sub(b, c64(1))), b)
@@ -150,14 +153,15 @@ class KernelEmitter:
     @staticmethod
     def kernel_type(dtype: str) -> ir.FunctionType:
         """void kernel(T *Ap, T *Bp, i64 kc, T *C, i64 ldc, i64 mr, i64 nr, T beta,
-        T alpha)"""
+        T alpha, i64 ldbk): ldbk is the distance of Bp's k-rows, NR for a packed panel,
+        ldb for a panel of B read in place."""
         t = SCALAR[dtype]
         tp = t.as_pointer()
-        return ir.FunctionType(ir.VoidType(), [tp, tp, I64, tp, I64, I64, I64, t, t])
+        return ir.FunctionType(ir.VoidType(), [tp, tp, I64, tp, I64, I64, I64, t, t, I64])
 
     def emit_kernel(self, vectors, suffix=None):
         """C[mr×nr] (+)= alpha · Ap[kc×MR]ᵀ · Bp[kc×NR][:, :vectors·W] for one A and one B
-        panel.
+        panel (Bp's k-rows `ldbk` apart: NR packed, ldb when B is read in place).
 
         The MR·vectors accumulators are allocas that SROA turns into registers; the k loop
         body is `vectors` loads of B, MR broadcasts of A and MR·vectors fmas. Kernels
@@ -168,7 +172,7 @@ class KernelEmitter:
         cfg = self.cfg
         fn, b = self.internal(suffix or f"kernel{vectors}",
                               self.kernel_type(self.dtype).args)
-        ap, bp, kc, c, ldc, mr, nr, beta, alpha = fn.args
+        ap, bp, kc, c, ldc, mr, nr, beta, alpha, ldbk = fn.args
         for arg in (ap, bp, c):
             arg.add_attribute("noalias")
         width = vectors * cfg.width
@@ -179,8 +183,8 @@ class KernelEmitter:
         if self.PREFETCH_C:
             self.prefetch_tile(b, c, ldc, width)
         with b.loop(c64(0), kc, name="k") as k:
-            brow = b.at(bp, b.mul(k, c64(cfg.nr)))
-            bvecs = [b.load_vec(b.at(brow, c64(v * cfg.width)), self.vec, self.valign)
+            brow = b.at(bp, b.mul(k, ldbk))
+            bvecs = [b.load_vec(b.at(brow, c64(v * cfg.width)), self.vec, self.esize)
                      for v in range(vectors)]
             arow = b.at(ap, b.mul(k, c64(cfg.mr)))
             for r in range(cfg.mr):
