@@ -346,3 +346,25 @@ def test_variants_share_one_blockings_micro_kernels(rng):
         for dtype, trans_a, trans_b in variants:
             check_product(caller(engine, dtype, trans_a, trans_b), pool, rng, dtype,
                           trans_a, trans_b, 37, 100, 45)
+
+
+def test_b_read_in_place_gives_the_bits_of_packed_b(monkeypatch, rng):
+    """Whole panels of an untransposed B with short rows are read where they lie; the
+    products are bit for bit those of packing every panel (same operations, same order),
+    with ragged last panels, several K slices and both task layouts."""
+    variants = [("f32", False, False), ("f32", True, False), ("f64", False, False)]
+    in_place = compile_variants(variants)
+    monkeypatch.setattr(gemm._GemmEmitter, "DIRECT_B_ROW_BYTES", 0)
+    packed = compile_variants(variants)
+    with parallel.ThreadPool(in_place, 2) as pool:
+        for dtype, trans_a, trans_b in variants:
+            calls = [caller(engine, dtype, trans_a, trans_b) for engine in (in_place, packed)]
+            for m, n, k in [(64, 100, 1000), (129, 129, 129), (784, 256, 128), (7, 45, 600),
+                            (3, 200, 5)]:
+                a, b = operands(rng, dtype, m, n, k, trans_a, trans_b)
+                for address in (None, pool.address):
+                    c_in_place, c_packed = (np.full((m, n), np.nan, DTYPES[dtype])
+                                            for _ in range(2))
+                    calls[0](address, a, b, c_in_place)
+                    calls[1](address, a, b, c_packed)
+                    np.testing.assert_array_equal(c_in_place, c_packed)
