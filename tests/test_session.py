@@ -93,6 +93,25 @@ def test_make_callable_matches_run(graph, rng):
         f()
 
 
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_a_callable_checks_every_feed_after_one_it_passed_as_it_is(graph, rng, backend):
+    """make_callable skips converting an array of the dtype and shape it last passed
+    unconverted; anything else is still converted or refused."""
+    x = gc.placeholder(gc.float32, (None, 3), name="x")
+    f = gc.Session(graph, backend=backend).make_callable(gc.reduce_sum(x, axis=0), [x])
+    xv = rng.standard_normal((4, 3)).astype(np.float32)
+    np.testing.assert_allclose(f(xv), xv.sum(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(f(xv * 2), 2 * xv.sum(axis=0), rtol=1e-5)   # fast path
+    wide = rng.standard_normal((4, 6)).astype(np.float32)
+    np.testing.assert_allclose(f(wide[:, ::2]), wide[:, ::2].sum(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(f(xv.astype(np.float64)), xv.sum(axis=0), rtol=1e-5)
+    with pytest.raises(gc.FeedError, match="shape"):
+        f(np.zeros((4, 5), np.float32))
+    with pytest.raises(gc.FeedError, match="cannot feed"):
+        f(np.zeros((4, 3), np.complex64))
+    np.testing.assert_allclose(f(xv), xv.sum(axis=0), rtol=1e-5)
+
+
 def test_feeds_accept_safe_conversions(graph):
     x = gc.placeholder(gc.float32, (None,), name="x")
     sess = gc.Session(graph)

@@ -66,12 +66,13 @@ class LoweredProgram:
     def batch_size(self, feeds: dict) -> int:
         """N for this run, from the feeds (keyed by program nodes); 0 when the program
         is not batch-polymorphic. Every batch feed must agree."""
-        sizes = {b.node.name: np.shape(feeds[b.node])[0] for b in self.batch_feeds}
-        if len(sizes) > 1 and len(set(sizes.values())) > 1:
+        sizes = [np.shape(feeds[b.node])[0] for b in self.batch_feeds]
+        if sizes.count(sizes[0] if sizes else 0) != len(sizes):
             from ..runtime.interpreter import ExecutionError
             raise ExecutionError("feeds with a batch dimension disagree on the batch size: "
-                                 + ", ".join(f"{k}: {v}" for k, v in sizes.items()))
-        return next(iter(sizes.values()), 0)
+                                 + ", ".join(f"{b.node.name}: {n}"
+                                             for b, n in zip(self.batch_feeds, sizes)))
+        return sizes[0] if sizes else 0
 
     def __post_init__(self):
         self._by_name = {b.name: b for b in self.buffers}

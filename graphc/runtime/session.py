@@ -83,6 +83,17 @@ class Session:
         flat = flatten_fetches(self.graph, fetches)
         placeholders = [resolve_feed_key(self.graph, k) for k in feed_list]
         program = None                      # built on the first call, as `run` would
+        checked = [None] * len(placeholders)   # (dtype, shape) of arrays passed as they are
+
+        def feed(i, placeholder, value):
+            """convert_feed, skipped for an array of the dtype and shape last checked."""
+            if type(value) is np.ndarray and (value.dtype, value.shape) == checked[i] and \
+                    value.flags.c_contiguous:
+                return value
+            array = convert_feed(placeholder, value)
+            if array is value:              # already right: its kind needs no check again
+                checked[i] = (value.dtype, value.shape)
+            return array
 
         def run_callable(*values):
             nonlocal program
@@ -90,7 +101,7 @@ class Session:
                 raise TypeError(f"expected {len(placeholders)} feed values "
                                 f"({', '.join(p.name for p in placeholders)}), got "
                                 f"{len(values)}")
-            feeds = {p: convert_feed(p, v) for p, v in zip(placeholders, values)}
+            feeds = {p: feed(i, p, v) for i, (p, v) in enumerate(zip(placeholders, values))}
             if program is None:
                 program = self._program(flat, feeds)
             return rebuild(fetches, self._run_program(program, flat, feeds))

@@ -200,7 +200,10 @@ class LLVMExecutable:
         table = self.table
         keep = []
         for i, b in self._feed_slots:
-            array = np.ascontiguousarray(feeds[b.node], dtype=b.dtype.np_type)
+            array = feeds[b.node]
+            if type(array) is not np.ndarray or array.dtype != b.dtype.np_type or \
+                    not array.flags.c_contiguous:
+                array = np.ascontiguousarray(array, dtype=b.dtype.np_type)
             keep.append(array)
             if self._bound[i] is not array:    # the same array fed again: same address
                 table[i] = array.__array_interface__["data"][0]
