@@ -49,37 +49,25 @@ def gemm_epilogue(kernel: Kernel, index: int) -> Epilogue | None:
     if any(isinstance(item, Loop | Call) or isinstance(item, Var) and item not in (rows, columns)
            for item in walk(inner.body)):
         return None
-    indices: dict[str, set] = {}
+    indices: dict[str, dict] = {}      # buffer -> its distinct indices, by printed form
     written = set()
     for item in walk(inner.body):
         if isinstance(item, Load | Store):
-            indices.setdefault(item.buffer, set()).add(_Key(item.index))
+            indices.setdefault(item.buffer, {})[repr(item.index)] = item.index
             if isinstance(item, Store):
                 written.add(item.buffer)
     own_element = add(add(_index(c_off), mul(rows, idx(ldc))), columns)
-    if not all(_same_element(key.expr, own_element, rows, columns)
-               for key in indices.get(c, ())):
+    if not all(_same_element(index, own_element, rows, columns)
+               for index in indices.get(c, {}).values()):
         return None
     for name in written - {c}:
         if name in (a, b) or not params[name].distinct or len(indices[name]) != 1:
             return None
-        (key,) = indices[name]
-        row_step = stride_in(key.expr, rows)
-        if stride_in(key.expr, columns) != 1 or row_step is None or row_step < n:
+        (index,) = indices[name].values()
+        row_step = stride_in(index, rows)
+        if stride_in(index, columns) != 1 or row_step is None or row_step < n:
             return None
     return Epilogue(nest, inner)
-
-
-@dataclass(frozen=True)
-class _Key:
-    """An index expression, hashable by its printed form."""
-    expr: object
-
-    def __hash__(self):
-        return hash(repr(self.expr))
-
-    def __eq__(self, other):
-        return isinstance(other, _Key) and self.expr == other.expr
 
 
 def _index(value):

@@ -147,7 +147,7 @@ class _GemmEmitter(KernelEmitter):
         j0 = b.mul(fn.args[1], f["pack_step"])
         j1 = b.min(f["nc"], b.add(j0, f["pack_step"]))
         if not self.trans_b:           # B read in place: only the ragged last panel
-            ragged = b.mul(b.sdiv(f["nc"], c64(self.cfg.nr)), c64(self.cfg.nr))
+            ragged = b.floor_multiple(f["nc"], self.cfg.nr)
             direct = b.icmp_signed("!=", f["direct_b"], c64(0))
             j0 = b.select(direct, b.max(j0, ragged), j0)
         column = b.add(f["jc"], j0)
@@ -191,7 +191,7 @@ class _GemmEmitter(KernelEmitter):
         # ragged last one (fewer than NR columns) is packed, at its usual place
         direct = None if self.trans_b else b.icmp_signed("!=", f["direct_b"], c64(0))
         pack_from = n0 if direct is None else b.select(
-            direct, b.add(n0, b.mul(b.sdiv(b.sub(n1, n0), c64(cfg.nr)), c64(cfg.nr))), n0)
+            direct, b.add(n0, b.floor_multiple(b.sub(n1, n0), cfg.nr)), n0)
         with b.if_then(private):
             b.call(pack_b, [f["B"], f["ldb"], f["pc"], f["kc"], b.add(f["jc"], pack_from),
                             b.add(f["jc"], n1), b.at(own_b, b.mul(pack_from, f["kc"]))])
@@ -453,8 +453,9 @@ def define_gemm(module: ir.Module, dtype: str, trans_a: bool, trans_b: bool,
 
 def define_micro_kernels(module: ir.Module, dtype: str, config: GemmConfig) -> None:
     """Add the micro-kernels of one blocking, for variants built with `shared_kernels`.
-    They work on packed panels, so every transpose variant of the blocking calls the
-    same ones (about three quarters of a variant's code)."""
+    They see only panels (packed, or B read in place), never op(A) or op(B), so every
+    transpose variant of the blocking calls the same ones (about three quarters of a
+    variant's code)."""
     micro_kernels(module, dtype, config, define=True)
 
 

@@ -65,6 +65,10 @@ class Builder(ir.IRBuilder):
     def max(self, a, b):
         return self.select(self.icmp_signed(">", a, b), a, b)
 
+    def floor_multiple(self, a, step: int):
+        """a rounded down to a multiple of step (a ≥ 0)."""
+        return self.mul(self.sdiv(a, c64(step)), c64(step))
+
     def ceil_div(self, a, b):
         b = c64(b) if isinstance(b, int) else b
         return self.sdiv(self.add(a, self.sub(b, c64(1))), b)
@@ -159,7 +163,7 @@ class KernelEmitter:
         tp = t.as_pointer()
         return ir.FunctionType(ir.VoidType(), [tp, tp, I64, tp, I64, I64, I64, t, t, I64])
 
-    def emit_kernel(self, vectors, suffix=None):
+    def emit_kernel(self, vectors, suffix):
         """C[mr×nr] (+)= alpha · Ap[kc×MR]ᵀ · Bp[kc×NR][:, :vectors·W] for one A and one B
         panel (Bp's k-rows `ldbk` apart: NR packed, ldb when B is read in place).
 
@@ -170,8 +174,7 @@ class KernelEmitter:
         stores; a partial one (mr < MR or nr < vectors·W) with masked ones.
         """
         cfg = self.cfg
-        fn, b = self.internal(suffix or f"kernel{vectors}",
-                              self.kernel_type(self.dtype).args)
+        fn, b = self.internal(suffix, self.kernel_type(self.dtype).args)
         ap, bp, kc, c, ldc, mr, nr, beta, alpha, ldbk = fn.args
         for arg in (ap, bp, c):
             arg.add_attribute("noalias")

@@ -45,39 +45,43 @@ O1 runs it as fast as O3 (measured on f32 products from 64×100×10 to 512³, tw
 and compiles a variant in ~0.24 s of CPU instead of ~0.33 s."""
 
 
-def gemm_job(dtype: str, trans_a: bool, trans_b: bool):
-    """What compiling one GEMM variant takes (a CompileJob); its micro-kernels are
-    another job (`kernels_job`), shared with the other variants of its blocking."""
-    name = gemm_name(dtype, trans_a, trans_b)
+def _routine_job(name: str, dtype: str, define) -> CompileJob:
+    """A module of the routines' JIT holding what `define(module, dtype, config)` adds,
+    keyed by its name, the host blocking and the GEMM generator's source."""
     config = host_config(dtype)
-
-    def build() -> str:
-        module = ir.Module(name=f"graphc_{name}")
-        define_gemm(module, dtype, trans_a, trans_b, shared_kernels=True)
-        return str(module)
-    return CompileJob(_routines_jit(), f"{name}:{config}:{_gemm_version()}", build,
-                      ROUTINE_OPT_LEVEL)
-
-
-def kernels_job(dtype: str):
-    """What compiling the micro-kernels of the host blocking takes (a CompileJob)."""
-    config = host_config(dtype)
-    name = micro_kernels_name(dtype, config)
 
     def build() -> str:
         module = ir.Module(name=name)
-        define_micro_kernels(module, dtype, config)
+        define(module, dtype, config)
         return str(module)
     return CompileJob(_routines_jit(), f"{name}:{config}:{_gemm_version()}", build,
                       ROUTINE_OPT_LEVEL)
+
+
+def gemm_job(dtype: str, trans_a: bool, trans_b: bool) -> CompileJob:
+    """What compiling one GEMM variant takes; its micro-kernels are another job
+    (`kernels_job`), shared with the other variants."""
+    return _routine_job(gemm_name(dtype, trans_a, trans_b), dtype,
+                        lambda module, dtype, config: define_gemm(
+                            module, dtype, trans_a, trans_b, config, shared_kernels=True))
+
+
+def kernels_job(dtype: str) -> CompileJob:
+    """What compiling the micro-kernels of the host blocking takes."""
+    return _routine_job(micro_kernels_name(dtype, host_config(dtype)), dtype,
+                        define_micro_kernels)
+
+
+def _load(job: CompileJob) -> None:
+    """Compile a routine module (or load it from the disk cache) into its JIT."""
+    job.jit.add(job.source, job.optimize_level, key=job.key)
 
 
 @functools.lru_cache(maxsize=None)
 def _load_kernels(dtype: str) -> None:
-    """Compile (or load from the disk cache) the micro-kernels into the routines' JIT,
-    once per process, before any variant that calls them."""
-    job = kernels_job(dtype)
-    job.jit.add(job.source, job.optimize_level, key=job.key)
+    """The micro-kernels in the routines' JIT, once per process, before any variant
+    that calls them."""
+    _load(kernels_job(dtype))
 
 
 @functools.lru_cache(maxsize=None)
@@ -89,7 +93,7 @@ def gemm_symbol(dtype: str, trans_a: bool, trans_b: bool) -> str:
         _load_kernels(dtype)
         job = gemm_job(dtype, trans_a, trans_b)
         install_runtime(job.jit)
-        job.jit.add(job.source, job.optimize_level, key=job.key)
+        _load(job)
         llvm.add_symbol(name, job.jit.address(name))
         _PUBLISHED.add((dtype, trans_a, trans_b))
         return name
