@@ -368,3 +368,26 @@ def test_b_read_in_place_gives_the_bits_of_packed_b(monkeypatch, rng):
                     calls[0](address, a, b, c_in_place)
                     calls[1](address, a, b, c_packed)
                     np.testing.assert_array_equal(c_in_place, c_packed)
+
+
+def test_the_four_variants_share_one_core(rng):
+    """define_gemm_family: one core, one packing function per operand layout, and four
+    variants that are calls of the core; each computes its own product."""
+    module = ir.Module(name="family")
+    gemm.define_gemm_family(module, "f32")
+    defined = {f.name for f in module.functions if f.blocks}
+    prefix = "graphc_gemm_f32"
+    assert {f"{prefix}.core", f"{prefix}.pack_a_n", f"{prefix}.pack_a_t", f"{prefix}.pack_b_n",
+            f"{prefix}.pack_b_t"} <= defined
+    variants = [("f32", ta, tb) for ta, tb in gemm.TRANSPOSES]
+    for _, ta, tb in variants:
+        entry = module.get_global(gemm.gemm_name("f32", ta, tb))
+        assert len(entry.blocks) == 1                 # a call of the core, nothing else
+    engine = JIT()
+    parallel.install_runtime(engine)
+    engine.add(str(module))
+    with parallel.ThreadPool(engine, 2) as pool:
+        for dtype, trans_a, trans_b in variants:
+            for m, n, k in [(37, 100, 45), (64, 10, 100), (130, 33, 600)]:
+                check_product(caller(engine, dtype, trans_a, trans_b), pool, rng, dtype,
+                              trans_a, trans_b, m, n, k)

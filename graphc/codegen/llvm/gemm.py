@@ -28,6 +28,8 @@ The design is the classic Goto/BLIS one (docs/gemm.md has the reasoning and numb
   <W x T> accumulators and `llvm.fma`, broadcasting one element of A against NR/W
   vectors of B per k; narrower kernels serve the last columns, and partial tiles are
   stored with masked vector stores.
+The four variants share one core (`graphc_gemm_<dtype>.core`, given the transposes):
+they differ only in their packing functions, which the core calls through pointers.
 Threads (`pool` from graphc/codegen/llvm/parallel.py): B panels are packed in parallel,
 then C is cut into a fixed grid of rectangles of whole MR×NR tiles, one task each.
 Every element of C sees the same sequence of operations whatever the grid or the thread
@@ -45,6 +47,7 @@ from .gemm_kernel import ALIGN, I32, I64, SCALAR, SIZE, Builder, KernelEmitter, 
     get_function
 from .jit import target_machine
 
+I1 = ir.IntType(1)
 I8P = ir.IntType(8).as_pointer()
 TASK_TYPE = ir.FunctionType(ir.VoidType(), [I8P, I64])
 EPILOGUE_TYPE = ir.FunctionType(ir.VoidType(), [I8P, I64, I64, I64, I64])
@@ -102,14 +105,16 @@ def gemm_type(dtype: str) -> ir.FunctionType:
 
 
 class _GemmEmitter(KernelEmitter):
-    """Adds the blocking loops, the parallel tasks and the entry point of one variant."""
+    """Adds the blocking loops, the parallel tasks and the core every transpose variant
+    calls: the variants differ only in their packing functions, which the core takes by
+    pointer (one compiled copy of the blocking, threading and workspace logic)."""
 
-    def __init__(self, module, dtype, trans_a, trans_b, config):
-        super().__init__(module, gemm_name(dtype, trans_a, trans_b), dtype, trans_a,
-                         trans_b, config)
+    def __init__(self, module, dtype, config):
+        super().__init__(module, f"graphc_gemm_{dtype}", dtype, config)
+        pack = self.pack_type().as_pointer()
         self.ctx_type = ir.LiteralStructType(
             [self.tp, self.tp, self.tp, self.tp] + [I64] * 15 + [self.t, self.t]
-            + [EPILOGUE_TYPE.as_pointer(), I8P, I64, I64])
+            + [EPILOGUE_TYPE.as_pointer(), I8P, I64, I64, pack, pack])
 
     MIN_TASK_PANELS = 8          # a compute task gets at least 8·MR rows when it can
     PRIVATE_B_BYTES = 1 << 20    # a packed B block each thread may copy for itself (L2)
@@ -120,7 +125,8 @@ class _GemmEmitter(KernelEmitter):
     # -- context struct fields -------------------------------------------------------
     FIELDS = ("A", "B", "C", "Bp", "lda", "ldb", "ldc", "M", "nc", "jc", "kc", "pc",
               "tm", "m_step", "n_step", "pack_step", "a_slice", "private_b", "next_rows",
-              "beta", "alpha", "epilogue", "epilogue_ctx", "last_slice", "direct_b")
+              "beta", "alpha", "epilogue", "epilogue_ctx", "last_slice", "direct_b",
+              "pack_a", "pack_b")
     CHUNK_PANELS = 2             # rows a thread claims at a time with a private B
 
     def load_fields(self, b, ctx):
@@ -140,24 +146,23 @@ class _GemmEmitter(KernelEmitter):
         return fn, Builder(fn.append_basic_block("entry"))
 
     # -- tasks -----------------------------------------------------------------------
-    def emit_pack_task(self, pack_b):
+    def emit_pack_task(self):
         """Task i packs B columns [i·pack_step, (i+1)·pack_step) of the current block."""
         fn, b = self.task("pack_task")
         f = self.load_fields(b, b.bitcast(fn.args[0], self.ctx_type.as_pointer()))
         j0 = b.mul(fn.args[1], f["pack_step"])
         j1 = b.min(f["nc"], b.add(j0, f["pack_step"]))
-        if not self.trans_b:           # B read in place: only the ragged last panel
-            ragged = b.floor_multiple(f["nc"], self.cfg.nr)
-            direct = b.icmp_signed("!=", f["direct_b"], c64(0))
-            j0 = b.select(direct, b.max(j0, ragged), j0)
+        ragged = b.floor_multiple(f["nc"], self.cfg.nr)    # B read in place: only the
+        direct = b.icmp_signed("!=", f["direct_b"], c64(0))   # ragged last panel
+        j0 = b.select(direct, b.max(j0, ragged), j0)
         column = b.add(f["jc"], j0)
         dst = b.at(f["Bp"], b.mul(j0, f["kc"]))
-        b.call(pack_b, [f["B"], f["ldb"], f["pc"], f["kc"], column,
-                        b.add(f["jc"], j1), dst])
+        b.call(f["pack_b"], [f["B"], f["ldb"], f["pc"], f["kc"], column,
+                             b.add(f["jc"], j1), dst])
         b.ret_void()
         return fn
 
-    def emit_compute_task(self, pack_a, pack_b, kernels):
+    def emit_compute_task(self, kernels):
         """Task i owns one rectangle of C (rows × columns of whole tiles) in the block.
 
         The rectangle is cut into MC-row slabs; each slab's A is packed into this task's
@@ -189,11 +194,10 @@ class _GemmEmitter(KernelEmitter):
         own_b = b.at(ap, self.aligned_count(b, b.mul(c64(cfg.mc), f["kc"])))
         # B read in place (`direct_b`): whole panels come straight from B, only the
         # ragged last one (fewer than NR columns) is packed, at its usual place
-        direct = None if self.trans_b else b.icmp_signed("!=", f["direct_b"], c64(0))
-        pack_from = n0 if direct is None else b.select(
-            direct, b.add(n0, b.floor_multiple(b.sub(n1, n0), cfg.nr)), n0)
+        direct = b.icmp_signed("!=", f["direct_b"], c64(0))
+        pack_from = b.select(direct, b.add(n0, b.floor_multiple(b.sub(n1, n0), cfg.nr)), n0)
         with b.if_then(private):
-            b.call(pack_b, [f["B"], f["ldb"], f["pc"], f["kc"], b.add(f["jc"], pack_from),
+            b.call(f["pack_b"], [f["B"], f["ldb"], f["pc"], f["kc"], b.add(f["jc"], pack_from),
                             b.add(f["jc"], n1), b.at(own_b, b.mul(pack_from, f["kc"]))])
         # packed panel of column jr: Bp + jr·kc, or own_b + jr·kc (private: n0 is 0)
         panels = b.select(private, own_b, f["Bp"])
@@ -220,16 +224,15 @@ class _GemmEmitter(KernelEmitter):
         b.cbranch(b.icmp_signed("<", ic, limit), body, done)
         b.position_at_end(body)
         mc = b.min(slab, b.sub(limit, ic))
-        b.call(pack_a, [f["A"], f["lda"], ic, mc, f["pc"], f["kc"], ap])
+        b.call(f["pack_a"], [f["A"], f["lda"], ic, mc, f["pc"], f["kc"], ap])
         with b.loop(n0, n1, cfg.nr, name="jr") as jr:
             nr = b.min(c64(cfg.nr), b.sub(n1, jr))
             bp = b.at(panels, b.mul(jr, f["kc"]))
             ldbk = c64(cfg.nr)
             ccol = b.add(f["jc"], jr)
-            if direct is not None:
-                in_place = b.and_(direct, b.icmp_signed("==", nr, c64(cfg.nr)))
-                bp = b.select(in_place, b.at(f["B"], b.mul(f["pc"], f["ldb"]), ccol), bp)
-                ldbk = b.select(in_place, f["ldb"], ldbk)
+            in_place = b.and_(direct, b.icmp_signed("==", nr, c64(cfg.nr)))
+            bp = b.select(in_place, b.at(f["B"], b.mul(f["pc"], f["ldb"]), ccol), bp)
+            ldbk = b.select(in_place, f["ldb"], ldbk)
             with b.loop(c64(0), mc, cfg.mr, name="ir") as ir_:
                 mr = b.min(c64(cfg.mr), b.sub(mc, ir_))
                 a_panel = b.at(ap, b.mul(ir_, f["kc"]))
@@ -272,16 +275,25 @@ class _GemmEmitter(KernelEmitter):
             b.branch(after)
         b.position_at_end(after)
 
-    # -- entry -----------------------------------------------------------------------
-    def emit_entry(self, pack_task, compute_task):
+    # -- core ------------------------------------------------------------------------
+    def emit_core(self, pack_task, compute_task):
+        """`core(<the GEMM's arguments>, i1 trans_a, i1 trans_b)`: what every variant runs."""
         cfg = self.cfg
-        fn = ir.Function(self.module, gemm_type(self.dtype), self.name)
+        variant = gemm_type(self.dtype)
+        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), list(variant.args)
+                                                      + [I1, I1]), core_name(self.dtype))
+        fn.linkage = "internal"
         fn.attributes.add("nounwind")
-        pool, m, n, k, a, lda, bm, ldb, c, ldc, beta0, alpha, epilogue, epilogue_ctx = fn.args
+        fn.attributes.add("noinline")
+        (pool, m, n, k, a, lda, bm, ldb, c, ldc, beta0, alpha, epilogue, epilogue_ctx,
+         trans_a, trans_b) = fn.args
         for arg, name in zip(fn.args, ("pool", "M", "N", "K", "A", "lda", "B", "ldb", "C",
-                                       "ldc", "beta", "alpha", "epilogue", "epilogue_ctx")):
+                                       "ldc", "beta", "alpha", "epilogue", "epilogue_ctx",
+                                       "trans_a", "trans_b")):
             arg.name = name
         b = Builder(fn.append_basic_block("entry"))
+        pack_a = b.select(trans_a, self.emit_pack_a(True), self.emit_pack_a(False))
+        pack_b = b.select(trans_b, self.emit_pack_b(True), self.emit_pack_b(False))
         parallel_for = get_function(self.module, "graphc_parallel_for", PARALLEL_FOR_TYPE)
         pool_threads = get_function(self.module, "graphc_pool_threads", POOL_THREADS_TYPE)
         malloc = get_function(self.module, self.ALLOCATOR, ir.FunctionType(I8P, [I64]))
@@ -322,7 +334,11 @@ class _GemmEmitter(KernelEmitter):
         raw = b.call(malloc, [b.add(b.mul(elements, c64(self.esize)), c64(ALIGN))])
         with b.if_then(b.icmp_unsigned("==", raw, ir.Constant(I8P, None)), likely=False):
             # no memory for the workspace: still the right answer, unblocked and slowly
-            b.call(self.emit_unblocked(), [m, n, k, a, lda, bm, ldb, c, ldc, beta0, alpha])
+            one = c64(1)
+            b.call(self.emit_unblocked(), [m, n, k, a, b.select(trans_a, one, lda),
+                                           b.select(trans_a, lda, one), bm,
+                                           b.select(trans_b, one, ldb),
+                                           b.select(trans_b, ldb, one), c, ldc, beta0, alpha])
             self.finish_block(b, epilogue, epilogue_ctx, c64(0), m, c64(0), n)
             b.ret_void()
         base = b.ptrtoint(raw, I64)
@@ -330,13 +346,14 @@ class _GemmEmitter(KernelEmitter):
         packed_b = b.inttoptr(aligned, self.tp)
 
         ctx = b.alloca(self.ctx_type)
-        direct = c64(0) if self.trans_b else b.zext(b.icmp_signed(
-            "<=", b.mul(ldb, c64(self.esize)), c64(self.DIRECT_B_ROW_BYTES)), I64)
+        direct = b.and_(b.not_(trans_b), b.icmp_signed(
+            "<=", b.mul(ldb, c64(self.esize)), c64(self.DIRECT_B_ROW_BYTES)))
         self.store_fields(b, ctx, {"A": a, "B": bm, "C": c, "Bp": packed_b, "lda": lda,
                                    "ldb": ldb, "ldc": ldc, "M": m, "a_slice": a_slice,
                                    "private_b": b.zext(private, I64), "alpha": alpha,
                                    "epilogue": epilogue, "epilogue_ctx": epilogue_ctx,
-                                   "direct_b": direct})
+                                   "direct_b": b.zext(direct, I64), "pack_a": pack_a,
+                                   "pack_b": pack_b})
         ctx_i8 = b.bitcast(ctx, I8P)
         # K slices of equal depth (at most KC): K = 600 is two slices of 300, not 512 + 88
         k_step = b.ceil_div(k, b.ceil_div(k, cfg.kc))
@@ -428,12 +445,13 @@ class _GemmEmitter(KernelEmitter):
 def define_gemm(module: ir.Module, dtype: str, trans_a: bool, trans_b: bool,
                 config: GemmConfig | None = None, shared_kernels: bool = False) -> ir.Function:
     """Add `graphc_gemm_<dtype>_<ta><tb>` (blocked by `config`, by default the host's) to
-    `module` (once) and return it.
+    `module` (once) and return it. The variant is a call of the dtype's core (added with
+    the first variant; `define_gemm_family` adds all four).
 
     The module must be JIT'ed next to the runtime of parallel.py (`install_runtime`), which
     defines `graphc_parallel_for` and `graphc_pool_threads`. With `shared_kernels` the
     micro-kernels are only declared: `define_micro_kernels` puts them in a module of their
-    own, compiled once for every variant of that blocking.
+    own, compiled once for every blocking.
     """
     if dtype not in SCALAR:
         raise ValueError(f"define_gemm: dtype must be 'f32' or 'f64', got {dtype!r}")
@@ -441,14 +459,36 @@ def define_gemm(module: ir.Module, dtype: str, trans_a: bool, trans_b: bool,
     existing = module.globals.get(name)
     if existing is not None:
         return existing
-    config = config or host_config(dtype)
-    emitter = _GemmEmitter(module, dtype, bool(trans_a), bool(trans_b), config)
+    core = module.globals.get(core_name(dtype)) or _define_core(
+        module, dtype, config or host_config(dtype), shared_kernels)
+    fn = ir.Function(module, gemm_type(dtype), name)
+    fn.attributes.add("nounwind")
+    b = Builder(fn.append_basic_block("entry"))
+    b.call(core, list(fn.args) + [ir.Constant(I1, bool(trans_a)), ir.Constant(I1, bool(trans_b))])
+    b.ret_void()
+    return fn
+
+
+TRANSPOSES = ((False, False), (False, True), (True, False), (True, True))
+
+
+def define_gemm_family(module: ir.Module, dtype: str, config: GemmConfig | None = None,
+                       shared_kernels: bool = False) -> None:
+    """Add the four transpose variants of `dtype` (one core, four packing functions): a
+    variant more costs a call and a packing function, so they compile as one module."""
+    for trans_a, trans_b in TRANSPOSES:
+        define_gemm(module, dtype, trans_a, trans_b, config, shared_kernels)
+
+
+def core_name(dtype: str) -> str:
+    return f"graphc_gemm_{dtype}.core"
+
+
+def _define_core(module: ir.Module, dtype: str, config: GemmConfig,
+                 shared_kernels: bool) -> ir.Function:
+    emitter = _GemmEmitter(module, dtype, config)
     kernels = micro_kernels(module, dtype, config, define=not shared_kernels)
-    pack_a = emitter.emit_pack_a()
-    pack_b = emitter.emit_pack_b()
-    pack_task = emitter.emit_pack_task(pack_b)
-    compute_task = emitter.emit_compute_task(pack_a, pack_b, kernels)
-    return emitter.emit_entry(pack_task, compute_task)
+    return emitter.emit_core(emitter.emit_pack_task(), emitter.emit_compute_task(kernels))
 
 
 def define_micro_kernels(module: ir.Module, dtype: str, config: GemmConfig) -> None:
@@ -483,7 +523,7 @@ def micro_kernels(module: ir.Module, dtype: str, config: GemmConfig,
         name = f"{prefix}.{suffix}"
         fn = module.globals.get(name)
         if fn is None and define:
-            emitter = KernelEmitter(module, prefix, dtype, False, False, blocking)
+            emitter = KernelEmitter(module, prefix, dtype, blocking)
             fn = emitter.emit_kernel(vectors, suffix=suffix)
             fn.linkage = "external"
         elif fn is None:

@@ -1,14 +1,15 @@
 """The inner pieces of graphc's generated GEMM: micro-kernels and packing, in LLVM IR.
 
-`KernelEmitter` writes, for one variant (dtype, transposes) and one blocking (gemm.py's
-`GemmConfig`):
+`KernelEmitter` writes, for one dtype and one blocking (gemm.py's `GemmConfig`):
 - micro-kernels `kernel<v>`: C[MR × v·W] (+)= packed A panel · packed B panel, with
   MR·v accumulators of type <W x T> kept in registers and `llvm.fma`; `v` runs from 1 to
   NR/W so that the last columns of a ragged N use the narrowest kernel that covers them;
-- `pack_a` / `pack_b`: copy a block of op(A) / op(B) into the k-major panels the kernels
-  read contiguously, zero-padding ragged panels, transposing in registers where op(X)'s
-  panel elements are a row stride apart;
-- `zero`: C = 0 for an empty K, a cold path kept small.
+- `pack_a_n` / `pack_a_t` / `pack_b_n` / `pack_b_t`: copy a block of op(A) / op(B) (the
+  operand as stored, or transposed) into the k-major panels the kernels read
+  contiguously, zero-padding ragged panels, transposing in registers where op(X)'s panel
+  elements are a row stride apart;
+- `scale` (C = beta·C, for an empty K) and `unblocked` (no workspace), cold paths kept
+  small.
 gemm.py builds the blocking loops, the threading and the entry point on top of these.
 """
 from __future__ import annotations
@@ -119,18 +120,17 @@ class Builder(ir.IRBuilder):
 
 
 class KernelEmitter:
-    """Emits the micro-kernels and packing routines of one GEMM variant into a module."""
+    """Emits the micro-kernels and packing routines of one dtype and blocking into a
+    module."""
 
     COLD_ATTRIBUTES = ("noinline", "minsize", "optsize")
     PACK_ATTRIBUTES = ("noinline", "optsize")
     PREFETCH_C = True
 
-    def __init__(self, module, name, dtype, trans_a, trans_b, config):
+    def __init__(self, module, name, dtype, config):
         self.module = module
         self.name = name
         self.dtype = dtype
-        self.trans_a = trans_a
-        self.trans_b = trans_b
         self.cfg = config
         self.t = SCALAR[dtype]
         self.tp = self.t.as_pointer()
@@ -267,18 +267,23 @@ class KernelEmitter:
     # cases). Masked-off lanes read nothing and pack zeros, so ragged edges need no
     # separate code and the zero padding the kernels rely on comes free.
 
-    def emit_pack_a(self):
-        """Ap[panel][k][MR] = op(A)[i0 + panel·MR + r, p0 + k], zero rows past mc."""
+    def pack_type(self) -> ir.FunctionType:
+        """pack_a(A, lda, i0, mc, p0, kc, Ap) and pack_b(B, ldb, p0, kc, j0, j1, Bp)."""
+        return ir.FunctionType(ir.VoidType(), [self.tp, I64, I64, I64, I64, I64, self.tp])
+
+    def emit_pack_a(self, transposed: bool):
+        """Ap[panel][k][MR] = op(A)[i0 + panel·MR + r, p0 + k], zero rows past mc; op(A)
+        is Aᵀ when `transposed`."""
         cfg = self.cfg
-        fn, b = self.internal("pack_a", [self.tp, I64, I64, I64, I64, I64, self.tp],
-                              self.PACK_ATTRIBUTES)
+        fn, b = self.internal(f"pack_a_{'t' if transposed else 'n'}",
+                              self.pack_type().args, self.PACK_ATTRIBUTES)
         a, lda, i0, mc, p0, kc, ap = fn.args
         lanes = ir.VectorType(self.t, cfg.mr)
         with b.loop(c64(0), b.ceil_div(mc, cfg.mr), name="pa") as panel:
             dst = b.at(ap, b.mul(panel, b.mul(kc, c64(cfg.mr))))
             first = b.add(i0, b.mul(panel, c64(cfg.mr)))
             rows = b.sub(mc, b.mul(panel, c64(cfg.mr)))
-            if self.trans_a:                # A stored K×M: a panel's k-row is contiguous
+            if transposed:                  # A stored K×M: a panel's k-row is contiguous
                 mask = b.lane_mask(cfg.mr, rows)
                 with b.loop(c64(0), kc, name="ka") as k:
                     src = b.at(a, b.mul(b.add(p0, k), lda), first)
@@ -290,11 +295,12 @@ class KernelEmitter:
         b.ret_void()
         return fn
 
-    def emit_pack_b(self):
-        """Bp[panel][k][NR] = op(B)[p0 + k, j0 + panel·NR + j] for columns j0 ≤ · < j1."""
+    def emit_pack_b(self, transposed: bool):
+        """Bp[panel][k][NR] = op(B)[p0 + k, j0 + panel·NR + j] for columns j0 ≤ · < j1;
+        op(B) is Bᵀ when `transposed`."""
         cfg = self.cfg
-        fn, b = self.internal("pack_b", [self.tp, I64, I64, I64, I64, I64, self.tp],
-                              self.PACK_ATTRIBUTES)
+        fn, b = self.internal(f"pack_b_{'t' if transposed else 'n'}",
+                              self.pack_type().args, self.PACK_ATTRIBUTES)
         bm, ldb, p0, kc, j0, j1, bp = fn.args
         vectors = cfg.nr // cfg.width
         with b.loop(c64(0), b.ceil_div(b.sub(j1, j0), cfg.nr), name="pb") as panel:
@@ -303,7 +309,7 @@ class KernelEmitter:
             cols = b.sub(j1, first)
             # vectors wholly past the last column are never read (the narrow kernels
             # serve such panels): they are not packed
-            if self.trans_b:                # B stored N×K: columns of op(B) are ldb apart
+            if transposed:                  # B stored N×K: columns of op(B) are ldb apart
                 for v in range(vectors):
                     with b.if_then(b.icmp_signed(">", cols, c64(v * cfg.width))):
                         column = b.add(first, c64(v * cfg.width))
@@ -433,10 +439,12 @@ class KernelEmitter:
 
     def emit_unblocked(self):
         """C = alpha·op(A)·op(B) + beta·C with one scalar fma chain per element and no
-        workspace: the fallback when the packing workspace cannot be allocated."""
-        fn, b = self.internal("unblocked", [I64, I64, I64, self.tp, I64, self.tp, I64, self.tp,
-                                            I64, self.t, self.t], self.COLD_ATTRIBUTES)
-        m, n, k, a, lda, bm, ldb, c, ldc, beta, alpha = fn.args
+        workspace: the fallback when the packing workspace cannot be allocated. op(A)[i, p]
+        is A[i·a_row + p·a_depth] and op(B)[p, j] is B[p·b_depth + j·b_column], so one
+        function serves every transpose."""
+        fn, b = self.internal("unblocked", [I64, I64, I64, self.tp, I64, I64, self.tp, I64, I64,
+                                            self.tp, I64, self.t, self.t], self.COLD_ATTRIBUTES)
+        m, n, k, a, a_row, a_depth, bm, b_depth, b_column, c, ldc, beta, alpha = fn.args
         accumulate = b.fcmp_ordered("!=", beta, self.zero)
         scalar_fma = get_function(self.module, f"llvm.fma.{self.dtype}",
                                   ir.FunctionType(self.t, [self.t] * 3))
@@ -445,10 +453,8 @@ class KernelEmitter:
             with b.loop(c64(0), n, name="uj") as j:
                 b.store(self.zero, total)
                 with b.loop(c64(0), k, name="up") as p:
-                    x = b.load(b.at(a, b.mul(p, lda), i) if self.trans_a
-                               else b.at(a, b.mul(i, lda), p))
-                    y = b.load(b.at(bm, b.mul(j, ldb), p) if self.trans_b
-                               else b.at(bm, b.mul(p, ldb), j))
+                    x = b.load(b.at(a, b.mul(i, a_row), b.mul(p, a_depth)))
+                    y = b.load(b.at(bm, b.mul(p, b_depth), b.mul(j, b_column)))
                     b.store(b.call(scalar_fma, [x, y, b.load(total)]), total)
                 ptr = b.at(c, b.mul(i, ldc), j)
                 value = b.fmul(b.load(total), alpha)

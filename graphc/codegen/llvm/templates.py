@@ -1,8 +1,9 @@
 """How the LLVM renderer emits the loop IR's template calls (`Call` statements).
 
-GEMM variants are compiled once per process (and cached on disk) in a JIT of their own,
-then published with `llvm.add_symbol`, so every program module only declares them: a
-program's compile never pays for the GEMM again.
+The GEMM of a dtype (its four transpose variants over one core, and the micro-kernels)
+is compiled once per process (and cached on disk) in a JIT of its own, then published
+with `llvm.add_symbol`, so every program module only declares it: a program's compile
+never pays for the GEMM again.
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import llvmlite.ir as ir
 
 from ...lower.nests import Names
 from ...lower.templates import expand_gemm
-from .gemm import (EPILOGUE_TYPE, define_gemm, define_micro_kernels, gemm_name, gemm_type,
-                   host_config, micro_kernels_name)
+from .gemm import (EPILOGUE_TYPE, TRANSPOSES, define_gemm_family, define_micro_kernels,
+                   gemm_name, gemm_type, host_config, micro_kernels_name)
 from .jit import JIT, CompileJob
 from .conv_direct import conv_direct_native, conv_filter_direct_native
 from .parallel import install_runtime
@@ -42,7 +43,7 @@ def _gemm_version() -> str:
 ROUTINE_OPT_LEVEL = 1
 """The GEMM is vector code already (explicit vectors, registers chosen by construction):
 O1 runs it as fast as O3 (measured on f32 products from 64×100×10 to 512³, two threads)
-and compiles a variant in ~0.24 s of CPU instead of ~0.33 s."""
+and compiles in about two thirds of the time."""
 
 
 def _routine_job(name: str, dtype: str, define) -> CompileJob:
@@ -58,12 +59,12 @@ def _routine_job(name: str, dtype: str, define) -> CompileJob:
                       ROUTINE_OPT_LEVEL)
 
 
-def gemm_job(dtype: str, trans_a: bool, trans_b: bool) -> CompileJob:
-    """What compiling one GEMM variant takes; its micro-kernels are another job
-    (`kernels_job`), shared with the other variants."""
-    return _routine_job(gemm_name(dtype, trans_a, trans_b), dtype,
-                        lambda module, dtype, config: define_gemm(
-                            module, dtype, trans_a, trans_b, config, shared_kernels=True))
+def gemm_job(dtype: str) -> CompileJob:
+    """What compiling the four GEMM variants of a dtype takes; their micro-kernels are
+    another job (`kernels_job`), compiled side by side."""
+    return _routine_job(f"graphc_gemm_{dtype}", dtype,
+                        lambda module, dtype, config: define_gemm_family(
+                            module, dtype, config, shared_kernels=True))
 
 
 def kernels_job(dtype: str) -> CompileJob:
@@ -77,29 +78,29 @@ def _load(job: CompileJob) -> None:
     job.jit.add(job.source, job.optimize_level, key=job.key)
 
 
-@functools.lru_cache(maxsize=None)
-def _load_kernels(dtype: str) -> None:
-    """The micro-kernels in the routines' JIT, once per process, before any variant
-    that calls them."""
-    _load(kernels_job(dtype))
-
-
-@functools.lru_cache(maxsize=None)
 def gemm_symbol(dtype: str, trans_a: bool, trans_b: bool) -> str:
-    """Compile one GEMM variant (once per process; from the disk cache when seen before)
-    and make its symbol global."""
-    name = gemm_name(dtype, trans_a, trans_b)
+    """The global symbol of a GEMM variant, its dtype's GEMM compiled first (once per
+    process; from the disk cache when seen before)."""
+    _load_gemm(dtype)
+    return gemm_name(dtype, trans_a, trans_b)
+
+
+@functools.lru_cache(maxsize=None)
+def _load_gemm(dtype: str) -> None:
+    """The micro-kernels, then the variants that call them, in the routines' JIT; every
+    variant's symbol made global."""
     with _LOCK:
-        _load_kernels(dtype)
-        job = gemm_job(dtype, trans_a, trans_b)
+        _load(kernels_job(dtype))
+        job = gemm_job(dtype)
         install_runtime(job.jit)
         _load(job)
-        llvm.add_symbol(name, job.jit.address(name))
-        _PUBLISHED.add((dtype, trans_a, trans_b))
-        return name
+        for trans_a, trans_b in TRANSPOSES:
+            name = gemm_name(dtype, trans_a, trans_b)
+            llvm.add_symbol(name, job.jit.address(name))
+        _LOADED.add(dtype)
 
 
-_PUBLISHED: set = set()
+_LOADED: set = set()
 
 
 def gemm_native(em, args, epilogue=None) -> None:
@@ -205,12 +206,10 @@ def routines_needed(kernels) -> list[tuple]:
 
 
 def routine_jobs(kernels) -> list[tuple]:
-    """Compile jobs (`jit.precompile`) of the GEMM variants not compiled in this process,
-    and of their micro-kernels."""
-    missing = [v for v in routines_needed(kernels) if v not in _PUBLISHED]
-    loaded = {dtype for dtype, _, _ in _PUBLISHED}        # with a variant, its kernels
-    dtypes = sorted({dtype for dtype, _, _ in missing} - loaded)
-    return [kernels_job(dtype) for dtype in dtypes] + [gemm_job(*v) for v in missing]
+    """Compile jobs (`jit.precompile`) of the GEMMs the kernels call that this process
+    has not loaded: for each dtype, its variants and its micro-kernels."""
+    dtypes = sorted({dtype for dtype, _, _ in routines_needed(kernels)} - _LOADED)
+    return [job for dtype in dtypes for job in (gemm_job(dtype), kernels_job(dtype))]
 
 
 def publish_routines(kernels) -> None:
