@@ -30,13 +30,12 @@ def main():
     program = passes.compile_program(fetches, shapes).program
     exe = LLVMExecutable(program, profile=True)
     sess = gc.Session(graph)
-    variables = {node: sess.variable_value(user) for user, node in program.variables.items()}
-    feeds, _ = program.bind(data, {})
+    variables = {user: sess.variable_value(user) for user in program.variables}
     for _ in range(5):
-        exe.run(feeds, variables)
+        exe.run(data, variables)
     exe.profile_cycles[:] = 0
     for _ in range(args.runs):
-        exe.run(feeds, variables)
+        exe.run(data, variables)
     print(profile_report(exe, args.runs))
 
 

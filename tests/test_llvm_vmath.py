@@ -115,7 +115,7 @@ def test_sigmoid_softmax_and_log_in_a_program_match_the_interpreter(graph):
     exe = LLVMExecutable(program)
     assert "expf" not in exe.llvm_ir and "llvm.exp" not in exe.llvm_ir
     data = rng.standard_normal((29, 37)).astype(np.float32) * 3
-    got = exe.run({program.feeds[x]: data}, {})
+    got = exe.run({x: data}, {})
     want = gc.Session(graph, backend="numpy").run(fetches, {x: data})
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=3e-6, atol=1e-7)

@@ -66,7 +66,11 @@ class LoweredProgram:
     def batch_size(self, feeds: dict) -> int:
         """N for this run, from the feeds (keyed by program nodes); 0 when the program
         is not batch-polymorphic. Every batch feed must agree."""
-        sizes = [np.shape(feeds[b.node])[0] for b in self.batch_feeds]
+        return self.agreed_batch([np.shape(feeds[b.node])[0] for b in self.batch_feeds])
+
+    def agreed_batch(self, sizes: list) -> int:
+        """N from the leading sizes of the batch feeds (in `batch_feeds` order), which
+        must agree."""
         if sizes.count(sizes[0] if sizes else 0) != len(sizes):
             from ..runtime.interpreter import ExecutionError
             raise ExecutionError("feeds with a batch dimension disagree on the batch size: "

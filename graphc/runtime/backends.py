@@ -96,16 +96,10 @@ class LLVMBackend:
         return result, LLVMExecutable(result.program, check_numerics=self.check_numerics)
 
     def run(self, program, ctx: RunContext) -> dict:
-        shapes = {ph: value.shape for ph, value in ctx.feeds.items()}
-        exe = self.executable(program, shapes)
-        feeds = {node: ctx.feeds[user] for user, node in exe.user_feeds if user in ctx.feeds}
-        known = ctx.variables
-        # read_variable raises the uninitialised-variable error
-        variables = {node: known[user] if user in known else ctx.read_variable(user)
-                     for user, node in exe.user_variables}
-        outputs = exe.run(feeds, variables, {node: _draw_key(node, ctx)
-                                             for node in exe.random_nodes})
-        return dict(zip(program.outputs, outputs))
+        exe = self.executable(program, {ph: value.shape for ph, value in ctx.feeds.items()})
+        rng_keys = {node: _draw_key(node, ctx) for node in exe.random_nodes} \
+            if exe.random_nodes else None
+        return dict(zip(program.outputs, exe.run(ctx.feeds, ctx.variables, rng_keys)))
 
 
 _BACKENDS = {"numpy": NumpyBackend, "llvm": LLVMBackend}

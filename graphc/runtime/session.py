@@ -35,6 +35,7 @@ class Session:
         self._variables: dict[Node, np.ndarray] = {}
         self._rng_counters: dict[str, int] = {}
         self._executables: dict[tuple, object] = {}
+        self._initialized: set[int] = set()   # programs whose variables all have values
         self._closed = False
         self.initialize()
 
@@ -54,9 +55,14 @@ class Session:
         return np.array(execute(program.nodes, ctx)[init])
 
     def _ensure_initialized(self, program: Program) -> None:
+        """Give every variable the program reads a value (once per program: a variable,
+        once set, keeps a value until the session closes)."""
+        if id(program) in self._initialized:
+            return
         for n in program.variables:        # the user's variables
             if n not in self._variables:
                 self._variables[n] = self._initial_value(n)
+        self._initialized.add(id(program))
 
     def variable_value(self, var: Node) -> np.ndarray:
         return self._variables[var].copy()
@@ -84,6 +90,8 @@ class Session:
         placeholders = [resolve_feed_key(self.graph, k) for k in feed_list]
         program = None                      # built on the first call, as `run` would
         checked = [None] * len(placeholders)   # (dtype, shape) of arrays passed as they are
+        # a plain list of tensors comes back as the list of values, without `rebuild`
+        as_list = type(fetches) is list and all(isinstance(f, Node | str) for f in fetches)
 
         def feed(i, placeholder, value):
             """convert_feed, skipped for an array of the dtype and shape last checked."""
@@ -104,7 +112,8 @@ class Session:
             feeds = {p: feed(i, p, v) for i, (p, v) in enumerate(zip(placeholders, values))}
             if program is None:
                 program = self._program(flat, feeds)
-            return rebuild(fetches, self._run_program(program, flat, feeds))
+            values = self._run_program(program, flat, feeds)
+            return values if as_list else rebuild(fetches, values)
 
         return run_callable
 
@@ -149,6 +158,7 @@ class Session:
         self._closed = True
         self._variables.clear()
         self._executables.clear()
+        self._initialized.clear()
 
     def _check_open(self):
         if self._closed:

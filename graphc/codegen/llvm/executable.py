@@ -2,7 +2,8 @@
 
 `run` fills the pointer table with this run's feeds and the session's variable arrays
 (updated in place by the program), crosses into native code once, and copies the
-fetched values out.
+fetched values out. It takes them keyed by the user's nodes, as the session holds them:
+a run builds no dictionaries.
 """
 from __future__ import annotations
 
@@ -75,6 +76,11 @@ class LLVMExecutable:
         self.table = (ctypes.c_void_p * (len(self.lowered.buffers) + 1))()
         if profile:
             self.table[len(self.lowered.buffers)] = self.profile_cycles.ctypes.data
+        # the user's graph nodes behind this program's feeds and variables
+        self.user_feeds = list(program.feeds.items())
+        self.user_variables = list(program.variables.items())
+        self._user_of = {node: user for user, node in self.user_feeds + self.user_variables}
+        batched = {b.name for b in self.lowered.batch_feeds}
         self._feed_slots, self._var_slots, self._rng_slots = [], [], []
         self._constants = []
         self._arena_slots = []
@@ -87,8 +93,8 @@ class LLVMExecutable:
                 value = np.ascontiguousarray(b.value, dtype=b.dtype.np_type)
                 self._constants.append(value)
                 self.table[i] = value.ctypes.data
-            elif b.kind == "feed":
-                self._feed_slots.append((i, b))
+            elif b.kind == "feed":     # (slot, buffer, user's node, a batch feed)
+                self._feed_slots.append((i, b, self._user_of[b.node], b.name in batched))
             elif b.kind == "workspace":
                 space = aligned_zeros(b.size * b.dtype.itemsize).view(b.dtype.np_type)
                 self._constants.append(space)
@@ -105,11 +111,9 @@ class LLVMExecutable:
                 self.table[i] = key.ctypes.data
                 self._rng_slots.append((b.node, key))
             else:
-                self._var_slots.append((i, b))
+                self._var_slots.append((i, b, self._user_of[b.node]))
+        self.random_nodes = [node for node, _ in self._rng_slots]
         self._outputs = [self._output_reader(n) for n in program.outputs]
-        # the user's graph nodes behind this program's feeds and variables
-        self.user_feeds = list(program.feeds.items())
-        self.user_variables = list(program.variables.items())
         self._views = []          # each output's array at the current batch (arena: a view)
         self._shapes = []         # and its shape
         self._bound = [None] * len(self.lowered.buffers)     # array of each feed/var slot
@@ -185,31 +189,33 @@ class LLVMExecutable:
             return None
         return b.in_arena(self.arena, self.batch)[: math.prod(shape)].reshape(shape)
 
-    @property
-    def random_nodes(self) -> list:
-        return [node for node, _ in self._rng_slots]
-
     def run(self, feeds: dict, variables: dict, rng_keys: dict | None = None) -> list:
-        """feeds / variables keyed by this program's placeholder / variable nodes (the
+        """feeds / variables keyed by the user's placeholder / variable nodes (the
         variables' arrays are updated in place); rng_keys: this run's key of each random
         node (`random_nodes`)."""
         for node, key in self._rng_slots:
             key[0] = as_signed(rng_keys[node])
-        if self._batch_feed is not None:
-            self._set_batch(self.lowered.batch_size(feeds))
         table = self.table
         keep = []
-        for i, b in self._feed_slots:
-            array = feeds[b.node]
+        sizes = []
+        for i, b, user, batched in self._feed_slots:
+            array = feeds[user]
             if type(array) is not np.ndarray or array.dtype != b.dtype.np_type or \
                     not array.flags.c_contiguous:
                 array = np.ascontiguousarray(array, dtype=b.dtype.np_type)
+            if batched:
+                sizes.append(array.shape[0])
             keep.append(array)
             if self._bound[i] is not array:    # the same array fed again: same address
                 table[i] = array.__array_interface__["data"][0]
                 self._bound[i] = array
-        for i, b in self._var_slots:
-            array = variables[b.node]
+        if self._batch_feed is not None:
+            self._set_batch(self.lowered.agreed_batch(sizes))
+        for i, b, user in self._var_slots:
+            array = variables.get(user)
+            if array is None:
+                from ...runtime.interpreter import ExecutionError
+                raise ExecutionError(f"variable {user.describe()} is not initialized")
             if self._bound[i] is not array:       # the session's arrays rarely change
                 if not array.flags.c_contiguous or array.dtype != b.dtype.np_type:
                     raise ValueError(f"variable {b.node.name} needs a C-contiguous "
@@ -218,7 +224,7 @@ class LLVMExecutable:
                 self._bound[i] = array
         early = {i: self._read(self._outputs[i], self.program.outputs[i], self._shapes[i],
                                feeds, variables)
-                 for i in self._read_before}
+                 for i in self._read_before} if self._read_before else ()
         self._status[0] = 0
         choice = self.thread_choice
         if choice is None:
@@ -243,9 +249,9 @@ class LLVMExecutable:
     def _read(self, b, node, shape, feeds, variables) -> np.ndarray:
         """An output not held in the arena (those are copied from `_views`)."""
         if b.kind == "variable":
-            flat = variables[b.node].reshape(-1)
+            flat = variables[self._user_of[b.node]].reshape(-1)
         elif b.kind == "feed":
-            flat = np.asarray(feeds[b.node]).reshape(-1)
+            flat = np.asarray(feeds[self._user_of[b.node]]).reshape(-1)
         else:
             flat = b.value
         return flat[: math.prod(shape)].reshape(shape).copy()
