@@ -391,3 +391,25 @@ def test_the_four_variants_share_one_core(rng):
             for m, n, k in [(37, 100, 45), (64, 10, 100), (130, 33, 600)]:
                 check_product(caller(engine, dtype, trans_a, trans_b), pool, rng, dtype,
                               trans_a, trans_b, m, n, k)
+
+
+def test_a_read_in_place_gives_the_bits_of_packed_a(monkeypatch, rng):
+    """Whole MR panels of op(A) are read where they lie (row by row for A, k-row by k-row
+    for Aᵀ); only a ragged last panel is packed. The products are bit for bit those of
+    packing every panel, for every transpose, several K slices and both task layouts."""
+    variants = [("f32", ta, tb) for ta, tb in gemm.TRANSPOSES] + [("f64", True, False)]
+    in_place = compile_variants(variants)
+    monkeypatch.setattr(gemm._GemmEmitter, "A_IN_PLACE", False)
+    packed = compile_variants(variants)
+    with parallel.ThreadPool(in_place, 2) as pool:
+        for dtype, trans_a, trans_b in variants:
+            calls = [caller(engine, dtype, trans_a, trans_b) for engine in (in_place, packed)]
+            for m, n, k in [(64, 100, 1000), (129, 129, 129), (784, 256, 128), (7, 45, 600),
+                            (203, 10, 64)]:
+                a, b = operands(rng, dtype, m, n, k, trans_a, trans_b)
+                for address in (None, pool.address):
+                    c_in_place, c_packed = (np.full((m, n), np.nan, DTYPES[dtype])
+                                            for _ in range(2))
+                    calls[0](address, a, b, c_in_place)
+                    calls[1](address, a, b, c_packed)
+                    np.testing.assert_array_equal(c_in_place, c_packed)

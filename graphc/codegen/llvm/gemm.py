@@ -114,19 +114,20 @@ class _GemmEmitter(KernelEmitter):
         pack = self.pack_type().as_pointer()
         self.ctx_type = ir.LiteralStructType(
             [self.tp, self.tp, self.tp, self.tp] + [I64] * 15 + [self.t, self.t]
-            + [EPILOGUE_TYPE.as_pointer(), I8P, I64, I64, pack, pack])
+            + [EPILOGUE_TYPE.as_pointer(), I8P, I64, I64, pack, pack, I64, I64, I64])
 
     MIN_TASK_PANELS = 8          # a compute task gets at least 8·MR rows when it can
     PRIVATE_B_BYTES = 1 << 20    # a packed B block each thread may copy for itself (L2)
     DIRECT_B_ROW_BYTES = 1024    # B (not transposed) rows at most this far apart are read
                                  # in place: a k-row of a panel every few hundred bytes
+    A_IN_PLACE = True            # whole MR panels of op(A) are read where they lie
     ALLOCATOR = "malloc"         # of the packing workspace (tests substitute a failing one)
 
     # -- context struct fields -------------------------------------------------------
     FIELDS = ("A", "B", "C", "Bp", "lda", "ldb", "ldc", "M", "nc", "jc", "kc", "pc",
               "tm", "m_step", "n_step", "pack_step", "a_slice", "private_b", "next_rows",
               "beta", "alpha", "epilogue", "epilogue_ctx", "last_slice", "direct_b",
-              "pack_a", "pack_b")
+              "pack_a", "pack_b", "direct_a", "a_row", "a_depth")
     CHUNK_PANELS = 2             # rows a thread claims at a time with a private B
 
     def load_fields(self, b, ctx):
@@ -195,6 +196,7 @@ class _GemmEmitter(KernelEmitter):
         # B read in place (`direct_b`): whole panels come straight from B, only the
         # ragged last one (fewer than NR columns) is packed, at its usual place
         direct = b.icmp_signed("!=", f["direct_b"], c64(0))
+        direct_a = b.icmp_signed("!=", f["direct_a"], c64(0))
         pack_from = b.select(direct, b.add(n0, b.floor_multiple(b.sub(n1, n0), cfg.nr)), n0)
         with b.if_then(private):
             b.call(f["pack_b"], [f["B"], f["ldb"], f["pc"], f["kc"], b.add(f["jc"], pack_from),
@@ -224,7 +226,10 @@ class _GemmEmitter(KernelEmitter):
         b.cbranch(b.icmp_signed("<", ic, limit), body, done)
         b.position_at_end(body)
         mc = b.min(slab, b.sub(limit, ic))
-        b.call(f["pack_a"], [f["A"], f["lda"], ic, mc, f["pc"], f["kc"], ap])
+        # A read in place (`direct_a`): only a ragged last panel is packed, at its place
+        packed_from = b.select(direct_a, b.floor_multiple(mc, cfg.mr), c64(0))
+        b.call(f["pack_a"], [f["A"], f["lda"], b.add(ic, packed_from), b.sub(mc, packed_from),
+                             f["pc"], f["kc"], b.at(ap, b.mul(packed_from, f["kc"]))])
         with b.loop(n0, n1, cfg.nr, name="jr") as jr:
             nr = b.min(c64(cfg.nr), b.sub(n1, jr))
             bp = b.at(panels, b.mul(jr, f["kc"]))
@@ -236,9 +241,16 @@ class _GemmEmitter(KernelEmitter):
             with b.loop(c64(0), mc, cfg.mr, name="ir") as ir_:
                 mr = b.min(c64(cfg.mr), b.sub(mc, ir_))
                 a_panel = b.at(ap, b.mul(ir_, f["kc"]))
+                a_row, a_depth = c64(1), c64(cfg.mr)
+                whole = b.and_(direct_a, b.icmp_signed("==", mr, c64(cfg.mr)))
+                a_panel = b.select(whole, b.at(f["A"], b.mul(b.add(ic, ir_), f["a_row"]),
+                                               b.mul(f["pc"], f["a_depth"])), a_panel)
+                a_row = b.select(whole, f["a_row"], a_row)
+                a_depth = b.select(whole, f["a_depth"], a_depth)
                 c_tile = b.at(f["C"], b.mul(b.add(ic, ir_), f["ldc"]), ccol)
                 self.call_kernel(b, kernels, [a_panel, bp, f["kc"], c_tile, f["ldc"],
-                                              mr, nr, f["beta"], f["alpha"], ldbk])
+                                              mr, nr, f["beta"], f["alpha"], ldbk, a_row,
+                                              a_depth])
         # the slab's block of C is final after the last K slice: finish it while in cache
         with b.if_then(b.icmp_signed("!=", f["last_slice"], c64(0))):
             self.finish_block(b, f["epilogue"], f["epilogue_ctx"], ic, b.add(ic, mc),
@@ -353,7 +365,9 @@ class _GemmEmitter(KernelEmitter):
                                    "private_b": b.zext(private, I64), "alpha": alpha,
                                    "epilogue": epilogue, "epilogue_ctx": epilogue_ctx,
                                    "direct_b": b.zext(direct, I64), "pack_a": pack_a,
-                                   "pack_b": pack_b})
+                                   "pack_b": pack_b, "direct_a": c64(int(self.A_IN_PLACE)),
+                                   "a_row": b.select(trans_a, c64(1), lda),
+                                   "a_depth": b.select(trans_a, lda, c64(1))})
         ctx_i8 = b.bitcast(ctx, I8P)
         # K slices of equal depth (at most KC): K = 600 is two slices of 300, not 512 + 88
         k_step = b.ceil_div(k, b.ceil_div(k, cfg.kc))

@@ -157,15 +157,19 @@ class KernelEmitter:
     @staticmethod
     def kernel_type(dtype: str) -> ir.FunctionType:
         """void kernel(T *Ap, T *Bp, i64 kc, T *C, i64 ldc, i64 mr, i64 nr, T beta,
-        T alpha, i64 ldbk): ldbk is the distance of Bp's k-rows, NR for a packed panel,
-        ldb for a panel of B read in place."""
+        T alpha, i64 ldbk, i64 a_row, i64 a_depth): ldbk is the distance of Bp's k-rows,
+        NR for a packed panel, ldb for a panel of B read in place; element (r, k) of the A
+        panel is Ap[r·a_row + k·a_depth]: (1, MR) packed, (lda, 1) or (1, lda) for a panel
+        of A, or of Aᵀ, read in place."""
         t = SCALAR[dtype]
         tp = t.as_pointer()
-        return ir.FunctionType(ir.VoidType(), [tp, tp, I64, tp, I64, I64, I64, t, t, I64])
+        return ir.FunctionType(ir.VoidType(), [tp, tp, I64, tp, I64, I64, I64, t, t, I64,
+                                               I64, I64])
 
     def emit_kernel(self, vectors, suffix):
         """C[mr×nr] (+)= alpha · Ap[kc×MR]ᵀ · Bp[kc×NR][:, :vectors·W] for one A and one B
-        panel (Bp's k-rows `ldbk` apart: NR packed, ldb when B is read in place).
+        panel (Bp's k-rows `ldbk` apart: NR packed, ldb when B is read in place; A's
+        elements as `kernel_type` says).
 
         The MR·vectors accumulators are allocas that SROA turns into registers; the k loop
         body is `vectors` loads of B, MR broadcasts of A and MR·vectors fmas. Kernels
@@ -175,7 +179,7 @@ class KernelEmitter:
         """
         cfg = self.cfg
         fn, b = self.internal(suffix, self.kernel_type(self.dtype).args)
-        ap, bp, kc, c, ldc, mr, nr, beta, alpha, ldbk = fn.args
+        ap, bp, kc, c, ldc, mr, nr, beta, alpha, ldbk, a_row, a_depth = fn.args
         for arg in (ap, bp, c):
             arg.add_attribute("noalias")
         width = vectors * cfg.width
@@ -189,9 +193,9 @@ class KernelEmitter:
             brow = b.at(bp, b.mul(k, ldbk))
             bvecs = [b.load_vec(b.at(brow, c64(v * cfg.width)), self.vec, self.esize)
                      for v in range(vectors)]
-            arow = b.at(ap, b.mul(k, c64(cfg.mr)))
+            arow = b.at(ap, b.mul(k, a_depth))
             for r in range(cfg.mr):
-                a = b.splat(b.load(b.at(arow, c64(r))), self.vec)
+                a = b.splat(b.load(b.at(arow, b.mul(c64(r), a_row))), self.vec)
                 for v in range(vectors):
                     acc = b.load(slots[r][v])
                     b.store(self.multiply_add(b, a, bvecs[v], acc), slots[r][v])
