@@ -12,7 +12,7 @@ import numpy as np
 
 from ..ir import int64
 from .loopir import (Assign, Binary, Call, Cast, Compare, Declare, Load, Local, Loop, Select,
-                     Store, Unary, add, const, idx, linear_index, mul, row_major_strides)
+                     Unary, add, const, idx, linear_index, row_major_strides)
 from .nests import Names, nest
 
 
@@ -180,9 +180,8 @@ def lower_column_sum(anchor, vb, names: Names, period: int, workspace: str,
                      emit_epilogue) -> list:
     """Σ over rows of a (rows × C) buffer in one contiguous pass: `period` = lcm(C, lanes)
     partial sums take consecutive elements (the `block_sum` routine: vector
-    accumulators), whole rows left over are added column by column, then each column's
-    partial sums are folded. (`lower_reduce` would read the buffer once per column, with
-    a stride of C.)"""
+    accumulators), then each column's partial sums are folded. (`lower_reduce` would read
+    the buffer once per column, with a stride of C.)"""
     x = anchor.inputs[0]
     dtype = x.dtype
     n_axes = len(anchor.attrs["axes"])
@@ -191,15 +190,7 @@ def lower_column_sum(anchor, vb, names: Names, period: int, workspace: str,
     rows = 1
     for d in x.shape[:n_axes]:
         rows = rows * d
-    total = idx(rows * columns)
-    blocks = Binary("floordiv", total, idx(period))
-    done = mul(blocks, idx(period))
-    row, t = names.var("row"), names.var("t")
-    at = add(add(done, mul(row, idx(columns))), t)
-    stmts = [Call("block_sum", (vb.buffer_of(x), blocks, period, workspace)),
-             Loop(row, Binary("floordiv", Binary("sub", total, done), idx(columns)), [
-                 Loop(t, idx(columns), [Store(workspace, t, Binary(
-                     "add", Load(workspace, t, dtype), vb.flat_value(x, at)))], "vector")])]
+    stmts = [Call("block_sum", (vb.buffer_of(x), idx(rows * columns), period, workspace))]
     keep = (idx(0),) * n_axes if anchor.attrs["keepdims"] else ()
 
     def fold(kept_index):

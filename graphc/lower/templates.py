@@ -12,9 +12,9 @@ conv_direct(x, w, out, image, H, W, C_in, OH, OW, C_out, KH, KW, pad_h, pad_w, s
 conv_filter_direct(x, dy, acc, acc_offset, image, H, W, C_in, OH, OW, C_out, KH, KW, pad_h,
                    pad_w, stride_h, stride_w, dilation_h, dilation_w)
     acc[acc_offset:] += the filter gradient of one image (HWIO, flat), x and dy NHWC.
-block_sum(x, blocks, period, out)
-    out[t] = Σ_{i < blocks} x[i·period + t] for t < period: a column sum's partial sums
-    (period a multiple of 16), in vector registers on the LLVM backend.
+block_sum(x, count, period, out)
+    out[t] = Σ x[e] over e < count with e mod period = t, for t < period: a column sum's
+    partial sums (period a multiple of 16), in vector registers on the LLVM backend.
 """
 from __future__ import annotations
 
@@ -50,8 +50,11 @@ def numpy_print(buffers, target, callback, index):
     print(format_print(node, value), flush=True)
 
 
-def numpy_block_sum(buffers, x, blocks, period, out):
-    buffers[out][:period] = buffers[x][: blocks * period].reshape(blocks, period).sum(0)
+def numpy_block_sum(buffers, x, count, period, out):
+    blocks, left = divmod(count, period)
+    sums = buffers[x][: blocks * period].reshape(blocks, period).sum(0)
+    sums[:left] += buffers[x][blocks * period: count]
+    buffers[out][:period] = sums
 
 
 def numpy_conv_direct(buffers, x, w, out, image, H, W, cin, OH, OW, cout, KH, KW, ph, pw, sh,

@@ -144,43 +144,74 @@ def print_native(em, args) -> None:
 
 
 def block_sum_native(em, args) -> None:
-    """out[t] = Σ_i x[i·period + t]: period/lanes vector accumulators in registers over one
-    contiguous pass (written here because LLVM, given the loop-IR form, unrolls the
+    """out[t] = Σ x[e] over e ≡ t (mod period): period/lanes vector accumulators in
+    registers over the whole periods of one contiguous pass, then the last partial period
+    element by element (written here because LLVM, given the loop-IR form, unrolls the
     accumulator loop and keeps 48+ scalar sums)."""
-    x, blocks, period, out = args
+    x, count, period, out = args
     dtype = em.dtypes[x]
     elem = value_type(dtype)
     lanes = 64 // dtype.itemsize
     vec = ir.VectorType(elem, lanes)
     b = em.builder
-    count = ir.Constant(I64, blocks) if isinstance(blocks, int) else em.expr(blocks)
-    pre = b.block
-    head = em.fn.append_basic_block("block_sum.head")
-    body = em.fn.append_basic_block("block_sum.body")
-    done = em.fn.append_basic_block("block_sum.done")
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.phi(I64, name="block")
-    i.add_incoming(ir.Constant(I64, 0), pre)
+    total = ir.Constant(I64, count) if isinstance(count, int) else em.expr(count)
+    blocks = b.sdiv(total, ir.Constant(I64, period))
+    done_elements = b.mul(blocks, ir.Constant(I64, period))
     zero = ir.Constant(vec, [0.0] * lanes)
-    accs = []
-    for _ in range(period // lanes):
-        acc = b.phi(vec)
-        acc.add_incoming(zero, pre)
-        accs.append(acc)
-    b.cbranch(b.icmp_signed("<", i, count), body, done)
-    b.position_at_end(body)
-    base = b.mul(i, ir.Constant(I64, period))
-    for v, acc in enumerate(accs):
-        ptr = b.gep(em.buffers[x], [b.add(base, ir.Constant(I64, v * lanes))])
-        loaded = b.load(b.bitcast(ptr, vec.as_pointer()), align=dtype.itemsize)
-        acc.add_incoming(b.fadd(acc, loaded, flags=("reassoc",)), body)
-    i.add_incoming(b.add(i, ir.Constant(I64, 1)), body)
-    b.branch(head)
-    b.position_at_end(done)
+    accs = _counted_loop(em, "block_sum", blocks, [zero] * (period // lanes),
+                         lambda i, accs: _add_block(em, x, vec, dtype.itemsize, b.mul(
+                             i, ir.Constant(I64, period)), accs))
     for v, acc in enumerate(accs):
         ptr = b.gep(em.buffers[out], [ir.Constant(I64, v * lanes)])
         b.store(acc, b.bitcast(ptr, vec.as_pointer()), align=dtype.itemsize)
+
+    def add_left_over(t, _):
+        slot = b.gep(em.buffers[out], [t])
+        value = b.load(b.gep(em.buffers[x], [b.add(done_elements, t)]))
+        b.store(b.fadd(b.load(slot), value), slot)
+        return []
+    _counted_loop(em, "block_sum.tail", b.sub(total, done_elements), [], add_left_over)
+
+
+def _add_block(em, x, vec, align, base, accs) -> list:
+    """accs[v] + the v-th vector of x from element `base` on."""
+    b = em.builder
+    lanes = vec.count
+    out = []
+    for v, acc in enumerate(accs):
+        ptr = b.gep(em.buffers[x], [b.add(base, ir.Constant(I64, v * lanes))])
+        loaded = b.load(b.bitcast(ptr, vec.as_pointer()), align=align)
+        out.append(b.fadd(acc, loaded, flags=("reassoc",)))
+    return out
+
+
+def _counted_loop(em, name, count, initial, body) -> list:
+    """for i in [0, count): carried = body(i, carried); the carried values at the end
+    (phis, so that accumulators stay in registers)."""
+    b = em.builder
+    pre = b.block
+    head = em.fn.append_basic_block(name + ".head")
+    step = em.fn.append_basic_block(name + ".body")
+    done = em.fn.append_basic_block(name + ".done")
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64)
+    i.add_incoming(ir.Constant(I64, 0), pre)
+    carried = []
+    for value in initial:
+        phi = b.phi(value.type)
+        phi.add_incoming(value, pre)
+        carried.append(phi)
+    b.cbranch(b.icmp_signed("<", i, count), step, done)
+    b.position_at_end(step)
+    updated = body(i, carried)
+    last = b.block
+    for phi, value in zip(carried, updated):
+        phi.add_incoming(value, last)
+    i.add_incoming(b.add(i, ir.Constant(I64, 1)), last)
+    b.branch(head)
+    b.position_at_end(done)
+    return carried
 
 
 TEMPLATES = {"gemm": gemm_native, "print": print_native, "block_sum": block_sum_native,
