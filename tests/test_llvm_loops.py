@@ -111,21 +111,3 @@ def test_loop_options_reach_llvm_as_distinct_self_referencing_nodes(graph):
         assert node, ref
     assert '!"llvm.loop.unroll.disable"' in text
 
-
-@pytest.mark.parametrize("dtype", [gc.float32, gc.float64])
-def test_column_sums_add_whole_periods_and_the_part_left_over(graph, rng, dtype):
-    """The block_sum routine's vector pass covers lcm(C, 16) elements at a time; batches
-    of 1, 3, 17 and 129 leave no whole period, or a part of one, to its element tail."""
-    x = gc.placeholder(dtype, (None, 5, 3), name="x")
-    sums = gc.reduce_sum(x, axis=0, name="sums")                   # C = 15, period 240
-    means = gc.reduce_mean(x, axis=(0, 1), keepdims=True, name="means")   # C = 3
-    compiled = gc.Session(graph)
-    reference = gc.Session(graph, backend="numpy")
-    for n in (1, 3, 17, 129):
-        value = rng.standard_normal((n, 5, 3)).astype(dtype.np_type)
-        got = compiled.run([sums, means], {x: value})
-        want = reference.run([sums, means], {x: value})
-        tol = 1e-5 if dtype == gc.float32 else 1e-12
-        for g, w in zip(got, want):
-            np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
-    assert compiled.backend.compile_count == 1
