@@ -166,9 +166,7 @@ def lower_conv2d_backprop_filter(node, vb, names: Names, out: str, buffer_of) ->
         return fill(names, ws, p.kc * p.cout, const(0, dtype), Binary("add", base, idx(p.panel)))
 
     def chunk_body(chunk, base):
-        if few_channels(node) and p.cout % 8 == 0:
-            # each image's taps summed in whole vector registers (with 6 channels, the
-            # padded <6 x T> vectors made it slower than the GEMM: measured)
+        if few_channels(node):       # each image's taps summed in vector registers
             g, image = p.geo, names.var("im")
             return [Loop(image, extent(p.images(chunk)), [Call("conv_filter_direct", (
                 buffer_of(x), buffer_of(gy), ws, Binary("add", base, idx(p.panel)),

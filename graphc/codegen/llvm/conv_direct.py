@@ -1,7 +1,8 @@
 """The `conv_direct` routine in LLVM IR: one image of a convolution with few output
 channels (C_out ≤ 16), without an im2col panel.
 
-The output channels of one position are one vector <C_out x T>; a block of P positions
+The output channels of one position are one vector (C_out lanes, rounded up to a power
+of two and masked: `_Channels`); a block of P positions
 along a row keeps P such accumulators in registers. For every filter tap (a, b, c_in)
 the filter's C_out weights are one vector load and each position adds its input value
 (a scalar, zero outside the image) times that vector. An im2col panel would copy
@@ -12,59 +13,83 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
-from .gemm_kernel import Builder, c64
+from .gemm_kernel import Builder, c64, masked_load, masked_store
 from .render import value_type
 
 POSITIONS = 4              # output positions per block (accumulators in registers)
 
 
+class _Channels:
+    """The C_out channels of one position as one vector of a power-of-two length: with 6
+    channels, 8 lanes and masked loads and stores (the backend splits a <6 x T> vector
+    into pieces: with them the filter gradient ran at half this speed)."""
+
+    def __init__(self, em, b, dtype, cout: int):
+        self.module, self.b, self.cout = em.module, b, cout
+        self.align = dtype.itemsize
+        self.vec = ir.VectorType(value_type(dtype), 1 << (cout - 1).bit_length())
+        self.mask = ir.Constant(ir.VectorType(ir.IntType(1), self.vec.count),
+                                [lane < cout for lane in range(self.vec.count)])
+        self.zero = ir.Constant(self.vec, [0.0] * self.vec.count)
+
+    def load(self, ptr):
+        if self.vec.count == self.cout:
+            return self.b.load(self.b.bitcast(ptr, self.vec.as_pointer()), align=self.align)
+        return masked_load(self.module, self.b, ptr, self.mask, self.vec)
+
+    def store(self, value, ptr) -> None:
+        if self.vec.count == self.cout:
+            self.b.store(value, self.b.bitcast(ptr, self.vec.as_pointer()), align=self.align)
+        else:
+            masked_store(self.module, self.b, value, ptr, self.mask)
+
+
 def conv_direct_native(em, args) -> None:
     x, w, out, image, H, W, Cin, OH, OW, Cout, KH, KW, ph, pw, sh, sw, dh, dw = args
     dtype = em.dtypes[x]
-    t = value_type(dtype)
-    vec = ir.VectorType(t, Cout)
-    fma = _fma(em.module, vec, dtype)
     n = em.expr(image)                  # before this routine's builder takes the block
     b = Builder(em.builder.block)
+    lanes = _Channels(em, b, dtype, Cout)
+    vec = lanes.vec
+    fma = _fma(em.module, vec, dtype)
     x_image = b.gep(em.buffers[x], [b.mul(n, c64(H * W * Cin))])
     out_image = b.gep(em.buffers[out], [b.mul(n, c64(OH * OW * Cout))])
     entry = ir.IRBuilder(em.entry)
     accs = [entry.alloca(vec) for _ in range(POSITIONS)]
-    zero_vec = ir.Constant(vec, [0.0] * Cout)
-    zero = ir.Constant(t, 0.0)
+    zero = ir.Constant(value_type(dtype), 0.0)
     with b.loop(c64(0), c64(OH), name="oh") as oh:
         with b.loop(c64(0), c64(OW), POSITIONS, name="ow") as ow0:
             for acc in accs:
-                b.store(zero_vec, acc)
+                b.store(lanes.zero, acc)
             with b.loop(c64(0), c64(KH), name="ka") as a:
                 h = _coordinate(b, oh, a, sh, ph, dh)
                 with b.if_then(_inside(b, h, H)):
                     x_row = b.gep(x_image, [b.mul(h, c64(W * Cin))])
                     with b.loop(c64(0), c64(KW), name="kb") as kb:
-                        _taps(b, fma, accs, vec, x_row, em.buffers[w], a, kb, ow0, zero,
-                              W, Cin, OW, Cout, KW, pw, sw, dw, dtype.itemsize)
+                        _taps(b, fma, accs, lanes, x_row, em.buffers[w], a, kb, ow0, zero,
+                              W, Cin, OW, Cout, KW, pw, sw, dw)
             for j, acc in enumerate(accs):
                 ow = b.add(ow0, c64(j))
                 with b.if_then(b.icmp_signed("<", ow, c64(OW))):
                     at = b.gep(out_image, [b.mul(b.add(b.mul(oh, c64(OW)), ow), c64(Cout))])
-                    b.store(b.load(acc), b.bitcast(at, vec.as_pointer()), align=dtype.itemsize)
+                    lanes.store(b.load(acc), at)
     em.builder.position_at_end(b.block)
 
 
-def _taps(b, fma, accs, vec, x_row, weights, a, kb, ow0, zero, W, Cin, OW, Cout, KW, pw, sw,
-          dw, align) -> None:
+def _taps(b, fma, accs, lanes, x_row, weights, a, kb, ow0, zero, W, Cin, OW, Cout, KW, pw,
+          sw, dw) -> None:
     """Every input channel of tap (a, kb) into the block's accumulators."""
     with b.loop(c64(0), c64(Cin), name="ci") as ci:
         tap = b.add(b.mul(b.add(b.mul(a, c64(KW)), kb), c64(Cin)), ci)
         w_at = b.gep(weights, [b.mul(tap, c64(Cout))])
-        wv = b.load(b.bitcast(w_at, vec.as_pointer()), align=align)
+        wv = lanes.load(w_at)
         channel = b.gep(x_row, [ci])
         for j, acc in enumerate(accs):
             ow = b.add(ow0, c64(j))
             wi = _coordinate(b, ow, kb, sw, pw, dw)
             ok = b.and_(_inside(b, wi, W), b.icmp_signed("<", ow, c64(OW)))
             value = _input_at(b, channel, wi, ok, Cin, zero)
-            b.store(b.call(fma, [b.splat(value, vec), wv, b.load(acc)]), acc)
+            b.store(b.call(fma, [b.splat(value, lanes.vec), wv, b.load(acc)]), acc)
 
 
 def _coordinate(b, o, k, stride: int, pad: int, dilation: int):
@@ -97,24 +122,23 @@ def conv_filter_direct_native(em, args) -> None:
     x, dy, acc_buf, acc_offset, image, H, W, Cin, OH, OW, Cout, KH, KW, ph, pw, sh, sw, dh, \
         dw = args
     dtype = em.dtypes[x]
-    t = value_type(dtype)
-    vec = ir.VectorType(t, Cout)
-    fma = _fma(em.module, vec, dtype)
     n, offset = em.expr(image), em.expr(acc_offset)   # before the routine's builder
     b = Builder(em.builder.block)
+    lanes = _Channels(em, b, dtype, Cout)
+    vec = lanes.vec
+    fma = _fma(em.module, vec, dtype)
     x_image = b.gep(em.buffers[x], [b.mul(n, c64(H * W * Cin))])
     dy_image = b.gep(em.buffers[dy], [b.mul(n, c64(OH * OW * Cout))])
     partial = b.gep(em.buffers[acc_buf], [offset])
     accs = [ir.IRBuilder(em.entry).alloca(vec) for _ in range(POSITIONS)]
-    zero, zero_vec = ir.Constant(t, 0.0), ir.Constant(vec, [0.0] * Cout)
-    align = dtype.itemsize
+    zero = ir.Constant(value_type(dtype), 0.0)
     with b.loop(c64(0), c64(KH * KW * Cin), name="tap") as tap:
         ci = b.srem(tap, c64(Cin))
         kb = b.srem(b.sdiv(tap, c64(Cin)), c64(KW))
         a = b.sdiv(tap, c64(KW * Cin))
-        slot = b.bitcast(b.gep(partial, [b.mul(tap, c64(Cout))]), vec.as_pointer())
+        slot = b.gep(partial, [b.mul(tap, c64(Cout))])
         for acc in accs:            # POSITIONS independent sums: FMA latency overlaps
-            b.store(zero_vec, acc)
+            b.store(lanes.zero, acc)
         with b.loop(c64(0), c64(OH), name="oh") as oh:
             h = _coordinate(b, oh, a, sh, ph, dh)
             with b.if_then(_inside(b, h, H)):
@@ -128,11 +152,10 @@ def conv_filter_direct_native(em, args) -> None:
                         value = _input_at(b, x_row, wi, b.and_(_inside(b, wi, W), real), Cin,
                                           zero)
                         at = b.select(real, ow, c64(0))
-                        g = b.load(b.bitcast(b.gep(dy_row, [b.mul(at, c64(Cout))]),
-                                             vec.as_pointer()), align=align)
+                        g = lanes.load(b.gep(dy_row, [b.mul(at, c64(Cout))]))
                         b.store(b.call(fma, [b.splat(value, vec), g, b.load(acc)]), acc)
-        total = b.load(slot, align=align)
+        total = lanes.load(slot)
         for acc in accs:
             total = b.fadd(total, b.load(acc))
-        b.store(total, slot, align=align)
+        lanes.store(total, slot)
     em.builder.position_at_end(b.block)

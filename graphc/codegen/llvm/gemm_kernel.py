@@ -37,6 +37,43 @@ def get_function(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Func
     return ir.Function(module, fnty, name)
 
 
+def masked_intrinsic(module, kind, vec_type):
+    """llvm.masked.load / .store / .gather for `vec_type` (LLVM 22 form: no alignment
+    operand, the pointer argument carries an `align` attribute)."""
+    lanes = vec_type.count
+    suffix = f"v{lanes}{'f32' if isinstance(vec_type.element, ir.FloatType) else 'f64'}"
+    mask = ir.VectorType(ir.IntType(1), lanes)
+    if kind == "load":
+        return get_function(module, f"llvm.masked.load.{suffix}.p0",
+                            ir.FunctionType(vec_type, [vec_type.as_pointer(), mask, vec_type]))
+    if kind == "store":
+        return get_function(module, f"llvm.masked.store.{suffix}.p0",
+                            ir.FunctionType(ir.VoidType(), [vec_type, vec_type.as_pointer(),
+                                                            mask]))
+    pointers = ir.VectorType(vec_type.element.as_pointer(), lanes)
+    return get_function(module, f"llvm.masked.gather.{suffix}.v{lanes}p0",
+                        ir.FunctionType(vec_type, [pointers, mask, vec_type]))
+
+
+def _element_size(vec_type) -> int:
+    return 4 if isinstance(vec_type.element, ir.FloatType) else 8
+
+
+def masked_load(module, b, ptr, mask, vec_type):
+    """The lanes of *ptr where mask is set (others undefined), faulting on none else."""
+    call = b.call(masked_intrinsic(module, "load", vec_type),
+                  [b.bitcast(ptr, vec_type.as_pointer()), mask, ir.Constant(vec_type, None)],
+                  arg_attrs={0: ()})
+    call.arg_attributes[0].align = _element_size(vec_type)
+    return call
+
+
+def masked_store(module, b, value, ptr, mask) -> None:
+    call = b.call(masked_intrinsic(module, "store", value.type),
+                  [value, b.bitcast(ptr, value.type.as_pointer()), mask], arg_attrs={1: ()})
+    call.arg_attributes[1].align = _element_size(value.type)
+
+
 class Builder(ir.IRBuilder):
     """IRBuilder plus the idioms the GEMM uses: counted loops, min, ceil-div, vectors."""
 
@@ -374,35 +411,13 @@ class KernelEmitter:
             b.store_vec(value, b.at(dst, b.mul(k, c64(dst_stride))), align)
 
     def intrinsic(self, kind, vec_type):
-        """llvm.masked.load / .store / .gather for `vec_type` (LLVM 22 form: no alignment
-        operand, the pointer argument carries an `align` attribute)."""
-        lanes = vec_type.count
-        suffix = f"v{lanes}{'f32' if self.dtype == 'f32' else 'f64'}"
-        mask = ir.VectorType(ir.IntType(1), lanes)
-        if kind == "load":
-            return get_function(self.module, f"llvm.masked.load.{suffix}.p0",
-                                ir.FunctionType(vec_type, [vec_type.as_pointer(), mask,
-                                                           vec_type]))
-        if kind == "store":
-            return get_function(self.module, f"llvm.masked.store.{suffix}.p0",
-                                ir.FunctionType(ir.VoidType(), [vec_type,
-                                                                vec_type.as_pointer(), mask]))
-        pointers = ir.VectorType(self.tp, lanes)
-        return get_function(self.module, f"llvm.masked.gather.{suffix}.v{lanes}p0",
-                             ir.FunctionType(vec_type, [pointers, mask, vec_type]))
+        return masked_intrinsic(self.module, kind, vec_type)
 
     def masked_load(self, b, ptr, mask, vec_type):
-        call = b.call(self.intrinsic("load", vec_type),
-                      [b.bitcast(ptr, vec_type.as_pointer()), mask, ir.Constant(vec_type, None)],
-                      arg_attrs={0: ()})
-        call.arg_attributes[0].align = self.esize
-        return call
+        return masked_load(self.module, b, ptr, mask, vec_type)
 
     def masked_store(self, b, value, ptr, mask):
-        call = b.call(self.intrinsic("store", value.type),
-                      [value, b.bitcast(ptr, value.type.as_pointer()), mask],
-                      arg_attrs={1: ()})
-        call.arg_attributes[1].align = self.esize
+        masked_store(self.module, b, value, ptr, mask)
 
     def masked_gather(self, b, pointers, mask, vec_type):
         call = b.call(self.intrinsic("gather", vec_type),
