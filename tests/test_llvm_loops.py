@@ -110,4 +110,3 @@ def test_loop_options_reach_llvm_as_distinct_self_referencing_nodes(graph):
         node = re.search(rf"^{ref} = distinct !{{ {ref}, (.*) }}$", text, re.M)
         assert node, ref
     assert '!"llvm.loop.unroll.disable"' in text
-

@@ -21,8 +21,9 @@ POSITIONS = 4              # output positions per block (accumulators in registe
 
 class _Channels:
     """The C_out channels of one position as one vector of a power-of-two length: with 6
-    channels, 8 lanes and masked loads and stores (the backend splits a <6 x T> vector
-    into pieces: with them the filter gradient ran at half this speed)."""
+    channels, 8 lanes and masked loads and stores. (The backend splits a <6 x T> vector
+    into pieces: the filter gradient ran slower than im2col + GEMM that way, and faster
+    with masked lanes: LeNet-5's first layer 314–360 → 235–269 µs.)"""
 
     def __init__(self, em, b, dtype, cout: int):
         self.module, self.b, self.cout = em.module, b, cout

@@ -74,6 +74,13 @@ def masked_store(module, b, value, ptr, mask) -> None:
     call.arg_attributes[1].align = _element_size(value.type)
 
 
+def masked_gather(module, b, pointers, mask, vec_type):
+    call = b.call(masked_intrinsic(module, "gather", vec_type),
+                  [pointers, mask, ir.Constant(vec_type, None)], arg_attrs={0: ()})
+    call.arg_attributes[0].align = _element_size(vec_type)
+    return call
+
+
 class Builder(ir.IRBuilder):
     """IRBuilder plus the idioms the GEMM uses: counted loops, min, ceil-div, vectors."""
 
@@ -298,9 +305,9 @@ class KernelEmitter:
                 mask = b.and_(b.lane_mask(cfg.width, b.sub(nr, c64(v * cfg.width))),
                               row_valid)
                 if beta is not None:
-                    old = self.masked_load(b, ptr, mask, self.vec)
+                    old = masked_load(self.module, b, ptr, mask, self.vec)
                     value = b.fadd(b.fmul(old, beta), value)
-                self.masked_store(b, value, ptr, mask)
+                masked_store(self.module, b, value, ptr, mask)
 
     # -- packing ---------------------------------------------------------------------
     # Each k-row of a packed panel is one vector: a masked load where op(X) has the panel's
@@ -328,7 +335,7 @@ class KernelEmitter:
                 mask = b.lane_mask(cfg.mr, rows)
                 with b.loop(c64(0), kc, name="ka") as k:
                     src = b.at(a, b.mul(b.add(p0, k), lda), first)
-                    value = self.masked_load(b, src, mask, lanes)
+                    value = masked_load(self.module, b, src, mask, lanes)
                     b.store_vec(value, b.at(dst, b.mul(k, c64(cfg.mr))), self.esize)
             else:                           # A stored M×K: rows are lda apart
                 start = b.at(a, b.mul(first, lda), p0)
@@ -381,7 +388,7 @@ class KernelEmitter:
             src = b.at(bm, b.mul(b.add(p0, k), ldb), first)
             row = b.at(dst, b.mul(k, c64(cfg.nr)))
             for v, mask in enumerate(masks):
-                value = self.masked_load(b, b.at(src, c64(v * cfg.width)), mask, self.vec)
+                value = masked_load(self.module, b, b.at(src, c64(v * cfg.width)), mask, self.vec)
                 b.store_vec(value, b.at(row, c64(v * cfg.width)), self.valign)
 
     def pack_transposed(self, b, start, stride, valid, lanes, kc, dst, dst_stride, align):
@@ -399,7 +406,7 @@ class KernelEmitter:
             row_masks = [b.splat(b.icmp_signed("<", c64(lane), valid), bools)
                          for lane in range(lanes)]
             with b.loop(c64(0), main, lanes, name="kt") as k0:
-                rows = [self.masked_load(b, b.at(start, b.mul(c64(lane), stride), k0),
+                rows = [masked_load(self.module, b, b.at(start, b.mul(c64(lane), stride), k0),
                                          row_masks[lane], vec) for lane in range(lanes)]
                 for t, column in enumerate(b.transpose(rows)):
                     ptr = b.at(dst, b.mul(b.add(k0, c64(t)), c64(dst_stride)))
@@ -407,23 +414,8 @@ class KernelEmitter:
         pointers = self.lane_pointers(b, start, stride, lanes)
         mask = b.lane_mask(lanes, valid)
         with b.loop(main, kc, name="kg") as k:
-            value = self.masked_gather(b, self.advance(b, pointers, k), mask, vec)
+            value = masked_gather(self.module, b, self.advance(b, pointers, k), mask, vec)
             b.store_vec(value, b.at(dst, b.mul(k, c64(dst_stride))), align)
-
-    def intrinsic(self, kind, vec_type):
-        return masked_intrinsic(self.module, kind, vec_type)
-
-    def masked_load(self, b, ptr, mask, vec_type):
-        return masked_load(self.module, b, ptr, mask, vec_type)
-
-    def masked_store(self, b, value, ptr, mask):
-        masked_store(self.module, b, value, ptr, mask)
-
-    def masked_gather(self, b, pointers, mask, vec_type):
-        call = b.call(self.intrinsic("gather", vec_type),
-                      [pointers, mask, ir.Constant(vec_type, None)], arg_attrs={0: ()})
-        call.arg_attributes[0].align = self.esize
-        return call
 
     def lane_pointers(self, b, start, stride, lanes):
         """<lanes x T*>: start + lane·stride. llvmlite has no vector GEP, so the addresses
