@@ -304,3 +304,29 @@ def test_momentum_velocity_is_one_gemm_call_and_matches_the_interpreter(graph, r
     for v in gc.global_variables(graph):
         np.testing.assert_allclose(fast.variable_value(v), ref.variable_value(v), rtol=1e-5,
                                    atol=1e-6, err_msg=v.name)
+
+
+@pytest.mark.parametrize("shape", [(None, 3), (2, 3)])
+def test_a_mask_and_its_float_result_match_the_interpreter(graph, shape):
+    # the bool mask dies where y is made: y must not be written over the mask's slot
+    rng = np.random.default_rng(3)
+    x = gc.placeholder(gc.float32, shape, name="x")
+    mask = gc.reduce_max(x, 1, keepdims=True) >= x
+    total = gc.reduce_sum(gc.where(mask, x, 0.0))
+    y = gc.where(mask, 0.0, x) * x
+    feed = {x: rng.standard_normal((16 if shape[0] is None else 2, 3))}
+    got, want = _run_both(graph, [total, y], feed)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+    np.testing.assert_array_equal(got[1], want[1])
+    assert not want[1].any()
+
+
+def test_gradients_through_a_one_hot_mask_match_the_interpreter(graph):
+    rng = np.random.default_rng(4)
+    x = gc.placeholder(gc.float64, (None, 3), name="x")
+    v = gc.Variable(rng.standard_normal(3), name="v")
+    y = gc.maximum(v, gc.one_hot(gc.argmax(x, 1), 3, dtype=gc.float64) * x)
+    grads = gc.gradients(gc.reduce_sum(y * y), [x, v])
+    got, want = _run_both(graph, grads, {x: rng.standard_normal((8, 3))})
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)

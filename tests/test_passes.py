@@ -254,6 +254,20 @@ def test_memory_reuses_dead_buffers_and_works_in_place(graph):
     assert [(a.name, b.name) for a, b in plan.in_place] == [("z", "m")]
 
 
+def test_memory_never_writes_in_place_over_elements_of_another_width(graph):
+    # the bool mask dies in the kernel that makes y: a float64 row fits its 64-byte slot,
+    # but y[i] written over mask[8i..8i+7] would clobber elements not read yet
+    x = gc.placeholder(gc.float64, (None, 3), name="x")
+    mask = gc.greater_equal(gc.reduce_max(x, 1, keepdims=True), x, name="mask")
+    total = gc.reduce_sum(gc.where(mask, x, 0.0), name="total")
+    y = gc.multiply(gc.where(mask, 0.0, x), x, name="y")
+    program = run_passes([total, y], {x: (2, 3)}, Fuse(), PlanMemory())
+    plan = program.annotations["memory"]
+    assert ("y", "mask") not in [(a.name, b.name) for a, b in plan.in_place]
+    for value, donor in plan.in_place:
+        assert value.dtype.itemsize == donor.dtype.itemsize
+
+
 def test_memory_plan_never_overlaps_live_values(graph, rng):
     x = gc.placeholder(gc.float32, (None, 8), name="x")
     h = x

@@ -3,9 +3,9 @@
 Liveness: a value lives from the kernel that computes it to the last kernel that reads
 it (fetched values to the end of the run). Walking the kernels in order, a value takes
 the slot of an input that dies in the same kernel when the kernel is purely elementwise
-over that input (in place), else the smallest free slot that fits it without wasting
-more than a third of the slot (best fit), else a new slot of its size rounded up to 64
-bytes. Variables and optimizer state keep persistent
+over that input and their elements are as wide (in place), else the smallest free slot
+that fits it without wasting more than a third of the slot (best fit), else a new slot
+of its size rounded up to 64 bytes. Variables and optimizer state keep persistent
 buffers of their own; an update writes its variable's buffer; feeds and constants are
 not in the arena. The plan reports the arena's size (peak) against the naive sum: every
 intermediate of the unfused program in a buffer of its own.
@@ -71,8 +71,11 @@ def _elementwise_over(kernel, out: Node, value: Node) -> bool:
     """True when the kernel reads `value` only at the index where it writes `out`, so
     `out` may overwrite `value` in place: every member computed from `value`, directly
     or through other members, is elementwise over out's shape (a transpose of
-    1 − value², say, would read an element another index has overwritten already)."""
-    if kernel.anchor is not None or out.shape != value.shape or len(kernel.roots) != 1:
+    1 − value², say, would read an element another index has overwritten already), and
+    both have elements of one size (a float64 element written over a bool row covers
+    eight elements not read yet; a narrower one, elements another task still reads)."""
+    if kernel.anchor is not None or out.shape != value.shape or len(kernel.roots) != 1 \
+            or out.dtype.itemsize != value.dtype.itemsize:
         return False
     derived = {value}
     for m in kernel.members:                       # in run order
