@@ -72,6 +72,40 @@ def test_mixed_dtypes(graph):
         gc.exp(gc.placeholder(gc.int32, (2,)))
 
 
+OPERATORS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+             "/": lambda a, b: a / b, "**": lambda a, b: a ** b, "<": lambda a, b: a < b,
+             "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+             "maximum": gc.maximum, "where": lambda a, b: gc.where(True, a, b)}
+
+
+@pytest.mark.parametrize("op", sorted(OPERATORS))
+@pytest.mark.parametrize("left", [True, False])
+def test_a_float_literal_never_truncates_into_an_integer_tensor(graph, op, left):
+    i = gc.placeholder(gc.int32, (3,), name="counts")
+    f = OPERATORS[op]
+    with pytest.raises(TypeError, match=r"0\.5 cannot take the dtype int32 of tensor "
+                                        r"'counts'.*gc\.cast\(counts, gc\.float32\)"):
+        f(i, 0.5) if left else f(0.5, i)
+    with pytest.raises(TypeError, match="int32 of tensor 'counts'"):
+        f(i, [1.0, 2.5, 3.0]) if left else f([1.0, 2.5, 3.0], i)
+    if op in ("/", "**"):                   # float ops: refused for int32 anyway
+        return
+    # exact literals still take the tensor's dtype
+    result = f(i, 2) if left else f(2, i)
+    operands = result.inputs[1:] if op == "where" else result.inputs
+    assert {x.dtype for x in operands} == {gc.int32}
+
+
+def test_literals_that_do_not_fit_an_integer_or_bool_tensor_are_refused(graph):
+    i = gc.placeholder(gc.int32, (3,), name="i")
+    m = gc.placeholder(gc.bool, (3,), name="m")
+    with pytest.raises(TypeError, match="int32 of tensor 'i'"):
+        i + 2 ** 40
+    with pytest.raises(TypeError, match="bool of tensor 'm'"):
+        gc.logical_and(m, 1)
+    assert gc.logical_and(m, True).dtype == gc.bool
+
+
 def test_feed_wrong_shape_names_the_placeholder(graph):
     x = gc.placeholder(gc.float32, (None, 784), name="images")
     y = x * 2.0

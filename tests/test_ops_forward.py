@@ -156,3 +156,19 @@ def test_gradient_accumulates_over_fan_out(graph):
     (g,) = gc.gradients(y, [x])
     assert run(graph, g, {x: 0.5}) == pytest.approx(2 * 0.5 + 3.0 + np.exp(0.5))
     assert any(n.op.name == "add_n" for n in graph.nodes)
+
+
+def test_a_numpy_array_on_the_left_hands_the_operator_to_the_tensor(graph, rng):
+    t = gc.placeholder(gc.float32, (3, 2), name="t")
+    a = rng.standard_normal((3, 2)).astype(np.float32)
+    m = rng.standard_normal((4, 3)).astype(np.float32)
+    results = {"*": a * t, "+": a + t, "-": a - t, "/": a / t, "<": a < t,
+               "@": m @ t, "scalar": np.float32(2) - t}
+    for name, value in results.items():
+        assert isinstance(value, gc.Tensor), name
+    tv = rng.standard_normal((3, 2)).astype(np.float32) + 3
+    got = run(graph, results, {t: tv})
+    want = {"*": a * tv, "+": a + tv, "-": a - tv, "/": a / tv, "<": a < tv,
+            "@": m @ tv, "scalar": 2 - tv}
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-6, err_msg=name)

@@ -139,12 +139,52 @@ def test_fetching_a_variable_returns_a_copy(graph):
     assert sess.run(v)[0] == 0
 
 
-def test_closed_session_refuses_to_run(graph):
-    sess = gc.Session(graph)
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_closed_session_refuses_to_run(graph, backend):
+    v = gc.Variable(np.zeros(2, np.float32), name="v")
+    bump = gc.assign_add(v, np.ones(2, np.float32))
+    sess = gc.Session(graph, backend=backend)
+    step = sess.make_callable(bump)
+    step()
     with sess:
         pass
     with pytest.raises(gc.GraphcError, match="closed"):
         sess.run(gc.constant(1.0))
+    with pytest.raises(gc.GraphcError, match="closed"):
+        sess.make_callable(bump)
+    with pytest.raises(gc.GraphcError, match="closed"):   # never from initial values again
+        step()
+    with pytest.raises(gc.GraphcError, match="closed"):
+        sess.variable_value(v)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_one_session_serves_two_threads(graph, backend):
+    """Runs from two threads, of other batch sizes and values, each get their own
+    results (a compiled program's arena and outputs serve one run at a time)."""
+    import threading
+    x = gc.placeholder(gc.float32, (None, 64), name="x")
+    w_value = np.random.default_rng(0).standard_normal((64, 32)).astype(np.float32)
+    w = gc.Variable(w_value, name="w")
+    y = gc.nn.relu(gc.matmul(x, w))
+    sess = gc.Session(graph, backend=backend)
+    step = sess.make_callable(y, [x])
+    wrong = []
+
+    def work(seed, use_run):
+        rng = np.random.default_rng(seed)
+        for _ in range(150):
+            xv = rng.standard_normal((rng.integers(1, 40), 64)).astype(np.float32)
+            got = sess.run(y, {x: xv}) if use_run else step(xv)
+            want = np.maximum(xv @ w_value, 0)
+            if got.shape != want.shape or not np.allclose(got, want, rtol=1e-4, atol=1e-4):
+                wrong.append(seed)
+    threads = [threading.Thread(target=work, args=(seed, seed == 2)) for seed in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
 
 
 def test_default_graph_and_reset():

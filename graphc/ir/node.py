@@ -80,6 +80,10 @@ class Node:
     def __repr__(self) -> str:
         return f"<gc.Tensor '{self.name}' {self.op.name} {self.type}>"
 
+    # a numpy array on the left of an operator hands the operation to the tensor
+    # (np.ones(3) * t is t.__rmul__), instead of making an object array of tensors
+    __array_ufunc__ = None
+
     # identity semantics: nodes are dict keys (feeds, fetches, gradients)
     __hash__ = object.__hash__
 

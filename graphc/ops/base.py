@@ -37,21 +37,46 @@ def as_tensor(value, dtype: DType | None = None, graph: Graph | None = None,
 def as_tensors_like(*values) -> list[Node]:
     """Convert Python scalars/arrays among `values` to the dtype of the tensor operands.
 
-    Python numbers and lists adopt the tensors' dtype (x * 2 stays float32); numpy arrays
-    keep their own dtype, as in TF1, so a float64 array against a float32 tensor is an
-    error rather than a silent cast.
+    Python numbers and lists adopt the tensors' dtype (x * 2 stays float32) when they
+    convert exactly; a float literal with an integer or bool tensor (or an int literal
+    with a bool tensor, or one out of an integer dtype's range) is a TypeError, as in
+    TF1, never a silent truncation. numpy arrays keep their own dtype, so a float64
+    array against a float32 tensor is an error rather than a silent cast.
     """
     graph = graph_of(values)
-    tensor_dtype = next((v.dtype for v in values if isinstance(v, Node)), None)
+    tensor = next((v for v in values if isinstance(v, Node)), None)
     out = []
     for v in values:
         if isinstance(v, Node):
             out.append(v)
-        elif isinstance(v, np.ndarray | np.generic) or tensor_dtype is None:
+        elif isinstance(v, np.ndarray | np.generic) or tensor is None:
             out.append(as_tensor(v, graph=graph))
         else:
-            out.append(as_tensor(v, dtype=tensor_dtype, graph=graph))
+            out.append(as_tensor(_exact_literal(v, tensor), dtype=tensor.dtype, graph=graph))
     return out
+
+
+def _exact_literal(value, tensor: Node):
+    """`value` (a Python number or nested list), checked to convert to the dtype of
+    `tensor` without losing anything."""
+    dtype = tensor.dtype
+    array = np.asarray(value)
+    kind = array.dtype.kind
+    if dtype.is_floating or array.size == 0:
+        return value
+    if dtype.name == "bool":
+        lossless = kind == "b"
+    elif kind in "iu":
+        info = np.iinfo(dtype.np_type)
+        lossless = info.min <= array.min() and array.max() <= info.max
+    else:
+        lossless = kind == "b"
+    if not lossless:
+        raise TypeError(f"{value!r} cannot take the dtype {dtype.name} of tensor "
+                        f"'{tensor.name}' ({tensor.type}) without changing its value; "
+                        f"convert the tensor first, e.g. "
+                        f"gc.cast({tensor.name}, gc.float32)")
+    return value
 
 
 def apply(op_name: str, inputs: Sequence[Node], name: str | None = None, **attrs) -> Node:

@@ -1,6 +1,7 @@
 """Session: owns variable values and runs programs on a backend (TF1's define-and-run)."""
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -21,7 +22,9 @@ class Session:
     """Runs fetches of `graph` on `backend` ("llvm", the default, or "numpy").
 
     Variables get their initial values when the session is made (and when `initialize`
-    is called again); variables created later are initialized on first use.
+    is called again); variables created later are initialized on first use. A session
+    may be shared by threads: its runs take turns (a compiled program's arena, pointer
+    table and outputs serve one run at a time).
     """
 
     def __init__(self, graph=None, backend: str | None = None, check_numerics: bool = False,
@@ -37,6 +40,7 @@ class Session:
         self._executables: dict[tuple, object] = {}
         self._initialized: set[int] = set()   # programs whose variables all have values
         self._closed = False
+        self._run_lock = threading.Lock()
         self.initialize()
 
     # -- variables ------------------------------------------------------------------------
@@ -65,13 +69,19 @@ class Session:
         self._initialized.add(id(program))
 
     def variable_value(self, var: Node) -> np.ndarray:
-        return self._variables[var].copy()
+        with self._run_lock:          # never a value half-way through a run's update
+            self._check_open()
+            if var not in self._variables:
+                self._variables[var] = self._initial_value(var)
+            return self._variables[var].copy()
 
     def set_variable_value(self, var: Node, value) -> None:
         value = np.asarray(value, dtype=var.dtype.np_type)
         if value.shape != var.shape:
             raise GraphcError(f"variable '{var.name}' has shape {var.shape}, got {value.shape}")
-        self._variables[var] = value.copy()
+        with self._run_lock:
+            self._check_open()
+            self._variables[var] = value.copy()
 
     # -- running --------------------------------------------------------------------------
     def run(self, fetches, feed_dict=None):
@@ -79,7 +89,9 @@ class Session:
         self._check_open()
         flat = flatten_fetches(self.graph, fetches)
         feeds = self._convert_feeds(feed_dict or {})
-        values = self._run_flat(flat, feeds)
+        with self._run_lock:
+            self._check_open()
+            values = self._run_program(self._program(flat, feeds), flat, feeds)
         return rebuild(fetches, values)
 
     def make_callable(self, fetches, feed_list: Sequence = ()):
@@ -110,9 +122,11 @@ class Session:
                                 f"({', '.join(p.name for p in placeholders)}), got "
                                 f"{len(values)}")
             feeds = {p: feed(i, p, v) for i, (p, v) in enumerate(zip(placeholders, values))}
-            if program is None:
-                program = self._program(flat, feeds)
-            values = self._run_program(program, flat, feeds)
+            with self._run_lock:
+                self._check_open()
+                if program is None:
+                    program = self._program(flat, feeds)
+                values = self._run_program(program, flat, feeds)
             return values if as_list else rebuild(fetches, values)
 
         return run_callable
@@ -123,9 +137,6 @@ class Session:
             node = resolve_feed_key(self.graph, key)
             feeds[node] = convert_feed(node, value)
         return feeds
-
-    def _run_flat(self, flat: list[Node], feeds: dict[Node, np.ndarray]) -> list:
-        return self._run_program(self._program(flat, feeds), flat, feeds)
 
     def _program(self, flat: list[Node], feeds: dict[Node, np.ndarray]) -> Program:
         """The program computing `flat` from these fed placeholders (built once)."""
@@ -155,6 +166,8 @@ class Session:
 
     # -- lifetime -------------------------------------------------------------------------
     def close(self) -> None:
+        """Free the session's programs and variable values; every later run (through
+        `run` or a callable made earlier) raises."""
         self._closed = True
         self._variables.clear()
         self._executables.clear()
