@@ -141,3 +141,155 @@ def test_workers_share_the_jobs_whatever_their_number(tmp_path, monkeypatch):
     assert not jit._ready
     assert jit.function("plus2", ctypes.c_double, ctypes.c_double)(1.0) == 3.0
     assert jit.function("four_times_plus_three", ctypes.c_double, ctypes.c_double)(1.0) == 7.0
+
+
+def test_every_code_generator_file_is_in_the_program_key(tmp_path):
+    """The version in program and routine keys changes with any file of the code
+    generator, those a hand-kept list once missed included, and with a file added."""
+    import shutil
+    from pathlib import Path
+    import graphc
+    from graphc.codegen.llvm.cache import generator_version, tree_version
+    root = tmp_path / "graphc"
+    shutil.copytree(Path(graphc.__file__).parent, root,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    assert tree_version(root) == generator_version()
+    seen = {tree_version(root)}
+    for name in ("codegen/llvm/conv_direct.py", "codegen/llvm/gemm_kernel.py",
+                 "lower/conv_gemm.py", "ir/dtypes.py"):
+        with open(root / name, "a") as f:
+            f.write("# changed\n")
+        seen.add(tree_version(root))
+    (root / "codegen" / "llvm" / "new_routine.py").write_text("# a new file\n")
+    seen.add(tree_version(root))
+    assert len(seen) == 6
+
+
+def test_a_new_engine_stores_each_module_once_and_only_its_own_object(tmp_path, monkeypatch):
+    """The engine's empty backing module was once compiled by the first add and stored
+    under that module's key: a process dying before the real object overwrote it left
+    an entry that broke every later process."""
+    stored = []
+    original = ObjectCache.store
+    monkeypatch.setattr(ObjectCache, "store", lambda self, key, data, symbols=():
+                        stored.append((key, data, list(symbols))) or
+                        original(self, key, data, symbols))
+    jit, fn = _compile(ObjectCache(tmp_path))
+    assert fn(2.0) == 5.0
+    (key, data, symbols), = stored
+    assert symbols == ["twice_plus_one"] and b"twice_plus_one" in data
+    # and the engine asks the cache only about the module being added
+    asked = []
+    monkeypatch.setattr(ObjectCache, "load", lambda self, key: asked.append(key))
+    _compile(ObjectCache(tmp_path))
+    assert asked == [key]
+
+
+def test_swapped_or_foreign_entries_are_refused_and_rewritten(tmp_path):
+    cache = ObjectCache(tmp_path)
+    jit = JIT(cache=cache)
+    jit.add(SOURCE)
+    jit.add(CALLER)
+    first, second = sorted(tmp_path.rglob("*.o"))
+    a, b = first.read_bytes(), second.read_bytes()
+    first.write_bytes(b)                     # valid checksums, each under the other's name
+    second.write_bytes(a)
+    again = JIT(cache=ObjectCache(tmp_path))
+    again.add(SOURCE)
+    again.add(CALLER)
+    assert not again.last_from_cache
+    assert again.function("four_times_plus_three", ctypes.c_double, ctypes.c_double)(1.0) == 7.0
+    # an object that does not define the symbols its entry names (the engine's empty
+    # module, stored under a real key) is refused and removed
+    from graphc.codegen.llvm.cache import _pack
+    key = JIT.full_key(SOURCE)
+    entry = tmp_path / key[:2] / f"{key}.o"
+    entry.write_bytes(_pack(key, b"\x7fELF no functions here", ["twice_plus_one"]))
+    assert cache.load(key) is None and not entry.exists()
+    entry.write_bytes(_pack("another key", b"\x7fELF twice_plus_one", ["twice_plus_one"]))
+    assert cache.load(key) is None and not entry.exists()
+
+
+def test_a_cache_folder_that_cannot_be_read_is_a_miss(tmp_path, monkeypatch):
+    from pathlib import Path
+    from graphc.codegen.llvm.jit import precompile
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+    cache = ObjectCache(tmp_path)
+    cache.root()
+    monkeypatch.setattr(Path, "exists", refuse)
+    monkeypatch.setenv("GRAPHC_COMPILE_WORKERS", "2")
+    jit = JIT(cache=cache)
+    assert not cache.has("0" * 64)
+    precompile([(jit, "callee", SOURCE), (jit, "caller", CALLER)])
+    monkeypatch.undo()
+    jit.add(SOURCE, key="callee")
+    jit.add(CALLER, key="caller")
+    assert jit.function("four_times_plus_three", ctypes.c_double, ctypes.c_double)(1.0) == 7.0
+
+
+def test_a_folder_whose_parent_is_a_file_is_no_cache(tmp_path):
+    import pytest
+    (tmp_path / "file").write_text("")
+    with pytest.warns(RuntimeWarning, match="not using the compile cache"):
+        jit, fn = _compile(ObjectCache(tmp_path / "file" / "cache"))
+    assert fn(1.0) == 3.0 and not jit.last_from_cache
+
+
+def test_the_cache_folder_is_private_and_others_writable_folders_are_refused(tmp_path):
+    import pytest
+    import stat
+    cache = ObjectCache(tmp_path / "new")
+    _compile(cache)
+    assert stat.S_IMODE((tmp_path / "new").stat().st_mode) == 0o700
+    (entry,) = (tmp_path / "new").rglob("*.o")
+    assert stat.S_IMODE(entry.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(entry.stat().st_mode) & 0o077 == 0
+
+    shared = tmp_path / "shared"          # a folder anyone may write: a planted object
+    shared.mkdir()                        # there would run in this process
+    _compile(ObjectCache(shared))
+    shared.chmod(0o777)
+    with pytest.warns(RuntimeWarning, match=r"others may write to it \(mode 777\)"):
+        jit, fn = _compile(ObjectCache(shared))
+    assert not jit.last_from_cache and fn(1.0) == 3.0
+
+    _compile(ObjectCache(tmp_path / "own"))
+    (planted,) = (tmp_path / "own").rglob("*.o")
+    planted.chmod(0o666)                  # an entry others may write
+    with pytest.warns(RuntimeWarning, match="others may write"):
+        jit, _ = _compile(ObjectCache(tmp_path / "own"))
+    assert not jit.last_from_cache
+
+
+def test_a_cache_folder_of_another_user_is_refused(tmp_path):
+    import pytest
+    if os.geteuid() != 0:
+        pytest.skip("making a folder another user owns needs root (chown)")
+    folder = tmp_path / "theirs"
+    _compile(ObjectCache(folder))
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, 12345, 12345)
+    with pytest.warns(RuntimeWarning, match="belongs to user id 12345"):
+        jit, fn = _compile(ObjectCache(folder))
+    assert not jit.last_from_cache and fn(1.0) == 3.0
+
+
+def test_processes_compiling_one_program_into_an_empty_cache_all_succeed(tmp_path):
+    script = (
+        "import graphc as gc\n"
+        "from graphc import models\n"
+        "step = models.mlp()\n"
+        "sess = gc.Session(step.graph)\n"
+        "print(repr(float(sess.run([step.loss, step.train_op], step.batch(16))[0])))\n")
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path), GRAPHC_COMPILE_WORKERS="1")
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(3)]
+    outputs = [p.communicate() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outputs]
+    assert len({out for out, _ in outputs}) == 1
+    again = subprocess.run([sys.executable, "-c", script], env=env, text=True,
+                           capture_output=True, check=True)
+    assert again.stdout == outputs[0][0]

@@ -17,6 +17,7 @@ import numpy as np
 from ...ir.symbolic import evaluate
 from ...ops.random_bits import as_signed
 from ...lower.program import LoweredProgram, lower_program
+from .cache import generator_version
 from .jit import JIT, CompileJob, compile_workers, precompile
 from .render import program_module, program_modules
 from .templates import TEMPLATES, publish_routines, routine_jobs
@@ -53,7 +54,7 @@ class LLVMExecutable:
         self._llvm_ir = None
         self.jit = JIT()
         self.pool = None
-        key = (f"program:{_codegen_version()}:{parallel}:{profile_slot}:{stop_slot}:"
+        key = (f"program:{generator_version()}:{parallel}:{profile_slot}:{stop_slot}:"
                f"{sorted(slots.items())}"
                + "\n".join(str(k) for k in self.lowered.kernels))
         # on a cold cache the program's parts and the GEMMs it needs compile side by side
@@ -270,14 +271,6 @@ def profile_report(exe: LLVMExecutable, runs: int) -> str:
         lines.append(f"{us:9.1f} us {100 * exe.profile_cycles[i] / total:5.1f}%  kernel {i} "
                      f"{k.kind:<12} -> {', '.join(r.name for r in k.roots)}")
     return "\n".join(lines)
-
-
-def _codegen_version() -> str:
-    """A hash of every source file that shapes a program's IR once it is lowered."""
-    from ...lower import access, epilogue, loopir
-    from . import gemm, loop_hints, render, templates, vmath
-    from .cache import source_version
-    return source_version(render, templates, loopir, access, epilogue, loop_hints, vmath, gemm)
 
 
 PRINT_FUNCTION = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_void_p)

@@ -89,19 +89,24 @@ class JIT:
         backing = llvm.parse_assembly("")
         # the engine takes ownership of its target machine: never hand it the shared one
         self.engine = llvm.create_mcjit_compiler(backing, new_target_machine())
+        # compile the empty backing module now, before the cache hooks are set: else it
+        # would be the first object stored (and looked up) under the first module's key
+        self.engine.finalize_object()
         self._modules: list[llvm.ModuleRef] = []
         self.cache = cache if cache is not None else ObjectCache()
-        self._pending: tuple[str, bytes | None] | None = None
+        self._pending: _Pending | None = None
         self._ready: dict[str, bytes] = {}      # objects compiled ahead (`precompile`)
         self.engine.set_object_cache(self._object_compiled, self._cached_object)
         self.last_from_cache = False
 
     def _cached_object(self, module):
-        return self._pending[1] if self._pending else None
+        pending = self._pending
+        return pending.cached if pending and module.name == pending.module else None
 
     def _object_compiled(self, module, data: bytes) -> None:
-        if self._pending and self._pending[1] is None:
-            self.cache.store(self._pending[0], data)
+        pending = self._pending
+        if pending and module.name == pending.module and pending.cached is None:
+            self.cache.store(pending.key, data, defined_functions(module))
 
     def add(self, ir_text, optimize_level: int = 3, key: str | None = None) -> llvm.ModuleRef:
         """Compile and link a module. `ir_text` may be a function producing the text; with
@@ -121,7 +126,8 @@ class JIT:
         module.data_layout = str(target_machine().target_data)
         if optimize_level and cached is None:
             optimize(module, optimize_level)
-        self._pending = (key, cached)
+        module.name = f"graphc.{len(self._modules)}"       # what the cache hooks match
+        self._pending = _Pending(key, cached, module.name)
         self.last_from_cache = cached is not None and ready is None
         try:
             self.engine.add_module(module)
@@ -158,15 +164,28 @@ class JIT:
         return ctypes.CFUNCTYPE(restype, *argtypes)(self.address(name))
 
 
-def compile_object(text: str, optimize_level: int = 3) -> bytes:
-    """Parse, optimise and emit one module's object code, as `JIT.add` would."""
+class _Pending(NamedTuple):
+    """The module `JIT.add` is finalizing: its cache key, its object when it came from
+    the cache (else None), and the module name the cache hooks answer for."""
+    key: str
+    cached: bytes | None
+    module: str
+
+
+def defined_functions(module: llvm.ModuleRef) -> list[str]:
+    return [fn.name for fn in module.functions if not fn.is_declaration]
+
+
+def compile_object(text: str, optimize_level: int = 3) -> tuple[bytes, list[str]]:
+    """Parse, optimise and emit one module's object code, as `JIT.add` would: the object
+    and the functions it defines."""
     tm = new_target_machine()
     module = parse(text)
     module.triple = tm.triple
     module.data_layout = str(tm.target_data)
     if optimize_level:
         optimize(module, optimize_level, tm)
-    return tm.emit_object(module)
+    return tm.emit_object(module), defined_functions(module)
 
 
 def compile_workers() -> int:
@@ -228,10 +247,10 @@ def precompile(jobs, meanwhile=None) -> None:
 def _collect_all(children, pending) -> None:
     """Hand each compiled object to its JIT and to the disk cache."""
     for child in children:
-        for i, data in _collect(child):
+        for i, data, symbols in _collect(child):
             jit, full, _ = pending[i]
             jit._ready[full] = data
-            jit.cache.store(full, data)
+            jit.cache.store(full, data, symbols)
 
 
 JOB_BYTES = 4
@@ -242,8 +261,8 @@ exactly one worker."""
 def _fork_compiler(sources: list, queue_out: int, queue_in: int):
     """A child process that takes job numbers from the queue pipe until it is empty,
     builds and compiles those `sources` ((IR text or a function making it, optimisation
-    level) pairs), and writes (number, object) records to a temporary file:
-    (pid, path)."""
+    level) pairs), and writes (number, object, defined functions) records to a
+    temporary file: (pid, path)."""
     import os
     import tempfile
     import warnings
@@ -261,10 +280,12 @@ def _fork_compiler(sources: list, queue_out: int, queue_in: int):
                     i = int.from_bytes(job, "little")
                     source, level = sources[i]
                     try:
-                        data = compile_object(_text(source), level)
+                        data, symbols = compile_object(_text(source), level)
                     except Exception:      # left to JIT.add, which reports the error
                         continue
-                    f.write(i.to_bytes(8, "little") + len(data).to_bytes(8, "little") + data)
+                    names = "\0".join(symbols).encode()
+                    f.write(b"".join(n.to_bytes(8, "little") for n in
+                                     (i, len(data), len(names))) + data + names)
             status = 0
         finally:
             os._exit(status)
@@ -274,8 +295,8 @@ def _fork_compiler(sources: list, queue_out: int, queue_in: int):
 CHILD_TIMEOUT_S = 600.0
 
 
-def _collect(child) -> list[tuple[int, bytes]]:
-    """The (job number, object) pairs a child compiled; none when it failed (or hung: a
+def _collect(child) -> list[tuple[int, bytes, list[str]]]:
+    """The (job number, object, functions it defines) a child compiled; none when it failed (or hung: a
     lock another thread held at the fork would never be released in the child), and its
     jobs are left to `JIT.add`."""
     import os
@@ -296,10 +317,11 @@ def _collect(child) -> list[tuple[int, bytes]]:
     try:
         if status == 0:
             with open(path, "rb") as f:
-                while header := f.read(16):
-                    i, size = int.from_bytes(header[:8], "little"), \
-                        int.from_bytes(header[8:], "little")
-                    objects.append((i, f.read(size)))
+                while header := f.read(24):
+                    i, size, names = (int.from_bytes(header[k: k + 8], "little")
+                                      for k in (0, 8, 16))
+                    data = f.read(size)
+                    objects.append((i, data, f.read(names).decode().split("\0")))
     finally:
         os.unlink(path)
     return objects

@@ -17,6 +17,7 @@ from ...lower.nests import Names
 from ...lower.templates import expand_gemm
 from .gemm import (EPILOGUE_TYPE, TRANSPOSES, define_gemm_family, define_micro_kernels,
                    gemm_name, gemm_type, host_config, micro_kernels_name)
+from .cache import generator_version
 from .jit import JIT, CompileJob
 from .conv_direct import conv_direct_native, conv_filter_direct_native
 from .parallel import install_runtime
@@ -33,13 +34,6 @@ def _routines_jit() -> JIT:
     return JIT()
 
 
-@functools.lru_cache(maxsize=1)
-def _gemm_version() -> str:
-    from . import gemm, gemm_kernel
-    from .cache import source_version
-    return source_version(gemm, gemm_kernel)
-
-
 ROUTINE_OPT_LEVEL = 1
 """The GEMM is vector code already (explicit vectors, registers chosen by construction):
 O1 runs it as fast as O3 (measured on f32 products from 64×100×10 to 512³, two threads)
@@ -48,14 +42,14 @@ and compiles in about two thirds of the time."""
 
 def _routine_job(name: str, dtype: str, define) -> CompileJob:
     """A module of the routines' JIT holding what `define(module, dtype, config)` adds,
-    keyed by its name, the host blocking and the GEMM generator's source."""
+    keyed by its name, the host blocking and the code generator's source."""
     config = host_config(dtype)
 
     def build() -> str:
         module = ir.Module(name=name)
         define(module, dtype, config)
         return str(module)
-    return CompileJob(_routines_jit(), f"{name}:{config}:{_gemm_version()}", build,
+    return CompileJob(_routines_jit(), f"{name}:{config}:{generator_version()}", build,
                       ROUTINE_OPT_LEVEL)
 
 
