@@ -60,3 +60,4 @@ def test_an_optimizer_update_that_overflows_is_named(graph, backend):
     with pytest.raises(gc.NumericsError, match="updates variable 'w'"), \
             np.errstate(all="ignore"):
         sess.run(train)
+    assert sess.variable_value(w)[0] == np.float32(3e38)     # the failed step left w as it was

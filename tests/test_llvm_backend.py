@@ -330,3 +330,36 @@ def test_gradients_through_a_one_hot_mask_match_the_interpreter(graph):
     got, want = _run_both(graph, grads, {x: rng.standard_normal((8, 3))})
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("bad", ["label", "gather"])
+def test_a_run_that_fails_a_check_leaves_every_variable_as_it_was(graph, backend, bad):
+    """A failed check (a label or a gather index out of range) raises before the step is
+    committed: weights, Adam slots and a step counter updated before the check's kernel
+    are all put back."""
+    rng = np.random.default_rng(5)
+    ids = gc.placeholder(gc.int32, (None,), name="ids")
+    labels = gc.placeholder(gc.int32, (None,), name="labels")
+    table = gc.Variable(rng.standard_normal((6, 4)).astype(np.float32), name="table")
+    w = gc.Variable(rng.standard_normal((4, 3)).astype(np.float32), name="w")
+    steps = gc.Variable(np.int64(0), name="steps")
+    count = gc.assign_add(steps, np.int64(1))
+    logits = gc.matmul(gc.gather(table, ids), w)
+    loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
+                                                                          logits=logits))
+    with gc.control_dependencies([count]):
+        train = gc.train.AdamOptimizer(0.1).minimize(loss)
+    sess = gc.Session(graph, backend=backend)
+    good = {ids: np.array([0, 5, 2], np.int32), labels: np.array([2, 0, 1], np.int32)}
+    sess.run([loss, train], good)
+    variables = graph.get_collection("variables")
+    before = [sess.variable_value(v) for v in variables]
+    feed = dict(good)
+    feed[labels if bad == "label" else ids] = np.array([1, 3, 6], np.int32)
+    with pytest.raises(gc.ExecutionError, match="out of range"):
+        sess.run([loss, train], feed)
+    for v, old in zip(variables, before):
+        np.testing.assert_array_equal(sess.variable_value(v), old, err_msg=v.name)
+    sess.run([loss, train], good)                  # and the next good step still runs
+    assert sess.variable_value(steps) == 2

@@ -78,6 +78,18 @@ class LoweredProgram:
                                              for b, n in zip(self.batch_feeds, sizes)))
         return sizes[0] if sizes else 0
 
+    def variables_updated_before_a_check(self) -> list[Node]:
+        """The variables some kernel updates at or before the last kernel with a run-time
+        check: what a run that fails a check must put back (a run stops at the first
+        kernel whose check failed, so later updates never happen)."""
+        checked = [i for i, k in enumerate(self.kernels)
+                   if any(p.name == Checks.BUFFER for p in k.params)]
+        if not checked:
+            return []
+        graph = self.program.annotations["kernels"]
+        return list(dict.fromkeys(root.inputs[0] for k in graph.kernels[: checked[-1] + 1]
+                                  for root in k.roots if root.op.name in ASSIGN_OPS))
+
     def __post_init__(self):
         self._by_name = {b.name: b for b in self.buffers}
         # feeds whose leading dimension is the symbolic batch size N

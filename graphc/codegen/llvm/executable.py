@@ -48,7 +48,8 @@ class LLVMExecutable:
         self.profile_cycles = np.zeros(n_kernels, np.int64) if profile else None
         templates = templates or TEMPLATES
         profile_slot = len(slots) if profile else None
-        stop_slot = slots["status"] if check_numerics else None
+        # a run stops after the first kernel whose run-time check failed
+        stop_slot = slots["status"] if self.lowered.failures else None
         self._render_args = (self.lowered.kernels, slots, templates, ENTRY, parallel,
                              profile_slot, stop_slot)
         self._llvm_ir = None
@@ -127,6 +128,11 @@ class LLVMExecutable:
         updated = {u.inputs[0] for u in program.updates}
         # a fetched variable (or a view of one) that this run updates must show its old
         # value: read it before the native call
+        # variables a failed run-time check must find as they were: copied before a run
+        # and put back when it fails (none in a train step whose checks all run before
+        # its first update)
+        self._restore = [(self._user_of[v], np.empty(v.shape, v.dtype.np_type))
+                         for v in self.lowered.variables_updated_before_a_check()]
         self._read_before = {i for i, (b, node) in enumerate(zip(self._outputs, program.outputs))
                              if b is not None and b.kind == "variable" and b.node in updated
                              and node.op.name not in ("assign", "assign_add", "assign_sub")}
@@ -226,6 +232,8 @@ class LLVMExecutable:
         early = {i: self._read(self._outputs[i], self.program.outputs[i], self._shapes[i],
                                feeds, variables)
                  for i in self._read_before} if self._read_before else ()
+        for user, saved in self._restore:
+            np.copyto(saved, variables[user])
         self._status[0] = 0
         choice = self.thread_choice
         if choice is None:
@@ -236,6 +244,8 @@ class LLVMExecutable:
             self._entry(self._table_address, self._pool_address if pooled else None)
             choice.record(pooled, time.perf_counter() - start)
         if self._status[0]:
+            for user, saved in self._restore:
+                np.copyto(variables[user], saved)
             node, message = self.lowered.failures[self._status[0] - 1]
             from ...runtime.interpreter import ExecutionError, NumericsError
             if message.startswith(node.describe()):        # a numerics check

@@ -497,7 +497,8 @@ def program_module(kernels: list[Kernel], table_slots: dict[str, int], templates
                    profile_slot: int | None = None, stop_slot: int | None = None) -> ir.Module:
     """All kernels plus the entry point `void entry(i8** table, i8* pool)`. With a
     profile slot, the cycles each kernel takes are added to an i64 array in that slot;
-    with a stop slot, the run returns after the first kernel that leaves that i64 != 0."""
+    with a stop slot, the run returns after the first kernel that leaves that i64 != 0
+    (checked after each kernel that has it among its buffers)."""
     return program_modules(kernels, table_slots, templates, entry, parallel, profile_slot,
                            stop_slot, parts=1)[0]
 
@@ -565,7 +566,7 @@ def _entry_function(module, kernels, functions, table_slots, entry, profile_slot
         if counters is not None:
             slot = b.gep(counters, [ir.Constant(I64, index)])
             b.store(b.add(b.load(slot), b.sub(b.call(cycles, []), start)), slot)
-        if stop_slot is not None:
+        if stop_slot is not None and any(table_slots[p.name] == stop_slot for p in k.params):
             raw = b.load(b.gep(table, [ir.Constant(I64, stop_slot)]))
             failed = b.icmp_signed("!=", b.load(b.bitcast(raw, I64.as_pointer())),
                                    ir.Constant(I64, 0))
