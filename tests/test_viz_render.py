@@ -247,3 +247,14 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["render", f"{script}:out", "--out", "x.dot", "--collapse-depth", "-2"])
     assert not (tmp_path / "x.dot").exists()
+
+
+@pytest.mark.parametrize("text", ["<b>bold</b>", "C:\\models\\", 'say "hi"', "a\\nb", "<>"])
+def test_titles_and_notes_are_drawn_as_the_literal_text(tmp_path, text):
+    import html
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (2,), name="x")
+        y = gc.exp(x, name="y")
+    path = render(y, tmp_path / "g.svg", title=text, notes={y: text})
+    assert html.unescape(path.read_text()).count(text) >= 2      # the title and the note

@@ -68,7 +68,7 @@ def emit(view: v.View, *, values: Mapping[Node, object] | None = None, rankdir: 
     use_renderer_for_graphviz_package()       # so Digraph.render and notebooks work too
     graph_attrs = dict(GRAPH_ATTRS, rankdir=rankdir)
     if title:
-        graph_attrs.update(label=title, labelloc="t", fontsize="14")
+        graph_attrs.update(label=style.plain(title), labelloc="t", fontsize="14")
     dot = graphviz.Digraph("graphc", graph_attr=graph_attrs, node_attr=NODE_ATTRS,
                            edge_attr=EDGE_ATTRS)
     emitter = _Emitter(values, extra_lines or {}, extra_attrs or {})
@@ -104,7 +104,7 @@ class _Emitter:
         if item.kind not in (v.SCOPE, v.HIDDEN):
             lines += self.extra_lines.get(item.node, [])
             attrs.update(self.extra_attrs.get(item.node, {}))
-        graph.node(item.key, label=join_lines(lines), tooltip=style.tooltip(item), **attrs)
+        graph.node(item.key, label=style.plain(*lines), tooltip=style.tooltip(item), **attrs)
 
     def cluster(self, graph: graphviz.Digraph, cluster: v.Cluster) -> None:
         with graph.subgraph(name=cluster.key) as sub:
@@ -122,11 +122,6 @@ def _hubs(view: v.View) -> set[v.Item]:
     for edge in view.edges:
         fan_in[edge.dst] = fan_in.get(edge.dst, 0) + 1
     return {item for item, n in fan_in.items() if n > HUB_FAN_IN}
-
-
-def join_lines(lines: list[str]) -> str:
-    """DOT's centred line break is the two characters backslash-n."""
-    return "\\n".join(lines)
 
 
 def render(target, path, **options) -> Path:

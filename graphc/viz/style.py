@@ -11,6 +11,7 @@ import re
 from collections import Counter
 from typing import Mapping
 
+import graphviz
 import numpy as np
 
 from ..ir import Node
@@ -105,17 +106,25 @@ def cluster_attrs(cluster: v.Cluster) -> dict[str, str]:
     if cluster.kind == "kernel":
         attrs = dict(KERNEL_CLUSTER_STYLE)
         count = len(cluster.nodes)
-        attrs["label"] = f"kernel {cluster.path} · {count} op" + ("" if count == 1 else "s")
+        attrs["label"] = plain(f"kernel {cluster.path} · {count} op" +
+                               ("" if count == 1 else "s"))
         return attrs
     nodes = cluster.nodes
     backward = bool(nodes) and all(n.grad_of is not None for n in nodes)
     attrs = dict(BACKWARD_CLUSTER_STYLE if backward else SCOPE_CLUSTER_STYLE)
-    attrs["label"] = cluster.path.rsplit("/", 1)[-1] + "/"
-    attrs["tooltip"] = f"name scope {cluster.path}/ ({len(nodes)} nodes drawn)"
+    attrs["label"] = plain(cluster.path.rsplit("/", 1)[-1] + "/")
+    attrs["tooltip"] = plain(f"name scope {cluster.path}/ ({len(nodes)} nodes drawn)")
     return attrs
 
 
 # -- labels ---------------------------------------------------------------------------------
+def plain(*lines: str) -> str:
+    """Lines of literal text as one DOT label: backslashes doubled (DOT reads `\\n`,
+    `\\l`, a trailing backslash as escapes) and never taken for an HTML-like label
+    (text such as `<b>x</b>`), joined by DOT's centred line break."""
+    return graphviz.nohtml("\\n".join(line.replace("\\", "\\\\") for line in lines))
+
+
 def short(node: Node) -> str:
     return node.name.rsplit("/", 1)[-1]
 
@@ -223,6 +232,10 @@ def _number(x) -> str:
 
 def tooltip(item: v.Item) -> str:
     """Hover text in SVG output: full names, types and source lines."""
+    return plain(_tooltip_text(item))
+
+
+def _tooltip_text(item: v.Item) -> str:
     if item.kind in (v.SCOPE, v.HIDDEN):
         names = ", ".join(n.name for n in item.nodes[:12])
         more = f" and {len(item.nodes) - 12} more" if len(item.nodes) > 12 else ""
