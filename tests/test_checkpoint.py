@@ -160,6 +160,83 @@ def test_foreign_file_and_newer_version_are_refused(tmp_path):
         gc.train.load_checkpoint(tmp_path / "missing.ckpt")
 
 
+def _with_header(header_bytes: bytes, data: bytes = b"") -> bytes:
+    """A checkpoint whose header is `header_bytes`, its CRC valid."""
+    import struct
+    import zlib
+    return (struct.pack("<8sII", b"GRAPHCKP", 1, len(header_bytes)) + header_bytes +
+            struct.pack("<I", zlib.crc32(header_bytes)) + data)
+
+
+def _tensor(**changes):
+    import zlib
+    entry = {"name": "w", "dtype": "float32", "shape": [2], "offset": 0, "nbytes": 8,
+             "crc32": zlib.crc32(bytes(8))}
+    entry.update(changes)
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+CRAFTED_HEADERS = {
+    "not JSON": b"{tensors: oops",
+    "not UTF-8": b"\xff\xfe{}",
+    "a JSON list": b"[1, 2, 3]",
+    "no tensors list": b'{"tensors": 3, "data_nbytes": 8}',
+    "bad data size": b'{"tensors": [], "data_nbytes": "8"}',
+    "unknown dtype": _tensor(dtype="complex64"),
+    "null dtype": _tensor(dtype=None),
+    "shape not matching its bytes": _tensor(shape=[3]),
+    "negative shape": _tensor(shape=[-2]),
+    "missing crc32": _tensor(crc32=None),
+    "offset past the data": _tensor(offset=4),
+    "boolean size": _tensor(nbytes=True, shape=[]),
+    "entry not an object": ["w"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED_HEADERS))
+def test_crafted_headers_with_valid_checksums_are_refused(tmp_path, case):
+    import json
+    header = CRAFTED_HEADERS[case]
+    if not isinstance(header, bytes):
+        header = json.dumps({"tensors": [header], "data_nbytes": 8, "meta": {}}).encode()
+    path = tmp_path / "crafted.ckpt"
+    path.write_bytes(_with_header(header, bytes(8)))
+    with pytest.raises(gc.train.CheckpointError, match="malformed header"):
+        gc.train.load_checkpoint(path)
+    g = gc.Graph()
+    with g.as_default():
+        gc.Variable(np.zeros(2, np.float32), name="w")
+    with pytest.raises(gc.train.CheckpointError):
+        gc.train.Saver().restore(gc.Session(g, backend="numpy"), path)
+
+
+def test_a_folder_or_unreadable_path_is_a_checkpoint_error(tmp_path):
+    with pytest.raises(gc.train.CheckpointError, match="cannot read checkpoint"):
+        gc.train.load_checkpoint(tmp_path)
+
+
+def test_a_save_removes_temporaries_of_saves_that_died(tmp_path):
+    g = gc.Graph()
+    with g.as_default():
+        gc.Variable(np.ones(4, np.float32), name="w")
+    sess = gc.Session(g, backend="numpy")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    old = time.time() - 2 * ckpt.STALE_AFTER_S
+    stale = [f".model.ckpt-{i}.{dead}.abcd_{i:03d}.tmp" for i in range(3)] + \
+        [".model.ckpt.k2j4h5g6.tmp"]                 # an older graphc's name, no pid
+    fresh_of_the_dead = f".model.ckpt-9.{dead}.zzzzzzzz.tmp"      # may be another machine's
+    live = f".model.ckpt-7.{os.getpid()}.qwertyui.tmp"            # a save still writing
+    keep = [fresh_of_the_dead, live, ".model.ckpt.unrelated", "notes.tmp"]
+    for name in stale + keep:
+        (tmp_path / name).write_bytes(b"x" * 100)
+    for name in stale[:3] + [live]:
+        os.utime(tmp_path / name, (old, old))
+    os.utime(tmp_path / stale[3], (old - ckpt.STALE_WITHOUT_PID_S,) * 2)
+    gc.train.Saver().save(sess, tmp_path / "model.ckpt")
+    assert sorted(os.listdir(tmp_path)) == sorted(keep + ["model.ckpt"])
+
+
 def test_save_that_fails_midway_leaves_the_old_checkpoint(tmp_path, monkeypatch):
     g, t, data, sess = _trained()
     saver = gc.train.Saver()

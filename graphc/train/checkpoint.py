@@ -14,16 +14,24 @@ File format, version 1 (all integers little-endian):
 Reading checks the magic, the version, the exact file length (a truncated file is named
 as such), the header's CRC and each tensor's CRC, and refuses the file with the reason.
 
+Reading checks the header's schema too (a dtype it knows, a shape that matches the
+bytes, every field present and of its type): a crafted file with valid CRCs is refused
+with a CheckpointError like a damaged one.
+
 Writing is atomic: the bytes go to a temporary file in the same folder, are flushed to
 disk, and `os.replace` puts the file in place in one step. A save that is interrupted,
-even by SIGKILL, leaves the previous checkpoint as it was (and at worst a stray
-".<name>.*.tmp" file beside it, which readers never look at).
+even by SIGKILL, leaves the previous checkpoint as it was, and at worst a temporary
+".<name>.<pid>.<random>.tmp" beside it, which readers never look at and the next save in
+that folder removes once its writer is gone.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import struct
+import time
 import tempfile
 import zlib
 from typing import Iterable
@@ -72,7 +80,8 @@ def write_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict | None = No
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     chunks = _encode(arrays, meta or {})
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
+    remove_stale_temporaries(folder)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.{os.getpid()}.",
                                suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_umask())      # mkstemp's 0600 would hide it from others
@@ -87,6 +96,53 @@ def write_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict | None = No
         raise
     _fsync_folder(folder)
     return path
+
+
+TEMPORARY = re.compile(r"\..+?\.(?:(?P<pid>\d+)\.)?[a-z0-9_]{8}\.tmp")
+STALE_AFTER_S = 60.0
+"""A temporary whose writer is gone is removed once it is this old (a writer on another
+machine sharing the folder has another pid space: its file is still being written to)."""
+STALE_WITHOUT_PID_S = 3600.0
+"""Temporaries named without a pid (graphc before 0.1) are removed at this age."""
+
+
+def remove_stale_temporaries(folder: str) -> list[str]:
+    """Delete this user's checkpoint temporaries in `folder` left by saves that died
+    (SIGKILL, power loss); returns the names removed."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    now = time.time()
+    for name in names:
+        match = TEMPORARY.fullmatch(name)
+        if match is None:
+            continue
+        path = os.path.join(folder, name)
+        try:
+            st = os.lstat(path)
+            if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+                continue
+            age = now - st.st_mtime
+            pid = match.group("pid")
+            if (age > STALE_AFTER_S and not _alive(int(pid))) if pid else \
+                    age > STALE_WITHOUT_PID_S:
+                os.unlink(path)
+                removed.append(name)
+        except OSError:
+            continue
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _umask() -> int:
@@ -117,6 +173,8 @@ def read_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
             blob = file.read()
     except FileNotFoundError:
         raise CheckpointError(f"no checkpoint at '{path}'") from None
+    except OSError as err:
+        raise CheckpointError(f"cannot read checkpoint '{path}': {err.strerror}") from None
     header = _read_header(path, blob)
     start = _PREFIX.size + len(header["raw"]) + 4
     arrays = {}
@@ -150,7 +208,7 @@ def _read_header(path: str, blob: bytes) -> dict:
     (crc,) = struct.unpack_from("<I", blob, _PREFIX.size + header_len)
     if zlib.crc32(raw) != crc:
         raise CheckpointError(f"checkpoint '{path}' is corrupt: its header fails its checksum")
-    header = json.loads(raw.decode("utf-8"))
+    header = _parse_header(path, raw)
     expected = end + header["data_nbytes"]
     if len(blob) != expected:
         what = "truncated" if len(blob) < expected else "corrupt (trailing bytes)"
@@ -158,6 +216,69 @@ def _read_header(path: str, blob: bytes) -> dict:
                               f"describes {expected}")
     header["raw"] = raw
     return header
+
+
+def _parse_header(path: str, raw: bytes) -> dict:
+    """The header's JSON, checked field by field: nothing read from the file reaches
+    numpy unchecked."""
+    def refuse(why: str):
+        return CheckpointError(f"checkpoint '{path}' has a malformed header: {why}")
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise refuse(f"not UTF-8 JSON ({err})") from None
+    if not isinstance(header, dict):
+        raise refuse(f"a JSON {type(header).__name__}, not an object")
+    tensors, data_nbytes = header.get("tensors"), header.get("data_nbytes")
+    if not isinstance(tensors, list):
+        raise refuse("'tensors' is not a list")
+    if not _count(data_nbytes):
+        raise refuse("'data_nbytes' is not a byte count")
+    if not isinstance(header.setdefault("meta", {}), dict):
+        raise refuse("'meta' is not an object")
+    names = set()
+    for i, entry in enumerate(tensors):
+        if not isinstance(entry, dict):
+            raise refuse(f"tensor {i} is not an object")
+        name = entry.get("name")
+        if not isinstance(name, str) or name in names:
+            raise refuse(f"tensor {i} has {'a repeated' if name in names else 'no'} name")
+        names.add(name)
+        missing = [k for k in ("dtype", "shape", "offset", "nbytes", "crc32")
+                   if k not in entry]
+        if missing:
+            raise refuse(f"tensor '{name}' lacks {', '.join(missing)}")
+        dtype = _known_dtype(entry["dtype"])
+        if dtype is None:
+            raise refuse(f"tensor '{name}' has an unknown dtype {entry['dtype']!r}")
+        shape = entry["shape"]
+        if not isinstance(shape, list) or not all(_count(d) for d in shape):
+            raise refuse(f"tensor '{name}' has a bad shape {shape!r}")
+        offset, nbytes = entry["offset"], entry["nbytes"]
+        if not (_count(offset) and _count(nbytes) and _count(entry["crc32"])):
+            raise refuse(f"tensor '{name}' has a bad offset, size or crc32")
+        if nbytes != math.prod(shape) * dtype.itemsize:
+            raise refuse(f"tensor '{name}' is {dtype.name}{shape}, which is "
+                         f"{math.prod(shape) * dtype.itemsize} bytes, not {nbytes}")
+        if offset + nbytes > data_nbytes:
+            raise refuse(f"tensor '{name}' lies past the end of the data")
+    return header
+
+
+def _known_dtype(name):
+    """The graphc dtype called exactly `name`, else None."""
+    if not isinstance(name, str):
+        return None
+    try:
+        dtype = as_dtype(name)
+    except (TypeError, ValueError, KeyError):
+        return None
+    return dtype if dtype.name == name else None
+
+
+def _count(value) -> bool:
+    """A non-negative JSON integer (JSON's true and false are not counts)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def load_checkpoint(path) -> dict[str, np.ndarray]:
