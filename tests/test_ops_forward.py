@@ -172,3 +172,21 @@ def test_a_numpy_array_on_the_left_hands_the_operator_to_the_tensor(graph, rng):
             "@": m @ tv, "scalar": 2 - tv}
     for name in want:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_float32_log_softmax_keeps_its_precision_at_large_logits(graph, backend):
+    """(x − max) − log Σ, not x − (max + log Σ): at logits of 1e4 the latter keeps only
+    the precision of 1e4 in float32 (−1.0986328 instead of −1.0986123)."""
+    x = gc.placeholder(gc.float32, (None, 3), name="x")
+    labels = gc.placeholder(gc.int32, (None,), name="labels")
+    logp = gc.nn.log_softmax(x)
+    xent = gc.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=x)
+    values = np.array([[1e4, 1e4, 1e4], [1e4, 1e4 - 1, 1e4 - 2], [-3e4, -3e4 + 1, -3e4]],
+                      np.float32)
+    got_logp, got_xent = gc.Session(graph, backend=backend).run(
+        [logp, xent], {x: values, labels: [0, 2, 1]})
+    shifted = values.astype(np.float64) - values.max(1, keepdims=True)
+    want = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+    np.testing.assert_allclose(got_logp, want, rtol=2e-7)
+    np.testing.assert_allclose(got_xent, -want[[0, 1, 2], [0, 2, 1]], rtol=2e-7)

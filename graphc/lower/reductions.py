@@ -113,13 +113,15 @@ def lower_softmax_family(anchor, vb, names: Names, outer_index, emit_epilogue):
              Declare(s, dtype, const(0, dtype)),
              Loop(j2, idx(n), [Assign(s, Binary("add", Local(s, dtype), Unary(
                  "exp", Binary("sub", vb.value(logits, at(j2)), Local(m, dtype)))))])]
-    lse = Binary("add", Local(m, dtype), Unary("log", Local(s, dtype)))
+    # log Σ exp(x − max) and x − max, never max + log Σ: at logits of 1e4 a float32 sum
+    # max + log 3 keeps only 1e4's precision (x − (max + log Σ) gave −1.0986328)
+    log_sum = Unary("log", Local(s, dtype))
     if name == "sparse_softmax_cross_entropy":
         labels = anchor.inputs[1]
         label = Cast(vb.value(labels, tuple(outer_index)), int64)
         valid = Binary("and", Compare("ge", label, idx(0)), Compare("lt", label, idx(n)))
         picked = vb.value(logits, at(Binary("max", Binary("min", label, idx(n - 1)), idx(0))))
-        result = Binary("sub", lse, picked)
+        result = Binary("sub", log_sum, Binary("sub", picked, Local(m, dtype)))
         vb.overrides[anchor] = same_everywhere(result)
         check = vb.checks.require(valid, anchor, f"label out of range [0, {n})")
         return stmts + [check] + emit_epilogue(tuple(outer_index))
@@ -129,7 +131,7 @@ def lower_softmax_family(anchor, vb, names: Names, outer_index, emit_epilogue):
         if name == "softmax":
             return Binary("div", Unary("exp", Binary("sub", x, Local(m, dtype))),
                           Local(s, dtype))
-        return Binary("sub", x, lse)
+        return Binary("sub", Binary("sub", x, Local(m, dtype)), log_sum)
 
     vb.overrides[anchor] = element
     j3 = names.var("j")
