@@ -190,3 +190,33 @@ def test_float32_log_softmax_keeps_its_precision_at_large_logits(graph, backend)
     want = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
     np.testing.assert_allclose(got_logp, want, rtol=2e-7)
     np.testing.assert_allclose(got_xent, -want[[0, 1, 2], [0, 2, 1]], rtol=2e-7)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_reductions_and_softmax_over_no_elements_agree_on_every_backend(graph, backend):
+    """A batch of 0 (or a class axis of 0): max / min give −inf / +inf (an integer
+    type's lowest / highest value), softmax an empty result, argmax an error."""
+    x = gc.placeholder(gc.float32, (None, 3), name="x")
+    i = gc.placeholder(gc.int32, (None, 3), name="i")
+    e = gc.placeholder(gc.float32, (2, 0), name="e")
+    feed = {x: np.zeros((0, 3), np.float32), i: np.zeros((0, 3), np.int32),
+            e: np.zeros((2, 0), np.float32)}
+    fetches = {"max": gc.reduce_max(x, 0), "min": gc.reduce_min(x, 0),
+               "max_all": gc.reduce_max(x), "int_max": gc.reduce_max(i, 0),
+               "int_min": gc.reduce_min(i, 0), "sum": gc.reduce_sum(x, 0),
+               "softmax": gc.nn.softmax(e), "log_softmax": gc.nn.log_softmax(e),
+               "batch_softmax": gc.nn.softmax(x)}
+    sess = gc.Session(graph, backend=backend)
+    got = sess.run(fetches, feed)
+    int32 = np.iinfo(np.int32)
+    want = {"max": np.full(3, -np.inf), "min": np.full(3, np.inf), "max_all": -np.inf,
+            "int_max": np.full(3, int32.min), "int_min": np.full(3, int32.max),
+            "sum": np.zeros(3), "softmax": np.zeros((2, 0)), "log_softmax": np.zeros((2, 0)),
+            "batch_softmax": np.zeros((0, 3))}
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+        assert np.shape(got[name]) == np.shape(want[name]), name
+    with pytest.raises(gc.ExecutionError, match="argmax over an empty axis 0"):
+        sess.run(gc.argmax(x, 0), feed)
+    np.testing.assert_array_equal(sess.run(gc.argmax(x, 0), {x: [[1, 5, 2], [3, 0, 2]]}),
+                                  [1, 0, 0])

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from ..ir import int64
+from ..ir.symbolic import is_symbolic
+from ..ops.reduce import empty_extremum
 from .loopir import (Assign, Binary, Call, Cast, Compare, Declare, Load, Local, Loop, Select,
                      Unary, add, const, idx, linear_index, row_major_strides)
 from .nests import Names, nest
@@ -39,8 +40,7 @@ def _full_index(out_index, in_shape, axes, keepdims, red_index):
     return tuple(full)
 
 
-_INIT = {"reduce_sum": 0.0, "reduce_mean": 0.0, "reduce_max": -math.inf,
-         "reduce_min": math.inf}
+_INIT = {"reduce_sum": 0.0, "reduce_mean": 0.0}
 _COMBINE = {"reduce_sum": "add", "reduce_mean": "add", "reduce_max": "max",
             "reduce_min": "min"}
 
@@ -53,10 +53,7 @@ def lower_reduce(anchor, vb, names: Names, out_index, emit_epilogue):
         return _lower_arg(anchor, vb, names, out_index, emit_epilogue)
     axes, keepdims = anchor.attrs["axes"], anchor.attrs["keepdims"]
     acc = names.scalar("acc")
-    init = _INIT[name]
-    if not x.dtype.is_floating and math.isinf(init):
-        info = np.iinfo(x.dtype.np_type)
-        init = info.min if init < 0 else info.max
+    init = _INIT[name] if name in _INIT else empty_extremum(name, x.dtype)
     red_shape = [x.shape[a] for a in axes]
 
     def fold(red_index):
@@ -89,8 +86,12 @@ def _lower_arg(anchor, vb, names, out_index, emit_epilogue):
         Assign(best, Select(take, v, Local(best, x.dtype)))])
     result = Cast(Local(best_i, int64), anchor.dtype)
     vb.overrides[anchor] = same_everywhere(result)
-    return [Declare(best, x.dtype, const(0, x.dtype)), Declare(best_i, int64, idx(0)),
-            loop] + emit_epilogue(out_index)
+    extent = x.shape[axis]
+    check = [vb.checks.require(Compare("gt", idx(extent), idx(0)), anchor,
+                               f"{anchor.op.name} over an empty axis {axis}")] \
+        if is_symbolic(extent) else []           # a batch of 0: no index to give
+    return check + [Declare(best, x.dtype, const(0, x.dtype)), Declare(best_i, int64, idx(0)),
+                    loop] + emit_epilogue(out_index)
 
 
 def lower_softmax_family(anchor, vb, names: Names, outer_index, emit_epilogue):

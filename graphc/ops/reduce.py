@@ -37,11 +37,27 @@ class ReduceOp(OpDef):
         return TensorType(x.dtype, reduced_shape(x.shape, attrs["axes"], attrs["keepdims"]))
 
     def reference(self, node, x):
-        out = self.fn(x, axis=node.attrs["axes"], keepdims=node.attrs["keepdims"])
+        extra = {}
+        if self.name in EMPTY_EXTREMUM:     # over no elements: −inf / +inf, as in TF
+            extra["initial"] = empty_extremum(self.name, node.dtype)
+        out = self.fn(x, axis=node.attrs["axes"], keepdims=node.attrs["keepdims"], **extra)
         return np.asarray(out, dtype=node.dtype.np_type)
 
     def grad(self, node, gy):
         return [self.grad_rule(node, node.inputs[0], gy)]
+
+
+EMPTY_EXTREMUM = {"reduce_max": -np.inf, "reduce_min": np.inf}
+"""The value of a max or min over no elements (a batch of 0): the identity of the fold."""
+
+
+def empty_extremum(op_name: str, dtype):
+    """EMPTY_EXTREMUM in `dtype`: an integer type's lowest or highest value."""
+    value = EMPTY_EXTREMUM[op_name]
+    if dtype.is_floating:
+        return value
+    info = np.iinfo(dtype.np_type)
+    return info.min if value < 0 else info.max
 
 
 def _kept(node, t):
@@ -114,6 +130,9 @@ class ArgOp(OpDef):
         return TensorType(attrs["output_type"], shape)
 
     def reference(self, node, x):
+        if x.shape[node.attrs["axis"]] == 0:
+            raise ValueError(f"{self.name} over an empty axis {node.attrs['axis']} of "
+                             f"{x.dtype}{list(x.shape)}")
         return self.fn(x, axis=node.attrs["axis"]).astype(node.dtype.np_type)
 
     def grad(self, node, gy):

@@ -14,6 +14,8 @@ from .base import apply, as_tensor, normalize_axis, require_float
 
 
 def _log_softmax_array(x, axis):
+    if x.shape[axis] == 0:                  # over no classes: an empty result
+        return x.copy()
     shifted = x - np.max(x, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
