@@ -139,6 +139,19 @@ def test_simplify_ones_from_the_seed_gradient_disappear(graph):
     assert "fill_like" not in ops and ops.count("mul") == 0
 
 
+def test_a_rewritten_node_keeps_its_scope_and_the_name_the_user_gave_it(graph):
+    z = gc.placeholder(gc.float32, (None, 3), name="z")
+    y = gc.placeholder(gc.int32, (None,), name="y")
+    with gc.name_scope("head"):
+        loss = gc.negative(gc.reduce_sum(gc.one_hot(y, 3) * gc.log(gc.nn.softmax(z)),
+                                          axis=1), name="xent")
+        log_p = gc.log(gc.nn.softmax(z, axis=0))
+    program = run_passes([loss, log_p], {z: (2, 3), y: (2,)}, Simplify())
+    named, auto = program.outputs
+    assert (named.op.name, named.name) == ("sparse_softmax_cross_entropy", "head/xent")
+    assert auto.op.name == "log_softmax" and auto.name.startswith("head/log_softmax")
+
+
 def test_simplify_log_softmax_and_cross_entropy_patterns(graph):
     z = gc.placeholder(gc.float32, (None, 3), name="z")
     y = gc.placeholder(gc.int32, (None,), name="y")

@@ -89,6 +89,26 @@ class Graph:
         finally:
             self._scope = saved
 
+    @contextlib.contextmanager
+    def within_scope(self, scope: str) -> Iterator[None]:
+        """Nest new names under `scope` exactly as given (no suffix): rewrites put the
+        nodes of a replacement where the node they replace was."""
+        saved = self._scope
+        self._scope = scope.split("/") if scope else []
+        try:
+            yield
+        finally:
+            self._scope = saved
+
+    def rename(self, node: Node, name: str) -> None:
+        """Give `node` the name `name` when no other node has it (a rewrite's
+        replacement takes the name of the node it replaces)."""
+        if name in self._names or not _NAME_OK.match(name):
+            return
+        del self._names[node.name]
+        node.name = name
+        self._names[name] = node
+
     @property
     def current_scope(self) -> str:
         return "/".join(self._scope)

@@ -6,6 +6,7 @@ Every op in graphc has exactly one result, so a node *is* the tensor users hold
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,9 @@ from .types import TensorType
 if TYPE_CHECKING:
     from .graph import Graph
     from .op import OpDef
+
+
+_AUTO_NAME = re.compile(r"^(?P<base>.+?)(_\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,13 @@ class Node:
     @property
     def is_backward(self) -> bool:
         return self.grad_of is not None
+
+    @property
+    def auto_named(self) -> bool:
+        """True for names graphc made up from the op type ('matmul', 'dense/matmul_3')."""
+        base = self.name.rpartition("/")[2]
+        match = _AUTO_NAME.match(base)
+        return match is not None and match.group("base") == self.op.name
 
     def get_shape(self) -> tuple:
         return self.type.shape

@@ -40,7 +40,7 @@ class FoldConstants:
                     return None
             folded += 1
             value = np.asarray(node.op.reference(node, *values), dtype=node.dtype.np_type)
-            return constant(value, name=node.name)
+            return constant(value, name=node.name.rpartition("/")[2])   # in its scope
 
         new, _ = rebuild(program, fold)
         return new, {"folded": folded}

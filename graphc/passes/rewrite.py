@@ -5,7 +5,9 @@ maps each node's inputs to their rebuilt versions, asks the rule for a replaceme
 (None means "no change": the node is copied), and finally keeps only what the roots
 still need. Copies go through Graph.create_node, so every type is inferred again: a
 rewrite that breaks a shape fails where it happens. Copies keep the name, the source
-location and the backward marker (which keeps pointing at the user's forward node).
+location and the backward marker (which keeps pointing at the user's forward node); a
+replacement the rule makes takes the name the user gave the node it replaces, and every
+node it makes lives in that node's name scope.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ Rule = Callable[[Node, list[Node]], "Node | None"]
 
 
 def copy_node(graph: Graph, node: Node, inputs: list[Node], attrs: dict | None = None) -> Node:
-    with graph.provenance(node.location, node.grad_of):
+    with graph.provenance(node.location, node.grad_of), graph.within_scope(""):
         return graph.create_node(node.op.name, inputs, dict(node.attrs if attrs is None
                                                             else attrs), name=node.name)
 
@@ -32,8 +34,13 @@ def rebuild(program: Program, rule: Rule | None = None) -> tuple[Program, dict[N
             inputs = [mapping[x] for x in node.inputs]
             replacement = None
             if rule is not None:
-                with new.provenance(node.location, node.grad_of):
+                made = len(new.nodes)
+                scope = node.name.rpartition("/")[0]
+                with new.provenance(node.location, node.grad_of), new.within_scope(scope):
                     replacement = rule(node, inputs)
+                if replacement is not None and replacement.id >= made and \
+                        not node.auto_named:
+                    new.rename(replacement, node.name)     # errors name the user's node
             mapping[node] = replacement if replacement is not None else \
                 copy_node(new, node, inputs)
     return remap(program, new, mapping), mapping

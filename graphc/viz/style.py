@@ -7,7 +7,6 @@ forward node it differentiates; edges that carry backward values are red and thi
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Mapping
 
@@ -80,9 +79,6 @@ BACKWARD_CLUSTER_STYLE = {"style": "rounded,filled", "fillcolor": "#fff8f7",
 KERNEL_CLUSTER_STYLE = {"style": "dashed,bold,filled", "fillcolor": "#faf5ff",
                         "color": "#805ad5", "labeljust": "l", "fontcolor": "#553c9a",
                         "fontsize": "10"}
-
-_AUTO_NAME = re.compile(r"^(?P<base>.+?)(_\d+)?$")
-
 
 def node_attrs(item: v.Item) -> dict[str, str]:
     attrs = dict(NODE_STYLE[item.kind])
@@ -164,7 +160,7 @@ def _node_lines(kind: str, node: Node) -> list[str]:
         trainable = node.attrs.get("trainable", True)
         return [name, f"{kind} {type_text(node)}" + ("" if trainable else " (frozen)")]
     op_line = f"{node.op.name} {type_text(node)}"
-    if _auto_named(node):
+    if node.auto_named:
         return [op_line]
     return [name, op_line]
 
@@ -173,12 +169,6 @@ def _value_in_name_line(kind: str, node: Node) -> bool:
     """A scalar constant already shows its value: 'Const = 2'."""
     value = node.attrs.get("value")
     return kind == v.CONSTANT and isinstance(value, np.ndarray) and value.size == 1
-
-
-def _auto_named(node: Node) -> bool:
-    """True for names graphc made up from the op type ('matmul', 'matmul_3')."""
-    match = _AUTO_NAME.match(short(node))
-    return match is not None and match.group("base") == node.op.name
 
 
 def grad_text(node: Node) -> str:
