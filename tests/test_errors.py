@@ -125,6 +125,16 @@ def test_feed_wrong_dtype(graph):
         sess.run(labels + 1, {labels: np.array([2**40])})
 
 
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_a_ragged_list_feed_is_a_feed_error(graph, backend):
+    x = gc.placeholder(gc.float32, (None, 2), name="x")
+    sess = gc.Session(graph, backend=backend)
+    with pytest.raises(gc.FeedError, match=r"^placeholder 'x' .*not an array.*inhomogeneous"):
+        sess.run(x * 2.0, {x: [[1.0, 2.0], [3.0]]})
+    with pytest.raises(gc.FeedError, match="placeholder 'x'.*not an array"):
+        sess.make_callable(x * 2.0, [x])([[1.0, 2.0], [3.0]])
+
+
 def test_missing_feed_names_placeholder_and_fetch(graph):
     x = gc.placeholder(gc.float32, (None,), name="x")
     loss = gc.reduce_sum(x * x, name="loss")

@@ -72,7 +72,7 @@ class Placeholder(OpDef):
         try:
             return ctx.feeds[node]
         except KeyError:
-            raise FeedError(f"placeholder {node.describe()} was not fed") from None
+            raise FeedError(f"{node.describe()} was not fed") from None
 
 
 def placeholder(dtype, shape=None, name=None) -> Node:

@@ -23,21 +23,25 @@ def resolve_feed_key(graph: Graph, key) -> Node:
 def convert_feed(placeholder: Node, value) -> np.ndarray:
     """The fed value as an array of the placeholder's dtype; safe conversions only."""
     want = placeholder.dtype
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as err:      # a ragged list, an object numpy refuses
+        raise FeedError(f"{placeholder.describe()}: the fed value is not an "
+                        f"array ({err})") from None
     kind = array.dtype.kind
     ok = (want.is_floating and kind in "fiu") or (want.is_integer and kind in "iu") or \
         (want.is_bool and kind == "b")
     if not ok:
-        raise FeedError(f"placeholder {placeholder.describe()} is {want.name}; cannot feed a "
+        raise FeedError(f"{placeholder.describe()} is {want.name}; cannot feed a "
                         f"{array.dtype} value")
     if want.is_integer and kind in "iu" and array.size and \
             not np.can_cast(array.dtype, want.np_type, "safe"):
         info = np.iinfo(want.np_type)
         if array.min() < info.min or array.max() > info.max:
-            raise FeedError(f"placeholder {placeholder.describe()} is {want.name}; fed values "
+            raise FeedError(f"{placeholder.describe()} is {want.name}; fed values "
                             f"range over [{array.min()}, {array.max()}]")
     if not shape_compatible(array.shape, placeholder.shape):
-        raise FeedError(f"placeholder {placeholder.describe()} has shape "
+        raise FeedError(f"{placeholder.describe()} has shape "
                         f"({format_shape(placeholder.shape)}); fed a value of shape "
                         f"{array.shape}")
     return np.asarray(array, dtype=want.np_type, order="C")
