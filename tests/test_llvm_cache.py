@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from graphc.codegen.llvm.cache import ObjectCache
 from graphc.codegen.llvm.jit import JIT
 
@@ -92,7 +94,6 @@ def test_modules_compiled_side_by_side_link_and_run(tmp_path, monkeypatch):
 
 
 def test_a_module_that_fails_to_compile_ahead_reports_when_added(tmp_path, monkeypatch):
-    import pytest
     from graphc.codegen.llvm.jit import CodegenError, precompile
     monkeypatch.setenv("GRAPHC_COMPILE_WORKERS", "2")
     jit = JIT(cache=ObjectCache(tmp_path))
@@ -230,7 +231,6 @@ def test_a_cache_folder_that_cannot_be_read_is_a_miss(tmp_path, monkeypatch):
 
 
 def test_a_folder_whose_parent_is_a_file_is_no_cache(tmp_path):
-    import pytest
     (tmp_path / "file").write_text("")
     with pytest.warns(RuntimeWarning, match="not using the compile cache"):
         jit, fn = _compile(ObjectCache(tmp_path / "file" / "cache"))
@@ -238,7 +238,6 @@ def test_a_folder_whose_parent_is_a_file_is_no_cache(tmp_path):
 
 
 def test_the_cache_folder_is_private_and_others_writable_folders_are_refused(tmp_path):
-    import pytest
     import stat
     cache = ObjectCache(tmp_path / "new")
     _compile(cache)
@@ -264,7 +263,6 @@ def test_the_cache_folder_is_private_and_others_writable_folders_are_refused(tmp
 
 
 def test_a_cache_folder_of_another_user_is_refused(tmp_path):
-    import pytest
     if os.geteuid() != 0:
         pytest.skip("making a folder another user owns needs root (chown)")
     folder = tmp_path / "theirs"
@@ -293,3 +291,39 @@ def test_processes_compiling_one_program_into_an_empty_cache_all_succeed(tmp_pat
     again = subprocess.run([sys.executable, "-c", script], env=env, text=True,
                            capture_output=True, check=True)
     assert again.stdout == outputs[0][0]
+
+
+def _compile_interrupted(tmp_path, monkeypatch, where):
+    """precompile interrupted (Ctrl-C) `where`: 'meanwhile' (this process's own compile)
+    or 'waiting' (for the workers); returns the workers' pids."""
+    import tempfile
+    import time
+    from graphc.codegen.llvm import jit as jit_module
+    monkeypatch.setenv("GRAPHC_COMPILE_WORKERS", "2")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    started = []
+    fork = jit_module._fork_compiler
+    monkeypatch.setattr(jit_module, "_fork_compiler",
+                        lambda *args: started.append(fork(*args)) or started[-1])
+
+    def interrupt(*args):
+        raise KeyboardInterrupt
+    if where == "waiting":
+        monkeypatch.setattr(time, "sleep", interrupt)
+    slow = "".join(f"define double @f{i}(double %x) {{\n  %y = fadd double %x, {i}.0\n"
+                   f"  ret double %y\n}}\n" for i in range(2000))
+    jit = JIT(cache=ObjectCache(tmp_path / "cache"))
+    with pytest.raises(KeyboardInterrupt):
+        jit_module.precompile([(jit, "a", slow), (jit, "b", slow + "\n")],
+                              meanwhile=interrupt if where == "meanwhile" else None)
+    return [child.pid for child in started]
+
+
+@pytest.mark.parametrize("where", ["meanwhile", "waiting"])
+def test_an_interrupted_compile_leaves_no_worker_and_no_file(tmp_path, monkeypatch, where):
+    pids = _compile_interrupted(tmp_path, monkeypatch, where)
+    assert len(pids) == 2
+    for pid in pids:                  # reaped: not even a zombie is left
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("graphc-obj-")]

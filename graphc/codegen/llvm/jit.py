@@ -232,25 +232,24 @@ def precompile(jobs, meanwhile=None) -> None:
     # training keeps, never holds a module or the optimiser's memory
     queue_out, queue_in = os.pipe()
     os.write(queue_in, b"".join(i.to_bytes(JOB_BYTES, "little") for i in range(len(pending))))
+    children: list[_Child] = []
     try:
-        children = [_fork_compiler([source for _, _, source in pending], queue_out, queue_in)
-                    for _ in range(min(workers, len(pending)))]
-    finally:
-        os.close(queue_in)
-        os.close(queue_out)
-    try:
+        try:
+            for _ in range(min(workers, len(pending))):
+                children.append(_fork_compiler([source for _, _, source in pending],
+                                               queue_out, queue_in))
+        finally:
+            os.close(queue_in)
+            os.close(queue_out)
         meanwhile()
-    finally:
-        _collect_all(children, pending)
-
-
-def _collect_all(children, pending) -> None:
-    """Hand each compiled object to its JIT and to the disk cache."""
-    for child in children:
-        for i, data, symbols in _collect(child):
-            jit, full, _ = pending[i]
-            jit._ready[full] = data
-            jit.cache.store(full, data, symbols)
+        for child in children:            # hand each object to its JIT and the disk cache
+            for i, data, symbols in child.collect():
+                jit, full, _ = pending[i]
+                jit._ready[full] = data
+                jit.cache.store(full, data, symbols)
+    finally:              # an interrupt (Ctrl-C) or error: no worker or file is left behind
+        for child in children:
+            child.discard()
 
 
 JOB_BYTES = 4
@@ -258,11 +257,11 @@ JOB_BYTES = 4
 exactly one worker."""
 
 
-def _fork_compiler(sources: list, queue_out: int, queue_in: int):
+def _fork_compiler(sources: list, queue_out: int, queue_in: int) -> "_Child":
     """A child process that takes job numbers from the queue pipe until it is empty,
     builds and compiles those `sources` ((IR text or a function making it, optimisation
     level) pairs), and writes (number, object, defined functions) records to a
-    temporary file: (pid, path)."""
+    temporary file."""
     import os
     import tempfile
     import warnings
@@ -289,42 +288,66 @@ def _fork_compiler(sources: list, queue_out: int, queue_in: int):
             status = 0
         finally:
             os._exit(status)
-    return pid, path
+    return _Child(pid, path)
 
 
 CHILD_TIMEOUT_S = 600.0
 
 
-def _collect(child) -> list[tuple[int, bytes, list[str]]]:
-    """The (job number, object, functions it defines) a child compiled; none when it failed (or hung: a
-    lock another thread held at the fork would never be released in the child), and its
-    jobs are left to `JIT.add`."""
-    import os
-    import signal
-    import time
-    pid, path = child
-    deadline = time.monotonic() + CHILD_TIMEOUT_S
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            _, status = os.waitpid(pid, 0)
-            break
-        time.sleep(0.001)
-    objects = []
-    try:
+class _Child:
+    """A compile worker: its pid and the file it writes its objects to."""
+
+    def __init__(self, pid: int, path: str):
+        self.pid, self.path = pid, path
+        self.reaped = False
+
+    def collect(self) -> list[tuple[int, bytes, list[str]]]:
+        """The (job number, object, functions it defines) the child compiled, once it
+        has exited; none when it failed (or hung: a lock another thread held at the fork
+        would never be released in the child), and its jobs are left to `JIT.add`."""
+        import os
+        import signal
+        import time
+        deadline = time.monotonic() + CHILD_TIMEOUT_S
+        while True:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                _, status = os.waitpid(self.pid, 0)
+                break
+            time.sleep(0.001)
+        self.reaped = True            # (set at once: its pid may be another's from now on)
+        objects = []
         if status == 0:
-            with open(path, "rb") as f:
+            with open(self.path, "rb") as f:
                 while header := f.read(24):
                     i, size, names = (int.from_bytes(header[k: k + 8], "little")
                                       for k in (0, 8, 16))
                     data = f.read(size)
                     objects.append((i, data, f.read(names).decode().split("\0")))
-    finally:
-        os.unlink(path)
-    return objects
+        return objects
+
+    def discard(self) -> None:
+        """Stop the child if it still runs, reap it, and remove its file (its pid stays
+        ours until reaped, so the kill cannot reach another process)."""
+        import os
+        import signal
+        if not self.reaped:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
+            self.reaped = True
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
 
 
 def _text(source) -> str:
