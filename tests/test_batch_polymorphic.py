@@ -194,3 +194,24 @@ def test_the_loop_ir_interpreter_runs_direct_convolutions(graph, rng, cfg):
         got, _ = run_lowered(lowered, {x: value}, {w: reference.variable_value(w)})
         for g, want in zip(got, reference.run([y, gw], {x: value})):
             np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-12)
+
+
+def test_the_gradient_of_a_mean_over_the_batch_is_one_program_and_0_for_no_rows(graph):
+    """Σ of a broadcast over the batch is not rewritten into x · N (N is known only at
+    run time), and over no rows it is 0 even where the broadcast value is infinite
+    (1/0 · 0 would be NaN)."""
+    x = gc.placeholder(gc.float64, (None, 16), name="x")
+    v = gc.Variable(np.float64(0.5), name="v")
+    (dv,) = gc.gradients(gc.tanh(gc.reduce_mean(x + v)), [v])
+    sess = gc.Session(graph)
+    reference = gc.Session(graph, backend="numpy")
+    for rows in (3, 0, 5):
+        feed = {x: np.random.default_rng(rows).standard_normal((rows, 16))}
+        with np.errstate(all="ignore"):
+            got, want = sess.run(dv, feed), reference.run(dv, feed)
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+        assert np.isfinite(got)
+    assert sess.backend.compile_count == 1
+    static = gc.Session(graph, static_batch=True)
+    with np.errstate(all="ignore"):
+        assert static.run(dv, {x: np.zeros((0, 16))}) == 0.0

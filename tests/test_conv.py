@@ -340,3 +340,14 @@ def test_conv_ops_print_their_attrs(graph):
     assert y.op.printed_attrs(y.attrs) == {"strides": (2, 2), "padding": "SAME"}
     assert apply("conv2d", [x, w], strides=(1, 1), padding=((1, 1), (0, 0)),
                  dilations=(2, 2), strict=False).shape == (1, 3, 1, 1)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_conv2d_and_its_gradients_over_a_batch_of_no_images(graph, rng, backend):
+    x = gc.placeholder(gc.float64, (None, 4, 3, 2), name="x")
+    w = gc.Variable(rng.standard_normal((3, 2, 2, 6)), name="w")
+    y = gc.nn.conv2d(x, w, strides=2, padding="SAME")
+    dx, dw = gc.gradients(gc.reduce_sum(y * y), [x, w])
+    got = gc.Session(graph, backend=backend).run([y, dx, dw], {x: np.zeros((0, 4, 3, 2))})
+    assert got[0].shape == (0, 2, 2, 6) and got[1].shape == (0, 4, 3, 2)
+    np.testing.assert_array_equal(got[2], np.zeros((3, 2, 2, 6)))

@@ -17,6 +17,8 @@ matrix; the input gradient scatters the product back slice by slice (col2im).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..ir import Fusion, Node, OpDef, TensorType, register
@@ -76,7 +78,7 @@ def _im2col(x: np.ndarray, geo: Geometry) -> np.ndarray:
     xp = geo.pad(x)
     cols = np.stack([xp[index] for _, index in geo.windows()], axis=3)
     n, (oh, ow) = x.shape[0], geo.out_hw
-    return cols.reshape(n * oh * ow, -1)
+    return cols.reshape(n * oh * ow, cols.shape[3] * cols.shape[4])   # sizes, not -1: n may be 0
 
 
 def _attrs(node: Node) -> dict:
@@ -117,8 +119,9 @@ class Conv2DBackpropInput(ConvBase):
     def reference(self, node, x, w, gy):
         geo = _geometry(node, x.shape, w.shape)
         n, (oh, ow), channels = x.shape[0], geo.out_hw, x.shape[3]
-        cols = gy.reshape(n * oh * ow, -1) @ w.reshape(-1, w.shape[3]).T
-        cols = cols.reshape(n, oh, ow, -1, channels)
+        taps = w.shape[0] * w.shape[1]
+        cols = gy.reshape(n * oh * ow, w.shape[3]) @ w.reshape(taps * channels, w.shape[3]).T
+        cols = cols.reshape(n, oh, ow, taps, channels)
         dxp = geo.padded_zeros(n, channels, node.dtype.np_type)
         for k, index in geo.windows():
             dxp[index] += cols[:, :, :, k, :]
@@ -146,7 +149,7 @@ class Conv2DBackpropFilter(ConvBase):
 
     def reference(self, node, x, w, gy):
         geo = _geometry(node, x.shape, w.shape)
-        dw = _im2col(x, geo).T @ gy.reshape(-1, gy.shape[3])
+        dw = _im2col(x, geo).T @ gy.reshape(math.prod(gy.shape[:3]), gy.shape[3])
         return dw.reshape(w.shape).astype(node.dtype.np_type, copy=False)
 
     def grad(self, node, g):

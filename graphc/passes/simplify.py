@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
+from ..ir.symbolic import is_symbolic
 from ..ops.state import constant
 from .rewrite import rebuild
 
@@ -161,7 +162,11 @@ def sum_of_broadcast(node, inputs):
         return None       # a summed axis holds distinct values
     kept = tuple(1 if i in axes else aligned[i] for i in range(b.rank)
                  if keepdims or i not in axes)
+    if any(is_symbolic(b.shape[i]) for i in axes):
+        return None       # a count known only at run time: left to the reduction
     count = int(np.prod([b.shape[i] for i in axes]))
+    if count == 0:         # a sum of no copies is 0, even of an inf (inf · 0 would be NaN)
+        return constant(np.zeros(node.shape, x.dtype.np_type))
     scaled = (x if x.shape == kept else ops.reshape(x, kept)) * \
         constant(np.asarray(count, dtype=x.dtype.np_type))
     return scaled if scaled.shape == node.shape else ops.broadcast_to(scaled, node.shape)
