@@ -218,5 +218,12 @@ def test_reductions_and_softmax_over_no_elements_agree_on_every_backend(graph, b
         assert np.shape(got[name]) == np.shape(want[name]), name
     with pytest.raises(gc.ExecutionError, match="argmax over an empty axis 0"):
         sess.run(gc.argmax(x, 0), feed)
+    # an axis of size 0 fixed in the graph gives the same answers
+    np.testing.assert_array_equal(sess.run(gc.reduce_max(e, 1), feed), [-np.inf, -np.inf])
+    with pytest.raises(gc.ShapeError, match="argmax over an empty axis 1"):
+        gc.argmax(e, 1)
+    # as does a batch of 0 that a program must know (N · N), compiled for it
+    square = gc.matmul(x, x, transpose_b=True)
+    assert sess.run(gc.reduce_max(square - gc.reduce_max(square, 0)), feed) == -np.inf
     np.testing.assert_array_equal(sess.run(gc.argmax(x, 0), {x: [[1, 5, 2], [3, 0, 2]]}),
                                   [1, 0, 0])

@@ -30,10 +30,6 @@ class ReduceOp(OpDef):
         (x,) = inputs
         if x.dtype.is_bool:
             raise dtype_error(f"{self.name} does not take bool input (cast it first)")
-        if self.name in ("reduce_max", "reduce_min"):
-            for i in attrs["axes"]:
-                if x.shape[i] == 0:
-                    raise shape_error(f"{self.name} over an empty axis {i} of {x}")
         return TensorType(x.dtype, reduced_shape(x.shape, attrs["axes"], attrs["keepdims"]))
 
     def reference(self, node, x):
@@ -126,6 +122,8 @@ class ArgOp(OpDef):
     def infer(self, inputs, attrs):
         (x,) = inputs
         axis = attrs["axis"]
+        if x.shape[axis] == 0:
+            raise shape_error(f"{self.name} over an empty axis {axis} of {x}: no index to give")
         shape = tuple(d for i, d in enumerate(x.shape) if i != axis)
         return TensorType(attrs["output_type"], shape)
 
