@@ -160,8 +160,9 @@ class _Builder:
         others = [t for t in self.pool if fits(t)]
         return choice(self.chooser, others) if others else None
 
-    def static_axis(self, x, allow_batch=False):
-        axes = [i for i, d in enumerate(x.shape) if d is not None or allow_batch]
+    def static_axis(self, x, nonempty=False):
+        """One of x's axes of a size known now (of size > 0 with `nonempty`), or None."""
+        axes = [i for i, d in enumerate(x.shape) if d is not None and (d or not nonempty)]
         return choice(self.chooser, axes) if axes else None
 
 
@@ -320,8 +321,8 @@ def _pad(b, x):
 
 
 def _gather(b, x):
-    axis = b.static_axis(x)
-    if axis is None or not x.shape[axis]:
+    axis = b.static_axis(x, nonempty=True)
+    if axis is None:
         return None
     n = x.shape[axis]
     count = b.chooser.integer(1, 6)
@@ -335,8 +336,8 @@ def _gather(b, x):
 
 
 def _one_hot_argmax(b, x):
-    axis = b.static_axis(x)
-    if axis is None or not x.shape[axis]:
+    axis = b.static_axis(x, nonempty=True)
+    if axis is None:
         return None
     depth = x.shape[axis]
     picked = gc.argmax(x, axis)
