@@ -20,7 +20,8 @@ from .ops import (Variable, abs, add, add_n, argmax, argmin, assign, assign_add,
                   slice, split, sqrt, square, squeeze, stop_gradient, sub, subtract, tanh, tile,
                   trainable_variables, transpose, truediv, where, zeros_like)
 from .ops import print_ as print  # noqa: A001 - TF1 spelling gc.print
-from .runtime import ExecutionError, NumericsError, Session
+from .ir import ExecutionError, NumericsError
+from .session import Session
 
 bool = bool_  # noqa: A001 - TF1 spelling gc.bool
 

@@ -13,7 +13,7 @@ import numpy as np
 from .autodiff import gradients
 from .ir import Node
 from .ops import placeholder
-from .runtime import Session
+from .session import Session
 
 
 class _Inputs:

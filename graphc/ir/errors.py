@@ -22,6 +22,25 @@ class GraphMismatchError(GraphcError, ValueError):
     """A tensor used with a graph or session it does not belong to."""
 
 
+class ExecutionError(GraphcError, RuntimeError):
+    """An op failed while running (bad label, out-of-range index, shape known only now)."""
+
+
+class NumericsError(ExecutionError):
+    """A NaN or an infinity appeared (Session(check_numerics=True))."""
+
+
+def numerics_message(node) -> str:
+    """Names the op, its node and line, and for a backward node the forward op (and line)
+    whose gradient it computes."""
+    text = f"{node.describe()} produced NaN or Inf"
+    if node.grad_of is not None:
+        text += f"; it computes part of the gradient of {node.grad_of.forward.describe()}"
+    elif node.op.name in ("assign", "assign_add", "assign_sub"):
+        text += f"; it updates variable '{node.inputs[0].name}'"
+    return text
+
+
 class InferError(Exception):
     """Raised by an op's type inference with a bare message.
 

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from .op import OpDef
 
 
+OPERATORS: dict[str, Any] = {}
+"""The op functions behind a tensor's operators (`t + 1` is OPERATORS["add"](t, 1)),
+filled by graphc.ops when it is imported: the IR does not import the ops."""
+
 _AUTO_NAME = re.compile(r"^(?P<base>.+?)(_\d+)?$")
 
 
@@ -105,31 +109,26 @@ class Node:
         raise TypeError(f"a graphc tensor ({self.name}) has no truth value while the graph is "
                         "built; use gc.where or a comparison op")
 
-    # -- operators: delegate to the op functions ------------------------------------------
-    def __add__(self, o): return _ops().add(self, o)
-    def __radd__(self, o): return _ops().add(o, self)
-    def __sub__(self, o): return _ops().subtract(self, o)
-    def __rsub__(self, o): return _ops().subtract(o, self)
-    def __mul__(self, o): return _ops().multiply(self, o)
-    def __rmul__(self, o): return _ops().multiply(o, self)
-    def __truediv__(self, o): return _ops().divide(self, o)
-    def __rtruediv__(self, o): return _ops().divide(o, self)
-    def __pow__(self, o): return _ops().pow(self, o)
-    def __rpow__(self, o): return _ops().pow(o, self)
-    def __matmul__(self, o): return _ops().matmul(self, o)
-    def __rmatmul__(self, o): return _ops().matmul(o, self)
-    def __neg__(self): return _ops().negative(self)
-    def __abs__(self): return _ops().abs(self)
-    def __lt__(self, o): return _ops().less(self, o)
-    def __le__(self, o): return _ops().less_equal(self, o)
-    def __gt__(self, o): return _ops().greater(self, o)
-    def __ge__(self, o): return _ops().greater_equal(self, o)
-    def __getitem__(self, index): return _ops().getitem(self, index)
+    # -- operators: the op functions graphc.ops puts in OPERATORS --------------------------
+    def __add__(self, o): return OPERATORS["add"](self, o)
+    def __radd__(self, o): return OPERATORS["add"](o, self)
+    def __sub__(self, o): return OPERATORS["subtract"](self, o)
+    def __rsub__(self, o): return OPERATORS["subtract"](o, self)
+    def __mul__(self, o): return OPERATORS["multiply"](self, o)
+    def __rmul__(self, o): return OPERATORS["multiply"](o, self)
+    def __truediv__(self, o): return OPERATORS["divide"](self, o)
+    def __rtruediv__(self, o): return OPERATORS["divide"](o, self)
+    def __pow__(self, o): return OPERATORS["pow"](self, o)
+    def __rpow__(self, o): return OPERATORS["pow"](o, self)
+    def __matmul__(self, o): return OPERATORS["matmul"](self, o)
+    def __rmatmul__(self, o): return OPERATORS["matmul"](o, self)
+    def __neg__(self): return OPERATORS["negative"](self)
+    def __abs__(self): return OPERATORS["abs"](self)
+    def __lt__(self, o): return OPERATORS["less"](self, o)
+    def __le__(self, o): return OPERATORS["less_equal"](self, o)
+    def __gt__(self, o): return OPERATORS["greater"](self, o)
+    def __ge__(self, o): return OPERATORS["greater_equal"](self, o)
+    def __getitem__(self, index): return OPERATORS["getitem"](self, index)
 
     def __iter__(self):
         raise TypeError(f"a graphc tensor ({self.name}) is not iterable; use gc.split or slices")
-
-
-def _ops():
-    from .. import ops
-    return ops

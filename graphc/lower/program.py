@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import DType, Node, bool_, format_shape, int64
+from ..ir import DType, ExecutionError, Node, bool_, format_shape, int64, numerics_message
 from ..ir.symbolic import SymbolicShapeError, evaluate, is_symbolic
 from ..passes.kernels import KernelGraph, gemm_update, is_template, template_target
 from ..runtime.program import ASSIGN_OPS, Program
@@ -72,7 +72,6 @@ class LoweredProgram:
         """N from the leading sizes of the batch feeds (in `batch_feeds` order), which
         must agree."""
         if sizes.count(sizes[0] if sizes else 0) != len(sizes):
-            from ..runtime.interpreter import ExecutionError
             raise ExecutionError("feeds with a batch dimension disagree on the batch size: "
                                  + ", ".join(f"{b.node.name}: {n}"
                                              for b, n in zip(self.batch_feeds, sizes)))
@@ -353,7 +352,6 @@ def _finite_checks(k, value_buffer, checks) -> list:
         def check(index, root=root, strides=strides):
             v = Load(value_buffer[root], linear_index(index, strides), root.dtype)
             ok = Compare("lt", Unary("abs", v), const(float("inf"), root.dtype))
-            from ..runtime.interpreter import numerics_message
             return [checks.require(ok, root, numerics_message(root))]
         stmts += nest(names, root.shape, check, inner_kind="serial")
     return stmts

@@ -1,4 +1,5 @@
 """Every op of graphc; importing this package registers them all."""
+from ..ir.node import OPERATORS
 from .base import apply, as_tensor
 from .debug import print_
 from .conv import conv2d, conv2d_backprop_filter, conv2d_backprop_input
@@ -23,3 +24,14 @@ from .softmax import log_softmax, softmax, sparse_softmax_cross_entropy_with_log
 from .state import (Variable, assign, assign_add, assign_sub, constant, control_dependencies,
                     global_variables, group, identity, initial_value_of, name_scope, no_op,
                     placeholder, stop_gradient, trainable_variables)
+
+
+def _install_operators() -> None:
+    """The functions a tensor's Python operators call (`ir.node.OPERATORS`)."""
+    OPERATORS.update(add=add, subtract=subtract, multiply=multiply, divide=divide, pow=pow,
+                     matmul=matmul, negative=negative, abs=abs, less=less,
+                     less_equal=less_equal, greater=greater, greater_equal=greater_equal,
+                     getitem=getitem)
+
+
+_install_operators()

@@ -12,12 +12,13 @@ import numpy as np
 from ..ir import get_default_graph
 from ..runtime.fetches import flatten_fetches
 from ..runtime.feeds import resolve_feed_key
-from ..runtime.interpreter import RunContext, execute, execute_kernels
+from ..runtime.interpreter import RunContext, execute
 from ..runtime.program import Program
 from .cse import CommonSubexpressions
 from .fold import FoldConstants
 from .fuse import Fuse
-from .kernels import Kernel, KernelGraph
+from .interpret import execute_kernels
+from .kernels import FusedKernel, KernelGraph
 from .manager import PassError, PipelineResult, describe, run_pipeline, verify
 from .memory import MemoryPlan, PlanMemory
 from .simplify import Simplify
@@ -84,7 +85,7 @@ def _node_id(node):
     return node.id
 
 
-__all__ = ["CommonSubexpressions", "FoldConstants", "Fuse", "Kernel", "KernelGraph",
+__all__ = ["CommonSubexpressions", "FoldConstants", "Fuse", "FusedKernel", "KernelGraph",
            "MemoryPlan", "PassError", "PipelineResult", "PlanMemory", "Prune", "Simplify",
            "Specialize", "compile_program", "default_passes", "describe", "dump",
            "execute_program", "program_for", "verify"]

@@ -29,7 +29,7 @@ def is_source(node: Node) -> bool:
 
 
 @dataclass
-class Kernel:
+class FusedKernel:
     roots: tuple[Node, ...]        # values it writes (updates write their variable)
     members: tuple[Node, ...]      # nodes computed inside, in run order
     inputs: tuple[Node, ...]       # buffers it reads: materialised values, views, sources
@@ -59,7 +59,7 @@ class Kernel:
 
 @dataclass
 class KernelGraph:
-    kernels: list[Kernel]
+    kernels: list[FusedKernel]
     reasons: dict[Node, str]        # why each materialised value is materialised
     sources: list[Node]
     aliases: dict[Node, Node] = field(default_factory=dict)   # view -> value it views
@@ -105,7 +105,7 @@ class GemmUpdate:
     same_as_var: tuple[Node, ...]
 
 
-def gemm_update(kernel: Kernel, base_of=lambda n: n) -> GemmUpdate | None:
+def gemm_update(kernel: FusedKernel, base_of=lambda n: n) -> GemmUpdate | None:
     """The GEMM call that performs one of the kernel's updates, or None. Two forms:
     - `var ±= c·(A·B)` (plain gradient descent), the kernel's only root: beta 1,
       alpha ±c; no product buffer, no epilogue pass;
@@ -131,7 +131,7 @@ def _scalar_constant(node: Node) -> float | None:
     return float(node.attrs["value"].reshape(()))
 
 
-def _descent_step(kernel: Kernel, anchor: Node) -> GemmUpdate | None:
+def _descent_step(kernel: FusedKernel, anchor: Node) -> GemmUpdate | None:
     root = kernel.root
     if root.op.name not in ("assign_add", "assign_sub"):
         return None
@@ -150,7 +150,7 @@ def _descent_step(kernel: Kernel, anchor: Node) -> GemmUpdate | None:
     return GemmUpdate(var, sign * scale, 1.0, root, (root,))
 
 
-def _velocity_update(kernel: Kernel, anchor: Node) -> GemmUpdate | None:
+def _velocity_update(kernel: FusedKernel, anchor: Node) -> GemmUpdate | None:
     readers: dict[Node, list[Node]] = {}
     for m in kernel.members:
         for x in m.inputs:
@@ -173,7 +173,7 @@ def _velocity_update(kernel: Kernel, anchor: Node) -> GemmUpdate | None:
     return None
 
 
-def template_target(kernel: Kernel) -> Node | None:
+def template_target(kernel: FusedKernel) -> Node | None:
     """The root whose buffer a template anchor writes (its epilogue then runs in place),
     or None when the anchor needs a scratch buffer: its kernel only updates variables,
     which the epilogue still reads."""
@@ -207,23 +207,23 @@ def _is_view(root, members, reasons) -> bool:
     return is_source(base) or base in reasons
 
 
-def _kernel(roots, members, reasons) -> Kernel:
+def _kernel(roots, members, reasons) -> FusedKernel:
     member_set = set(members)
     reads = dict.fromkeys(x for m in members for x in m.data_inputs
                           if (is_source(x) or x in reasons) and x not in member_set)
     anchors = [m for m in members if not m.op.fusion <= Fusion.INJECTIVE
                and not is_source(m) and m.op.name not in ASSIGN_OPS]
-    return Kernel(tuple(roots), tuple(members), tuple(reads), anchors[-1] if anchors else None)
+    return FusedKernel(tuple(roots), tuple(members), tuple(reads), anchors[-1] if anchors else None)
 
 
-def _merge_updates(kernels: list[Kernel]) -> list[Kernel]:
+def _merge_updates(kernels: list[FusedKernel]) -> list[FusedKernel]:
     """Fold an update kernel into the update kernel whose new value it reads."""
     by_root = {r: k for k in kernels for r in k.roots}
     joins = {id(k): host for k in kernels
              if (host := _update_to_join(k, by_root)) is not None}
     hosts = {id(h) for h in joins.values()}
     joins = {k: h for k, h in joins.items() if k not in hosts}   # no chains of joins
-    guests: dict[int, list[Kernel]] = {}
+    guests: dict[int, list[FusedKernel]] = {}
     for k in kernels:
         if id(k) in joins:
             guests.setdefault(id(joins[id(k)]), []).append(k)
@@ -233,13 +233,13 @@ def _merge_updates(kernels: list[Kernel]) -> list[Kernel]:
             continue
         for guest in guests.get(id(k), []):
             inputs = k.inputs + tuple(x for x in guest.inputs if x not in k.roots)
-            k = Kernel(k.roots + guest.roots, k.members + guest.members,
+            k = FusedKernel(k.roots + guest.roots, k.members + guest.members,
                        tuple(dict.fromkeys(inputs)), k.anchor)
         out.append(k)
     return out
 
 
-def _update_to_join(k: Kernel, by_root) -> Kernel | None:
+def _update_to_join(k: FusedKernel, by_root) -> FusedKernel | None:
     if k.anchor is not None or k.root.op.name not in ASSIGN_OPS or len(k.roots) != 1:
         return None
     produced = [x for x in k.inputs if not is_source(x)]
@@ -255,7 +255,7 @@ def _update_to_join(k: Kernel, by_root) -> Kernel | None:
     return host
 
 
-def _order(program: Program, graph: KernelGraph) -> list[Kernel]:
+def _order(program: Program, graph: KernelGraph) -> list[FusedKernel]:
     position = {n: i for i, n in enumerate(program.nodes)}
     producer = {r: i for i, k in enumerate(graph.kernels) for r in k.roots}
     dag = nx.DiGraph()

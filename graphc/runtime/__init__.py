@@ -1,4 +1,7 @@
-"""Running graphs: Session, programs, feeds/fetches, the numpy interpreter."""
-from .interpreter import ExecutionError, NumericsError, RunContext, execute
+"""What a run is, below every backend: the program a run computes, its feeds and fetch
+structures, and the numpy interpreter that is the oracle."""
+from ..ir import ExecutionError, NumericsError
+from .interpreter import RunContext, execute
 from .program import Program
-from .session import Session
+
+__all__ = ["ExecutionError", "NumericsError", "Program", "RunContext", "execute"]

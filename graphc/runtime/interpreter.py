@@ -9,27 +9,8 @@ from typing import Iterable
 
 import numpy as np
 
-from ..ir import GraphcError, Node
+from ..ir import ExecutionError, GraphcError, Node, NumericsError, numerics_message
 from ..ir.types import shape_compatible
-
-
-class ExecutionError(GraphcError, RuntimeError):
-    """An op failed while running (bad label, out-of-range index, shape known only now)."""
-
-
-class NumericsError(ExecutionError):
-    """A NaN or an infinity appeared (Session(check_numerics=True))."""
-
-
-def numerics_message(node: Node) -> str:
-    """Names the op, its node and line, and for a backward node the forward op (and line)
-    whose gradient it computes."""
-    text = f"{node.describe()} produced NaN or Inf"
-    if node.grad_of is not None:
-        text += f"; it computes part of the gradient of {node.grad_of.forward.describe()}"
-    elif node.op.name in ("assign", "assign_add", "assign_sub"):
-        text += f"; it updates variable '{node.inputs[0].name}'"
-    return text
 
 
 def all_finite(value: np.ndarray) -> bool:
@@ -102,39 +83,3 @@ def check_result(node: Node, out: np.ndarray) -> None:
             what = f"shape {out.shape}"
         raise ExecutionError(f"{node.describe()} produced {what} but its type is {node.type}: "
                              "the inputs' run-time shapes do not fit")
-
-
-def execute_kernels(kernel_graph, ctx: RunContext) -> dict[Node, np.ndarray]:
-    """Run a fused program kernel by kernel: each kernel evaluates its members with their
-    references and keeps only its roots, and views read the buffer they alias, so a
-    kernel that reads a value no earlier kernel materialised fails here, before any
-    backend is involved."""
-    buffers = execute(kernel_graph.sources, ctx)
-
-    def read(node, x, i, local):
-        if x in local:
-            return local[x]
-        if x in buffers:
-            return buffers[x]
-        if x in kernel_graph.aliases:
-            base = read(x, kernel_graph.aliases[x], 0, {})
-            buffers[x] = x.op.reference(x, *[base] + [np.broadcast_to(
-                np.zeros((), r.dtype.np_type), r.shape) for r in x.inputs[1:]])
-            return buffers[x]
-        if i in node.op.shape_only_inputs:     # a stand-in with the right shape
-            return np.broadcast_to(np.zeros((), x.dtype.np_type), x.shape)
-        raise ExecutionError(f"'{node.name}' reads '{x.name}', which no earlier kernel "
-                             "materialised")
-
-    for kernel in kernel_graph.kernels:
-        local: dict[Node, np.ndarray] = {}
-        for node in kernel.members:
-            inputs = [read(node, x, i, local) for i, x in enumerate(node.inputs)]
-            out = np.asarray(node.op.evaluate(node, inputs, ctx))
-            check_result(node, out)
-            local[node] = out
-        for root in kernel.roots:
-            buffers[root] = local[root]
-    for view in kernel_graph.aliases:
-        read(view, view, 0, {})
-    return buffers

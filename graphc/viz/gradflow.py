@@ -89,7 +89,7 @@ def render_gradient_flow(loss: Node, wrt=None, feed_dict=None, session=None,
     wrt = _resolve_wrt(graph, wrt)
     grads = _gradients(loss, wrt)
     if session is None:
-        from ..runtime import Session
+        from ..session import Session
         session = Session(graph)
     elif session.graph is not graph:
         raise ValueError("render_gradient_flow: the session runs another graph than the "

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from ...ir import ExecutionError, NumericsError
 from ...ir.symbolic import evaluate
 from ...ops.random_bits import as_signed
 from ...lower.program import LoweredProgram, lower_program
@@ -221,7 +222,6 @@ class LLVMExecutable:
         for i, b, user in self._var_slots:
             array = variables.get(user)
             if array is None:
-                from ...runtime.interpreter import ExecutionError
                 raise ExecutionError(f"variable {user.describe()} is not initialized")
             if self._bound[i] is not array:       # the session's arrays rarely change
                 if not array.flags.c_contiguous or array.dtype != b.dtype.np_type:
@@ -247,7 +247,6 @@ class LLVMExecutable:
             for user, saved in self._restore:
                 np.copyto(variables[user], saved)
             node, message = self.lowered.failures[self._status[0] - 1]
-            from ...runtime.interpreter import ExecutionError, NumericsError
             if message.startswith(node.describe()):        # a numerics check
                 raise NumericsError(message)
             raise ExecutionError(f"{node.describe()}: {message}")

@@ -7,7 +7,8 @@ import time
 from .. import log
 from ..ir import DTypeError, GraphcError, ShapeError
 from ..ir.symbolic import BATCH, SymbolicShapeError
-from .interpreter import ExecutionError, RunContext, execute
+from ..ir import ExecutionError
+from ..runtime.interpreter import RunContext, execute
 
 DEFAULT_BACKEND = "llvm"
 PLANNED = {"cuda": "the CUDA backend"}

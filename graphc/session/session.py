@@ -8,11 +8,11 @@ import numpy as np
 
 from ..ir import GraphcError, Node, get_default_graph
 from ..ops.state import VARIABLES
+from ..runtime.feeds import convert_feed, resolve_feed_key
+from ..runtime.fetches import flatten_fetches, rebuild
+from ..runtime.interpreter import RunContext, execute
+from ..runtime.program import Program
 from .backends import get_backend
-from .feeds import convert_feed, resolve_feed_key
-from .fetches import flatten_fetches, rebuild
-from .interpreter import RunContext, execute
-from .program import Program
 
 if TYPE_CHECKING:
     from .inspection import Inspection

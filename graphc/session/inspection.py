@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .fetches import flatten_fetches
-from .program import Program
+from ..runtime.fetches import flatten_fetches
+from ..runtime.program import Program
 
 
 @dataclass
