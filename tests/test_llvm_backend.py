@@ -263,19 +263,14 @@ def test_a_gather_index_out_of_range_fails_the_run_as_on_the_interpreter(graph):
 
 
 def _gemm_betas(step_fetches, shapes):
-    """(beta, C buffer) of every GEMM call of the lowered program."""
+    """(beta, C buffer) of every GEMM of the lowered program."""
     from graphc import passes
-    from graphc.lower.loopir import Call, Loop
+    from graphc.lower.access import walk
     from graphc.lower.program import lower_program
+    from graphc.lower.routines import Gemm
     lowered = lower_program(passes.compile_program(step_fetches, shapes).program)
-    calls, stack = [], [s for k in lowered.kernels for s in k.body]
-    while stack:
-        s = stack.pop()
-        if isinstance(s, Loop):
-            stack.extend(s.body)
-        elif isinstance(s, Call) and s.function == "gemm":
-            calls.append((s.args[14], s.args[4]))
-    return calls
+    return [(s.beta, s.c) for s in walk([s for k in lowered.kernels for s in k.body])
+            if isinstance(s, Gemm)]
 
 
 @pytest.mark.parametrize("nesterov", [False, True])

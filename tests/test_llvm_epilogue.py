@@ -11,9 +11,9 @@ from graphc import passes
 from graphc.codegen.llvm.executable import LLVMExecutable
 from graphc.ir import float32
 from graphc.ir.symbolic import BATCH
-from graphc.lower.epilogue import gemm_epilogue
-from graphc.lower.loopir import (Binary, Buffer, Call, Const, Kernel, Load, Loop, Store, Var,
-                                 add, idx, mul)
+from graphc.lower.epilogue import attach_epilogues, gemm_epilogue
+from graphc.lower.loopir import Binary, Buffer, Const, Kernel, Load, Loop, Store, Var, add, idx, mul
+from graphc.lower.routines import Gemm
 
 M, N, K = 4, 8, 3
 R, C = Var("r"), Var("c")
@@ -25,7 +25,7 @@ def _kernel(epilogue_body, *, extents=(M, N), distinct=True, extra_loop=False):
     params = [Buffer("a", float32, M * K, True), Buffer("b", float32, K * N, True),
               Buffer("out", float32, M * N, True), Buffer("bias", float32, N, True),
               Buffer("w", float32, M * N, distinct)]
-    call = Call("gemm", ("a", 0, "b", 0, "out", 0, M, N, K, K, N, N, False, False, 0.0, 1.0))
+    call = Gemm("a", 0, "b", 0, "out", 0, M, N, K, K, N, N)
     body = list(epilogue_body)
     if extra_loop:
         body = [Loop(Var("j"), idx(2), body)]
@@ -46,10 +46,11 @@ WEIGHT_UPDATE = [Store("w", HERE, Binary("sub", _load("w", HERE),
 def test_bias_relu_and_a_weight_update_are_pointwise():
     for body in (BIAS_RELU, WEIGHT_UPDATE):
         kernel = _kernel(body)
-        epilogue = gemm_epilogue(kernel, 0)
-        assert epilogue is not None and epilogue.rows is kernel.body[1]
-        assert epilogue.columns is kernel.body[1].body[0]
-    assert gemm_epilogue(_kernel(BIAS_RELU), 1) is None          # not a gemm call
+        nest = kernel.body[1]
+        assert gemm_epilogue(kernel, 0) is nest
+        attach_epilogues(kernel)                      # lowering moves it into the Gemm
+        assert len(kernel.body) == 1 and kernel.body[0].epilogue is nest
+    assert gemm_epilogue(_kernel(BIAS_RELU), 1) is None          # not a gemm
 
 
 @pytest.mark.parametrize("why,kernel", [

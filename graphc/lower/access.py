@@ -3,13 +3,14 @@ buffers it uses, the indices it loads and stores, and how far an index moves per
 of a loop variable."""
 from __future__ import annotations
 
-from .loopir import Assign, Binary, Call, Cast, Compare, Const, Declare, Load, Loop, Select, \
-    Store, Unary, Var
+from .loopir import (Assign, Binary, Cast, Compare, Const, Declare, Load, Loop, Select, Store,
+                     Unary, Var)
+from .routines import Routine
 
 
 def walk(items):
     """Every statement and expression in `items` (statements or expressions), nested
-    loop bodies, loop extents and a routine's expression arguments included."""
+    loop bodies, loop extents, a routine's expression fields and epilogue included."""
     stack = list(items)
     while stack:
         item = stack.pop()
@@ -21,8 +22,9 @@ def walk(items):
         elif isinstance(item, Loop):
             stack.extend(item.body)
             stack.append(item.extent)
-        elif isinstance(item, Call):
-            stack.extend(a for a in item.args if not isinstance(a, str | int | float | bool))
+        elif isinstance(item, Routine):
+            stack.extend(item.expressions())
+            stack.extend(item.nested())
         elif isinstance(item, Declare):
             stack.append(item.init)
         elif isinstance(item, Assign):
@@ -36,13 +38,13 @@ def walk(items):
 
 
 def buffers_used(stmts) -> set[str]:
-    """Names of every buffer a kernel body loads, stores or passes to a routine."""
+    """Names of every buffer a kernel body loads, stores or hands to a routine."""
     found: set[str] = set()
     for item in walk(stmts):
         if isinstance(item, Load | Store):
             found.add(item.buffer)
-        elif isinstance(item, Call):
-            found.update(a for a in item.args if isinstance(a, str))
+        elif isinstance(item, Routine):
+            found.update(item.buffers())
     return found
 
 
@@ -78,9 +80,9 @@ def stride_in(e, var: Var) -> int | None:
 
 def accessed_indices(body):
     """Every load and store index in a loop body, nested loops included (None for a
-    template call, whose accesses are unknown)."""
+    routine, whose accesses are its own)."""
     for item in walk(body):
-        if isinstance(item, Call):
+        if isinstance(item, Routine):
             yield None
         elif isinstance(item, Load | Store):
             yield item.index

@@ -22,9 +22,10 @@ from __future__ import annotations
 from ..ops.window import Geometry
 from ..ir import bool_
 from ..ir.symbolic import is_symbolic
-from .loopir import (Binary, Call, Const, Load, Loop, Select, Store, add, const, idx,
-                     linear_index, mul, row_major_strides)
+from .loopir import (Binary, Const, Load, Loop, Select, Store, add, const, idx, linear_index,
+                     mul, row_major_strides)
 from .nests import Names, extent, fill, nest
+from .routines import ConvDirect, ConvFilterDirect, ConvShape, Gemm
 from .values import clamp, in_range
 
 WORKSPACE_TARGET = 1 << 14
@@ -76,6 +77,13 @@ class _Plan:
         self.panel = self.rows * self.kc
         self.lane_size = self.panel + self.kc * self.cout      # panel + a partial dW
         self.workspace = self.lanes * self.lane_size
+
+    def shape(self) -> ConvShape:
+        """One image's convolution, for the direct routines."""
+        g = self.geo
+        return ConvShape(g.in_hw[0], g.in_hw[1], self.cin, self.oh, self.ow, self.cout,
+                         self.kh, self.kw, g.pads[0][0], g.pads[1][0], g.strides[0],
+                         g.strides[1], g.dilations[0], g.dilations[1])
 
     def tap(self, oh, ow, a, b):
         g = self.geo
@@ -150,9 +158,8 @@ def lower_conv2d(node, vb, names: Names, out: str, buffer_of) -> list:
 
     def chunk_body(chunk, base):
         return _im2col(p, vb, x, names, chunk, base, ws, node.dtype) + [
-            Call("gemm", (ws, base, buffer_of(w), idx(0), out, mul(chunk, idx(p.rows * p.cout)),
-                          p.rows_in(chunk), p.cout, p.kc, p.rows, p.cout, p.cout, True, False,
-                          0.0, 1.0))]
+            Gemm(ws, base, buffer_of(w), idx(0), out, mul(chunk, idx(p.rows * p.cout)),
+                 p.rows_in(chunk), p.cout, p.kc, p.rows, p.cout, p.cout, trans_a=True)]
     return p.in_lanes(names, chunk_body)
 
 
@@ -167,16 +174,14 @@ def lower_conv2d_backprop_filter(node, vb, names: Names, out: str, buffer_of) ->
 
     def chunk_body(chunk, base):
         if few_channels(node):       # each image's taps summed in vector registers
-            g, image = p.geo, names.var("im")
-            return [Loop(image, extent(p.images(chunk)), [Call("conv_filter_direct", (
+            image = names.var("im")
+            return [Loop(image, extent(p.images(chunk)), [ConvFilterDirect(
                 buffer_of(x), buffer_of(gy), ws, Binary("add", base, idx(p.panel)),
-                add(mul(chunk, idx(p.chunk)), image), g.in_hw[0], g.in_hw[1], p.cin, p.oh,
-                p.ow, p.cout, p.kh, p.kw, g.pads[0][0], g.pads[1][0], g.strides[0],
-                g.strides[1], g.dilations[0], g.dilations[1]))])]
+                add(mul(chunk, idx(p.chunk)), image), p.shape())])]
         return _im2col(p, vb, x, names, chunk, base, ws, dtype) + [
-            Call("gemm", (ws, base, buffer_of(gy), mul(chunk, idx(p.rows * p.cout)), ws,
-                          Binary("add", base, idx(p.panel)), p.kc, p.cout, p.rows_in(chunk),
-                          p.rows, p.cout, p.cout, False, False, 1.0, 1.0))]
+            Gemm(ws, base, buffer_of(gy), mul(chunk, idx(p.rows * p.cout)), ws,
+                 Binary("add", base, idx(p.panel)), p.kc, p.cout, p.rows_in(chunk), p.rows,
+                 p.cout, p.cout, beta=1.0)]
 
     def total(index):
         e = index[0]
@@ -207,9 +212,9 @@ def lower_conv2d_backprop_input(node, vb, names: Names, out: str, buffer_of) -> 
     group = p.kw if g.dilations[1] == 1 else 1       # filter taps b per contiguous run
 
     def chunk_body(chunk, base):
-        product = Call("gemm", (buffer_of(gy), mul(chunk, idx(p.rows * p.cout)), buffer_of(w),
-                                idx(0), ws, base, p.rows_in(chunk), p.kc, p.cout, p.cout,
-                                p.cout, p.kc, False, True, 0.0, 1.0))
+        product = Gemm(buffer_of(gy), mul(chunk, idx(p.rows * p.cout)), buffer_of(w), idx(0),
+                       ws, base, p.rows_in(chunk), p.kc, p.cout, p.cout, p.cout, p.kc,
+                       trans_b=True)
         images = p.images(chunk)
         clear = fill(names, out, images * image_size if isinstance(images, int) else
                      mul(images, idx(image_size)), const(0, dtype),
@@ -259,9 +264,6 @@ def lower_conv2d_direct(node, vb, names: Names, out: str, buffer_of) -> list:
     """conv2d one image per `conv_direct` call, images in parallel."""
     x, w = node.inputs
     p = _Plan(node, x.shape, w.shape)
-    g = p.geo
     image = names.var("img")
-    args = (buffer_of(x), buffer_of(w), out, image, g.in_hw[0], g.in_hw[1], p.cin, p.oh, p.ow,
-            p.cout, p.kh, p.kw, g.pads[0][0], g.pads[1][0], g.strides[0], g.strides[1],
-            g.dilations[0], g.dilations[1])
-    return [Loop(image, idx(p.batch), [Call("conv_direct", args)], "parallel")]
+    return [Loop(image, idx(p.batch), [ConvDirect(buffer_of(x), buffer_of(w), out, image,
+                                                  p.shape())], "parallel")]

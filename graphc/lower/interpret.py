@@ -8,9 +8,9 @@ import operator
 import numpy as np
 
 from ..ir.symbolic import evaluate
-from .loopir import (SIZES, Assign, Binary, Call, Cast, Compare, Const, Declare, Kernel, Load,
-                     Local, Loop, Select, Store, Unary, Var)
-from .templates import TEMPLATES_NUMPY
+from .loopir import (SIZES, Assign, Binary, Cast, Compare, Const, Declare, Kernel, Load, Local,
+                     Loop, Select, Store, Unary, Var)
+from .routines import Routine
 
 
 def _sigmoid(x):
@@ -74,10 +74,9 @@ def _run(stmts, env):
         elif isinstance(s, Declare | Assign):
             value = _eval(s.init if isinstance(s, Declare) else s.value, env)
             env.scalars[s.name] = value
-        elif isinstance(s, Call):
-            TEMPLATES_NUMPY[s.function](env.buffers, *[
-                a if isinstance(a, str | int | float | bool) else int(_eval(a, env))
-                for a in s.args])
+        elif isinstance(s, Routine):
+            s.run_numpy(env.buffers, lambda e: int(_eval(e, env)))
+            _run(s.nested(), env)            # a GEMM's epilogue, after the whole product
         else:
             raise TypeError(f"not a loop IR statement: {s!r}")
 

@@ -10,7 +10,8 @@ are equal values: renderers cache them per loop body (free CSE).
       params: Buffer(name, dtype, size, distinct) flat arrays the kernel reads and writes
       body:   [Stmt]
     Stmt  = Loop(var, extent, body, kind) | Store(buffer, index, value)
-          | Declare(name, dtype, init) | Assign(name, value) | Call(function, args)
+          | Declare(name, dtype, init) | Assign(name, value)
+          | a routine (routines.py: Gemm, ConvDirect, ConvFilterDirect, BlockSum, Print)
     Expr  = Const | Var | Load | Local | Unary | Binary | Compare | Select | Cast
 """
 from __future__ import annotations
@@ -137,15 +138,7 @@ class Assign:
     value: Expr
 
 
-@dataclass
-class Call:
-    """A template routine (GEMM, ...) the backend provides; args are buffer names,
-    expressions and ints, in the routine's documented order."""
-    function: str
-    args: tuple
-
-
-Stmt = Union[Loop, Store, Declare, Assign, Call]
+Stmt = Union[Loop, Store, Declare, Assign]   # or a routine (routines.py)
 
 
 @dataclass

@@ -1,8 +1,11 @@
 """Loop IR as readable pseudo-code (what `sess.inspect(...)` and the tests show)."""
 from __future__ import annotations
 
-from .loopir import (Assign, Binary, Call, Cast, Compare, Const, Declare, Kernel, Load, Local,
-                     Loop, Select, Store, Unary, Var)
+from dataclasses import fields
+
+from .loopir import (Assign, Binary, Cast, Compare, Const, Declare, Kernel, Load, Local, Loop,
+                     Select, Store, Unary, Var)
+from .routines import ConvShape, Routine
 
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floordiv": "//", "mod": "%",
             "eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
@@ -43,14 +46,27 @@ def format_stmts(stmts, depth: int = 1) -> list[str]:
             lines.append(f"{pad}{s.dtype.short} {s.name} = {format_expr(s.init)}")
         elif isinstance(s, Assign):
             lines.append(f"{pad}{s.name} = {format_expr(s.value)}")
-        elif isinstance(s, Call):
-            args = ", ".join(a if isinstance(a, str) else
-                             format_expr(a) if not isinstance(a, int | float | bool) else str(a)
-                             for a in s.args)
-            lines.append(f"{pad}{s.function}({args})")
+        elif isinstance(s, Routine):
+            lines.append(f"{pad}{format_routine(s)}")
+            for inner in s.nested():
+                lines.append(f"{pad}  then on each block of C:")
+                lines.extend(format_stmts([inner], depth + 2))
         else:
             raise TypeError(f"not a loop IR statement: {s!r}")
     return lines
+
+
+def format_routine(r: Routine) -> str:
+    """`gemm(a=b3_x, a_offset=0, ...)`: every field but a nested epilogue."""
+    parts = []
+    for f in fields(r):
+        v = getattr(r, f.name)
+        if v is None or isinstance(v, Loop):
+            continue
+        text = v if isinstance(v, str) else str(v) if isinstance(v, int | float | bool) else \
+            v.describe() if isinstance(v, ConvShape) else format_expr(v)
+        parts.append(f"{f.name}={text}")
+    return f"{r.name}({', '.join(parts)})"
 
 
 def format_kernel(kernel: Kernel) -> str:

@@ -11,14 +11,16 @@ from ..ir.symbolic import SymbolicShapeError, evaluate, is_symbolic
 from ..passes.kernels import KernelGraph, gemm_update, is_template, template_target
 from ..runtime.program import ASSIGN_OPS, Program
 from .access import buffers_used
-from .loopir import (SIZES, Binary, Buffer, Call, Cast, Compare, Declare, Kernel, Load, Local,
+from .epilogue import attach_epilogues
+from .loopir import (SIZES, Binary, Buffer, Cast, Compare, Declare, Kernel, Load, Local,
                      Store, idx, linear_index, row_major_strides)
 from .nests import Names, nest
 from .reductions import (column_sum_period, lower_column_sum, lower_reduce,
                          lower_softmax_family, lower_tile_grad)
 from .conv_gemm import (CONV_GEMM, direct_conv_applies, lower_conv2d_direct,
                         workspace_elements, workspace_name)
-from .templates import lower_matmul
+from .matmul import lower_matmul
+from .routines import Print
 from .values import Checks, LoweringError, ValueBuilder
 from .windows import WINDOW_TEMPLATES, lower_max_pool_grad, tiles_cover
 
@@ -58,7 +60,7 @@ class LoweredProgram:
     arena_bytes: int                   # k·N + c in a batch-polymorphic program
     value_buffer: dict[Node, str]      # every buffered value (views: their base's buffer)
     failures: list = None              # (node, message) of each run-time check's code
-    prints: list = None                # print nodes, by the index their Call passes
+    prints: list = None                # print nodes, by the index their Print passes
 
     def buffer(self, name: str) -> BufferInfo:
         return self._by_name[name]
@@ -166,6 +168,7 @@ def lower_program(program: Program, check_numerics: bool = False) -> LoweredProg
         shared = _shared_slots(params, plan.slot_of)
         kernel.params = [Buffer(b.name, b.dtype, b.size, distinct=b.name not in shared)
                          for b in params]
+        attach_epilogues(kernel)     # pointwise nests after a GEMM go into its statement
     lowered = LoweredProgram(program, kernels, buffers, plan.peak_bytes, value_buffer)
     lowered.failures = checks.failures
     lowered.prints = prints
@@ -284,7 +287,7 @@ def _lower_print(node, vb, names, target, prints) -> list:
         Store(target, linear_index(i, strides), vb.value(node.inputs[0], i))],
         outer_kind="parallel")
     prints.append(node)
-    return copy + [Call("print", (target, PRINT_CALLBACK, len(prints) - 1))]
+    return copy + [Print(target, PRINT_CALLBACK, len(prints) - 1)]
 
 
 def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,

@@ -12,7 +12,8 @@ import math
 from ..ir import int64
 from ..ir.symbolic import is_symbolic
 from ..ops.reduce import empty_extremum
-from .loopir import (Assign, Binary, Call, Cast, Compare, Declare, Load, Local, Loop, Select,
+from .routines import BlockSum
+from .loopir import (Assign, Binary, Cast, Compare, Declare, Load, Local, Loop, Select,
                      Unary, add, const, idx, linear_index, row_major_strides)
 from .nests import Names, nest
 
@@ -193,7 +194,7 @@ def lower_column_sum(anchor, vb, names: Names, period: int, workspace: str,
     rows = 1
     for d in x.shape[:n_axes]:
         rows = rows * d
-    stmts = [Call("block_sum", (vb.buffer_of(x), idx(rows * columns), period, workspace))]
+    stmts = [BlockSum(vb.buffer_of(x), idx(rows * columns), period, workspace)]
     keep = (idx(0),) * n_axes if anchor.attrs["keepdims"] else ()
 
     def fold(kept_index):

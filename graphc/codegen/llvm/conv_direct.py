@@ -45,10 +45,17 @@ class _Channels:
             masked_store(self.module, self.b, value, ptr, self.mask)
 
 
-def conv_direct_native(em, args) -> None:
-    x, w, out, image, H, W, Cin, OH, OW, Cout, KH, KW, ph, pw, sh, sw, dh, dw = args
+def _sizes(s):
+    """A ConvShape's fields, in the short names the emitters below use."""
+    return (s.h, s.w, s.c_in, s.oh, s.ow, s.c_out, s.kh, s.kw, s.pad_h, s.pad_w, s.stride_h,
+            s.stride_w, s.dilation_h, s.dilation_w)
+
+
+def conv_direct_native(em, r) -> None:
+    x, w, out = r.x, r.w, r.out
+    H, W, Cin, OH, OW, Cout, KH, KW, ph, pw, sh, sw, dh, dw = _sizes(r.shape)
     dtype = em.dtypes[x]
-    n = em.expr(image)                  # before this routine's builder takes the block
+    n = em.expr(r.image)                # before this routine's builder takes the block
     b = Builder(em.builder.block)
     lanes = _Channels(em, b, dtype, Cout)
     vec = lanes.vec
@@ -116,14 +123,14 @@ def _fma(module, vec, dtype):
     return fn
 
 
-def conv_filter_direct_native(em, args) -> None:
+def conv_filter_direct_native(em, r) -> None:
     """acc[t, :] += Σ over one image's output positions of x[tap t of the position] ·
     dy[position, :], for every filter tap t = (a, b, c_in): dy's C_out values are one
     vector, the tap's sum stays in a register over all positions."""
-    x, dy, acc_buf, acc_offset, image, H, W, Cin, OH, OW, Cout, KH, KW, ph, pw, sh, sw, dh, \
-        dw = args
+    x, dy, acc_buf = r.x, r.dy, r.acc
+    H, W, Cin, OH, OW, Cout, KH, KW, ph, pw, sh, sw, dh, dw = _sizes(r.shape)
     dtype = em.dtypes[x]
-    n, offset = em.expr(image), em.expr(acc_offset)   # before the routine's builder
+    n, offset = em.expr(r.image), em.expr(r.acc_offset)   # before the routine's builder
     b = Builder(em.builder.block)
     lanes = _Channels(em, b, dtype, Cout)
     vec = lanes.vec

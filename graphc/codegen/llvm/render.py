@@ -11,10 +11,11 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from ...ir import DType, bool_, float32, float64, int32, int64
-from ...lower.access import mentions
-from ...lower.loopir import (Assign, Binary, Call, Cast, Compare, Const, Declare, Kernel, Load,
-                             Local, Loop, Select, Store, Unary, Var, add, idx, mul)
-from ...lower.epilogue import Epilogue, gemm_epilogue
+from ...lower.access import mentions, walk
+from ...lower.loopir import (Assign, Binary, Cast, Compare, Const, Declare, Kernel, Load, Local,
+                             Loop, Select, Store, Unary, Var, add, idx, mul)
+from ...lower.nests import Names
+from ...lower.routines import Gemm, Routine
 from .loop_hints import loop_hints, loop_id
 from . import vmath
 
@@ -75,7 +76,7 @@ class FunctionEmitter:
         self.buffers = buffers          # name -> pointer value
         self.dtypes = dtypes            # name -> DType
         self.pool = pool
-        self.templates = templates      # Call name -> function(emitter, args)
+        self.templates = templates      # routine class -> function(emitter, routine)
         self.entry = fn.append_basic_block("entry")
         self.builder = ir.IRBuilder(fn.append_basic_block("body"))
         self.locals: dict[str, tuple] = {}
@@ -102,13 +103,26 @@ class FunctionEmitter:
                 self.builder.store(self.expr(s.init), slot)
             elif isinstance(s, Assign):
                 self.builder.store(self.expr(s.value), self.locals[s.name][0])
-            elif isinstance(s, Call):
-                self.templates[s.function](self, s.args)
-                for a in s.args:
-                    if isinstance(a, str):
-                        self.scope.forget_loads(a)
+            elif isinstance(s, Routine):
+                self.routine(s)
             else:
                 raise TypeError(f"cannot render {s!r}")
+
+    def routine(self, r: Routine, epilogue=None) -> None:
+        """A native routine (with the function and context of its epilogue, from
+        `kernel_function`), else its expansion into loops."""
+        native = self.templates.get(type(r))
+        if native is None or not native.takes(r, self.dtypes):
+            self.emit(r.expand(self.dtypes.__getitem__, Names()))
+            return
+        if epilogue is not None:
+            native(self, r, epilogue=epilogue)
+        else:
+            native(self, r)
+            self.emit(r.nested())            # an epilogue not outlined: after the product
+        for name in r.buffers() + tuple(s.buffer for s in walk(r.nested())
+                                        if isinstance(s, Store)):
+            self.scope.forget_loads(name)
 
     def loop(self, var: str, extent: ir.Value, body, start: ir.Value | None = None,
              hints: tuple = ()):
@@ -307,8 +321,8 @@ def loop_work(stmt):
         if isinstance(extent, Const) and isinstance(inner, int):
             return extent.value * inner
         return mul(_as_expr(extent), _as_expr(inner))
-    if isinstance(stmt, Call):
-        return 1 << 20          # a template routine: always worth a task of its own
+    if isinstance(stmt, Routine):
+        return 1 << 20          # a routine: always worth a task of its own
     return 1
 
 
@@ -409,12 +423,12 @@ def _outline(module, kernel: Kernel, loop: Loop, n_tasks, templates, index: int)
     return fn
 
 
-def _epilogue(module, kernel: Kernel, epilogue: Epilogue, templates, index: int):
-    """`void(i8* ctx, i64 r0, i64 r1, i64 c0, i64 c1)`: the pointwise nest after a gemm
+def _epilogue(module, kernel: Kernel, epilogue: Loop, templates, index: int):
+    """`void(i8* ctx, i64 r0, i64 r1, i64 c0, i64 c1)`: a GEMM's pointwise epilogue
     (lower/epilogue.py) over one block of C, for the GEMM to call on each final block."""
     chunk, em, (r0, r1, c0, c1) = _chunk(module, kernel, f"{kernel.name}_epilogue{index}.chunk",
                                          4, templates)
-    rows, columns = epilogue.rows, epilogue.columns
+    rows, (columns,) = epilogue, epilogue.body
     em.loop(rows.var.name, r1,
             lambda: em.loop(columns.var.name, c1, columns.body, start=c0,
                             hints=loop_hints(columns)),
@@ -454,17 +468,14 @@ def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
     buffers = {p.name: arg for p, arg in zip(kernel.params, fn.args)}
     dtypes = {p.name: p.dtype for p in kernel.params}
     em = FunctionEmitter(module, fn, buffers, dtypes, fn.args[-1], templates)
-    fused = set()                 # statements run inside the gemm call before them
     for index, stmt in enumerate(kernel.body):
-        if index in fused:
-            continue
-        epilogue = gemm_epilogue(kernel, index)
-        if epilogue is not None:
-            finish = _epilogue(module, kernel, epilogue, templates, index + 1)
+        native = templates.get(Gemm)
+        if isinstance(stmt, Gemm) and stmt.epilogue is not None and native is not None \
+                and native.takes(stmt, dtypes):
+            finish = _epilogue(module, kernel, stmt.epilogue, templates, index + 1)
             _, ctx_ptr = _buffer_table(em, kernel, fn)
-            templates["gemm"](em, stmt.args, epilogue=(finish, ctx_ptr))
+            em.routine(stmt, epilogue=(finish, ctx_ptr))
             em.scope = _Scope()       # the call wrote C and whatever the epilogue writes
-            fused.add(index + 1)
             continue
         dynamic = parallel and isinstance(stmt, Loop) and stmt.kind == "parallel" and \
             not isinstance(loop_work(stmt), int)

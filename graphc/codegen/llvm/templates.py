@@ -1,4 +1,4 @@
-"""How the LLVM renderer emits the loop IR's template calls (`Call` statements).
+"""How the LLVM renderer emits the loop IR's routines natively (`NATIVE`).
 
 The GEMM of a dtype (its four transpose variants over one core, and the micro-kernels)
 is compiled once per process (and cached on disk) in a JIT of its own, then published
@@ -13,8 +13,11 @@ import threading
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
-from ...lower.nests import Names
-from ...lower.templates import expand_gemm
+from dataclasses import dataclass
+from typing import Callable
+
+from ...lower.access import walk
+from ...lower.routines import BlockSum, ConvDirect, ConvFilterDirect, Gemm, Print
 from .gemm import (EPILOGUE_TYPE, TRANSPOSES, define_gemm_family, define_micro_kernels,
                    gemm_name, gemm_type, host_config, micro_kernels_name)
 from .cache import generator_version
@@ -97,39 +100,30 @@ def _load_gemm(dtype: str) -> None:
 _LOADED: set = set()
 
 
-def gemm_native(em, args, epilogue=None) -> None:
+def gemm_native(em, g: Gemm, epilogue=None) -> None:
     """A call of the compiled variant; `epilogue`: (function, ctx) it calls on each final
-    block of C (render.py, for a kernel's pointwise nest after the gemm)."""
-    a, a_off, b, b_off, c, c_off, m, n, k, lda, ldb, ldc, ta, tb, beta, alpha = args
-    dtype = em.dtypes[a]
-    if not dtype.is_floating:
-        return gemm_loops(em, args)
+    block of C (render.py, for a GEMM's pointwise epilogue)."""
+    dtype = em.dtypes[g.a]
     # declared only: publish_routines links the compiled variant before the program
-    name = gemm_name(dtype.short, bool(ta), bool(tb))
+    name = gemm_name(dtype.short, g.trans_a, g.trans_b)
     fn = em.module.globals.get(name) or ir.Function(em.module, gemm_type(dtype.short), name)
     bld = em.builder
 
-    def i64(value):
-        return ir.Constant(I64, value) if isinstance(value, int) else em.expr(value)
-
     def at(buf, off):
-        return bld.gep(em.buffers[buf], [i64(off)])
+        return bld.gep(em.buffers[buf], [em.expr(off)])
 
     finish, ctx = epilogue or (ir.Constant(EPILOGUE_TYPE.as_pointer(), None),
                                ir.Constant(ir.IntType(8).as_pointer(), None))
-    bld.call(fn, [em.pool, i64(m), i64(n), i64(k), at(a, a_off), i64(lda), at(b, b_off),
-                  i64(ldb), at(c, c_off), i64(ldc), ir.Constant(value_type(dtype), float(beta)),
-                  ir.Constant(value_type(dtype), float(alpha)), finish, ctx])
+    bld.call(fn, [em.pool, em.expr(g.m), em.expr(g.n), em.expr(g.k), at(g.a, g.a_offset),
+                  ir.Constant(I64, g.lda), at(g.b, g.b_offset), ir.Constant(I64, g.ldb),
+                  at(g.c, g.c_offset), ir.Constant(I64, g.ldc),
+                  ir.Constant(value_type(dtype), float(g.beta)),
+                  ir.Constant(value_type(dtype), float(g.alpha)), finish, ctx])
 
 
-def gemm_loops(em, args) -> None:
-    """The portable fallback: the call expanded into plain loops."""
-    em.emit(expand_gemm(args, em.dtypes[args[0]], Names()))
-
-
-def print_native(em, args) -> None:
+def print_native(em, p: Print) -> None:
     """Call the runtime's print function (a table slot) with the print's index and data."""
-    target, callback, index = args
+    target, callback, index = p.target, p.callback, p.index
     fnty = ir.FunctionType(ir.VoidType(), [I64, ir.IntType(8).as_pointer()])
     bld = em.builder
     fn = bld.bitcast(em.buffers[callback], fnty.as_pointer())
@@ -137,18 +131,18 @@ def print_native(em, args) -> None:
                                                       ir.IntType(8).as_pointer())])
 
 
-def block_sum_native(em, args) -> None:
+def block_sum_native(em, s: BlockSum) -> None:
     """out[t] = Σ x[e] over e ≡ t (mod period): period/lanes vector accumulators in
     registers over the whole periods of one contiguous pass, then the last partial period
     element by element (written here because LLVM, given the loop-IR form, unrolls the
     accumulator loop and keeps 48+ scalar sums)."""
-    x, count, period, out = args
+    x, count, period, out = s.x, s.count, s.period, s.out
     dtype = em.dtypes[x]
     elem = value_type(dtype)
     lanes = 64 // dtype.itemsize
     vec = ir.VectorType(elem, lanes)
     b = em.builder
-    total = ir.Constant(I64, count) if isinstance(count, int) else em.expr(count)
+    total = em.expr(count)
     blocks = b.sdiv(total, ir.Constant(I64, period))
     done_elements = b.mul(blocks, ir.Constant(I64, period))
     zero = ir.Constant(vec, [0.0] * lanes)
@@ -208,23 +202,33 @@ def _counted_loop(em, name, count, initial, body) -> list:
     return carried
 
 
-TEMPLATES = {"gemm": gemm_native, "print": print_native, "block_sum": block_sum_native,
-             "conv_direct": conv_direct_native, "conv_filter_direct": conv_filter_direct_native}
+@dataclass(frozen=True)
+class NativeRoutine:
+    """How this backend emits a routine; `takes` says when (float data only for the
+    vector routines: an integer GEMM is expanded into loops)."""
+    emit: Callable
+    floats_only: bool = True
+
+    def __call__(self, em, routine, **options) -> None:
+        self.emit(em, routine, **options)
+
+    def takes(self, routine, dtypes) -> bool:
+        return not self.floats_only or dtypes[routine.written()[0]].is_floating
+
+
+TEMPLATES = {Gemm: NativeRoutine(gemm_native), BlockSum: NativeRoutine(block_sum_native),
+             ConvDirect: NativeRoutine(conv_direct_native),
+             ConvFilterDirect: NativeRoutine(conv_filter_direct_native),
+             Print: NativeRoutine(print_native, floats_only=False)}
 
 
 def routines_needed(kernels) -> list[tuple]:
-    """The GEMM variants (dtype, trans_a, trans_b) the kernels call."""
-    from ...lower.loopir import Call, Loop
+    """The GEMM variants (dtype, trans_a, trans_b) the kernels call natively."""
     dtypes = {p.name: p.dtype for k in kernels for p in k.params}
-    stack = [s for k in kernels for s in k.body]
     found = []
-    while stack:
-        s = stack.pop()
-        if isinstance(s, Loop):
-            stack.extend(s.body)
-        elif isinstance(s, Call) and s.function == "gemm" and dtypes[s.args[0]].is_floating:
-            dtype = dtypes[s.args[0]].short
-            variant = (dtype, bool(s.args[12]), bool(s.args[13]))
+    for item in walk([s for k in kernels for s in k.body]):
+        if isinstance(item, Gemm) and dtypes[item.c].is_floating:
+            variant = (dtypes[item.c].short, item.trans_a, item.trans_b)
             if variant not in found:
                 found.append(variant)
     return found

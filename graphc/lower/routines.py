@@ -1,0 +1,389 @@
+"""Routines: loop-IR statements a target may implement natively (a tuned GEMM, the
+direct convolutions, vector column sums), each with named fields and a portable
+expansion into plain loops, so a target that lacks one still runs the whole program.
+
+    Gemm             C[M,N] = alpha·op(A)·op(B) + beta·C (+ a fused pointwise epilogue)
+    ConvDirect       one image of a convolution with few output channels, no panel
+    ConvFilterDirect one image's filter gradient, added to an accumulator
+    BlockSum         the period partial sums of a contiguous buffer (a column sum)
+    Print            hand a value to the runtime's print function (no expansion: every
+                     target calls the runtime)
+
+Every routine knows the buffers it reads and writes and its expression fields (so
+analyses such as `access.walk` need no special cases), expands into loop IR
+(`expand`), and runs on numpy arrays for the loop-IR interpreter (`run_numpy`, which
+the tests hold against the expansion).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Callable, ClassVar
+
+import numpy as np
+
+from ..ir import DType
+from ..ir.symbolic import SymbolicDim
+from ..ops.debug import format_print
+from .loopir import (Assign, Binary, Compare, Declare, Expr, Load, Local, Loop, Select, Store,
+                     add, const, idx, mul)
+from .nests import Names
+
+
+@dataclass(eq=False)
+class Routine:
+    """A routine statement; subclasses list which fields name buffers."""
+
+    name: ClassVar[str]
+    READS: ClassVar[tuple[str, ...]] = ()         # fields naming buffers it reads
+    WRITES: ClassVar[tuple[str, ...]] = ()        # fields naming buffers it writes
+
+    def buffers(self) -> tuple[str, ...]:
+        """The buffers it reads or writes itself (a nested epilogue's: `nested`)."""
+        return tuple(dict.fromkeys(getattr(self, f) for f in self.READS + self.WRITES))
+
+    def written(self) -> tuple[str, ...]:
+        return tuple(getattr(self, f) for f in self.WRITES)
+
+    def expressions(self) -> tuple[Expr, ...]:
+        """Its loop-IR expression fields (offsets, sizes, an image index)."""
+        return tuple(v for f in fields(self) for v in [getattr(self, f.name)]
+                     if not isinstance(v, str | int | float | bool | ConvShape) and
+                     v is not None and not isinstance(v, Loop))
+
+    def nested(self) -> list:
+        """Statements it contains (a GEMM's epilogue)."""
+        return []
+
+    def expand(self, dtype_of: Callable[[str], DType], names: Names) -> list:
+        raise NotImplementedError
+
+    def run_numpy(self, buffers: dict, value: Callable[[Expr], int]) -> None:
+        raise NotImplementedError
+
+def _as_index(value) -> Expr:
+    """A size or offset field as an expression (ints and symbolic sizes k·N + c too)."""
+    return idx(value) if isinstance(value, int | SymbolicDim) else value
+
+
+# -- GEMM ----------------------------------------------------------------------------------
+@dataclass(eq=False)
+class Gemm(Routine):
+    """Row-major C[M,N] = alpha·op(A)·op(B) + beta·C on flat buffers from the offsets
+    (beta 0: C is not read); op(A) is A (M×K, row stride lda) or, with trans_a, Aᵀ of a
+    K×M array; likewise B. `epilogue`, set by lowering (`epilogue.attach_epilogues`),
+    is a pointwise nest over C's M×N elements that may run on each block of C as the
+    GEMM finishes it; without a native GEMM it runs after the product."""
+
+    name: ClassVar[str] = "gemm"
+    READS: ClassVar = ("a", "b")
+    WRITES: ClassVar = ("c",)
+
+    a: str
+    a_offset: Expr
+    b: str
+    b_offset: Expr
+    c: str
+    c_offset: Expr
+    m: Expr
+    n: Expr
+    k: Expr
+    lda: int
+    ldb: int
+    ldc: int
+    trans_a: bool = False
+    trans_b: bool = False
+    beta: float = 0.0
+    alpha: float = 1.0
+    epilogue: Loop | None = None
+
+    def __post_init__(self):
+        for f in ("a_offset", "b_offset", "c_offset", "m", "n", "k"):
+            setattr(self, f, _as_index(getattr(self, f)))
+
+    def nested(self) -> list:
+        return [self.epilogue] if self.epilogue is not None else []
+
+    def product_loops(self, dtype: DType, names: Names) -> list:
+        """The product alone as plain loops."""
+        i, j, p = names.var("gi"), names.var("gj"), names.var("gp")
+        acc = names.scalar("gacc")
+        a_at = add(self.a_offset, add(mul(p, idx(self.lda)), i) if self.trans_a else
+                   add(mul(i, idx(self.lda)), p))
+        b_at = add(self.b_offset, add(mul(j, idx(self.ldb)), p) if self.trans_b else
+                   add(mul(p, idx(self.ldb)), j))
+        c_at = add(self.c_offset, add(mul(i, idx(self.ldc)), j))
+        inner = Loop(p, self.k, [Assign(acc, Binary("add", Local(acc, dtype), Binary(
+            "mul", Load(self.a, a_at, dtype), Load(self.b, b_at, dtype))))])
+        value = Local(acc, dtype)
+        if self.alpha != 1:
+            value = Binary("mul", value, const(self.alpha, dtype))
+        if self.beta:
+            old = Load(self.c, c_at, dtype)
+            value = Binary("add", old if self.beta == 1 else
+                           Binary("mul", old, const(self.beta, dtype)), value)
+        return [Loop(i, self.m, [Loop(j, self.n, [Declare(acc, dtype, const(0, dtype)), inner,
+                                                  Store(self.c, c_at, value)], "vector")],
+                     "parallel")]
+
+    def expand(self, dtype_of, names):
+        return self.product_loops(dtype_of(self.c), names) + self.nested()
+
+    def run_numpy(self, buffers, value):
+        m, n, k = value(self.m), value(self.n), value(self.k)
+        A = _matrix(buffers[self.a], value(self.a_offset), k, m, self.lda).T if self.trans_a \
+            else _matrix(buffers[self.a], value(self.a_offset), m, k, self.lda)
+        B = _matrix(buffers[self.b], value(self.b_offset), n, k, self.ldb).T if self.trans_b \
+            else _matrix(buffers[self.b], value(self.b_offset), k, n, self.ldb)
+        C = _matrix(buffers[self.c], value(self.c_offset), m, n, self.ldc)
+        product = (A @ B) * C.dtype.type(self.alpha)
+        C[...] = C * C.dtype.type(self.beta) + product if self.beta else product
+
+
+def _matrix(buf, offset, rows, cols, ld):
+    return np.lib.stride_tricks.as_strided(buf[offset:], shape=(rows, cols),
+                                           strides=(ld * buf.itemsize, buf.itemsize))
+
+
+# -- direct convolutions --------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConvShape:
+    """One NHWC image's convolution with an HWIO filter: sizes, zero padding before each
+    axis, strides and dilations (all static)."""
+
+    h: int
+    w: int
+    c_in: int
+    oh: int
+    ow: int
+    c_out: int
+    kh: int
+    kw: int
+    pad_h: int
+    pad_w: int
+    stride_h: int
+    stride_w: int
+    dilation_h: int
+    dilation_w: int
+
+    def describe(self) -> str:
+        return (f"{self.h}x{self.w}x{self.c_in}->{self.oh}x{self.ow}x{self.c_out} "
+                f"k{self.kh}x{self.kw} p{self.pad_h},{self.pad_w} s{self.stride_h},"
+                f"{self.stride_w} d{self.dilation_h},{self.dilation_w}")
+
+    def source(self, o, k, axis: int):
+        """The input row (axis 0) or column (1) output o reads at filter offset k."""
+        stride, pad, dilation = ((self.stride_h, self.pad_h, self.dilation_h) if axis == 0
+                                 else (self.stride_w, self.pad_w, self.dilation_w))
+        return add(add(mul(o, idx(stride)), mul(k, idx(dilation))), idx(-pad))
+
+    def padded(self, image: np.ndarray) -> np.ndarray:
+        """An (H, W, C_in) image with zeros around it, enough for every tap."""
+        out = np.zeros((self.h + 2 * self.pad_h + self.kh * self.dilation_h,
+                        self.w + 2 * self.pad_w + self.kw * self.dilation_w, self.c_in),
+                       image.dtype)
+        out[self.pad_h: self.pad_h + self.h, self.pad_w: self.pad_w + self.w] = image
+        return out
+
+    def taps(self, padded: np.ndarray, a: int, b: int) -> np.ndarray:
+        """(OH, OW, C_in): what filter tap (a, b) sees at every output position."""
+        return padded[a * self.dilation_h: a * self.dilation_h + (self.oh - 1) *
+                      self.stride_h + 1: self.stride_h,
+                      b * self.dilation_w: b * self.dilation_w + (self.ow - 1) *
+                      self.stride_w + 1: self.stride_w]
+
+
+def _inside(i, size: int):
+    return Binary("and", Compare("ge", i, idx(0)), Compare("lt", i, idx(size)))
+
+
+def _clamp(i, size: int):
+    return Binary("max", Binary("min", i, idx(size - 1)), idx(0))
+
+
+def _input_value(s: ConvShape, x: str, image, oh, ow, a, b, ci, dtype):
+    """x[image, h, w, ci] for output position (oh, ow) and tap (a, b); 0 in the padding
+    (the load itself is clamped into the image)."""
+    h, w = s.source(oh, a, 0), s.source(ow, b, 1)
+    at = add(mul(add(mul(add(mul(image, idx(s.h)), _clamp(h, s.h)), idx(s.w)),
+                     _clamp(w, s.w)), idx(s.c_in)), ci)
+    return Select(Binary("and", _inside(h, s.h), _inside(w, s.w)), Load(x, at, dtype),
+                  const(0, dtype))
+
+
+@dataclass(eq=False)
+class ConvDirect(Routine):
+    """out[image] = conv2d(x[image], w): NHWC x and out, HWIO w, zero padding."""
+
+    name: ClassVar[str] = "conv_direct"
+    READS: ClassVar = ("x", "w")
+    WRITES: ClassVar = ("out",)
+
+    x: str
+    w: str
+    out: str
+    image: Expr
+    shape: ConvShape
+
+    def expand(self, dtype_of, names):
+        s, dtype = self.shape, dtype_of(self.out)
+        oh, ow, co = names.var("oh"), names.var("ow"), names.var("co")
+        a, b, ci = names.var("ka"), names.var("kb"), names.var("ci")
+        acc = names.scalar("cacc")
+        weight = Load(self.w, add(mul(add(mul(add(mul(a, idx(s.kw)), b), idx(s.c_in)), ci),
+                                      idx(s.c_out)), co), dtype)
+        taps = Loop(a, idx(s.kh), [Loop(b, idx(s.kw), [Loop(ci, idx(s.c_in), [Assign(
+            acc, Binary("add", Local(acc, dtype), Binary(
+                "mul", _input_value(s, self.x, self.image, oh, ow, a, b, ci, dtype),
+                weight)))])])])
+        at = add(mul(add(mul(add(mul(self.image, idx(s.oh)), oh), idx(s.ow)), ow),
+                     idx(s.c_out)), co)
+        return [Loop(oh, idx(s.oh), [Loop(ow, idx(s.ow), [Loop(co, idx(s.c_out), [
+            Declare(acc, dtype, const(0, dtype)), taps, Store(self.out, at, Local(acc, dtype))],
+            "vector")])])]
+
+    def run_numpy(self, buffers, value):
+        s, n = self.shape, value(self.image)
+        image = buffers[self.x][n * s.h * s.w * s.c_in: (n + 1) * s.h * s.w * s.c_in]
+        weights = buffers[self.w][: s.kh * s.kw * s.c_in * s.c_out].reshape(
+            s.kh, s.kw, s.c_in, s.c_out)
+        padded = s.padded(image.reshape(s.h, s.w, s.c_in))
+        result = np.zeros((s.oh, s.ow, s.c_out), image.dtype)
+        for a in range(s.kh):
+            for b in range(s.kw):
+                result += s.taps(padded, a, b) @ weights[a, b]
+        size = s.oh * s.ow * s.c_out
+        buffers[self.out][n * size: (n + 1) * size] = result.reshape(-1)
+
+
+@dataclass(eq=False)
+class ConvFilterDirect(Routine):
+    """acc[acc_offset:] += the filter gradient (HWIO, flat) of one image, x and dy NHWC."""
+
+    name: ClassVar[str] = "conv_filter_direct"
+    READS: ClassVar = ("x", "dy", "acc")
+    WRITES: ClassVar = ("acc",)
+
+    x: str
+    dy: str
+    acc: str
+    acc_offset: Expr
+    image: Expr
+    shape: ConvShape
+
+    def expand(self, dtype_of, names):
+        s, dtype = self.shape, dtype_of(self.acc)
+        a, b, ci, co = names.var("ka"), names.var("kb"), names.var("ci"), names.var("co")
+        oh, ow = names.var("oh"), names.var("ow")
+        total = names.scalar("facc")
+        gradient = Load(self.dy, add(mul(add(mul(add(mul(self.image, idx(s.oh)), oh),
+                                                 idx(s.ow)), ow), idx(s.c_out)), co), dtype)
+        positions = Loop(oh, idx(s.oh), [Loop(ow, idx(s.ow), [Assign(total, Binary(
+            "add", Local(total, dtype), Binary(
+                "mul", _input_value(s, self.x, self.image, oh, ow, a, b, ci, dtype),
+                gradient)))])])
+        at = add(self.acc_offset, add(mul(add(mul(add(mul(a, idx(s.kw)), b), idx(s.c_in)), ci),
+                                          idx(s.c_out)), co))
+        return [Loop(a, idx(s.kh), [Loop(b, idx(s.kw), [Loop(ci, idx(s.c_in), [Loop(
+            co, idx(s.c_out), [Declare(total, dtype, const(0, dtype)), positions,
+                               Store(self.acc, at, Binary("add", Load(self.acc, at, dtype),
+                                                          Local(total, dtype)))],
+            "vector")])])])]
+
+    def run_numpy(self, buffers, value):
+        s, n, offset = self.shape, value(self.image), value(self.acc_offset)
+        size_in, size_out = s.h * s.w * s.c_in, s.oh * s.ow * s.c_out
+        image = buffers[self.x][n * size_in: (n + 1) * size_in].reshape(s.h, s.w, s.c_in)
+        dy = buffers[self.dy][n * size_out: (n + 1) * size_out].reshape(s.oh, s.ow, s.c_out)
+        padded = s.padded(image)
+        grad = np.zeros((s.kh, s.kw, s.c_in, s.c_out), image.dtype)
+        for a in range(s.kh):
+            for b in range(s.kw):
+                grad[a, b] = np.einsum("hwc,hwo->co", s.taps(padded, a, b), dy)
+        buffers[self.acc][offset: offset + grad.size] += grad.reshape(-1)
+
+
+# -- column sums and printing ---------------------------------------------------------------
+@dataclass(eq=False)
+class BlockSum(Routine):
+    """out[t] = Σ x[e] over e < count with e mod period = t, for t < period: a column
+    sum's partial sums in one contiguous pass."""
+
+    name: ClassVar[str] = "block_sum"
+    READS: ClassVar = ("x",)
+    WRITES: ClassVar = ("out",)
+
+    x: str
+    count: Expr
+    period: int
+    out: str
+
+    def __post_init__(self):
+        self.count = _as_index(self.count)
+
+    def expand(self, dtype_of, names):
+        dtype = dtype_of(self.out)
+        t, r = names.var("t"), names.var("r")
+        acc = names.scalar("bacc")
+        # rows holding element t: ⌈(count − t) / period⌉ (none when count ≤ t)
+        rows = Binary("floordiv", Binary("sub", add(self.count, idx(self.period - 1)), t),
+                      idx(self.period))
+        return [Loop(t, idx(self.period), [
+            Declare(acc, dtype, const(0, dtype)),
+            Loop(r, rows, [Assign(acc, Binary("add", Local(acc, dtype), Load(
+                self.x, add(mul(r, idx(self.period)), t), dtype)))]),
+            Store(self.out, t, Local(acc, dtype))], "vector")]
+
+    def run_numpy(self, buffers, value):
+        count = value(self.count)
+        blocks, left = divmod(count, self.period)
+        x = buffers[self.x]
+        sums = x[: blocks * self.period].reshape(blocks, self.period).sum(0)
+        sums[:left] += x[blocks * self.period: count]
+        buffers[self.out][: self.period] = sums
+
+
+@dataclass(eq=False)
+class Print(Routine):
+    """Hand `target` (print node `index`'s value) to the runtime's print function, held
+    in the `callback` slot."""
+
+    name: ClassVar[str] = "print"
+    READS: ClassVar = ("target", "callback")
+
+    target: str
+    callback: str
+    index: int
+
+    def expand(self, dtype_of, names):
+        raise TypeError("print calls the runtime: every target implements it")
+
+    def run_numpy(self, buffers, value):
+        node = buffers[self.callback][self.index]
+        shown = buffers[self.target][: node.type.num_elements].reshape(node.shape)
+        print(format_print(node, shown), flush=True)
+
+
+ROUTINES = (Gemm, ConvDirect, ConvFilterDirect, BlockSum, Print)
+
+
+def expand_routines(stmts: list, keep: Callable[[Routine], bool], dtype_of,
+                    names: Names) -> list:
+    """`stmts` with every routine that `keep` rejects replaced by its expansion (nested
+    loops and epilogues included): what a target without that native routine renders."""
+    out = []
+    for s in stmts:
+        if isinstance(s, Loop):
+            out.append(Loop(s.var, s.extent, expand_routines(s.body, keep, dtype_of, names),
+                            s.kind))
+        elif isinstance(s, Routine) and not keep(s):
+            out.extend(expand_routines(s.expand(dtype_of, names), keep, dtype_of, names))
+        elif isinstance(s, Gemm) and s.epilogue is not None:
+            (epilogue,) = expand_routines([s.epilogue], keep, dtype_of, names)
+            out.append(_with_epilogue(s, epilogue))
+        else:
+            out.append(s)
+    return out
+
+
+def _with_epilogue(gemm: Gemm, epilogue: Loop) -> Gemm:
+    return replace(gemm, epilogue=epilogue)
