@@ -52,8 +52,8 @@ class Local:
     dtype: DType
 
 
-UNARY_OPS = ("neg", "abs", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "log1p",
-             "expm1", "floor", "not")
+UNARY_OPS = ("neg", "abs", "exp", "log", "sqrt", "rsqrt", "tanh", "log1p", "expm1", "floor",
+             "not")
 BINARY_OPS = ("add", "sub", "mul", "div", "max", "min", "pow", "floordiv", "mod",
               "and", "or", "xor", "shr")     # xor / shr (logical): 64-bit hashing
 COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")

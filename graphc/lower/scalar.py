@@ -12,6 +12,14 @@ def _c(x, value):
     return const(value, x.dtype)
 
 
+def _sigmoid(n, x):
+    # e = exp(−|x|) never overflows: 1/(1 + e) for x ≥ 0, e/(1 + e) below
+    e = Unary("exp", Unary("neg", Unary("abs", x)))
+    denominator = Binary("add", _c(x, 1), e)
+    return Select(Compare("ge", x, _c(x, 0)), Binary("div", _c(x, 1), denominator),
+                  Binary("div", e, denominator))
+
+
 def _relu(n, x):
     return Binary("max", x, _c(x, 0))
 
@@ -45,7 +53,7 @@ def _add_n(n, *xs):
 
 # graph op -> loop IR op, for ops that map one to one
 UNARY = {"neg": "neg", "abs": "abs", "exp": "exp", "log": "log", "sqrt": "sqrt",
-         "rsqrt": "rsqrt", "sigmoid": "sigmoid", "tanh": "tanh", "logical_not": "not"}
+         "rsqrt": "rsqrt", "tanh": "tanh", "logical_not": "not"}
 BINARY = {"add": "add", "bias_add": "add", "sub": "sub", "mul": "mul", "div": "div",
           "pow": "pow", "maximum": "max", "minimum": "min", "logical_and": "and",
           "logical_or": "or"}
@@ -85,7 +93,8 @@ def _assign_sub(n, old, value):
     return Binary("sub", old, value)
 
 
-SPECIAL = {"assign": _assign, "assign_add": _assign_add, "assign_sub": _assign_sub,
+SPECIAL = {"sigmoid": _sigmoid, "assign": _assign, "assign_add": _assign_add,
+           "assign_sub": _assign_sub,
            "sign": _sign, "square": _square, "reciprocal": _reciprocal, "relu": _relu,
            "leaky_relu": _leaky_relu, "elu": _elu, "softplus": _softplus, "where": _where,
            "cast": _cast, "add_n": _add_n, "identity": _identity, "stop_gradient": _identity}

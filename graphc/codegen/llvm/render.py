@@ -220,12 +220,6 @@ class FunctionEmitter:
             return _VECTOR_MATH[op](b, self.module, x)
         if op == "rsqrt":
             return b.fdiv(ir.Constant(t, 1.0), self.intrinsic("llvm.sqrt", dtype, x))
-        if op == "sigmoid":   # e = exp(-|x|): 1/(1+e) for x >= 0, e/(1+e) otherwise
-            e = vmath.exp(b, self.module, b.fneg(self.intrinsic("llvm.fabs", dtype, x)))
-            one = ir.Constant(t, 1.0)
-            denom = b.fadd(one, e)
-            return b.select(b.fcmp_ordered(">=", x, ir.Constant(t, 0.0)), b.fdiv(one, denom),
-                            b.fdiv(e, denom))
         if (op, dtype) in _LIBM:
             return self.libm(_LIBM[(op, dtype)], dtype, x)
         raise TypeError(f"no rendering of {op} for {dtype}")
