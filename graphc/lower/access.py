@@ -4,7 +4,7 @@ of a loop variable."""
 from __future__ import annotations
 
 from .loopir import (Assign, Binary, Cast, Compare, Const, Declare, Load, Loop, Select, Store,
-                     Unary, Var)
+                     Unary, Var, add, idx, mul)
 from .routines import Routine
 
 
@@ -86,3 +86,33 @@ def accessed_indices(body):
             yield None
         elif isinstance(item, Load | Store):
             yield item.index
+
+
+def loop_work(stmt):
+    """Innermost-statement executions of a statement: an int, or a loop-IR expression
+    when an extent is known only at run time (a batch-polymorphic program). What a
+    target's task policy splits parallel loops by."""
+    if isinstance(stmt, Loop):
+        inner = 1
+        for s in stmt.body:
+            w = loop_work(s)
+            inner = inner + w if isinstance(inner, int) and isinstance(w, int) else \
+                add(_as_expr(inner), _as_expr(w))
+        inner = inner if not isinstance(inner, int) else max(1, inner)
+        extent = stmt.extent
+        if mentions(extent):      # varies with an outer loop: count it once
+            extent = Const(1, extent.dtype)
+        if isinstance(extent, Const) and isinstance(inner, int):
+            return extent.value * inner
+        return mul(_as_expr(extent), _as_expr(inner))
+    if isinstance(stmt, Routine):
+        return ROUTINE_WORK
+    return 1
+
+
+ROUTINE_WORK = 1 << 20
+"""A routine's work as loop_work counts it: always worth a task of its own."""
+
+
+def _as_expr(value):
+    return idx(value) if isinstance(value, int) else value

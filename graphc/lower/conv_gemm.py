@@ -9,10 +9,10 @@ vectorise. With W as a (KH·KW·C_in) × C_out matrix:
     input gradient   dQ            = dY[rows, :] · Wᵀ (dPᵀ: a position's window in one
                                      row), then each window is added back where it was
                                      read from.
-Chunks keep the panel small (about WORKSPACE_TARGET elements, so it stays in cache);
-the input gradient takes larger ones (PANEL_TARGET: its GEMM has only C_out as depth, and
-fewer, longer calls measured faster: LeNet-5's second layer 310 → 245 µs).
-Chunks are dealt to LANES lanes that run in parallel, each with its own panel (and, for
+Chunks keep the panel small (about the target's `conv_panel_elements`, so it stays in
+cache); the input gradient takes larger ones (`conv_input_grad_panel_elements`: its GEMM
+has only C_out as depth, and fewer, longer calls measured faster on the CPU: LeNet-5's
+second layer 310 → 245 µs). Chunks are dealt to `conv_lanes` lanes that run in parallel, each with its own panel (and, for
 the filter gradient, its own partial dW, summed in lane order at the end: the result
 does not depend on the thread count). Panels live in the program's workspace, shared
 by kernels because kernels run one at a time.
@@ -27,11 +27,6 @@ from .loopir import (Binary, Const, Load, Loop, Select, Store, add, const, idx, 
 from .nests import Names, extent, fill, nest
 from .routines import ConvDirect, ConvFilterDirect, ConvShape, Gemm
 from .values import clamp, in_range
-
-WORKSPACE_TARGET = 1 << 14
-PANEL_TARGET = {"conv2d_backprop_input": 1 << 17}
-LANES = 4
-
 
 def workspace_name(dtype) -> str:
     return f"workspace_{dtype.short}"
@@ -57,23 +52,25 @@ def chunk_images(batch, rows_per_image: int, panel_cols: int, target: int) -> in
 
 
 class _Plan:
-    def __init__(self, node, x_shape, w_shape):
+    def __init__(self, node, x_shape, w_shape, target):
         self.geo = _geometry(node, x_shape, w_shape)
         self.kh, self.kw, self.cin, self.cout = w_shape
         self.batch = x_shape[0]
         self.oh, self.ow = self.geo.out_hw
         self.rows_per_image = self.oh * self.ow
         self.kc = self.kh * self.kw * self.cin
-        target = PANEL_TARGET.get(node.op.name, WORKSPACE_TARGET)
-        self.chunk = chunk_images(self.batch, self.rows_per_image, self.kc, target)
+        panel = target.conv_input_grad_panel_elements \
+            if node.op.name == "conv2d_backprop_input" else target.conv_panel_elements
+        self.chunk = chunk_images(self.batch, self.rows_per_image, self.kc, panel)
         self.rows = self.chunk * self.rows_per_image        # the panel's row length
         if is_symbolic(self.batch):          # ⌈N / chunk⌉ chunks, dealt to every lane
             self.n_chunks = Binary("floordiv", idx(self.batch + (self.chunk - 1)),
                                    idx(self.chunk))
-            self.lanes = LANES
+            self.lanes = target.conv_lanes
         else:
             self.n_chunks = self.batch // self.chunk
-            self.lanes = max(d for d in range(1, LANES + 1) if self.n_chunks % d == 0)
+            self.lanes = max(d for d in range(1, target.conv_lanes + 1)
+                             if self.n_chunks % d == 0)
         self.panel = self.rows * self.kc
         self.lane_size = self.panel + self.kc * self.cout      # panel + a partial dW
         self.workspace = self.lanes * self.lane_size
@@ -131,8 +128,8 @@ class _Plan:
         return [Loop(lane, idx(self.lanes), prologue + [inner], "parallel")]
 
 
-def workspace_elements(node, x_shape, w_shape) -> int:
-    return _Plan(node, x_shape, w_shape).workspace
+def workspace_elements(node, x_shape, w_shape, target) -> int:
+    return _Plan(node, x_shape, w_shape, target).workspace
 
 
 def _im2col(p: _Plan, vb, x, names: Names, chunk, base, ws: str, dtype) -> list:
@@ -151,9 +148,9 @@ def _im2col(p: _Plan, vb, x, names: Names, chunk, base, ws: str, dtype) -> list:
                 outer_kind="serial")
 
 
-def lower_conv2d(node, vb, names: Names, out: str, buffer_of) -> list:
+def lower_conv2d(node, vb, names: Names, out: str, buffer_of, target) -> list:
     x, w = node.inputs
-    p = _Plan(node, x.shape, w.shape)
+    p = _Plan(node, x.shape, w.shape, target)
     ws = workspace_name(node.dtype)
 
     def chunk_body(chunk, base):
@@ -163,9 +160,9 @@ def lower_conv2d(node, vb, names: Names, out: str, buffer_of) -> list:
     return p.in_lanes(names, chunk_body)
 
 
-def lower_conv2d_backprop_filter(node, vb, names: Names, out: str, buffer_of) -> list:
+def lower_conv2d_backprop_filter(node, vb, names: Names, out: str, buffer_of, target) -> list:
     x, w_ref, gy = node.inputs
-    p = _Plan(node, x.shape, w_ref.shape)
+    p = _Plan(node, x.shape, w_ref.shape, target)
     ws = workspace_name(node.dtype)
     dtype = node.dtype
 
@@ -173,7 +170,7 @@ def lower_conv2d_backprop_filter(node, vb, names: Names, out: str, buffer_of) ->
         return fill(names, ws, p.kc * p.cout, const(0, dtype), Binary("add", base, idx(p.panel)))
 
     def chunk_body(chunk, base):
-        if few_channels(node):       # each image's taps summed in vector registers
+        if few_channels(node, target):     # each image's taps summed in vector registers
             image = names.var("im")
             return [Loop(image, extent(p.images(chunk)), [ConvFilterDirect(
                 buffer_of(x), buffer_of(gy), ws, Binary("add", base, idx(p.panel)),
@@ -194,7 +191,7 @@ def lower_conv2d_backprop_filter(node, vb, names: Names, out: str, buffer_of) ->
         nest(names, (p.kc * p.cout,), total, outer_kind="serial")
 
 
-def lower_conv2d_backprop_input(node, vb, names: Names, out: str, buffer_of) -> list:
+def lower_conv2d_backprop_input(node, vb, names: Names, out: str, buffer_of, target) -> list:
     """dQ = dY[rows, :] · Wᵀ per chunk (a row of KH·KW·C_in panel entries per output
     position), then col2im: each output position adds, for every filter row a, the
     window's entries into the input row they were read from. With dilation 1 along W
@@ -202,7 +199,7 @@ def lower_conv2d_backprop_input(node, vb, names: Names, out: str, buffer_of) -> 
     so the additions vectorise; otherwise each of the KW taps is a run of C_in. A lane
     owns its chunk's images, so its additions never race."""
     x_ref, w, gy = node.inputs
-    p = _Plan(node, x_ref.shape, w.shape)
+    p = _Plan(node, x_ref.shape, w.shape, target)
     g = p.geo
     dtype = node.dtype
     ws = workspace_name(dtype)
@@ -246,24 +243,24 @@ CONV_GEMM = {"conv2d": lower_conv2d, "conv2d_backprop_filter": lower_conv2d_back
              "conv2d_backprop_input": lower_conv2d_backprop_input}
 
 
-def few_channels(node) -> bool:
-    """A convolution (or its filter gradient) whose output channels fit one vector: the
-    direct routines (`conv_direct`, `conv_filter_direct`) serve it."""
+def few_channels(node, target) -> bool:
+    """A convolution (or its filter gradient) whose output channels the target's direct
+    routines (ConvDirect, ConvFilterDirect) take: at most one vector of them on the CPU."""
     if not node.dtype.is_floating:
         return False
     cout = node.inputs[1].shape[-1] if node.op.name != "conv2d_backprop_filter" else \
         node.shape[-1]
-    return isinstance(cout, int) and cout <= (16 if node.dtype.itemsize == 4 else 8)
+    return isinstance(cout, int) and cout <= target.direct_conv_channels(node.dtype)
 
 
-def direct_conv_applies(node) -> bool:
-    return node.op.name == "conv2d" and few_channels(node)
+def direct_conv_applies(node, target) -> bool:
+    return node.op.name == "conv2d" and few_channels(node, target)
 
 
-def lower_conv2d_direct(node, vb, names: Names, out: str, buffer_of) -> list:
-    """conv2d one image per `conv_direct` call, images in parallel."""
+def lower_conv2d_direct(node, vb, names: Names, out: str, buffer_of, target) -> list:
+    """conv2d one image per ConvDirect, images in parallel."""
     x, w = node.inputs
-    p = _Plan(node, x.shape, w.shape)
+    p = _Plan(node, x.shape, w.shape, target)
     image = names.var("img")
     return [Loop(image, idx(p.batch), [ConvDirect(buffer_of(x), buffer_of(w), out, image,
                                                   p.shape())], "parallel")]

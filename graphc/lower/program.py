@@ -20,7 +20,8 @@ from .reductions import (column_sum_period, lower_column_sum, lower_reduce,
 from .conv_gemm import (CONV_GEMM, direct_conv_applies, lower_conv2d_direct,
                         workspace_elements, workspace_name)
 from .matmul import lower_matmul
-from .routines import Print
+from .routines import Print, expand_routines
+from .target import CPU, Target
 from .values import Checks, LoweringError, ValueBuilder
 from .windows import WINDOW_TEMPLATES, lower_max_pool_grad, tiles_cover
 
@@ -101,7 +102,10 @@ class LoweredProgram:
         return "\n\n".join(str(k) for k in self.kernels)
 
 
-def lower_program(program: Program, check_numerics: bool = False) -> LoweredProgram:
+def lower_program(program: Program, check_numerics: bool = False,
+                  target: Target = CPU) -> LoweredProgram:
+    """The program's kernels as loop IR for `target`, and the buffer table of its entry
+    point. Routines the target does not implement are expanded into loops."""
     _check_batch_leading(program)
     graph: KernelGraph = program.annotations["kernels"]
     plan = program.annotations["memory"]
@@ -149,7 +153,7 @@ def lower_program(program: Program, check_numerics: bool = False) -> LoweredProg
     for i, k in enumerate(graph.kernels):
         try:
             kernels.append(lower_kernel(f"kernel{i}", k, graph, value_buffer, buffers,
-                                        rng_keys, checks, workspaces, prints))
+                                        rng_keys, checks, workspaces, prints, target))
         except SymbolicShapeError as err:
             node = k.anchor if k.anchor is not None else k.roots[0]
             raise SymbolicShapeError(f"{node.describe()}: {err}") from None
@@ -169,6 +173,7 @@ def lower_program(program: Program, check_numerics: bool = False) -> LoweredProg
         kernel.params = [Buffer(b.name, b.dtype, b.size, distinct=b.name not in shared)
                          for b in params]
         attach_epilogues(kernel)     # pointwise nests after a GEMM go into its statement
+        kernel.body = _legalize(kernel, target)
     lowered = LoweredProgram(program, kernels, buffers, plan.peak_bytes, value_buffer)
     lowered.failures = checks.failures
     lowered.prints = prints
@@ -202,8 +207,18 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name)[:40]
 
 
+def _legalize(kernel: Kernel, target: Target) -> list:
+    """The kernel's body with every routine `target` lacks expanded into loops."""
+    dtypes = {p.name: p.dtype for p in kernel.params}
+
+    def native(routine) -> bool:
+        written = routine.written()
+        return target.implements(routine, dtypes[written[0]] if written else bool_)
+    return expand_routines(kernel.body, native, dtypes.__getitem__, Names())
+
+
 def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_keys,
-                 checks, workspaces, prints) -> Kernel:
+                 checks, workspaces, prints, target: Target) -> Kernel:
     names = Names()
     members = set(k.members)
 
@@ -242,7 +257,8 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
         body = nest(names, outer, lambda o: lower_softmax_family(anchor, vb, names, o,
                                                                   store_roots),
                     inner_kind="serial", outer_kind="parallel")
-    elif anchor.op.name in REDUCTIONS and (period := column_sum_period(anchor, buffer_of)):
+    elif anchor.op.name in REDUCTIONS and \
+            (period := column_sum_period(anchor, buffer_of, target.column_lanes)):
         workspaces[anchor.dtype] = max(workspaces.get(anchor.dtype, 0), period)
         body = lower_column_sum(anchor, vb, names, period, workspace_name(anchor.dtype),
                                 store_roots)
@@ -252,7 +268,7 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
                     inner_kind="serial", outer_kind="parallel")
     elif is_template(anchor):
         body = _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
-                               workspaces, prints, graph)
+                               workspaces, prints, graph, target)
     else:
         raise LoweringError(f"{name}: no lowering for anchor op '{anchor.op.name}'")
     return Kernel(name, [], _index_checks(k, vb, names) + body)
@@ -291,7 +307,7 @@ def _lower_print(node, vb, names, target, prints) -> list:
 
 
 def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
-                    workspaces, prints, graph) -> list:
+                    workspaces, prints, graph, target: Target) -> list:
     update = gemm_update(k, graph.base_of)
     if update is not None:           # var = alpha·(A·B) + beta·var in the GEMM call
         var_buffer = value_buffer[update.var]
@@ -303,30 +319,30 @@ def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
         return body + _epilogue_reading(var_buffer, update.same_as_var, anchor, vb, names,
                                         lambda i: store_roots(i, rest))
     target_root = template_target(k)
-    target = value_buffer[target_root] if target_root is not None else value_buffer[anchor]
+    out = value_buffer[target_root] if target_root is not None else value_buffer[anchor]
     if anchor.op.name == "matmul":
-        body = lower_matmul(anchor, buffer_of, target, names)
-    elif direct_conv_applies(anchor):
-        body = lower_conv2d_direct(anchor, vb, names, target, buffer_of)
+        body = lower_matmul(anchor, buffer_of, out, names)
+    elif direct_conv_applies(anchor, target):
+        body = lower_conv2d_direct(anchor, vb, names, out, buffer_of, target)
     elif anchor.op.name in CONV_GEMM and anchor.dtype.is_floating:
         x_shape = anchor.inputs[0].shape
         w_shape = anchor.inputs[1].shape
-        need = workspace_elements(anchor, x_shape, w_shape)
+        need = workspace_elements(anchor, x_shape, w_shape, target)
         workspaces[anchor.dtype] = max(workspaces.get(anchor.dtype, 0), need)
-        body = CONV_GEMM[anchor.op.name](anchor, vb, names, target, buffer_of)
+        body = CONV_GEMM[anchor.op.name](anchor, vb, names, out, buffer_of, target)
     elif anchor.op.name == "max_pool2d_grad" and k.roots != (anchor,) and tiles_cover(anchor):
-        # the epilogue (a ReLU mask) runs as each element is stored: one pass, no target
-        return lower_max_pool_grad(anchor, vb, names, target, epilogue=store_roots)
+        # the epilogue (a ReLU mask) runs as each element is stored: one pass, no buffer
+        return lower_max_pool_grad(anchor, vb, names, out, epilogue=store_roots)
     elif anchor.op.name in WINDOW_TEMPLATES:
-        body = WINDOW_TEMPLATES[anchor.op.name](anchor, vb, names, target)
+        body = WINDOW_TEMPLATES[anchor.op.name](anchor, vb, names, out)
     elif anchor.op.name == "print":
-        body = _lower_print(anchor, vb, names, target, prints)
+        body = _lower_print(anchor, vb, names, out, prints)
     else:
         raise LoweringError(f"op '{anchor.op.name}' ({anchor.name}) has no compiled "
                             "implementation yet")
     if k.roots == (anchor,):
         return body
-    return body + _epilogue_reading(target, (anchor,), anchor, vb, names, store_roots)
+    return body + _epilogue_reading(out, (anchor,), anchor, vb, names, store_roots)
 
 
 def _epilogue_reading(buffer, nodes, anchor, vb, names, store) -> list:

@@ -157,14 +157,14 @@ def lower_tile_grad(anchor, vb, names: Names, out_index, emit_epilogue):
         nest(names, multiples, fold, inner_kind="serial") + emit_epilogue(out_index)
 
 
-COLUMN_LANES = 16          # a multiple of any host's vector width, in elements
 MAX_COLUMN_PERIOD = 256
 
 
-def column_sum_period(anchor, buffered) -> int | None:
-    """How many accumulators a column sum of `anchor` keeps, or None when it does not
-    qualify: a float sum or mean over the leading axes of a buffered value, keeping a
-    few static columns (a bias gradient: Σ over batch and image positions per channel)."""
+def column_sum_period(anchor, buffered, lanes: int) -> int | None:
+    """How many accumulators a column sum of `anchor` keeps (a multiple of the target's
+    `lanes`), or None when it does not qualify: a float sum or mean over the leading axes
+    of a buffered value, keeping a few static columns (a bias gradient: Σ over batch and
+    image positions per channel)."""
     if anchor.op.name not in ("reduce_sum", "reduce_mean") or not anchor.dtype.is_floating:
         return None
     x = anchor.inputs[0]
@@ -176,7 +176,7 @@ def column_sum_period(anchor, buffered) -> int | None:
     if not all(isinstance(d, int) for d in kept):
         return None
     columns = math.prod(kept)
-    period = math.lcm(columns, COLUMN_LANES)
+    period = math.lcm(columns, lanes)
     return period if period <= MAX_COLUMN_PERIOD else None
 
 

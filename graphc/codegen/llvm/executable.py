@@ -18,6 +18,7 @@ from ...ir import ExecutionError, NumericsError
 from ...ir.symbolic import evaluate
 from ...ops.random_bits import as_signed
 from ...lower.program import LoweredProgram, lower_program
+from ...lower.target import CPU
 from .cache import generator_version
 from .jit import JIT, CompileJob, compile_workers, precompile
 from .render import program_module, program_modules
@@ -25,6 +26,8 @@ from .templates import TEMPLATES, publish_routines, routine_jobs
 from .thread_choice import ThreadChoice
 
 ENTRY = "graphc_program"
+TARGET = CPU
+"""What lowering builds for: this machine's CPU (lower/target.py)."""
 PROGRAM_OPT_LEVEL = 3
 """LLVM optimisation level of a program's kernels."""
 
@@ -41,7 +44,7 @@ class LLVMExecutable:
         """threads: use the process's thread pool; adaptive_threads: each run uses it or
         not, whichever has been faster lately (thread_choice.py; off when profiling)."""
         from .parallel import configured_threads
-        self.lowered: LoweredProgram = lower_program(program, check_numerics)
+        self.lowered: LoweredProgram = lower_program(program, check_numerics, TARGET)
         self.program = program
         slots = {b.name: i for i, b in enumerate(self.lowered.buffers)}
         parallel = threads and configured_threads() > 1
@@ -51,12 +54,13 @@ class LLVMExecutable:
         profile_slot = len(slots) if profile else None
         # a run stops after the first kernel whose run-time check failed
         stop_slot = slots["status"] if self.lowered.failures else None
-        self._render_args = (self.lowered.kernels, slots, templates, ENTRY, parallel,
+        tasks = TARGET.tasks if parallel else None
+        self._render_args = (self.lowered.kernels, slots, templates, ENTRY, tasks,
                              profile_slot, stop_slot)
         self._llvm_ir = None
         self.jit = JIT()
         self.pool = None
-        key = (f"program:{generator_version()}:{parallel}:{profile_slot}:{stop_slot}:"
+        key = (f"program:{generator_version()}:{TARGET.name}:{parallel}:{profile_slot}:{stop_slot}:"
                f"{sorted(slots.items())}"
                + "\n".join(str(k) for k in self.lowered.kernels))
         # on a cold cache the program's parts and the GEMMs it needs compile side by side
@@ -150,8 +154,8 @@ class LLVMExecutable:
     def _part_ir(self, index: int) -> str:
         """Part `index` of the program's modules, rendered on demand (by the compile
         worker that compiles it, or here when the disk cache lacks it)."""
-        kernels, slots, templates, entry, parallel, profile_slot, stop = self._render_args
-        (module,) = program_modules(kernels, slots, templates, entry, parallel=parallel,
+        kernels, slots, templates, entry, tasks, profile_slot, stop = self._render_args
+        (module,) = program_modules(kernels, slots, templates, entry, tasks=tasks,
                                     profile_slot=profile_slot, stop_slot=stop,
                                     parts=self.parts, only=index)
         return str(module)
@@ -160,9 +164,9 @@ class LLVMExecutable:
     def llvm_ir(self) -> str:
         """The program's LLVM IR (rendered on demand: a cached compile never needs it)."""
         if self._llvm_ir is None:
-            kernels, slots, templates, entry, parallel, profile_slot, stop = self._render_args
+            kernels, slots, templates, entry, tasks, profile_slot, stop = self._render_args
             self._llvm_ir = str(program_module(kernels, slots, templates, entry,
-                                               parallel=parallel, profile_slot=profile_slot,
+                                               tasks=tasks, profile_slot=profile_slot,
                                                stop_slot=stop))
         return self._llvm_ir
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from ...ir import DType, bool_, float32, float64, int32, int64
-from ...lower.access import mentions, walk
-from ...lower.loopir import (Assign, Binary, Cast, Compare, Const, Declare, Kernel, Load, Local,
-                             Loop, Select, Store, Unary, Var, add, idx, mul)
-from ...lower.nests import Names
+from ...lower.access import loop_work, walk
+from ...lower.loopir import (Assign, Binary, Cast, Compare, Const, Declare, Kernel, Load, Local, Loop, Select, Store, Unary, Var)
 from ...lower.routines import Gemm, Routine
 from .loop_hints import loop_hints, loop_id
 from . import vmath
@@ -110,11 +108,11 @@ class FunctionEmitter:
 
     def routine(self, r: Routine, epilogue=None) -> None:
         """A native routine (with the function and context of its epilogue, from
-        `kernel_function`), else its expansion into loops."""
+        `kernel_function`); lowering expanded the ones the target lacks."""
         native = self.templates.get(type(r))
-        if native is None or not native.takes(r, self.dtypes):
-            self.emit(r.expand(self.dtypes.__getitem__, Names()))
-            return
+        if native is None:
+            raise TypeError(f"no native {r.name} in this backend: lowering for its target "
+                            "should have expanded it")
         if epilogue is not None:
             native(self, r, epilogue=epilogue)
         else:
@@ -295,60 +293,20 @@ class FunctionEmitter:
             else value
 
 
-PARALLEL_MIN_WORK = 1 << 15     # innermost iterations below which a loop stays serial
-MAX_TASKS = 64
-
-
-def loop_work(stmt):
-    """Innermost-statement executions of a statement: an int, or a loop-IR expression
-    when an extent is known only at run time (a batch-polymorphic program)."""
-    if isinstance(stmt, Loop):
-        inner = 1
-        for s in stmt.body:
-            w = loop_work(s)
-            inner = inner + w if isinstance(inner, int) and isinstance(w, int) else \
-                add(_as_expr(inner), _as_expr(w))
-        inner = inner if not isinstance(inner, int) else max(1, inner)
-        extent = stmt.extent
-        if mentions(extent):      # varies with an outer loop: count it once
-            extent = Const(1, extent.dtype)
-        if isinstance(extent, Const) and isinstance(inner, int):
-            return extent.value * inner
-        return mul(_as_expr(extent), _as_expr(inner))
-    if isinstance(stmt, Routine):
-        return 1 << 20          # a routine: always worth a task of its own
-    return 1
-
-
-def _as_expr(value):
-    return idx(value) if isinstance(value, int) else value
-
-
-def task_count(loop: Loop) -> int:
-    """How many tasks a parallel loop with static extents is split into (0: run it
-    inline)."""
-    work = loop_work(loop)
-    if loop.kind != "parallel" or not isinstance(work, int):
-        return 0
-    if work < PARALLEL_MIN_WORK or loop.extent.value < 2:
-        return 0
-    return int(min(loop.extent.value, MAX_TASKS, max(2, work // PARALLEL_MIN_WORK)))
-
-
-def _dynamic_task_count(em, loop: Loop):
-    """The same decision at run time, for a loop whose work depends on N: 1 runs the
-    single task inline."""
+def _dynamic_task_count(em, loop: Loop, policy):
+    """The task policy's decision at run time, for a loop whose work depends on N: 1 runs
+    the single task inline."""
     b = em.builder
     work, extent = em.expr(loop_work(loop)), em.expr(loop.extent)
-    one, cap = ir.Constant(I64, 1), ir.Constant(I64, MAX_TASKS)
+    one, cap = ir.Constant(I64, 1), ir.Constant(I64, policy.max_tasks)
 
     def smaller(x, y):
         return b.select(b.icmp_signed("<", x, y), x, y)
-    wanted = b.sdiv(work, ir.Constant(I64, PARALLEL_MIN_WORK))
+    wanted = b.sdiv(work, ir.Constant(I64, policy.min_work))
     wanted = b.select(b.icmp_signed("<", wanted, ir.Constant(I64, 2)), ir.Constant(I64, 2),
                       wanted)
     count = smaller(smaller(wanted, cap), extent)
-    small = b.or_(b.icmp_signed("<", work, ir.Constant(I64, PARALLEL_MIN_WORK)),
+    small = b.or_(b.icmp_signed("<", work, ir.Constant(I64, policy.min_work)),
                   b.icmp_signed("<", extent, ir.Constant(I64, 2)))
     return b.select(small, one, count)
 
@@ -452,10 +410,11 @@ def _parallel_for(module):
 
 
 def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
-                    parallel: bool = False) -> ir.Function:
-    """`void kernel(T0* b0, ..., i8* pool)`. With `parallel`, each big top-level parallel
-    loop is outlined into tasks handed to the pool (`graphc_parallel_for`); a loop whose
-    size depends on N decides at run time whether to split."""
+                    tasks=None) -> ir.Function:
+    """`void kernel(T0* b0, ..., i8* pool)`. With a task policy (`tasks`, the target's),
+    each big top-level parallel loop is outlined into tasks handed to the pool
+    (`graphc_parallel_for`); a loop whose size depends on N decides at run time whether
+    to split."""
     fn = ir.Function(module, kernel_signature(kernel), name or kernel.name)
     fn.linkage = "internal"
     _mark_distinct(fn, kernel)
@@ -463,17 +422,15 @@ def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
     dtypes = {p.name: p.dtype for p in kernel.params}
     em = FunctionEmitter(module, fn, buffers, dtypes, fn.args[-1], templates)
     for index, stmt in enumerate(kernel.body):
-        native = templates.get(Gemm)
-        if isinstance(stmt, Gemm) and stmt.epilogue is not None and native is not None \
-                and native.takes(stmt, dtypes):
+        if isinstance(stmt, Gemm) and stmt.epilogue is not None:
             finish = _epilogue(module, kernel, stmt.epilogue, templates, index + 1)
             _, ctx_ptr = _buffer_table(em, kernel, fn)
             em.routine(stmt, epilogue=(finish, ctx_ptr))
             em.scope = _Scope()       # the call wrote C and whatever the epilogue writes
             continue
-        dynamic = parallel and isinstance(stmt, Loop) and stmt.kind == "parallel" and \
+        dynamic = tasks is not None and isinstance(stmt, Loop) and stmt.kind == "parallel" and \
             not isinstance(loop_work(stmt), int)
-        n_tasks = task_count(stmt) if parallel and isinstance(stmt, Loop) else 0
+        n_tasks = tasks.task_count(stmt) if tasks is not None and isinstance(stmt, Loop) else 0
         if not n_tasks and not dynamic:
             em.emit([stmt])
             continue
@@ -484,7 +441,7 @@ def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
             b.call(_parallel_for(module), [fn.args[-1], task, ctx_ptr,
                                            ir.Constant(I64, n_tasks)])
             continue
-        count = _dynamic_task_count(em, stmt)
+        count = _dynamic_task_count(em, stmt, tasks)
         b.store(b.inttoptr(count, I8P),
                 b.gep(ctx, [ir.Constant(I32, 0), ir.Constant(I32, len(kernel.params))]))
         with b.if_else(b.icmp_signed(">", count, ir.Constant(I64, 1))) as (split, inline):
@@ -498,13 +455,13 @@ def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
 
 
 def program_module(kernels: list[Kernel], table_slots: dict[str, int], templates,
-                   entry: str = "graphc_program", parallel: bool = False,
+                   entry: str = "graphc_program", tasks=None,
                    profile_slot: int | None = None, stop_slot: int | None = None) -> ir.Module:
     """All kernels plus the entry point `void entry(i8** table, i8* pool)`. With a
     profile slot, the cycles each kernel takes are added to an i64 array in that slot;
     with a stop slot, the run returns after the first kernel that leaves that i64 != 0
     (checked after each kernel that has it among its buffers)."""
-    return program_modules(kernels, table_slots, templates, entry, parallel, profile_slot,
+    return program_modules(kernels, table_slots, templates, entry, tasks, profile_slot,
                            stop_slot, parts=1)[0]
 
 
@@ -515,7 +472,7 @@ def kernel_signature(kernel: Kernel) -> ir.FunctionType:
 
 
 def program_modules(kernels: list[Kernel], table_slots: dict[str, int], templates,
-                    entry: str = "graphc_program", parallel: bool = False,
+                    entry: str = "graphc_program", tasks=None,
                     profile_slot: int | None = None, stop_slot: int | None = None,
                     parts: int = 1, only: int | None = None) -> list[ir.Module]:
     """The program as `parts` modules that compile independently (side by side): kernels
@@ -535,7 +492,7 @@ def program_modules(kernels: list[Kernel], table_slots: dict[str, int], template
     functions = []
     for k in kernels:
         if home[k.name] in modules:
-            fn = kernel_function(modules[home[k.name]], k, templates, parallel=parallel)
+            fn = kernel_function(modules[home[k.name]], k, templates, tasks=tasks)
             if home[k.name] != parts - 1:
                 fn.linkage = "external"
         if entry_module is not None and home[k.name] != parts - 1:

@@ -13,9 +13,6 @@ import threading
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
-from dataclasses import dataclass
-from typing import Callable
-
 from ...lower.access import walk
 from ...lower.routines import BlockSum, ConvDirect, ConvFilterDirect, Gemm, Print
 from .gemm import (EPILOGUE_TYPE, TRANSPOSES, define_gemm_family, define_micro_kernels,
@@ -202,24 +199,10 @@ def _counted_loop(em, name, count, initial, body) -> list:
     return carried
 
 
-@dataclass(frozen=True)
-class NativeRoutine:
-    """How this backend emits a routine; `takes` says when (float data only for the
-    vector routines: an integer GEMM is expanded into loops)."""
-    emit: Callable
-    floats_only: bool = True
-
-    def __call__(self, em, routine, **options) -> None:
-        self.emit(em, routine, **options)
-
-    def takes(self, routine, dtypes) -> bool:
-        return not self.floats_only or dtypes[routine.written()[0]].is_floating
-
-
-TEMPLATES = {Gemm: NativeRoutine(gemm_native), BlockSum: NativeRoutine(block_sum_native),
-             ConvDirect: NativeRoutine(conv_direct_native),
-             ConvFilterDirect: NativeRoutine(conv_filter_direct_native),
-             Print: NativeRoutine(print_native, floats_only=False)}
+TEMPLATES = {Gemm: gemm_native, BlockSum: block_sum_native, ConvDirect: conv_direct_native,
+             ConvFilterDirect: conv_filter_direct_native, Print: print_native}
+"""How each routine the CPU target implements (lower/target.py) is emitted; lowering has
+expanded every other one into loops."""
 
 
 def routines_needed(kernels) -> list[tuple]:
