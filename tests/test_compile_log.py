@@ -26,7 +26,7 @@ def test_one_line_per_compile_with_its_reason(graph, compile_log, capsys):
     assert "one program for every batch size N" in lines[0]
     assert "new static shape: x dim 1: 3 -> 5" in lines[1]
     for line in lines:
-        assert "passes" in line and "lower+llvm" in line and "object from" in line
+        assert "passes" in line and "lower+codegen" in line and "object from" in line
 
 
 def test_nothing_is_printed_when_the_log_is_off(graph, capsys):

@@ -1,13 +1,9 @@
-"""Backends a Session runs programs on. The numpy interpreter is the reference; the
-LLVM backend compiles each program (per concrete feed shapes) to one native call."""
+"""The backends a Session runs programs on: the numpy interpreter (the reference) and
+the compiling backends (codegen/base/backend.py), by name."""
 from __future__ import annotations
 
-import time
-
-from .. import log
-from ..ir import DTypeError, GraphcError, ShapeError
-from ..ir.symbolic import BATCH, SymbolicShapeError
-from ..ir import ExecutionError
+from ..codegen.llvm.backend import LLVMBackend
+from ..ir import GraphcError
 from ..runtime.interpreter import RunContext, execute
 
 DEFAULT_BACKEND = "llvm"
@@ -25,84 +21,6 @@ class NumpyBackend:
         return execute(program.nodes, ctx)
 
 
-class LLVMBackend:
-    """Compiles through the pass pipeline and the LLVM code generator; a compiled
-    program is reused for every run with the same fetches, feeds and static feed
-    dimensions: a `None` leading dimension (the batch) stays symbolic, so every batch
-    size runs the same program (unless the graph needs it concrete, or static_batch)."""
-
-    name = "llvm"
-    fresh_outputs = True      # run's values are copies made for the caller
-
-    def __init__(self, check_numerics: bool = False, static_batch: bool = False):
-        self.check_numerics = check_numerics
-        self.static_batch = static_batch
-        self._compiled: dict[tuple, object] = {}
-        self._last_shapes: dict[int, dict] = {}   # program -> feed shapes of its last compile
-        self._needs_static: set = set()   # batch-polymorphic keys that did not compile
-        self._seen: dict[tuple, tuple] = {}     # (program id, feed shapes) -> (program, exe)
-        self.last_from_cache = False     # whether the last compile loaded cached code
-        self.compile_count = 0
-
-    def executable(self, program, feed_shapes: dict):
-        """The compiled program for these feed shapes: batch-polymorphic (one for every
-        batch size) unless the graph needs a concrete batch, then one per batch size."""
-        seen = (id(program), tuple(feed_shapes.items()))
-        entry = self._seen.get(seen)        # the fast path: feed shapes met before
-        if entry is None or entry[0] is not program:
-            entry = self._seen[seen] = (program, self._executable(program, feed_shapes))
-        return entry[1]
-
-    def _executable(self, program, feed_shapes: dict):
-        shapes = feed_shapes if self.static_batch else batch_polymorphic_shapes(feed_shapes)
-        key = _shapes_key(program, shapes)
-        if shapes is not feed_shapes and key in self._needs_static:
-            shapes, key = feed_shapes, _shapes_key(program, feed_shapes)
-        entry = self._compiled.get(key)
-        if entry is not None:
-            return entry[1]
-        start = time.perf_counter()
-        note = ""
-        if shapes is not feed_shapes:
-            try:
-                result, exe = self._compile(program, shapes)
-                note = "one program for every batch size N"
-            except (SymbolicShapeError, ShapeError, DTypeError) as err:
-                # e.g. N broadcast against a static size: fine for this batch only
-                self._needs_static.add(key)
-                note = f"compiled for batch {_batch_of(feed_shapes)} only: {err}"
-                shapes, key = feed_shapes, _shapes_key(program, feed_shapes)
-        if shapes is feed_shapes:
-            try:
-                result, exe = self._compile(program, shapes)
-            except (ShapeError, DTypeError) as err:   # the feeds' shapes do not fit the graph
-                raise ExecutionError(str(err)) from None
-        passes_s = sum(r.seconds for r in result.records)
-        exe.pipeline = result
-        self.last_from_cache = exe.jit.last_from_cache
-        self.compile_count += 1
-        if log.enabled("compile"):
-            log.log("compile", _compile_line(program, shapes, self._last_shapes.get(id(program)),
-                                             exe, passes_s,
-                                             time.perf_counter() - start - passes_s, note))
-        self._last_shapes[id(program)] = dict(shapes)
-        self._compiled[key] = (program, exe)     # keep the program: its id is the key
-        return exe
-
-    def _compile(self, program, shapes):
-        from .. import passes
-        from ..codegen.llvm.executable import LLVMExecutable
-        pipeline = passes.default_passes(shapes, one_op_per_kernel=self.check_numerics)
-        result = passes.run_pipeline(program, pipeline, print_after=None)
-        return result, LLVMExecutable(result.program, check_numerics=self.check_numerics)
-
-    def run(self, program, ctx: RunContext) -> dict:
-        exe = self.executable(program, {ph: value.shape for ph, value in ctx.feeds.items()})
-        rng_keys = {node: _draw_key(node, ctx) for node in exe.random_nodes} \
-            if exe.random_nodes else None
-        return dict(zip(program.outputs, exe.run(ctx.feeds, ctx.variables, rng_keys)))
-
-
 _BACKENDS = {"numpy": NumpyBackend, "llvm": LLVMBackend}
 
 
@@ -115,45 +33,3 @@ def get_backend(name: str | None, check_numerics: bool = False, static_batch: bo
                           f"version of graphc; use backend='numpy' or 'llvm'")
     raise GraphcError(f"unknown backend '{name}'; choose one of "
                       f"{', '.join(sorted(_BACKENDS) + sorted(PLANNED))}")
-
-
-def _draw_key(node, ctx: RunContext) -> int:
-    from ..ops.nn_extra import dropout_key
-    return dropout_key(node, None if node.attrs.get("stateless") else ctx.draw_count(node))
-
-
-def batch_polymorphic_shapes(feed_shapes: dict) -> dict:
-    """The feed shapes with the batch size left symbolic: every fed placeholder declared
-    with a `None` leading dimension gets N there, when they were all fed the same size
-    (else the shapes as given)."""
-    batched = [ph for ph, shape in feed_shapes.items() if ph.shape and ph.shape[0] is None]
-    if not batched or len({feed_shapes[ph][0] for ph in batched}) != 1:
-        return feed_shapes
-    return {ph: (BATCH,) + tuple(shape[1:]) if ph in batched else tuple(shape)
-            for ph, shape in feed_shapes.items()}
-
-
-def _shapes_key(program, shapes: dict) -> tuple:
-    return id(program), tuple(sorted((n.id, tuple(s)) for n, s in shapes.items()))
-
-
-def _batch_of(feed_shapes: dict):
-    return next((s[0] for ph, s in feed_shapes.items() if ph.shape and ph.shape[0] is None),
-                None)
-
-
-def _compile_line(program, shapes, previous, exe, passes_s, codegen_s, note="") -> str:
-    names = ", ".join(n.name for n in program.outputs[:4]) + \
-        (", ..." if len(program.outputs) > 4 else "")
-    if previous is None:
-        why = "new fetches/feeds"
-    else:
-        changes = [f"{ph.name} dim {i}: {old[i]} -> {new[i]}"
-                   for ph, new in shapes.items() if ph in previous
-                   for old in [previous[ph]] for i in range(len(new)) if old[i] != new[i]]
-        why = "new static shape: " + "; ".join(changes)
-    kernels = len(exe.lowered.kernels)
-    source = "disk cache" if exe.jit.last_from_cache else "compiled"
-    return (f"compiled [{names}] ({why}): {kernels} kernels, passes {passes_s * 1e3:.0f} ms, "
-            f"lower+llvm {codegen_s * 1e3:.0f} ms, object from {source}"
-            + (f"; {note}" if note else ""))
