@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from graphc.codegen.llvm.cache import ObjectCache
+from graphc.codegen.base.cache import ObjectCache
 from graphc.codegen.llvm.jit import JIT
 
 SOURCE = """
@@ -150,7 +150,7 @@ def test_every_code_generator_file_is_in_the_program_key(tmp_path):
     import shutil
     from pathlib import Path
     import graphc
-    from graphc.codegen.llvm.cache import generator_version, tree_version
+    from graphc.codegen.base.cache import generator_version, tree_version
     root = tmp_path / "graphc"
     shutil.copytree(Path(graphc.__file__).parent, root,
                     ignore=shutil.ignore_patterns("__pycache__"))
@@ -202,7 +202,7 @@ def test_swapped_or_foreign_entries_are_refused_and_rewritten(tmp_path):
     assert again.function("four_times_plus_three", ctypes.c_double, ctypes.c_double)(1.0) == 7.0
     # an object that does not define the symbols its entry names (the engine's empty
     # module, stored under a real key) is refused and removed
-    from graphc.codegen.llvm.cache import _pack
+    from graphc.codegen.base.cache import _pack
     key = JIT.full_key(SOURCE)
     entry = tmp_path / key[:2] / f"{key}.o"
     entry.write_bytes(_pack(key, b"\x7fELF no functions here", ["twice_plus_one"]))

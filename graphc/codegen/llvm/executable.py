@@ -14,7 +14,7 @@ import numpy as np
 from ...lower.program import lower_program
 from ...lower.target import CPU
 from ..base.executable import CompiledProgram
-from .cache import generator_version
+from ..base.cache import generator_version
 from .jit import JIT, CompileJob, assembly_of, compile_workers, precompile
 from .parallel import configured_threads, cycles_per_us, default_pool, install_runtime
 from .render import program_module, program_modules

@@ -12,14 +12,13 @@ from __future__ import annotations
 import ctypes
 import functools
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
+import llvmlite
 import llvmlite.binding as llvm
 
 from ...ir import GraphcError
-
-if TYPE_CHECKING:
-    from .cache import ObjectCache
+from ..base.cache import ObjectCache, cache_key
 
 
 class CodegenError(GraphcError, RuntimeError):
@@ -83,8 +82,7 @@ class JIT:
     code is cached on disk (cache.py): a module seen before skips optimisation and
     code generation."""
 
-    def __init__(self, cache: "ObjectCache | None" = None):
-        from .cache import ObjectCache
+    def __init__(self, cache: ObjectCache | None = None):
         _init()
         backing = llvm.parse_assembly("")
         # the engine takes ownership of its target machine: never hand it the shared one
@@ -142,8 +140,8 @@ class JIT:
     @staticmethod
     def full_key(key: str, optimize_level: int = 3) -> str:
         """The disk-cache key of a module: its own key plus toolchain and host."""
-        from .cache import cache_key
-        return cache_key(key, optimize_level, host_description())
+        return cache_key(key, str(optimize_level), llvmlite.__version__,
+                         ".".join(map(str, llvm.llvm_version_info)), host_description())
 
     def _check_symbols(self, module: llvm.ModuleRef) -> None:
         for fn in module.functions:

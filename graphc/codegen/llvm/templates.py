@@ -17,7 +17,7 @@ from ...lower.access import walk
 from ...lower.routines import BlockSum, ConvDirect, ConvFilterDirect, Gemm, Print
 from .gemm import (EPILOGUE_TYPE, TRANSPOSES, define_gemm_family, define_micro_kernels,
                    gemm_name, gemm_type, host_config, micro_kernels_name)
-from .cache import generator_version
+from ..base.cache import generator_version
 from .jit import JIT, CompileJob
 from .conv_direct import conv_direct_native, conv_filter_direct_native
 from .parallel import install_runtime

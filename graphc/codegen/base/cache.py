@@ -1,7 +1,9 @@
-"""The on-disk cache of compiled object code, so a second process skips LLVM.
+"""The on-disk cache of compiled code (LLVM objects, C shared libraries), so a second
+process skips the compiler.
 
-Keyed by a hash of the LLVM IR (or of what it is made from), the optimisation level,
-llvmlite's and LLVM's versions and the host CPU and its features. An entry holds a
+Keyed by a hash of the source (or of what it is made from) and of everything else that
+shapes the code: for LLVM the optimisation level, llvmlite's and LLVM's versions and the
+host CPU and its features; for C the compiler and its flags. An entry holds a
 checksum, its own key and the symbols it defines: a damaged entry, or one that is not
 what its file name says (two files swapped, an object of another module), is ignored
 and removed. Writes go to a temporary file renamed into place, so a crash never leaves
@@ -24,9 +26,6 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import llvmlite
-import llvmlite.binding as llvm
-
 MAGIC = b"graphc-obj-2\n"
 HEADER_LENGTH_BYTES = 4
 
@@ -39,10 +38,10 @@ def cache_dir() -> Path | None:
     return Path(root)
 
 
-def cache_key(ir_text: str, optimize_level: int, host: str) -> str:
+def cache_key(*parts: str) -> str:
+    """The key of an entry made from `parts` (its source, its toolchain, the host)."""
     h = hashlib.sha256()
-    for part in (ir_text, str(optimize_level), llvmlite.__version__,
-                 ".".join(map(str, llvm.llvm_version_info)), host):
+    for part in parts:
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
@@ -65,8 +64,10 @@ def _warn(path: Path, reason: str) -> None:
 
 
 class ObjectCache:
-    def __init__(self, directory: Path | None = None):
+    def __init__(self, directory: Path | None = None, suffix: str = ".o"):
+        """suffix: the entries' file names' (".o" for LLVM objects, ".so" for C)."""
         self.directory = directory if directory is not None else cache_dir()
+        self.suffix = suffix
         self._checked: Path | None | bool = False     # the trusted folder, once checked
 
     def root(self) -> Path | None:
@@ -92,7 +93,7 @@ class ObjectCache:
 
     def _path(self, key: str) -> Path | None:
         root = self.root()
-        return None if root is None else root / key[:2] / f"{key}.o"
+        return None if root is None else root / key[:2] / f"{key}{self.suffix}"
 
     def has(self, key: str) -> bool:
         """Whether an entry exists (not checked: `load` still verifies it)."""
