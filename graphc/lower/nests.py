@@ -8,16 +8,18 @@ from .loopir import Loop, Var, idx
 
 
 class Names:
-    """Fresh names for loop variables and scalars within one kernel."""
+    """Fresh names for loop variables and scalars within one kernel; a `prefix` keeps
+    the names of a second source (expanded routines) apart from the kernel's own."""
 
-    def __init__(self):
+    def __init__(self, prefix: str = ""):
         self._counter = itertools.count()
+        self._prefix = prefix
 
     def var(self, hint: str = "i") -> Var:
-        return Var(f"{hint}{next(self._counter)}")
+        return Var(f"{self._prefix}{hint}{next(self._counter)}")
 
     def scalar(self, hint: str = "t") -> str:
-        return f"{hint}{next(self._counter)}"
+        return f"{self._prefix}{hint}{next(self._counter)}"
 
 
 def extent(d):

@@ -214,7 +214,7 @@ def _legalize(kernel: Kernel, target: Target) -> list:
     def native(routine) -> bool:
         written = routine.written()
         return target.implements(routine, dtypes[written[0]] if written else bool_)
-    return expand_routines(kernel.body, native, dtypes.__getitem__, Names())
+    return expand_routines(kernel.body, native, dtypes.__getitem__, Names(prefix="r_"))
 
 
 def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_keys,

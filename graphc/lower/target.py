@@ -75,3 +75,8 @@ CPU = Target("cpu", vector_bytes=64,
 """The LLVM backend on this machine: AVX-512-wide vectors (the direct convolutions keep
 a position's C_out channels in one: 16 in float32, 8 in float64), the native GEMM,
 direct convolutions and column sums, and the thread pool."""
+
+
+PORTABLE_C = Target("c", vector_bytes=64, native=frozenset({Print}), tasks=TaskPolicy())
+"""The C backend: every routine expanded into loops (any C compiler builds them), the
+parallel loops the CPU would split run as OpenMP loops, the CPU's schedule otherwise."""

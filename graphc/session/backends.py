@@ -2,6 +2,7 @@
 the compiling backends (codegen/base/backend.py), by name."""
 from __future__ import annotations
 
+from ..codegen.c.backend import CBackend
 from ..codegen.llvm.backend import LLVMBackend
 from ..ir import GraphcError
 from ..runtime.interpreter import RunContext, execute
@@ -21,7 +22,7 @@ class NumpyBackend:
         return execute(program.nodes, ctx)
 
 
-_BACKENDS = {"numpy": NumpyBackend, "llvm": LLVMBackend}
+_BACKENDS = {"numpy": NumpyBackend, "llvm": LLVMBackend, "c": CBackend}
 
 
 def get_backend(name: str | None, check_numerics: bool = False, static_batch: bool = False):
@@ -30,6 +31,6 @@ def get_backend(name: str | None, check_numerics: bool = False, static_batch: bo
         return _BACKENDS[name](check_numerics=check_numerics, static_batch=static_batch)
     if name in PLANNED:
         raise GraphcError(f"backend '{name}' ({PLANNED[name]}) is not available in this "
-                          f"version of graphc; use backend='numpy' or 'llvm'")
+                          f"version of graphc; use backend='numpy', 'llvm' or 'c'")
     raise GraphcError(f"unknown backend '{name}'; choose one of "
                       f"{', '.join(sorted(_BACKENDS) + sorted(PLANNED))}")
