@@ -8,6 +8,8 @@ import graphc as gc
 from graphc import models, passes
 from graphc.ir.symbolic import BATCH, SymbolicDim, evaluate
 
+from backends import NATIVE
+
 
 @pytest.fixture
 def compile_log():
@@ -21,11 +23,11 @@ def compile_lines(capsys) -> list[str]:
             if line.startswith("graphc[compile]")]
 
 
-def train_in_lockstep(step, batches, rtol=2e-4, atol=2e-5):
-    """Train a numpy and an llvm session on the same batches; every loss and every
-    variable after every step must agree. Returns the llvm session."""
+def train_in_lockstep(step, batches, backend, rtol=2e-4, atol=2e-5):
+    """Train a numpy and a compiled session on the same batches; every loss and every
+    variable after every step must agree. Returns the compiled session."""
     reference = gc.Session(step.graph, backend="numpy")
-    compiled = gc.Session(step.graph, backend="llvm")
+    compiled = gc.Session(step.graph, backend=backend)
     variables = gc.trainable_variables(step.graph)
     for n, seed in batches:
         feed = step.batch(n, seed=seed)
@@ -38,20 +40,25 @@ def train_in_lockstep(step, batches, rtol=2e-4, atol=2e-5):
     return compiled
 
 
-def test_mlp_step_with_batches_128_37_1_compiles_once(compile_log, capsys):
-    sess = train_in_lockstep(models.mlp(), [(128, 1), (37, 2), (1, 3), (200, 4), (37, 5)])
+@pytest.mark.parametrize("backend", NATIVE)
+def test_mlp_step_with_batches_128_37_1_compiles_once(compile_log, capsys, backend):
+    sess = train_in_lockstep(models.mlp(), [(128, 1), (37, 2), (1, 3), (200, 4), (37, 5)],
+                             backend)
     lines = compile_lines(capsys)
     assert sess.backend.compile_count == 1 and len(lines) == 1
     assert "one program for every batch size N" in lines[0]
 
 
-def test_lenet5_step_with_several_batch_sizes_compiles_once():
-    sess = train_in_lockstep(models.lenet5(), [(16, 1), (5, 2), (1, 3), (9, 4)])
+@pytest.mark.parametrize("backend", NATIVE)
+def test_lenet5_step_with_several_batch_sizes_compiles_once(backend):
+    sess = train_in_lockstep(models.lenet5(), [(16, 1), (5, 2), (1, 3), (9, 4)], backend)
     assert sess.backend.compile_count == 1
 
 
+@pytest.mark.parametrize("backend", NATIVE)
 @pytest.mark.parametrize("padding", ["VALID", "SAME"])
-def test_convolutions_with_partial_last_chunks_match_the_interpreter(graph, rng, padding):
+def test_convolutions_with_partial_last_chunks_match_the_interpreter(graph, rng, padding,
+                                                                    backend):
     """Small images put many images in one im2col chunk: batch sizes that leave the
     last chunk partial, lanes without chunks, and one image."""
     x = gc.placeholder(gc.float64, (None, 6, 6, 2), name="x")
@@ -61,7 +68,7 @@ def test_convolutions_with_partial_last_chunks_match_the_interpreter(graph, rng,
     loss = gc.reduce_sum(y * r)
     gx, gw = gc.gradients(loss, [x, w])
     reference = gc.Session(graph, backend="numpy")
-    compiled = gc.Session(graph, backend="llvm")
+    compiled = gc.Session(graph, backend=backend)
     for n in (60, 5, 1, 113):
         feed = {x: rng.standard_normal((n, 6, 6, 2)),
                 r: rng.standard_normal((n,) + tuple(y.shape[1:]))}
@@ -71,12 +78,13 @@ def test_convolutions_with_partial_last_chunks_match_the_interpreter(graph, rng,
     assert compiled.backend.compile_count == 1
 
 
+@pytest.mark.parametrize("backend", NATIVE)
 def test_a_graph_that_needs_a_concrete_batch_compiles_per_batch_and_says_why(
-        graph, rng, compile_log, capsys):
+        graph, rng, compile_log, capsys, backend):
     x = gc.placeholder(gc.float32, (None, 3), name="x")
     columns = gc.transpose(x, name="columns")            # N would be an inner dimension
     out = gc.reduce_sum(columns * columns, axis=1)
-    sess = gc.Session(graph, backend="llvm")
+    sess = gc.Session(graph, backend=backend)
     for n in (4, 7):
         value = rng.standard_normal((n, 3)).astype(np.float32)
         np.testing.assert_allclose(sess.run(out, {x: value}), (value ** 2).sum(0), rtol=1e-5)
@@ -85,11 +93,13 @@ def test_a_graph_that_needs_a_concrete_batch_compiles_per_batch_and_says_why(
     assert "compiled for batch 4 only" in lines[0] and "columns" in lines[0]
 
 
-def test_feeds_that_disagree_on_the_batch_size_are_compiled_for_their_sizes(graph, rng):
+@pytest.mark.parametrize("backend", NATIVE)
+def test_feeds_that_disagree_on_the_batch_size_are_compiled_for_their_sizes(graph, rng,
+                                                                           backend):
     a = gc.placeholder(gc.float32, (None, 3), name="a")
     b = gc.placeholder(gc.float32, (None, 3), name="b")
     total = gc.reduce_sum(a) + gc.reduce_sum(b * 2.0)
-    sess = gc.Session(graph, backend="llvm")
+    sess = gc.Session(graph, backend=backend)
     for na, nb in ((4, 5), (4, 4), (2, 2)):
         va = rng.standard_normal((na, 3)).astype(np.float32)
         vb = rng.standard_normal((nb, 3)).astype(np.float32)
@@ -98,36 +108,39 @@ def test_feeds_that_disagree_on_the_batch_size_are_compiled_for_their_sizes(grap
     assert sess.backend.compile_count == 2     # (4, 5) concrete; then N for the rest
 
 
-def test_dropout_masks_in_a_polymorphic_program_match_the_interpreter(graph, rng):
+@pytest.mark.parametrize("backend", NATIVE)
+def test_dropout_masks_in_a_polymorphic_program_match_the_interpreter(graph, rng, backend):
     x = gc.placeholder(gc.float32, (None, 33), name="x")
     y = gc.nn.dropout(x, rate=0.3, seed=7)
     reference = gc.Session(graph, backend="numpy")
-    compiled = gc.Session(graph, backend="llvm")
+    compiled = gc.Session(graph, backend=backend)
     for n in (5, 3, 17):
         value = rng.standard_normal((n, 33)).astype(np.float32) + 3.0
         np.testing.assert_array_equal(compiled.run(y, {x: value}), reference.run(y, {x: value}))
     assert compiled.backend.compile_count == 1
 
 
-def test_print_shows_each_runs_batch(graph, capsys):
+@pytest.mark.parametrize("backend", NATIVE)
+def test_print_shows_each_runs_batch(graph, capsys, backend):
     x = gc.placeholder(gc.float32, (None, 2), name="x")
     y = gc.reduce_sum(gc.print(x * 2.0, "doubled:", summarize=8))
     texts = {}
-    for backend in ("numpy", "llvm"):
-        sess = gc.Session(graph, backend=backend)
+    for name in ("numpy", backend):
+        sess = gc.Session(graph, backend=name)
         capsys.readouterr()
         for n in (1, 3):
             sess.run(y, {x: np.arange(2 * n, dtype=np.float32).reshape(n, 2)})
-        texts[backend] = capsys.readouterr().out
-    assert texts["llvm"] == texts["numpy"]
-    assert texts["llvm"].count("doubled:") == 2
-    assert "10" in texts["llvm"]            # the last element of the 3-row batch: 2·5
+        texts[name] = capsys.readouterr().out
+    assert texts[backend] == texts["numpy"]
+    assert texts[backend].count("doubled:") == 2
+    assert "10" in texts[backend]           # the last element of the 3-row batch: 2·5
 
 
-def test_check_numerics_in_a_polymorphic_program(graph):
+@pytest.mark.parametrize("backend", NATIVE)
+def test_check_numerics_in_a_polymorphic_program(graph, backend):
     x = gc.placeholder(gc.float32, (None, 2), name="x")
     y = gc.reduce_sum(gc.log(x), name="total")
-    sess = gc.Session(graph, backend="llvm", check_numerics=True)
+    sess = gc.Session(graph, backend=backend, check_numerics=True)
     sess.run(y, {x: np.ones((3, 2), np.float32)})
     with pytest.raises(gc.NumericsError, match="log"):
         sess.run(y, {x: np.zeros((5, 2), np.float32)})
@@ -166,10 +179,11 @@ def test_the_loop_ir_interpreter_runs_a_polymorphic_program(graph, rng):
             np.testing.assert_allclose(g, e, rtol=1e-10, atol=1e-12)
 
 
-def test_static_batch_compiles_per_batch_size(graph):
+@pytest.mark.parametrize("backend", NATIVE)
+def test_static_batch_compiles_per_batch_size(graph, backend):
     x = gc.placeholder(gc.float32, (None, 4), name="x")
     y = gc.reduce_sum(x * 3.0)
-    sess = gc.Session(graph, static_batch=True)
+    sess = gc.Session(graph, backend=backend, static_batch=True)
     for n in (2, 5, 2):
         assert sess.run(y, {x: np.ones((n, 4), np.float32)}) == pytest.approx(12.0 * n)
     assert sess.backend.compile_count == 2
@@ -196,14 +210,16 @@ def test_the_loop_ir_interpreter_runs_direct_convolutions(graph, rng, cfg):
             np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-12)
 
 
-def test_the_gradient_of_a_mean_over_the_batch_is_one_program_and_0_for_no_rows(graph):
+@pytest.mark.parametrize("backend", NATIVE)
+def test_the_gradient_of_a_mean_over_the_batch_is_one_program_and_0_for_no_rows(graph,
+                                                                                backend):
     """Σ of a broadcast over the batch is not rewritten into x · N (N is known only at
     run time), and over no rows it is 0 even where the broadcast value is infinite
     (1/0 · 0 would be NaN)."""
     x = gc.placeholder(gc.float64, (None, 16), name="x")
     v = gc.Variable(np.float64(0.5), name="v")
     (dv,) = gc.gradients(gc.tanh(gc.reduce_mean(x + v)), [v])
-    sess = gc.Session(graph)
+    sess = gc.Session(graph, backend=backend)
     reference = gc.Session(graph, backend="numpy")
     for rows in (3, 0, 5):
         feed = {x: np.random.default_rng(rows).standard_normal((rows, 16))}
@@ -212,6 +228,6 @@ def test_the_gradient_of_a_mean_over_the_batch_is_one_program_and_0_for_no_rows(
         np.testing.assert_allclose(got, want, rtol=1e-12)
         assert np.isfinite(got)
     assert sess.backend.compile_count == 1
-    static = gc.Session(graph, static_batch=True)
+    static = gc.Session(graph, backend=backend, static_batch=True)
     with np.errstate(all="ignore"):
         assert static.run(dv, {x: np.zeros((0, 16))}) == 0.0

@@ -7,7 +7,9 @@ import pytest
 
 import graphc as gc
 
-BACKENDS = ["numpy", "llvm"]
+from backends import ALL
+
+BACKENDS = ALL
 
 
 def _line():

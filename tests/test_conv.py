@@ -8,6 +8,8 @@ import pytest
 import graphc as gc
 from graphc.ops import apply
 
+from backends import ALL
+
 try:
     from scipy import signal
 except ImportError:      # scipy is optional: the direct loop below is the main oracle
@@ -342,7 +344,7 @@ def test_conv_ops_print_their_attrs(graph):
                  dilations=(2, 2), strict=False).shape == (1, 3, 1, 1)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("backend", ALL)
 def test_conv2d_and_its_gradients_over_a_batch_of_no_images(graph, rng, backend):
     x = gc.placeholder(gc.float64, (None, 4, 3, 2), name="x")
     w = gc.Variable(rng.standard_normal((3, 2, 2, 6)), name="w")

@@ -4,6 +4,8 @@ import pytest
 
 import graphc as gc
 
+from backends import ALL
+
 
 def _line_of(marker):
     with open(__file__) as f:
@@ -125,7 +127,7 @@ def test_feed_wrong_dtype(graph):
         sess.run(labels + 1, {labels: np.array([2**40])})
 
 
-@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("backend", ALL)
 def test_a_ragged_list_feed_is_a_feed_error(graph, backend):
     x = gc.placeholder(gc.float32, (None, 2), name="x")
     sess = gc.Session(graph, backend=backend)

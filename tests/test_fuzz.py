@@ -18,7 +18,9 @@ from graphc import passes
 
 from fuzz_graphs import HypothesisChooser, RandomChooser, build_case, check_case
 
-COMPILED_BACKENDS = ("llvm",)
+from backends import NATIVE
+
+COMPILED_BACKENDS = NATIVE     # the loop-IR interpreter is too slow for these sizes
 EXAMPLES = int(os.environ.get("GRAPHC_FUZZ_EXAMPLES", "300"))
 RANDOM = os.environ.get("GRAPHC_FUZZ_RANDOM", "0") == "1"
 

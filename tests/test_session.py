@@ -6,6 +6,8 @@ import pytest
 
 import graphc as gc
 
+from backends import ALL
+
 
 def test_fetch_structures_come_back_in_shape(graph):
     x = gc.placeholder(gc.float32, (2,), name="x")
@@ -93,7 +95,7 @@ def test_make_callable_matches_run(graph, rng):
         f()
 
 
-@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("backend", ALL)
 def test_a_callable_checks_every_feed_after_one_it_passed_as_it_is(graph, rng, backend):
     """make_callable skips converting an array of the dtype and shape it last passed
     unconverted; anything else is still converted or refused."""
@@ -139,7 +141,7 @@ def test_fetching_a_variable_returns_a_copy(graph):
     assert sess.run(v)[0] == 0
 
 
-@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("backend", ALL)
 def test_closed_session_refuses_to_run(graph, backend):
     v = gc.Variable(np.zeros(2, np.float32), name="v")
     bump = gc.assign_add(v, np.ones(2, np.float32))
@@ -158,7 +160,7 @@ def test_closed_session_refuses_to_run(graph, backend):
         sess.variable_value(v)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("backend", ALL)
 def test_one_session_serves_two_threads(graph, backend):
     """Runs from two threads, of other batch sizes and values, each get their own
     results (a compiled program's arena and outputs serve one run at a time)."""
@@ -198,7 +200,7 @@ def test_default_graph_and_reset():
     assert gc.Session().run(c) == 1.0
 
 
-@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("backend", ALL)
 def test_fetched_arrays_belong_to_the_caller(graph, rng, backend):
     """Each fetched array is the caller's own: writing to it changes neither the
     session nor another fetch of the same tensor in the same run, nor the fed array."""
@@ -215,7 +217,7 @@ def test_fetched_arrays_belong_to_the_caller(graph, rng, backend):
     np.testing.assert_array_equal(sess.run(y, {x: xv}), 2 * xv)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("backend", ALL)
 def test_an_array_changed_in_place_and_fed_again_is_read_again(graph, rng, backend):
     x = gc.placeholder(gc.float32, (None, 3), name="x")
     f = gc.Session(graph, backend=backend).make_callable(gc.reduce_sum(x, axis=0), [x])

@@ -16,15 +16,16 @@ the tests hold against the expansion).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from typing import Callable, ClassVar
 
 import numpy as np
 
 from ..ir import DType
-from ..ir.symbolic import SymbolicDim
+from ..ir.symbolic import SymbolicDim, evaluate
 from ..ops.debug import format_print
-from .loopir import (Assign, Binary, Compare, Declare, Expr, Load, Local, Loop, Select, Store,
+from .loopir import (SIZES, Assign, Binary, Compare, Declare, Expr, Load, Local, Loop, Select, Store,
                      add, const, idx, mul)
 from .nests import Names
 
@@ -359,7 +360,8 @@ class Print(Routine):
 
     def run_numpy(self, buffers, value):
         node = buffers[self.callback][self.index]
-        shown = buffers[self.target][: node.type.num_elements].reshape(node.shape)
+        shape = evaluate(node.shape, int(buffers[SIZES][0]) if SIZES in buffers else 0)
+        shown = buffers[self.target][: math.prod(shape)].reshape(shape)
         print(format_print(node, shown), flush=True)
 
 

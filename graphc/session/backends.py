@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..codegen.c.backend import CBackend
 from ..codegen.llvm.backend import LLVMBackend
+from ..codegen.loopir.backend import LoopIRBackend
 from ..ir import GraphcError
 from ..runtime.interpreter import RunContext, execute
 
@@ -22,7 +23,8 @@ class NumpyBackend:
         return execute(program.nodes, ctx)
 
 
-_BACKENDS = {"numpy": NumpyBackend, "llvm": LLVMBackend, "c": CBackend}
+_BACKENDS = {"numpy": NumpyBackend, "llvm": LLVMBackend, "c": CBackend,
+             "loopir": LoopIRBackend}
 
 
 def get_backend(name: str | None, check_numerics: bool = False, static_batch: bool = False):
