@@ -1,9 +1,12 @@
 """The op definition pattern: everything about one op lives in one OpDef.
 
 An OpDef says how to infer its result type (with a one-line error on bad input), how
-to compute it in numpy (the reference every backend is checked against), and how to
+to compute it in numpy (the reference every backend is checked against), how to
 differentiate it *in graph ops* (so gradients are ordinary nodes and grad-of-grad
-works). Its fusion kind tells the pass pipeline how it may be grouped.
+works) and how it lowers to loop IR: an elementwise op's value at one element
+(`scalar`), a data-movement op's element from its inputs' (`element`), or the kernel
+template that computes it (`lowering`). Its fusion kind tells the pass pipeline how it
+may be grouped.
 """
 from __future__ import annotations
 
@@ -37,6 +40,21 @@ class OpDef:
     num_inputs: int | None = None  # None: variadic
     broadcasts: bool = False     # inputs may be stretched numpy-style (autodiff un-does it)
     shape_only_inputs: tuple[int, ...] = ()  # inputs read for their shape, never their data
+    source: bool = False         # a placeholder, variable or constant: never computed
+    row_major_view: bool = False  # its elements are its input's, in row-major order (a
+    #                               reshape): a view of the input's buffer
+    random: bool = False         # draws counter-based random bits (a key per run)
+    lowering: str | None = None  # the template that computes it as a kernel's anchor
+    #                              (lower/program.py: "reduce", "softmax", "matmul", ...)
+    index_checks: tuple[int, int] | None = None  # (indices, params) inputs of a gather:
+    #                                              compiled code checks every index
+
+    # How it lowers, when it is computed inside a kernel (lower/values.py). `b` is the
+    # loop-IR builder (lower/builder.py), so an op module never imports the lowering.
+    scalar = None     # def scalar(self, b, node, *values): its value from its inputs'
+    #                   values at the same element (elementwise ops)
+    element = None    # def element(self, b, vb, node, index): its value at `index`, built
+    #                   from inputs' values elsewhere (`vb.value(x, idx)`; data movement)
 
     def normalize_attrs(self, inputs: Sequence["TensorType"], attrs: dict) -> dict:
         """Canonicalise attrs against the input types (e.g. negative axes); may raise

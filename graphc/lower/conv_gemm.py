@@ -26,7 +26,7 @@ from .loopir import (Binary, Const, Load, Loop, Select, Store, add, const, idx, 
                      mul, row_major_strides)
 from .nests import Names, extent, fill, nest
 from .routines import ConvDirect, ConvFilterDirect, ConvShape, Gemm
-from .values import clamp, in_range
+from .indexing import clamp, in_range
 
 def workspace_name(dtype) -> str:
     return f"workspace_{dtype.short}"
@@ -60,7 +60,7 @@ class _Plan:
         self.rows_per_image = self.oh * self.ow
         self.kc = self.kh * self.kw * self.cin
         panel = target.conv_input_grad_panel_elements \
-            if node.op.name == "conv2d_backprop_input" else target.conv_panel_elements
+            if node.op.lowering == "conv2d_backprop_input" else target.conv_panel_elements
         self.chunk = chunk_images(self.batch, self.rows_per_image, self.kc, panel)
         self.rows = self.chunk * self.rows_per_image        # the panel's row length
         if is_symbolic(self.batch):          # ⌈N / chunk⌉ chunks, dealt to every lane
@@ -248,13 +248,13 @@ def few_channels(node, target) -> bool:
     routines (ConvDirect, ConvFilterDirect) take: at most one vector of them on the CPU."""
     if not node.dtype.is_floating:
         return False
-    cout = node.inputs[1].shape[-1] if node.op.name != "conv2d_backprop_filter" else \
+    cout = node.inputs[1].shape[-1] if node.op.lowering != "conv2d_backprop_filter" else \
         node.shape[-1]
     return isinstance(cout, int) and cout <= target.direct_conv_channels(node.dtype)
 
 
 def direct_conv_applies(node, target) -> bool:
-    return node.op.name == "conv2d" and few_channels(node, target)
+    return node.op.lowering == "conv2d" and few_channels(node, target)
 
 
 def lower_conv2d_direct(node, vb, names: Names, out: str, buffer_of, target) -> list:

@@ -15,7 +15,7 @@ from .epilogue import attach_epilogues
 from .loopir import (SIZES, Binary, Buffer, Cast, Compare, Declare, Kernel, Load, Local,
                      Store, idx, linear_index, row_major_strides)
 from .nests import Names, nest
-from .reductions import (column_sum_period, lower_column_sum, lower_reduce,
+from .reductions import (column_sum_period, lower_arg_reduce, lower_column_sum, lower_reduce,
                          lower_softmax_family, lower_tile_grad)
 from .conv_gemm import (CONV_GEMM, direct_conv_applies, lower_conv2d_direct,
                         workspace_elements, workspace_name)
@@ -25,12 +25,11 @@ from .target import CPU, Target
 from .values import Checks, LoweringError, ValueBuilder
 from .windows import WINDOW_TEMPLATES, lower_max_pool_grad, tiles_cover
 
-RANDOM_OPS = ("dropout_mask",)
 PRINT_CALLBACK = "print_callback"   # the runtime's print function, a slot of the table
-SOFTMAX_FAMILY = ("softmax", "log_softmax", "sparse_softmax_cross_entropy")
-REDUCTIONS = {"reduce_sum": lower_reduce, "reduce_mean": lower_reduce,
-              "reduce_max": lower_reduce, "reduce_min": lower_reduce, "argmax": lower_reduce,
-              "argmin": lower_reduce, "tile_grad": lower_tile_grad}
+SOFTMAX_LOWERINGS = ("softmax", "cross_entropy")
+REDUCTIONS = {"reduce": lower_reduce, "arg_reduce": lower_arg_reduce,
+              "tile_grad": lower_tile_grad}
+"""Anchors computed in registers, by the OpDef's `lowering` (templates: `_lower_template`)."""
 
 
 @dataclass
@@ -139,7 +138,7 @@ def lower_program(program: Program, check_numerics: bool = False,
     rng_keys = {}
     for k in graph.kernels:
         for m in k.members:
-            if m.op.name in RANDOM_OPS and m not in rng_keys:
+            if m.op.random and m not in rng_keys:
                 name = f"b{len(buffers)}_rng_{_safe(m.name)}"
                 buffers.append(BufferInfo(name, "rng", m, int64, 1))
                 rng_keys[m] = name
@@ -250,20 +249,20 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
         raise LoweringError(f"{name}: roots of different shapes")
     if anchor is None:
         body = nest(names, shape, store_roots, outer_kind="parallel")
-    elif anchor.op.name in SOFTMAX_FAMILY:
+    elif anchor.op.lowering in SOFTMAX_LOWERINGS:
         axis = anchor.attrs.get("axis", anchor.rank)
-        outer = anchor.shape if anchor.op.name == "sparse_softmax_cross_entropy" else \
+        outer = anchor.shape if anchor.op.lowering == "cross_entropy" else \
             tuple(d for i, d in enumerate(anchor.shape) if i != axis)
         body = nest(names, outer, lambda o: lower_softmax_family(anchor, vb, names, o,
                                                                   store_roots),
                     inner_kind="serial", outer_kind="parallel")
-    elif anchor.op.name in REDUCTIONS and \
+    elif anchor.op.lowering == "reduce" and \
             (period := column_sum_period(anchor, buffer_of, target.column_lanes)):
         workspaces[anchor.dtype] = max(workspaces.get(anchor.dtype, 0), period)
         body = lower_column_sum(anchor, vb, names, period, workspace_name(anchor.dtype),
                                 store_roots)
-    elif anchor.op.name in REDUCTIONS:
-        reduce = REDUCTIONS[anchor.op.name]
+    elif anchor.op.lowering in REDUCTIONS:
+        reduce = REDUCTIONS[anchor.op.lowering]
         body = nest(names, anchor.shape, lambda o: reduce(anchor, vb, names, o, store_roots),
                     inner_kind="serial", outer_kind="parallel")
     elif is_template(anchor):
@@ -274,17 +273,14 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
     return Kernel(name, [], _index_checks(k, vb, names) + body)
 
 
-GATHER_INDICES = {"gather": (1, 0), "gather_grad": (1, 2)}   # op -> (indices, params)
-
-
 def _index_checks(k, vb, names) -> list:
     """Gathers read with clamped indices (every load stays in its buffer); this pass over
     the indices first makes an out-of-range one fail the run as the interpreter does."""
     stmts = []
     for m in k.members:
-        if m.op.name not in GATHER_INDICES:
+        if m.op.index_checks is None:
             continue
-        which, params = GATHER_INDICES[m.op.name]
+        which, params = m.op.index_checks
         indices = m.inputs[which]
         n = m.inputs[params].shape[m.attrs["axis"]]
 
@@ -320,22 +316,23 @@ def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
                                         lambda i: store_roots(i, rest))
     target_root = template_target(k)
     out = value_buffer[target_root] if target_root is not None else value_buffer[anchor]
-    if anchor.op.name == "matmul":
+    lowering = anchor.op.lowering
+    if lowering == "matmul":
         body = lower_matmul(anchor, buffer_of, out, names)
     elif direct_conv_applies(anchor, target):
         body = lower_conv2d_direct(anchor, vb, names, out, buffer_of, target)
-    elif anchor.op.name in CONV_GEMM and anchor.dtype.is_floating:
+    elif lowering in CONV_GEMM and anchor.dtype.is_floating:
         x_shape = anchor.inputs[0].shape
         w_shape = anchor.inputs[1].shape
         need = workspace_elements(anchor, x_shape, w_shape, target)
         workspaces[anchor.dtype] = max(workspaces.get(anchor.dtype, 0), need)
-        body = CONV_GEMM[anchor.op.name](anchor, vb, names, out, buffer_of, target)
-    elif anchor.op.name == "max_pool2d_grad" and k.roots != (anchor,) and tiles_cover(anchor):
+        body = CONV_GEMM[lowering](anchor, vb, names, out, buffer_of, target)
+    elif lowering == "max_pool2d_grad" and k.roots != (anchor,) and tiles_cover(anchor):
         # the epilogue (a ReLU mask) runs as each element is stored: one pass, no buffer
         return lower_max_pool_grad(anchor, vb, names, out, epilogue=store_roots)
-    elif anchor.op.name in WINDOW_TEMPLATES:
-        body = WINDOW_TEMPLATES[anchor.op.name](anchor, vb, names, out)
-    elif anchor.op.name == "print":
+    elif lowering in WINDOW_TEMPLATES:
+        body = WINDOW_TEMPLATES[lowering](anchor, vb, names, out)
+    elif lowering == "print":
         body = _lower_print(anchor, vb, names, out, prints)
     else:
         raise LoweringError(f"op '{anchor.op.name}' ({anchor.name}) has no compiled "

@@ -12,6 +12,7 @@ import math
 from ..ir import int64
 from ..ir.symbolic import is_symbolic
 from ..ops.reduce import empty_extremum
+from .builder import B
 from .routines import BlockSum
 from .loopir import (Assign, Binary, Cast, Compare, Declare, Load, Local, Loop, Select,
                      Unary, add, const, idx, linear_index, row_major_strides)
@@ -41,45 +42,41 @@ def _full_index(out_index, in_shape, axes, keepdims, red_index):
     return tuple(full)
 
 
-_INIT = {"reduce_sum": 0.0, "reduce_mean": 0.0}
-_COMBINE = {"reduce_sum": "add", "reduce_mean": "add", "reduce_max": "max",
-            "reduce_min": "min"}
-
-
 def lower_reduce(anchor, vb, names: Names, out_index, emit_epilogue):
-    """reduce_sum / mean / max / min over attrs["axes"] (and argmax / argmin)."""
+    """A fold over attrs["axes"] with the op's `fold` (from its identity: 0, or −inf /
+    +inf for max / min), divided by the count for a mean."""
     x = anchor.inputs[0]
-    name = anchor.op.name
-    if name in ("argmax", "argmin"):
-        return _lower_arg(anchor, vb, names, out_index, emit_epilogue)
+    op = anchor.op
     axes, keepdims = anchor.attrs["axes"], anchor.attrs["keepdims"]
     acc = names.scalar("acc")
-    init = _INIT[name] if name in _INIT else empty_extremum(name, x.dtype)
+    init = 0 if op.fold == "add" else empty_extremum(op.name, x.dtype)
     red_shape = [x.shape[a] for a in axes]
 
     def fold(red_index):
         v = vb.value(x, _full_index(out_index, x.shape, axes, keepdims, red_index))
-        return [Assign(acc, Binary(_COMBINE[name], Local(acc, x.dtype), v))]
+        return [Assign(acc, Binary(op.fold, Local(acc, x.dtype), v))]
 
     count = 1
     for d in red_shape:
         count *= d
     result = Local(acc, x.dtype)
-    if name == "reduce_mean":
+    if op.mean:
         result = Binary("div", result, const(count, x.dtype))
     vb.overrides[anchor] = same_everywhere(result)
     return [Declare(acc, x.dtype, const(init, x.dtype))] + \
         nest(names, red_shape, fold, inner_kind="serial") + emit_epilogue(out_index)
 
 
-def _lower_arg(anchor, vb, names, out_index, emit_epilogue):
+def lower_arg_reduce(anchor, vb, names, out_index, emit_epilogue):
+    """The index of the first element along the axis that compares `better` than all
+    before it (argmax: gt)."""
     x = anchor.inputs[0]
     axis = anchor.attrs["axis"]
     best, best_i = names.scalar("best"), names.scalar("arg")
     j = names.var("j")
     full = tuple(out_index[:axis]) + (j,) + tuple(out_index[axis:])
     v = vb.value(x, full)
-    better = Compare("gt" if anchor.op.name == "argmax" else "lt", v, Local(best, x.dtype))
+    better = Compare(anchor.op.better, v, Local(best, x.dtype))
     first = Compare("eq", j, idx(0))
     take = Binary("or", first, better)
     loop = Loop(j, idx(x.shape[axis]), [
@@ -98,9 +95,9 @@ def _lower_arg(anchor, vb, names, out_index, emit_epilogue):
 def lower_softmax_family(anchor, vb, names: Names, outer_index, emit_epilogue):
     """softmax / log_softmax along an axis, sparse cross-entropy along the last: a max
     pass, a Σ exp(x − max) pass, then the values (each a function of max and sum)."""
-    name = anchor.op.name
+    cross_entropy = anchor.op.lowering == "cross_entropy"
     logits = anchor.inputs[0]
-    axis = anchor.attrs["axis"] if name != "sparse_softmax_cross_entropy" else logits.rank - 1
+    axis = logits.rank - 1 if cross_entropy else anchor.attrs["axis"]
     n = logits.shape[axis]
     dtype = logits.dtype
     m, s = names.scalar("max"), names.scalar("sum")
@@ -118,7 +115,7 @@ def lower_softmax_family(anchor, vb, names: Names, outer_index, emit_epilogue):
     # log Σ exp(x − max) and x − max, never max + log Σ: at logits of 1e4 a float32 sum
     # max + log 3 keeps only 1e4's precision (x − (max + log Σ) gave −1.0986328)
     log_sum = Unary("log", Local(s, dtype))
-    if name == "sparse_softmax_cross_entropy":
+    if cross_entropy:
         labels = anchor.inputs[1]
         label = Cast(vb.value(labels, tuple(outer_index)), int64)
         valid = Binary("and", Compare("ge", label, idx(0)), Compare("lt", label, idx(n)))
@@ -129,11 +126,8 @@ def lower_softmax_family(anchor, vb, names: Names, outer_index, emit_epilogue):
         return stmts + [check] + emit_epilogue(tuple(outer_index))
 
     def element(index):
-        x = vb.value(logits, index)
-        if name == "softmax":
-            return Binary("div", Unary("exp", Binary("sub", x, Local(m, dtype))),
-                          Local(s, dtype))
-        return Binary("sub", Binary("sub", x, Local(m, dtype)), log_sum)
+        return anchor.op.normalized(B, vb.value(logits, index), Local(m, dtype),
+                                    Local(s, dtype))
 
     vb.overrides[anchor] = element
     j3 = names.var("j")

@@ -13,7 +13,7 @@ from ..ir import bool_
 from .loopir import (Assign, Binary, Compare, Const, Declare, Local, Select, Store, add,
                      const, idx, linear_index, mul, row_major_strides)
 from .nests import Names, fill, nest
-from .values import clamp, in_range
+from .indexing import clamp, in_range
 
 
 def _geometry(node, x_shape, k_hw, dilations=(1, 1), kind="filter"):
@@ -84,7 +84,7 @@ def lower_pool(node, vb, names: Names, out_buffer: str) -> list:
     x = node.inputs[0]
     geo = _pool_geometry(node, x.shape)
     dtype = node.dtype
-    is_max = node.op.name == "max_pool2d"
+    is_max = node.op.lowering == "max_pool2d"
 
     def element(index):
         n, oh, ow, c = index
@@ -296,7 +296,7 @@ def lower_gather_grad(node, vb, names: Names, out_buffer: str) -> list:
     return clear + nest(names, gy.shape, add_row, inner_kind="serial")
 
 
-WINDOW_TEMPLATES = {
+WINDOW_TEMPLATES = {     # by the OpDef's `lowering`
     "max_pool2d": lower_pool,
     "avg_pool2d": lower_pool,
     "max_pool2d_grad": lower_max_pool_grad,

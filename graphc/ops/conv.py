@@ -87,6 +87,7 @@ def _attrs(node: Node) -> dict:
 
 class Conv2D(ConvBase):
     name = "conv2d"
+    lowering = "conv2d"
 
     def infer(self, inputs, attrs):
         return self.output_type(inputs[0], inputs[1], attrs)
@@ -108,6 +109,7 @@ class Conv2DBackpropInput(ConvBase):
     the filter (a transposed convolution). Inputs: (x, shape only), w, gy."""
 
     name = "conv2d_backprop_input"
+    lowering = "conv2d_backprop_input"
     num_inputs = 3
     shape_only_inputs = (0,)
 
@@ -139,6 +141,7 @@ class Conv2DBackpropFilter(ConvBase):
     summed over the batch and every position. Inputs: x, (w, shape only), gy."""
 
     name = "conv2d_backprop_filter"
+    lowering = "conv2d_backprop_filter"
     num_inputs = 3
     shape_only_inputs = (1,)
 

@@ -22,6 +22,7 @@ def format_print(node: Node, value: np.ndarray) -> str:
 
 class Print(OpDef):
     name = "print"
+    lowering = "print"
     fusion = Fusion.OPAQUE
     stateful = True          # a side effect: never folded, merged or removed
     num_inputs = 1

@@ -1,8 +1,10 @@
 """Elementwise ops: unary math, broadcasting binary arithmetic, comparisons, where, cast.
 
-Unary and binary ops are rows of a table: a name, a numpy reference and a gradient rule
-written in graph ops. Gradients of broadcast inputs are reduced back to the input's shape
-once, in autodiff, so the rules here ignore broadcasting.
+Unary and binary ops are rows of a table: a name, a numpy reference, a gradient rule
+written in graph ops and a lowering — the loop-IR op it maps to one for one (`loop=`),
+or a rule building its loop-IR expression (`rule=`, given the builder `b`). Gradients of
+broadcast inputs are reduced back to the input's shape once, in autodiff, so the rules
+here ignore broadcasting.
 """
 from __future__ import annotations
 
@@ -19,12 +21,17 @@ class UnaryOp(OpDef):
     fusion = Fusion.ELEMWISE
     num_inputs = 1
 
-    def __init__(self, name, fn, grad_rule, float_only=True, out_dtype=None):
+    def __init__(self, name, fn, grad_rule, float_only=True, out_dtype=None, loop=None,
+                 rule=None):
         self.name = name
         self.fn = fn
         self.grad_rule = grad_rule
         self.float_only = float_only
         self.out_dtype = out_dtype
+        self.loop, self.rule = loop, rule
+
+    def scalar(self, b, node, x):
+        return b.unary(self.loop, x) if self.loop else self.rule(b, node, x)
 
     def infer(self, inputs, attrs):
         (x,) = inputs
@@ -88,23 +95,61 @@ def _g_elu(n, x, gy): return where(n > 0, gy, gy * (n + n.attrs["alpha"]))
 def _g_softplus(n, x, gy): return gy * sigmoid(x)
 
 
+# scalar rules of the unary ops that are not one loop-IR op
+def _s_sign(b, n, x):
+    zero = b.like(x, 0)
+    return b.select(b.compare("gt", x, zero), b.like(x, 1),
+                    b.select(b.compare("lt", x, zero), b.like(x, -1), zero))
+
+
+def _s_square(b, n, x): return b.binary("mul", x, x)
+def _s_reciprocal(b, n, x): return b.binary("div", b.like(x, 1), x)
+def _s_relu(b, n, x): return b.binary("max", x, b.like(x, 0))
+
+
+def _s_sigmoid(b, n, x):
+    # e = exp(−|x|) never overflows: 1/(1 + e) for x ≥ 0, e/(1 + e) below
+    e = b.unary("exp", b.unary("neg", b.unary("abs", x)))
+    denominator = b.binary("add", b.like(x, 1), e)
+    return b.select(b.compare("ge", x, b.like(x, 0)), b.binary("div", b.like(x, 1), denominator),
+                    b.binary("div", e, denominator))
+
+
+def _s_leaky_relu(b, n, x):
+    return b.select(b.compare("gt", x, b.like(x, 0)), x,
+                    b.binary("mul", x, b.like(x, n.attrs["alpha"])))
+
+
+def _s_elu(b, n, x):
+    negative_part = b.binary("mul", b.like(x, n.attrs["alpha"]),
+                             b.unary("expm1", b.binary("min", x, b.like(x, 0))))
+    return b.select(b.compare("gt", x, b.like(x, 0)), x, negative_part)
+
+
+def _s_softplus(b, n, x):
+    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|): no overflow for large |x|
+    return b.binary("add", b.binary("max", x, b.like(x, 0)),
+                    b.unary("log1p", b.unary("exp", b.unary("neg", b.unary("abs", x)))))
+
+
 for _row in [
-    UnaryOp("neg", np.negative, _g_neg, float_only=False),
-    UnaryOp("abs", np.abs, _g_abs, float_only=False),
-    UnaryOp("sign", np.sign, _g_sign, float_only=False),
-    UnaryOp("exp", np.exp, _g_exp),
-    UnaryOp("log", np.log, _g_log),
-    UnaryOp("sqrt", np.sqrt, _g_sqrt),
-    UnaryOp("rsqrt", _rsqrt, _g_rsqrt),
-    UnaryOp("square", np.square, _g_square, float_only=False),
-    UnaryOp("reciprocal", np.reciprocal, _g_reciprocal),
-    UnaryOp("sigmoid", _stable_sigmoid, _g_sigmoid),
-    UnaryOp("tanh", np.tanh, _g_tanh),
-    UnaryOp("relu", _relu, _g_relu, float_only=False),
-    UnaryOp("leaky_relu", _leaky_relu, _g_leaky_relu),
-    UnaryOp("elu", _elu, _g_elu),
-    UnaryOp("softplus", _softplus, _g_softplus),
-    UnaryOp("logical_not", np.logical_not, None, float_only=False, out_dtype=bool_),
+    UnaryOp("neg", np.negative, _g_neg, float_only=False, loop="neg"),
+    UnaryOp("abs", np.abs, _g_abs, float_only=False, loop="abs"),
+    UnaryOp("sign", np.sign, _g_sign, float_only=False, rule=_s_sign),
+    UnaryOp("exp", np.exp, _g_exp, loop="exp"),
+    UnaryOp("log", np.log, _g_log, loop="log"),
+    UnaryOp("sqrt", np.sqrt, _g_sqrt, loop="sqrt"),
+    UnaryOp("rsqrt", _rsqrt, _g_rsqrt, loop="rsqrt"),
+    UnaryOp("square", np.square, _g_square, float_only=False, rule=_s_square),
+    UnaryOp("reciprocal", np.reciprocal, _g_reciprocal, rule=_s_reciprocal),
+    UnaryOp("sigmoid", _stable_sigmoid, _g_sigmoid, rule=_s_sigmoid),
+    UnaryOp("tanh", np.tanh, _g_tanh, loop="tanh"),
+    UnaryOp("relu", _relu, _g_relu, float_only=False, rule=_s_relu),
+    UnaryOp("leaky_relu", _leaky_relu, _g_leaky_relu, rule=_s_leaky_relu),
+    UnaryOp("elu", _elu, _g_elu, rule=_s_elu),
+    UnaryOp("softplus", _softplus, _g_softplus, rule=_s_softplus),
+    UnaryOp("logical_not", np.logical_not, None, float_only=False, out_dtype=bool_,
+            loop="not"),
 ]:
     register(_row)
 
@@ -156,12 +201,17 @@ class BinaryOp(OpDef):
     broadcasts = True
     num_inputs = 2
 
-    def __init__(self, name, fn, grad_rule, kinds="numeric", out_dtype=None):
+    def __init__(self, name, fn, grad_rule, kinds="numeric", out_dtype=None, loop=None,
+                 compare=None):
         self.name = name
         self.fn = fn
         self.grad_rule = grad_rule
         self.kinds = kinds          # "numeric" | "float" | "any" | "bool"
         self.out_dtype = out_dtype
+        self.loop, self.compare = loop, compare    # its loop-IR op, or compare op
+
+    def scalar(self, b, node, x, y):
+        return b.compare(self.compare, x, y) if self.compare else b.binary(self.loop, x, y)
 
     def infer(self, inputs, attrs):
         dtype = same_dtype(inputs)
@@ -206,21 +256,21 @@ def _g_minimum(n, a, b, gy):
 
 
 _BINARY = [
-    BinaryOp("add", np.add, _g_add),
-    BinaryOp("sub", np.subtract, _g_sub),
-    BinaryOp("mul", np.multiply, _g_mul),
-    BinaryOp("div", np.divide, _g_div, kinds="float"),
-    BinaryOp("pow", np.power, _g_pow, kinds="float"),
-    BinaryOp("maximum", np.maximum, _g_maximum),
-    BinaryOp("minimum", np.minimum, _g_minimum),
-    BinaryOp("equal", np.equal, None, kinds="any", out_dtype=bool_),
-    BinaryOp("not_equal", np.not_equal, None, kinds="any", out_dtype=bool_),
-    BinaryOp("less", np.less, None, out_dtype=bool_),
-    BinaryOp("less_equal", np.less_equal, None, out_dtype=bool_),
-    BinaryOp("greater", np.greater, None, out_dtype=bool_),
-    BinaryOp("greater_equal", np.greater_equal, None, out_dtype=bool_),
-    BinaryOp("logical_and", np.logical_and, None, kinds="bool"),
-    BinaryOp("logical_or", np.logical_or, None, kinds="bool"),
+    BinaryOp("add", np.add, _g_add, loop="add"),
+    BinaryOp("sub", np.subtract, _g_sub, loop="sub"),
+    BinaryOp("mul", np.multiply, _g_mul, loop="mul"),
+    BinaryOp("div", np.divide, _g_div, kinds="float", loop="div"),
+    BinaryOp("pow", np.power, _g_pow, kinds="float", loop="pow"),
+    BinaryOp("maximum", np.maximum, _g_maximum, loop="max"),
+    BinaryOp("minimum", np.minimum, _g_minimum, loop="min"),
+    BinaryOp("equal", np.equal, None, kinds="any", out_dtype=bool_, compare="eq"),
+    BinaryOp("not_equal", np.not_equal, None, kinds="any", out_dtype=bool_, compare="ne"),
+    BinaryOp("less", np.less, None, out_dtype=bool_, compare="lt"),
+    BinaryOp("less_equal", np.less_equal, None, out_dtype=bool_, compare="le"),
+    BinaryOp("greater", np.greater, None, out_dtype=bool_, compare="gt"),
+    BinaryOp("greater_equal", np.greater_equal, None, out_dtype=bool_, compare="ge"),
+    BinaryOp("logical_and", np.logical_and, None, kinds="bool", loop="and"),
+    BinaryOp("logical_or", np.logical_or, None, kinds="bool", loop="or"),
 ]
 for _row in _BINARY:
     register(_row)
@@ -268,6 +318,9 @@ class Where(OpDef):
     def reference(self, node, cond, a, b):
         return np.where(cond, a, b).astype(node.dtype.np_type, copy=False)
 
+    def scalar(self, b, node, cond, x, y):
+        return b.select(cond, x, y)
+
     def grad(self, node, gy):
         cond = node.inputs[0]
         zero = zeros_like(gy)
@@ -294,6 +347,9 @@ class Cast(OpDef):
 
     def reference(self, node, x):
         return x.astype(node.dtype.np_type)
+
+    def scalar(self, b, node, x):
+        return b.cast(x, node.dtype)
 
     def grad(self, node, gy):
         x = node.inputs[0]
@@ -332,6 +388,12 @@ class AddN(OpDef):
             total = total + x
         return np.asarray(total, dtype=node.dtype.np_type)
 
+    def scalar(self, b, node, *xs):
+        total = xs[0]
+        for x in xs[1:]:
+            total = b.binary("add", total, x)
+        return total
+
     def grad(self, node, gy):
         return [gy] * len(node.inputs)
 
@@ -359,6 +421,9 @@ class FillLike(OpDef):
 
     def reference(self, node, ref):
         return np.full(ref.shape, node.attrs["value"], dtype=node.dtype.np_type)
+
+    def element(self, b, vb, node, index):
+        return b.const(node.attrs["value"], node.dtype)
 
     def grad(self, node, gy):
         return [None]

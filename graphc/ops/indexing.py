@@ -97,6 +97,24 @@ class StridedSlice(ShapeOp):
             shape.append(None if d is None else len(range(d)[builtins.slice(*s[1:])]))
         return TensorType(x.dtype, tuple(shape))
 
+    def element(self, b, vb, node, index):
+        x = node.inputs[0]
+        out = iter(index)
+        source = []
+        axis = 0
+        for item in node.attrs["spec"]:
+            if item[0] == "new":
+                next(out)
+                continue
+            dim = x.shape[axis]
+            if item[0] == "i":
+                source.append(b.index(item[1] % dim))
+            else:
+                start, _, step = builtins.slice(item[1], item[2], item[3]).indices(dim)
+                source.append(b.add(b.index(start), b.mul(next(out), b.index(step))))
+            axis += 1
+        return vb.value(x, tuple(source))
+
     def reference(self, node, x):
         return np.array(x[_python_index(node.attrs["spec"])], order="C")
 
@@ -124,6 +142,31 @@ class SliceGrad(OpDef):
 
     def infer(self, inputs, attrs):
         return TensorType(inputs[0].dtype, inputs[1].shape)
+
+    def element(self, b, vb, node, index):
+        """Zero outside the slice; inside, the gradient element the slice produced there."""
+        gy, ref = node.inputs
+        inside = b.true()
+        gy_index = []
+        axis = 0
+        for item in node.attrs["spec"]:
+            if item[0] == "new":
+                gy_index.append(b.index(0))
+                continue
+            dim, i = ref.shape[axis], index[axis]
+            if item[0] == "i":
+                inside = b.binary("and", inside, b.compare("eq", i, b.index(item[1] % dim)))
+            else:
+                start, stop, step = builtins.slice(item[1], item[2], item[3]).indices(dim)
+                count = len(range(start, stop, step))
+                offset = b.binary("sub", i, b.index(start))
+                k = b.binary("floordiv", offset, b.index(step)) if step != 1 else offset
+                on_step = b.compare("eq", b.binary("mod", offset, b.index(step)), b.index(0)) \
+                    if step != 1 else b.true()
+                inside = b.binary("and", inside, b.binary("and", b.in_range(k, count), on_step))
+                gy_index.append(b.clamp(k, max(count, 1)))
+            axis += 1
+        return b.select(inside, vb.value(gy, tuple(gy_index)), b.const(0, node.dtype))
 
     def reference(self, node, gy, ref):
         out = np.zeros(ref.shape, dtype=node.dtype.np_type)
@@ -172,6 +215,19 @@ class Pad(ShapeOp):
                       for d, (a, b) in zip(x.shape, attrs["paddings"]))
         return TensorType(x.dtype, shape)
 
+    def element(self, b, vb, node, index):
+        x = node.inputs[0]
+        inside = b.true()
+        source = []
+        for i, d, (before, _) in zip(index, x.shape, node.attrs["paddings"]):
+            shifted = b.binary("sub", i, b.index(before)) if before else i
+            if before or node.shape[len(source)] != d:
+                inside = b.binary("and", inside, b.in_range(shifted, d))
+                shifted = b.clamp(shifted, d)
+            source.append(shifted)
+        fill = b.const(node.attrs["constant_values"], node.dtype)
+        return b.select(inside, vb.value(x, tuple(source)), fill)
+
     def reference(self, node, x):
         return np.pad(x, node.attrs["paddings"], constant_values=node.attrs["constant_values"])
 
@@ -203,6 +259,11 @@ class OneHot(OpDef):
             raise dtype_error(f"one_hot indices must be integers, got {idx}")
         return TensorType(attrs["dtype"], idx.shape + (attrs["depth"],))
 
+    def element(self, b, vb, node, index):
+        label = b.to_index(vb.value(node.inputs[0], index[:-1]))
+        return b.select(b.compare("eq", index[-1], label), b.const(node.attrs["on_value"], node.dtype),
+                        b.const(node.attrs["off_value"], node.dtype))
+
     def reference(self, node, idx):
         hot = idx[..., None] == np.arange(node.attrs["depth"])
         return np.where(hot, node.attrs["on_value"], node.attrs["off_value"]).astype(
@@ -223,6 +284,7 @@ def one_hot(indices, depth, on_value=1, off_value=0, dtype=float32, name=None) -
 
 class Gather(OpDef):
     name = "gather"
+    index_checks = (1, 0)     # compiled code checks the indices against params
     fusion = Fusion.INJECTIVE
     num_inputs = 2
 
@@ -235,6 +297,13 @@ class Gather(OpDef):
             raise dtype_error(f"gather indices must be integers, got {idx}")
         a = attrs["axis"]
         return TensorType(params.dtype, params.shape[:a] + idx.shape + params.shape[a + 1:])
+
+    def element(self, b, vb, node, index):
+        params, indices = node.inputs
+        axis, n = node.attrs["axis"], params.shape[node.attrs["axis"]]
+        k = b.to_index(vb.value(indices, index[axis: axis + indices.rank]))
+        k = b.select(b.compare("lt", k, b.index(0)), b.add(k, b.index(n)), k)
+        return vb.value(params, index[:axis] + (b.clamp(k, n),) + index[axis + indices.rank:])
 
     def reference(self, node, params, idx):
         n = params.shape[node.attrs["axis"]]
@@ -255,6 +324,8 @@ class GatherGrad(OpDef):
     """Zeros shaped like `params`, with the rows of `gy` added where gather read them."""
 
     name = "gather_grad"
+    lowering = "gather_grad"
+    index_checks = (1, 2)
     shape_only_inputs = (2,)
     fusion = Fusion.OPAQUE
     num_inputs = 3

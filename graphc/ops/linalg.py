@@ -14,6 +14,7 @@ from .base import apply, as_tensors_like, broadcast_shapes, same_dtype
 
 class MatMul(OpDef):
     name = "matmul"
+    lowering = "matmul"
     fusion = Fusion.OUT_ELEMWISE_FUSABLE
     broadcasts = True  # leading batch axes
     num_inputs = 2

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Fusion, Node, OpDef, ShapeError, register
+from ..ir import Fusion, Node, OpDef, ShapeError, int64, register
 from ..ir.errors import dtype_error, shape_error
 from ..ir.types import dims_compatible
 from .base import apply, as_tensor, as_tensors_like, normalize_axes, normalize_axis, same_dtype
 from .elementwise import rsqrt, square, where
-from .random_bits import stream_key, uniform
+from .random_bits import GOLDEN, MANTISSA, MIX1, MIX2, as_signed, stream_key, uniform
 from .reduce import reduce_max, reduce_mean, reduce_sum
 from .shape import reshape, squeeze
 from .state import identity
@@ -46,6 +46,9 @@ class BiasAdd(OpDef):
     def reference(self, node, x, bias):
         return (x + bias).astype(node.dtype.np_type, copy=False)
 
+    def scalar(self, b, node, x, bias):
+        return b.binary("add", x, bias)
+
     def grad(self, node, gy):
         x = node.inputs[0]
         return [gy, reduce_sum(gy, tuple(range(x.rank - 1)))]
@@ -73,6 +76,7 @@ class DropoutMask(OpDef):
 
     name = "dropout_mask"
     stateful = True
+    random = True
     num_inputs = 1
     fusion = Fusion.ELEMWISE
     shape_only_inputs = (0,)
@@ -81,6 +85,23 @@ class DropoutMask(OpDef):
         if not inputs[0].dtype.is_floating:
             raise dtype_error(f"dropout needs a float32 or float64 input, got {inputs[0]}")
         return inputs[0]
+
+    def element(self, b, vb, node, index):
+        """keep where the element's uniform ≥ rate: the bits of random_bits.uniform at the
+        element's row-major position, from this run's key (a buffer the runtime fills)."""
+        key = b.load(vb.rng_keys[node], b.index(0), int64)
+        position = b.linear_index(index, b.row_major_strides(node.shape))
+        z = b.add(key, b.mul(position, b.index(as_signed(GOLDEN))))
+        for shift, factor in ((30, MIX1), (27, MIX2)):      # splitmix64's finaliser
+            z = b.binary("mul", b.binary("xor", z, b.binary("shr", z, b.index(shift))),
+                         b.index(as_signed(factor)))
+        bits = b.binary("xor", z, b.binary("shr", z, b.index(31)))
+        kept = MANTISSA[np.dtype(node.dtype.np_type)]
+        u = b.binary("mul", b.cast(b.binary("shr", bits, b.index(64 - kept)), node.dtype),
+                     b.const(2.0 ** -kept, node.dtype))
+        rate = node.attrs["rate"]
+        return b.select(b.compare("ge", u, b.const(rate, node.dtype)),
+                        b.const(1.0 / (1.0 - rate), node.dtype), b.const(0, node.dtype))
 
     def evaluate(self, node, values, ctx):
         key = dropout_key(node, None if node.attrs["stateless"] else ctx.draw_count(node))

@@ -85,6 +85,7 @@ def _argmax_windows(x: np.ndarray, geo: Geometry) -> tuple[np.ndarray, np.ndarra
 
 class MaxPool2D(PoolBase):
     name = "max_pool2d"
+    lowering = "max_pool2d"
 
     def infer(self, inputs, attrs):
         return self.pooled_type(inputs[0], attrs)
@@ -105,6 +106,7 @@ class MaxPool2DGrad(PoolBase):
     """dx: each window's gradient added at its argmax. Inputs: x, gy."""
 
     name = "max_pool2d_grad"
+    lowering = "max_pool2d_grad"
     fusion = Fusion.OUT_ELEMWISE_FUSABLE     # the ReLU mask of the layer below fuses in
     num_inputs = 2
 
@@ -132,6 +134,7 @@ class MaxPool2DGradGrad(PoolBase):
     """g read at each window's argmax (shaped like the pooled output). Inputs: x, g."""
 
     name = "max_pool2d_grad_grad"
+    lowering = "max_pool2d_grad_grad"
     fusion = Fusion.OPAQUE
     num_inputs = 2
 
@@ -169,6 +172,7 @@ def _window_counts(geo: Geometry, dtype) -> np.ndarray:
 
 class AvgPool2D(PoolBase):
     name = "avg_pool2d"
+    lowering = "avg_pool2d"
 
     def infer(self, inputs, attrs):
         return self.pooled_type(inputs[0], attrs)
@@ -189,6 +193,7 @@ class AvgPool2DGrad(PoolBase):
     """dx: gy / count spread evenly over each window. Inputs: (x, shape only), gy."""
 
     name = "avg_pool2d_grad"
+    lowering = "avg_pool2d_grad"
     num_inputs = 2
     shape_only_inputs = (0,)
 

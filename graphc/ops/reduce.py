@@ -15,13 +15,18 @@ def reduced_shape(shape, axes, keepdims):
 
 
 class ReduceOp(OpDef):
+    """A fold along axes; lowers to an accumulator loop combining with `fold` (a loop-IR
+    op) from the fold's identity, divided by the count for a mean."""
+
     fusion = Fusion.REDUCTION
     num_inputs = 1
+    lowering = "reduce"
 
-    def __init__(self, name, fn, grad_rule):
+    def __init__(self, name, fn, grad_rule, fold, mean=False):
         self.name = name
         self.fn = fn
         self.grad_rule = grad_rule
+        self.fold, self.mean = fold, mean
 
     def normalize_attrs(self, inputs, attrs):
         return dict(attrs, axes=normalize_axes(attrs["axes"], inputs[0].rank))
@@ -85,10 +90,10 @@ def _g_extremum(node, x, gy):
 
 
 for _row in [
-    ReduceOp("reduce_sum", np.sum, _g_sum),
-    ReduceOp("reduce_mean", np.mean, _g_mean),
-    ReduceOp("reduce_max", np.max, _g_extremum),
-    ReduceOp("reduce_min", np.min, _g_extremum),
+    ReduceOp("reduce_sum", np.sum, _g_sum, fold="add"),
+    ReduceOp("reduce_mean", np.mean, _g_mean, fold="add", mean=True),
+    ReduceOp("reduce_max", np.max, _g_extremum, fold="max"),
+    ReduceOp("reduce_min", np.min, _g_extremum, fold="min"),
 ]:
     register(_row)
 
@@ -109,12 +114,17 @@ reduce_min = _reduce("reduce_min")
 
 
 class ArgOp(OpDef):
+    """The index of the extremum along an axis; lowers to a loop keeping the best value
+    and its index, taking a new one when it compares `better` (the first on ties)."""
+
     fusion = Fusion.REDUCTION
     num_inputs = 1
+    lowering = "arg_reduce"
 
-    def __init__(self, name, fn):
+    def __init__(self, name, fn, better):
         self.name = name
         self.fn = fn
+        self.better = better
 
     def normalize_attrs(self, inputs, attrs):
         return dict(attrs, axis=normalize_axis(attrs["axis"], inputs[0].rank))
@@ -137,8 +147,8 @@ class ArgOp(OpDef):
         return [None]
 
 
-register(ArgOp("argmax", np.argmax))
-register(ArgOp("argmin", np.argmin))
+register(ArgOp("argmax", np.argmax, better="gt"))
+register(ArgOp("argmin", np.argmin, better="lt"))
 
 
 def argmax(x, axis=-1, output_type=int64, name=None) -> Node:
@@ -174,6 +184,15 @@ class Size(OpDef):
         for i in range(x.ndim) if axes is None else axes:
             n *= x.shape[i]
         return np.asarray(n, dtype=node.dtype.np_type)
+
+    def element(self, b, vb, node, index):
+        """A count: a constant, or an expression of N in a batch-polymorphic program
+        (simplify turns static ones into constants before lowering)."""
+        shape = node.inputs[0].shape
+        count = 1
+        for axis in range(len(shape)) if node.attrs["axes"] is None else node.attrs["axes"]:
+            count = count * shape[axis]
+        return b.const(count, node.dtype)
 
     def grad(self, node, gy):
         return [None]

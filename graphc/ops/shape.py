@@ -28,6 +28,7 @@ class ShapeOp(OpDef):
 # -- reshape -------------------------------------------------------------------------------
 class Reshape(ShapeOp):
     name = "reshape"
+    row_major_view = True
 
     def infer(self, inputs, attrs):
         (x,) = inputs
@@ -84,6 +85,7 @@ def reshape(x, shape, name=None) -> Node:
 
 class ReshapeLike(OpDef):
     name = "reshape_like"
+    row_major_view = True
     shape_only_inputs = (1,)
     fusion = Fusion.INJECTIVE
     num_inputs = 2
@@ -122,6 +124,13 @@ class Transpose(ShapeOp):
         x = inputs[0]
         return TensorType(x.dtype, tuple(x.shape[p] for p in attrs["perm"]))
 
+    def element(self, b, vb, node, index):
+        perm = node.attrs["perm"]
+        source = [None] * len(perm)
+        for out_axis, in_axis in enumerate(perm):
+            source[in_axis] = index[out_axis]
+        return vb.value(node.inputs[0], tuple(source))
+
     def reference(self, node, x):
         return np.transpose(x, node.attrs["perm"])
 
@@ -140,6 +149,7 @@ def transpose(x, perm=None, name=None) -> Node:
 
 class ExpandDims(ShapeOp):
     name = "expand_dims"
+    row_major_view = True
 
     def normalize_attrs(self, inputs, attrs):
         out_rank = inputs[0].rank + len(attrs["axes"])
@@ -169,6 +179,7 @@ def expand_dims(x, axis, name=None) -> Node:
 
 class Squeeze(ShapeOp):
     name = "squeeze"
+    row_major_view = True
 
     def normalize_attrs(self, inputs, attrs):
         x = inputs[0]
@@ -229,6 +240,23 @@ class Concat(OpDef):
                     shape[i] = d
         return TensorType(dtype, tuple(shape))
 
+    def element(self, b, vb, node, index):
+        """Select among the parts by where the index falls along the axis (each part is
+        read at a clamped index, so every load stays in its buffer)."""
+        axis, start, value = node.attrs["axis"], 0, None
+        bounds = []
+        for part in node.inputs:
+            bounds.append((part, start))
+            start += part.shape[axis]
+        for part, offset in reversed(bounds):
+            local = list(index)
+            local[axis] = b.clamp(b.binary("sub", index[axis], b.index(offset)),
+                                  part.shape[axis])
+            v = vb.value(part, tuple(local))
+            value = v if value is None else b.select(
+                b.compare("lt", index[axis], b.index(offset + part.shape[axis])), v, value)
+        return value
+
     def reference(self, node, *xs):
         return np.concatenate(xs, axis=node.attrs["axis"])
 
@@ -260,6 +288,14 @@ class ConcatPart(OpDef):
 
     def infer(self, inputs, attrs):
         return TensorType(inputs[0].dtype, inputs[1 + attrs["index"]].shape)
+
+    def element(self, b, vb, node, index):
+        gy, parts = node.inputs[0], node.inputs[1:]
+        axis, which = node.attrs["axis"], node.attrs["index"]
+        offset = sum(p.shape[axis] for p in parts[:which])
+        local = list(index)
+        local[axis] = b.add(index[axis], b.index(offset))
+        return vb.value(gy, tuple(local))
 
     def reference(self, node, gy, *parts):
         axis, index = node.attrs["axis"], node.attrs["index"]
@@ -335,6 +371,10 @@ class BroadcastTo(ShapeOp):
             raise shape_error(f"cannot broadcast {x} to {shape}")
         return TensorType(x.dtype, shape)
 
+    def element(self, b, vb, node, index):
+        x = node.inputs[0]
+        return vb.value(x, b.broadcast_index(index, node.shape, x.shape))
+
     def reference(self, node, x):
         return np.broadcast_to(x, node.attrs["shape"])
 
@@ -358,6 +398,10 @@ class BroadcastLike(OpDef):
     def infer(self, inputs, attrs):
         x, ref = inputs
         return TensorType(x.dtype, broadcast_shapes(x.shape, ref.shape))
+
+    def element(self, b, vb, node, index):
+        x = node.inputs[0]
+        return vb.value(x, b.broadcast_index(index, node.shape, x.shape))
 
     def reference(self, node, x, ref):
         return np.broadcast_to(x, np.broadcast_shapes(x.shape, ref.shape))
@@ -427,6 +471,11 @@ class Tile(ShapeOp):
         return TensorType(x.dtype, tuple(None if d is None else d * m
                                          for d, m in zip(x.shape, attrs["multiples"])))
 
+    def element(self, b, vb, node, index):
+        x = node.inputs[0]
+        return vb.value(x, tuple(i if m == 1 else b.binary("mod", i, b.index(d))
+                                 for i, d, m in zip(index, x.shape, node.attrs["multiples"])))
+
     def reference(self, node, x):
         return np.tile(x, node.attrs["multiples"])
 
@@ -441,6 +490,7 @@ class TileGrad(OpDef):
     """Sum the tiles of `gy` into one tile shaped like `ref` (tile's gradient)."""
 
     name = "tile_grad"
+    lowering = "tile_grad"
     shape_only_inputs = (1,)
     fusion = Fusion.REDUCTION
     num_inputs = 2

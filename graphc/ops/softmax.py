@@ -34,6 +34,12 @@ class SoftmaxBase(OpDef):
 
 class Softmax(SoftmaxBase):
     name = "softmax"
+    lowering = "softmax"
+
+    @staticmethod
+    def normalized(b, x, maximum, total):
+        """Its value from x, the max along the axis and Σ exp(x − max)."""
+        return b.binary("div", b.unary("exp", b.binary("sub", x, maximum)), total)
 
     def reference(self, node, x):
         return np.exp(_log_softmax_array(x, node.attrs["axis"])).astype(node.dtype.np_type)
@@ -46,6 +52,13 @@ class Softmax(SoftmaxBase):
 
 class LogSoftmax(SoftmaxBase):
     name = "log_softmax"
+    lowering = "softmax"
+
+    @staticmethod
+    def normalized(b, x, maximum, total):
+        # (x − max) − log Σ, never x − (max + log Σ): at logits of 1e4 a float32 sum
+        # max + log 3 keeps only 1e4's precision (−1.0986328 for −1.0986123)
+        return b.binary("sub", b.binary("sub", x, maximum), b.unary("log", total))
 
     def reference(self, node, x):
         return _log_softmax_array(x, node.attrs["axis"]).astype(node.dtype.np_type)
@@ -73,6 +86,7 @@ class SparseSoftmaxCrossEntropy(OpDef):
     name = "sparse_softmax_cross_entropy"
     fusion = Fusion.REDUCTION
     num_inputs = 2
+    lowering = "cross_entropy"
 
     def infer(self, inputs, attrs):
         logits, labels = inputs

@@ -34,6 +34,7 @@ def _to_array(value, dtype=None) -> np.ndarray:
 @register_op
 class Constant(OpDef):
     name = "constant"
+    source = True
     num_inputs = 0
 
     def infer(self, inputs, attrs):
@@ -60,6 +61,7 @@ def constant(value, dtype=None, shape=None, name=None, graph=None) -> Node:
 @register_op
 class Placeholder(OpDef):
     name = "placeholder"
+    source = True
     num_inputs = 0
 
     def printed_attrs(self, attrs):
@@ -88,6 +90,7 @@ def placeholder(dtype, shape=None, name=None) -> Node:
 @register_op
 class Variable_(OpDef):
     name = "variable"
+    source = True
     num_inputs = 0
     stateful = True
 
@@ -173,6 +176,9 @@ class _AssignBase(OpDef):
 class Assign(_AssignBase):
     name = "assign"
 
+    def scalar(self, b, node, old, value):
+        return value
+
     @staticmethod
     def combine(old, value):
         return value
@@ -182,6 +188,9 @@ class Assign(_AssignBase):
 class AssignAdd(_AssignBase):
     name = "assign_add"
 
+    def scalar(self, b, node, old, value):
+        return b.binary("add", old, value)
+
     @staticmethod
     def combine(old, value):
         return old + value
@@ -190,6 +199,9 @@ class AssignAdd(_AssignBase):
 @register_op
 class AssignSub(_AssignBase):
     name = "assign_sub"
+
+    def scalar(self, b, node, old, value):
+        return b.binary("sub", old, value)
 
     @staticmethod
     def combine(old, value):
@@ -226,6 +238,9 @@ class Identity(OpDef):
     def infer(self, inputs, attrs):
         return inputs[0]
 
+    def scalar(self, b, node, x):
+        return x
+
     def reference(self, node, x):
         return x
 
@@ -253,6 +268,7 @@ def stop_gradient(x, name=None) -> Node:
 @register_op
 class NoOp(OpDef):
     name = "no_op"
+    source = True
     num_inputs = 0
 
     def infer(self, inputs, attrs):

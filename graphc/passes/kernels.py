@@ -20,12 +20,9 @@ from ..ir import Fusion, Node
 from ..ir.printer import format_node
 from ..runtime.program import ASSIGN_OPS, Program
 
-SOURCE_OPS = ("placeholder", "variable", "constant", "no_op")
-VIEW_OPS = ("reshape", "reshape_like", "expand_dims", "squeeze")
-
-
 def is_source(node: Node) -> bool:
-    return node.op.name in SOURCE_OPS
+    """A placeholder, variable, constant (or no_op): in a buffer from the start."""
+    return node.op.source
 
 
 @dataclass
@@ -201,7 +198,7 @@ def build_kernel_graph(program: Program, closures: dict[Node, list[Node]],
 
 
 def _is_view(root, members, reasons) -> bool:
-    if root.op.name not in VIEW_OPS or len(members) != 1:
+    if not root.op.row_major_view or len(members) != 1:
         return False
     base = root.data_inputs[0]
     return is_source(base) or base in reasons
