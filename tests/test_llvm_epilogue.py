@@ -1,6 +1,6 @@
-"""Pointwise GEMM epilogues (lower/epilogue.py): which nests after a gemm call may run on
-each final block of C inside the GEMM, and programs whose epilogues do so computing what
-the interpreter computes."""
+"""Pointwise GEMM epilogues (lower/epilogue.py): which nests after a gemm may run on each
+final block of C inside the GEMM, and programs whose epilogues the LLVM backend fuses
+computing, on every compiled backend, what the interpreter computes."""
 import re
 
 import numpy as np
@@ -14,6 +14,8 @@ from graphc.ir.symbolic import BATCH
 from graphc.lower.epilogue import attach_epilogues, gemm_epilogue
 from graphc.lower.loopir import Binary, Buffer, Const, Kernel, Load, Loop, Store, Var, add, idx, mul
 from graphc.lower.routines import Gemm
+
+from backends import COMPILED
 
 M, N, K = 4, 8, 3
 R, C = Var("r"), Var("c")
@@ -77,7 +79,8 @@ def _fused_kernels(exe) -> set[str]:
     return set(re.findall(r'define internal void @"(kernel\d+)_epilogue\d+"', exe.llvm_ir))
 
 
-def test_dense_relu_epilogue_in_a_program_matches_the_interpreter(graph):
+@pytest.mark.parametrize("backend", COMPILED)
+def test_dense_relu_epilogue_in_a_program_matches_the_interpreter(graph, backend):
     rng = np.random.default_rng(11)
     x = gc.placeholder(gc.float32, (None, 600), name="x")       # K = 600: two K slices
     w = gc.Variable(rng.standard_normal((600, 37)).astype(np.float32) * 0.05, name="w")
@@ -91,12 +94,13 @@ def test_dense_relu_epilogue_in_a_program_matches_the_interpreter(graph):
     for rows in (67, 3, 130):                  # the pool's grids differ with M
         feed = {x: data[:rows] if rows <= 67 else np.tile(data, (2, 1))[:rows]}
         want = gc.Session(graph, backend="numpy").run([h, s], feed)
-        got = gc.Session(graph, backend="llvm").run([h, s], feed)
+        got = gc.Session(graph, backend=backend).run([h, s], feed)
         for g, wv in zip(got, want):
             np.testing.assert_allclose(g, wv, rtol=2e-5, atol=2e-6)
 
 
-def test_momentum_training_with_fused_updates_follows_the_interpreter(graph):
+@pytest.mark.parametrize("backend", COMPILED)
+def test_momentum_training_with_fused_updates_follows_the_interpreter(graph, backend):
     """A weight update fused into the gradient GEMM (v = ρv + Xᵀ·dY; W −= lr·v per
     block), over several steps, against the interpreter."""
     rng = np.random.default_rng(12)
@@ -109,7 +113,7 @@ def test_momentum_training_with_fused_updates_follows_the_interpreter(graph):
     program = passes.compile_program([loss, train], {x: (33, 129), y: (33,)}).program
     fused = _fused_kernels(LLVMExecutable(program))
     assert len(fused) >= 3                 # forward dense layers and weight updates
-    reference, compiled = gc.Session(graph, backend="numpy"), gc.Session(graph, backend="llvm")
+    reference, compiled = gc.Session(graph, backend="numpy"), gc.Session(graph, backend=backend)
     for step in range(4):
         feed = {x: rng.standard_normal((33, 129)).astype(np.float32),
                 y: rng.integers(0, 10, 33).astype(np.int32)}

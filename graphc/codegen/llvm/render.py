@@ -1,8 +1,9 @@
 """Loop IR → LLVM IR, with llvmlite's IR builder.
 
-The renderer is a table from loop IR node to instruction: it knows nothing about graph
-ops. Each kernel becomes a function of its buffers; top-level parallel loops are
-outlined into tasks for the native thread pool; one entry point,
+The renderer is a table from loop IR node to instruction (`_statement`, `_expression`,
+routines by class in templates.py): it knows nothing about graph ops. Each kernel
+becomes a function of its buffers; top-level parallel loops are outlined into tasks for
+the native thread pool; one entry point,
 `graphc_program(i8** table, i8* pool)`, calls every kernel in order with pointers from
 the table — a whole train step is one native call.
 """
@@ -88,23 +89,29 @@ class FunctionEmitter:
     # -- statements --------------------------------------------------------------------
     def emit(self, stmts):
         for s in stmts:
-            if isinstance(s, Loop):
-                self.loop(s.var.name, self.expr(s.extent), s.body, hints=loop_hints(s))
-            elif isinstance(s, Store):
-                value = self.expr(s.value)
-                self.scope.forget_loads(s.buffer)
-                ptr = self.builder.gep(self.buffers[s.buffer], [self.expr(s.index)])
-                self.builder.store(self.to_storage(value, self.dtypes[s.buffer]), ptr)
-            elif isinstance(s, Declare):
-                slot = ir.IRBuilder(self.entry).alloca(value_type(s.dtype), name=s.name)
-                self.locals[s.name] = (slot, s.dtype)
-                self.builder.store(self.expr(s.init), slot)
-            elif isinstance(s, Assign):
-                self.builder.store(self.expr(s.value), self.locals[s.name][0])
-            elif isinstance(s, Routine):
+            if isinstance(s, Routine):
                 self.routine(s)
             else:
-                raise TypeError(f"cannot render {s!r}")
+                self._statement[type(s)](self, s)
+
+    def _loop_statement(self, s: Loop) -> None:
+        self.loop(s.var.name, self.expr(s.extent), s.body, hints=loop_hints(s))
+
+    def _store(self, s: Store) -> None:
+        value = self.expr(s.value)
+        self.scope.forget_loads(s.buffer)
+        ptr = self.builder.gep(self.buffers[s.buffer], [self.expr(s.index)])
+        self.builder.store(self.to_storage(value, self.dtypes[s.buffer]), ptr)
+
+    def _declare(self, s: Declare) -> None:
+        slot = ir.IRBuilder(self.entry).alloca(value_type(s.dtype), name=s.name)
+        self.locals[s.name] = (slot, s.dtype)
+        self.builder.store(self.expr(s.init), slot)
+
+    def _assign(self, s: Assign) -> None:
+        self.builder.store(self.expr(s.value), self.locals[s.name][0])
+
+    _statement = {Loop: _loop_statement, Store: _store, Declare: _declare, Assign: _assign}
 
     def routine(self, r: Routine, epilogue=None) -> None:
         """A native routine (with the function and context of its epilogue, from
@@ -164,28 +171,36 @@ class FunctionEmitter:
         return value
 
     def _build(self, e) -> ir.Value:
-        b = self.builder
-        if isinstance(e, Const):
-            return ir.Constant(value_type(e.dtype), e.value)
-        if isinstance(e, Load):
-            ptr = b.gep(self.buffers[e.buffer], [self.expr(e.index)])
-            return self.from_storage(b.load(ptr), e.dtype)
-        if isinstance(e, Unary):
-            return self.unary(e.op, self.expr(e.x), e.dtype)
-        if isinstance(e, Binary):
-            return self.binary(e.op, self.expr(e.a), self.expr(e.b), e.a.dtype)
-        if isinstance(e, Compare):
-            a, bb = self.expr(e.a), self.expr(e.b)
-            if e.a.dtype.is_floating:
-                op = _FCMP[e.op]
-                return b.fcmp_unordered(op, a, bb) if e.op == "ne" else \
-                    b.fcmp_ordered(op, a, bb)
-            return b.icmp_signed(_FCMP[e.op], a, bb)
-        if isinstance(e, Select):
-            return b.select(self.expr(e.cond), self.expr(e.a), self.expr(e.b))
-        if isinstance(e, Cast):
-            return self.cast(self.expr(e.x), e.x.dtype, e.dtype)
-        raise TypeError(f"cannot render expression {e!r}")
+        return self._expression[type(e)](self, e)
+
+    def _const(self, e: Const) -> ir.Value:
+        return ir.Constant(value_type(e.dtype), e.value)
+
+    def _load(self, e: Load) -> ir.Value:
+        ptr = self.builder.gep(self.buffers[e.buffer], [self.expr(e.index)])
+        return self.from_storage(self.builder.load(ptr), e.dtype)
+
+    def _unary(self, e: Unary) -> ir.Value:
+        return self.unary(e.op, self.expr(e.x), e.dtype)
+
+    def _binary(self, e: Binary) -> ir.Value:
+        return self.binary(e.op, self.expr(e.a), self.expr(e.b), e.a.dtype)
+
+    def _compare(self, e: Compare) -> ir.Value:
+        b, a, c = self.builder, self.expr(e.a), self.expr(e.b)
+        if e.a.dtype.is_floating:        # ordered, but for ne (true for NaN, as in numpy)
+            op = _FCMP[e.op]
+            return b.fcmp_unordered(op, a, c) if e.op == "ne" else b.fcmp_ordered(op, a, c)
+        return b.icmp_signed(_FCMP[e.op], a, c)
+
+    def _select(self, e: Select) -> ir.Value:
+        return self.builder.select(self.expr(e.cond), self.expr(e.a), self.expr(e.b))
+
+    def _cast(self, e: Cast) -> ir.Value:
+        return self.cast(self.expr(e.x), e.x.dtype, e.dtype)
+
+    _expression = {Const: _const, Load: _load, Unary: _unary, Binary: _binary,
+                   Compare: _compare, Select: _select, Cast: _cast}
 
     def intrinsic(self, name: str, dtype: DType, *args):
         """A float intrinsic overloaded on its type (`llvm.exp.f32`), declared once."""
