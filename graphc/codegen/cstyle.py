@@ -19,6 +19,7 @@ from ..ir import DType, bool_, float32, float64, int32, int64
 from ..lower.loopir import (Assign, Binary, Cast, Compare, Const, Declare, Kernel, Load, Local,
                             Loop, Select, Store, Unary, Var)
 from ..lower.access import walk
+from .base.scope import ExpressionCache
 from ..lower.routines import Routine
 
 STORAGE = {float32: "float", float64: "double", int32: "int32_t", int64: "int64_t",
@@ -85,33 +86,6 @@ def literal(value, dtype: DType) -> str:
     return f"INT{bits}_C({value})" if value >= 0 else f"(-INT{bits}_C({-value}))"
 
 
-class _Block:
-    """The temporaries of one C block: expression → name; values dominate nested blocks."""
-
-    def __init__(self, parent=None):
-        self.parent = parent
-        self.names: dict = {}
-
-    def get(self, key):
-        block = self
-        while block is not None:
-            if key in block.names:
-                return block.names[key]
-            block = block.parent
-        return None
-
-    def forget_loads(self, buffer: str) -> None:
-        block = self
-        while block is not None:
-            for key in [k for k in block.names if _loads(k, buffer)]:
-                del block.names[key]
-            block = block.parent
-
-
-def _loads(e, buffer: str) -> bool:
-    return any(isinstance(x, Load) and x.buffer == buffer for x in walk([e]))
-
-
 def _reads_a_local(e) -> bool:
     return any(isinstance(x, Local) for x in walk([e]))
 
@@ -127,7 +101,7 @@ class CStyleRenderer:
         self.dtypes = {p.name: p.dtype for p in kernel.params}
         self.lines: list[str] = []
         self.depth = 1
-        self.block = _Block()
+        self.block = ExpressionCache()
         self.counter = 0
         self.statements = {Loop: self.loop, Store: self.store, Declare: self.declare,
                            Assign: self.assign}
@@ -169,7 +143,7 @@ class CStyleRenderer:
 
     def nested(self, body) -> None:
         self.depth += 1
-        self.block = _Block(self.block)
+        self.block = ExpressionCache(self.block)
         self.emit(body)
         self.block = self.block.parent
         self.depth -= 1
@@ -207,7 +181,7 @@ class CStyleRenderer:
         self.counter += 1
         name = f"e{self.counter}"
         self.line(f"const {VALUE[e.dtype]} {name} = {text};")
-        self.block.names[e] = name
+        self.block.put(e, name)
         return name
 
     def const(self, e: Const) -> str:

@@ -12,10 +12,11 @@ vectorise. With W as a (KH·KW·C_in) × C_out matrix:
 Chunks keep the panel small (about the target's `conv_panel_elements`, so it stays in
 cache); the input gradient takes larger ones (`conv_input_grad_panel_elements`: its GEMM
 has only C_out as depth, and fewer, longer calls measured faster on the CPU: LeNet-5's
-second layer 310 → 245 µs). Chunks are dealt to `conv_lanes` lanes that run in parallel, each with its own panel (and, for
-the filter gradient, its own partial dW, summed in lane order at the end: the result
-does not depend on the thread count). Panels live in the program's workspace, shared
-by kernels because kernels run one at a time.
+second layer 310 → 245 µs). Chunks are dealt to `conv_lanes` lanes that run in
+parallel, each with its own panel (and, for the filter gradient, its own partial dW,
+summed in lane order at the end: the result does not depend on the thread count).
+Panels live in the program's workspace, shared by kernels because kernels run one at a
+time.
 """
 from __future__ import annotations
 

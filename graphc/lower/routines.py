@@ -25,8 +25,8 @@ import numpy as np
 from ..ir import DType
 from ..ir.symbolic import SymbolicDim, evaluate
 from ..ops.debug import format_print
-from .loopir import (SIZES, Assign, Binary, Compare, Declare, Expr, Load, Local, Loop, Select, Store,
-                     add, const, idx, mul)
+from .loopir import (SIZES, Assign, Binary, Compare, Declare, Expr, Load, Local, Loop, Select,
+                     Store, add, const, idx, mul)
 from .nests import Names
 
 

@@ -261,7 +261,8 @@ class OneHot(OpDef):
 
     def element(self, b, vb, node, index):
         label = b.to_index(vb.value(node.inputs[0], index[:-1]))
-        return b.select(b.compare("eq", index[-1], label), b.const(node.attrs["on_value"], node.dtype),
+        return b.select(b.compare("eq", index[-1], label),
+                        b.const(node.attrs["on_value"], node.dtype),
                         b.const(node.attrs["off_value"], node.dtype))
 
     def reference(self, node, idx):

@@ -13,8 +13,10 @@ import llvmlite.ir as ir
 
 from ...ir import DType, bool_, float32, float64, int32, int64
 from ...lower.access import loop_work, walk
-from ...lower.loopir import (Assign, Binary, Cast, Compare, Const, Declare, Kernel, Load, Local, Loop, Select, Store, Unary, Var)
+from ...lower.loopir import (Assign, Binary, Cast, Compare, Const, Declare, Kernel, Load,
+                             Local, Loop, Select, Store, Unary, Var)
 from ...lower.routines import Gemm, Routine
+from ..base.scope import ExpressionCache
 from .loop_hints import loop_hints, loop_id
 from . import vmath
 
@@ -42,29 +44,6 @@ def value_type(dtype: DType) -> ir.Type:
     return _VALUE[dtype]
 
 
-class _Scope:
-    """Expression cache of one loop body (values dominate everything nested inside)."""
-
-    def __init__(self, parent=None):
-        self.parent = parent
-        self.values: dict = {}
-
-    def get(self, key):
-        scope = self
-        while scope is not None:
-            if key in scope.values:
-                return scope.values[key]
-            scope = scope.parent
-        return None
-
-    def forget_loads(self, buffer: str):
-        scope = self
-        while scope is not None:
-            for key in [k for k in scope.values if isinstance(k, Load) and k.buffer == buffer]:
-                del scope.values[key]
-            scope = scope.parent
-
-
 class FunctionEmitter:
     """Emits one loop IR body into an LLVM function whose buffers are given."""
 
@@ -79,7 +58,7 @@ class FunctionEmitter:
         self.entry = fn.append_basic_block("entry")
         self.builder = ir.IRBuilder(fn.append_basic_block("body"))
         self.locals: dict[str, tuple] = {}
-        self.scope = _Scope()
+        self.scope = ExpressionCache()
         self.vars: dict[str, ir.Value] = {}
 
     def finish(self):
@@ -145,7 +124,7 @@ class FunctionEmitter:
         b.position_at_end(inner)
         saved = self.vars.get(var)
         self.vars[var] = i
-        self.scope = _Scope(self.scope)
+        self.scope = ExpressionCache(self.scope)
         body() if callable(body) else self.emit(body)
         self.scope = self.scope.parent
         nxt = b.add(i, ir.Constant(I64, 1))
@@ -167,7 +146,7 @@ class FunctionEmitter:
         if cached is not None:
             return cached
         value = self._build(e)
-        self.scope.values[e] = value
+        self.scope.put(e, value)
         return value
 
     def _build(self, e) -> ir.Value:
@@ -441,7 +420,7 @@ def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
             finish = _epilogue(module, kernel, stmt.epilogue, templates, index + 1)
             _, ctx_ptr = _buffer_table(em, kernel, fn)
             em.routine(stmt, epilogue=(finish, ctx_ptr))
-            em.scope = _Scope()       # the call wrote C and whatever the epilogue writes
+            em.scope = ExpressionCache()   # the call wrote C and whatever the epilogue writes
             continue
         dynamic = tasks is not None and isinstance(stmt, Loop) and stmt.kind == "parallel" and \
             not isinstance(loop_work(stmt), int)
@@ -464,7 +443,7 @@ def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
                 b.call(_parallel_for(module), [fn.args[-1], task, ctx_ptr, count])
             with inline:
                 b.call(task, [ctx_ptr, ir.Constant(I64, 0)])
-        em.scope = _Scope()       # values computed in the branches do not dominate what follows
+        em.scope = ExpressionCache()   # values built in the branches do not dominate the rest
     em.finish()
     return fn
 
