@@ -240,8 +240,9 @@ def lower_conv2d_backprop_input(node, vb, names: Names, out: str, buffer_of, tar
     return p.in_lanes(names, chunk_body)
 
 
-CONV_GEMM = {"conv2d": lower_conv2d, "conv2d_backprop_filter": lower_conv2d_backprop_filter,
-             "conv2d_backprop_input": lower_conv2d_backprop_input}
+CONV_GEMM = {   # by the OpDef's `lowering`
+    "conv2d": lower_conv2d, "conv2d_backprop_filter": lower_conv2d_backprop_filter,
+    "conv2d_backprop_input": lower_conv2d_backprop_input}
 
 
 def few_channels(node, target) -> bool:

@@ -257,7 +257,8 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
                                                                   store_roots),
                     inner_kind="serial", outer_kind="parallel")
     elif anchor.op.lowering == "reduce" and \
-            (period := column_sum_period(anchor, buffer_of, target.column_lanes)):
+            (period := column_sum_period(anchor, buffer_of, target.column_lanes,
+                                         target.column_sum_period)):
         workspaces[anchor.dtype] = max(workspaces.get(anchor.dtype, 0), period)
         body = lower_column_sum(anchor, vb, names, period, workspace_name(anchor.dtype),
                                 store_roots)

@@ -151,12 +151,9 @@ def lower_tile_grad(anchor, vb, names: Names, out_index, emit_epilogue):
         nest(names, multiples, fold, inner_kind="serial") + emit_epilogue(out_index)
 
 
-MAX_COLUMN_PERIOD = 256
-
-
-def column_sum_period(anchor, buffered, lanes: int) -> int | None:
+def column_sum_period(anchor, buffered, lanes: int, most: int) -> int | None:
     """How many accumulators a column sum of `anchor` keeps (a multiple of the target's
-    `lanes`), or None when it does not qualify: a float sum or mean over the leading axes
+    `lanes`, at most `most`), or None when it does not qualify: a float sum or mean over the leading axes
     of a buffered value, keeping a few static columns (a bias gradient: Σ over batch and
     image positions per channel)."""
     if anchor.op.name not in ("reduce_sum", "reduce_mean") or not anchor.dtype.is_floating:
@@ -171,7 +168,7 @@ def column_sum_period(anchor, buffered, lanes: int) -> int | None:
         return None
     columns = math.prod(kept)
     period = math.lcm(columns, lanes)
-    return period if period <= MAX_COLUMN_PERIOD else None
+    return period if period <= most else None
 
 
 def lower_column_sum(anchor, vb, names: Names, period: int, workspace: str,

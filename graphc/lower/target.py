@@ -51,6 +51,7 @@ class Target:
     conv_input_grad_panel_elements: int = 1 << 17   # larger: its GEMM is only C_out deep
     conv_lanes: int = 4                      # chunks of images in flight at once
     column_lanes: int = 16                   # a column sum's accumulators: a multiple of this
+    column_sum_period: int = 256             # and at most this many
     direct_conv_vectors: int = 1             # output channels of a direct conv: this many
     #                                          vectors of the dtype at most
 
