@@ -32,32 +32,35 @@ _FLOAT_ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 _LIBM = {"exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "log1p": "log1p",
          "expm1": "expm1", "floor": "floor", "abs": "fabs"}
 
-PRELUDE = r"""#include <math.h>
-#include <stdint.h>
-
-/* numpy's float max and min: NaN wins; +0 is above -0 */
-static inline double gc_max(double a, double b) {
+HELPERS = r"""/* numpy's float max and min: NaN wins; +0 is above -0 */
+GRAPHC_INLINE double gc_max(double a, double b) {
     return (a > b || a != a) ? a : (b > a || b != b) ? b : (signbit(a) ? b : a);
 }
-static inline double gc_min(double a, double b) {
+GRAPHC_INLINE double gc_min(double a, double b) {
     return (a < b || a != a) ? a : (b < a || b != b) ? b : (signbit(a) ? a : b);
 }
-static inline float gc_maxf(float a, float b) {
+GRAPHC_INLINE float gc_maxf(float a, float b) {
     return (a > b || a != a) ? a : (b > a || b != b) ? b : (signbit(a) ? b : a);
 }
-static inline float gc_minf(float a, float b) {
+GRAPHC_INLINE float gc_minf(float a, float b) {
     return (a < b || a != a) ? a : (b < a || b != b) ? b : (signbit(a) ? a : b);
 }
 /* Python's floor division and modulo */
-static inline int64_t gc_floordiv(int64_t a, int64_t b) {
+GRAPHC_INLINE int64_t gc_floordiv(int64_t a, int64_t b) {
     int64_t q = a / b, r = a % b;
     return (r != 0 && ((r < 0) != (b < 0))) ? q - 1 : q;
 }
-static inline int64_t gc_mod(int64_t a, int64_t b) {
+GRAPHC_INLINE int64_t gc_mod(int64_t a, int64_t b) {
     int64_t r = a % b;
     return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
 }
 """
+"""The helper functions every C-family program uses; the language's prelude defines
+GRAPHC_INLINE (C: `static inline`; CUDA: a device function too)."""
+
+PRELUDE = "#include <math.h>\n#include <stdint.h>\n\n#define GRAPHC_INLINE static inline\n\n" + \
+    HELPERS
+"""The C backend's prelude."""
 
 
 def c_type(dtype: DType) -> str:

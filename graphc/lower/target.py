@@ -81,3 +81,10 @@ direct convolutions and column sums, and the thread pool."""
 PORTABLE_C = Target("c", vector_bytes=64, native=frozenset({Print}), tasks=TaskPolicy())
 """The C backend: every routine expanded into loops (any C compiler builds them), the
 parallel loops the CPU would split run as OpenMP loops, the CPU's schedule otherwise."""
+
+
+CUDA = Target("cuda", vector_bytes=16, native=frozenset({Print}), tasks=None,
+              conv_lanes=1, direct_conv_vectors=64)
+"""The CUDA backend: parallel loops become grids (no thread pool, no task policy); every
+routine but print expanded into loops for now; convolutions run direct for up to 256
+float32 output channels (each output element a thread), one image chunk at a time."""

@@ -3,13 +3,14 @@ the compiling backends (codegen/base/backend.py), by name."""
 from __future__ import annotations
 
 from ..codegen.c.backend import CBackend
+from ..codegen.cuda.backend import CUDABackend, CUDAHostBackend
 from ..codegen.llvm.backend import LLVMBackend
 from ..codegen.loopir.backend import LoopIRBackend
 from ..ir import GraphcError
 from ..runtime.interpreter import RunContext, execute
 
 DEFAULT_BACKEND = "llvm"
-PLANNED = {"cuda": "the CUDA backend"}
+PLANNED: dict[str, str] = {}        # backends named before they land
 
 
 class NumpyBackend:
@@ -24,7 +25,7 @@ class NumpyBackend:
 
 
 _BACKENDS = {"numpy": NumpyBackend, "llvm": LLVMBackend, "c": CBackend,
-             "loopir": LoopIRBackend}
+             "loopir": LoopIRBackend, "cuda": CUDABackend, "cuda-host": CUDAHostBackend}
 
 
 def get_backend(name: str | None, check_numerics: bool = False, static_batch: bool = False):

@@ -54,6 +54,7 @@ class Session:
         if "initial_value" in var.attrs:
             return np.array(var.attrs["initial_value"])
         init = var.attrs["initializer"]
+        self._sync_variables()
         program = Program.build(self.graph, [init], [])
         ctx = RunContext({}, self._variables, self._rng_counters)
         return np.array(execute(program.nodes, ctx)[init])
@@ -68,9 +69,16 @@ class Session:
                 self._variables[n] = self._initial_value(n)
         self._initialized.add(id(program))
 
+    def _sync_variables(self) -> None:
+        """Have the backend bring back the variables it keeps elsewhere (a GPU)."""
+        sync = getattr(self.backend, "sync_variables", None)
+        if sync is not None:
+            sync(self._variables)
+
     def variable_value(self, var: Node) -> np.ndarray:
         with self._run_lock:          # never a value half-way through a run's update
             self._check_open()
+            self._sync_variables()
             if var not in self._variables:
                 self._variables[var] = self._initial_value(var)
             return self._variables[var].copy()

@@ -193,15 +193,19 @@ class CompiledProgram:
         if self._status[0]:
             for user, saved in self._restore:
                 np.copyto(variables[user], saved)
-            node, message = self.lowered.failures[self._status[0] - 1]
-            if message.startswith(node.describe()):        # a numerics check
-                raise NumericsError(message)
-            raise ExecutionError(f"{node.describe()}: {message}")
+            self._raise_failure(*self.lowered.failures[self._status[0] - 1])
         return [early[i] if i in early else None if b is None else
                 view.copy() if view is not None else
                 self._read(b, node, self._shapes[i], feeds, variables)
                 for i, (b, node, view) in enumerate(zip(self._outputs, self.program.outputs,
                                                         self._views))]
+
+    @staticmethod
+    def _raise_failure(node, message: str):
+        """The error of a failed run-time check: NumericsError for check_numerics."""
+        if message.startswith(node.describe()):
+            raise NumericsError(message)
+        raise ExecutionError(f"{node.describe()}: {message}")
 
     def _read(self, b, node, shape, feeds, variables) -> np.ndarray:
         """An output not held in the arena (those are copied from `_views`)."""

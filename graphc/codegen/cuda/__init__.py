@@ -1,0 +1,1 @@
+"""The CUDA backend: the loop IR rendered as one CUDA translation unit per program."""
