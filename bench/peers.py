@@ -20,25 +20,29 @@ def jax_available():
 
 
 # -- PyTorch -----------------------------------------------------------------------------
-def torch_step(name, params, data, compiled=False, threads=2):
+def torch_step(name, params, data, compiled=False, threads=2, device="cpu"):
+    """device: "cpu", or "cuda" (the step then ends with the GPU's work done)."""
     import torch
     import torch.nn.functional as F
     torch.set_num_threads(threads)
-    ps = [torch.tensor(p, requires_grad=True) for p in params]
+
+    def tensor(value, grad=False):
+        return torch.tensor(value, device=device, requires_grad=grad)
+    ps = [tensor(p, True) for p in params]
     if name == "seed-2layer":
-        x, y = (torch.tensor(d) for d in data)
+        x, y = (tensor(d) for d in data)
 
         def loss_fn():
             h = torch.sigmoid(x @ ps[0])
             return ((h @ ps[1] - y) ** 2).sum()
         opt = torch.optim.SGD(ps, lr=1e-4)
     else:
-        x = torch.tensor(data[0])
-        labels = torch.tensor(data[1]).long()
+        x = tensor(data[0])
+        labels = tensor(data[1]).long()
         if name == "lenet5":
             x = x.permute(0, 3, 1, 2).contiguous()        # NCHW, torch's own layout
-            ps[0] = torch.tensor(params[0].transpose(3, 2, 0, 1).copy(), requires_grad=True)
-            ps[2] = torch.tensor(params[2].transpose(3, 2, 0, 1).copy(), requires_grad=True)
+            ps[0] = tensor(params[0].transpose(3, 2, 0, 1).copy(), True)
+            ps[2] = tensor(params[2].transpose(3, 2, 0, 1).copy(), True)
 
         def loss_fn():
             h = x
@@ -59,6 +63,8 @@ def torch_step(name, params, data, compiled=False, threads=2):
         loss = loss_fn()
         loss.backward()
         opt.step()
+        if device != "cpu":
+            torch.cuda.synchronize()
         return loss
 
     return torch.compile(step) if compiled else step

@@ -21,7 +21,7 @@ from fuzz_graphs import HypothesisChooser, RandomChooser, build_case, check_case
 from backends import NATIVE
 
 COMPILED_BACKENDS = NATIVE     # the loop-IR interpreter is too slow for these sizes
-EXAMPLES = int(os.environ.get("GRAPHC_FUZZ_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("GRAPHC_FUZZ_EXAMPLES", "200"))
 RANDOM = os.environ.get("GRAPHC_FUZZ_RANDOM", "0") == "1"
 
 

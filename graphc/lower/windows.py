@@ -103,8 +103,9 @@ def lower_pool(node, vb, names: Names, out_buffer: str) -> list:
                                          Select(ok, const(1, dtype), const(0, dtype))))]
         result = Local(acc, dtype) if is_max else Binary("div", Local(acc, dtype),
                                                          Local(count, dtype))
-        return [Declare(acc, dtype, init), Declare(count, dtype, const(0, dtype))] + \
-            nest(names, geo.ksize, body, inner_kind="serial") + \
+        declares = [Declare(acc, dtype, init)] + \
+            ([] if is_max else [Declare(count, dtype, const(0, dtype))])
+        return declares + nest(names, geo.ksize, body, inner_kind="serial") + \
             [Store(out_buffer, linear_index(index, row_major_strides(node.shape)), result)]
     return nest(names, node.shape, element, outer_kind="parallel")
 

@@ -3,8 +3,9 @@ that launches them.
 
 A loop-IR kernel's top-level statements run one after another, each finished before
 the next starts, so each becomes a launch of its own:
-- a parallel loop, with the loops nested directly inside it that are declared
-  independent (vector or parallel; a serial one may carry a dependence), is one grid:
+- a loop whose iterations are declared independent (parallel or vector; a serial one
+  may carry a dependence), with the independent loops nested directly inside it, is one
+  grid:
   the nest's iterations are numbered and dealt to the grid's threads (a grid-stride
   loop, so any number of blocks covers any extent);
 - the other statements between two parallel loops run as one thread (a full reduction
@@ -36,18 +37,18 @@ class DeviceRenderer(CStyleRenderer):
 
 
 def units(kernel: Kernel) -> list[tuple[str, list]]:
-    """The kernel's launches in order: ("grid", [loop]), ("thread", statements) or
-    ("print", [print])."""
+    """The kernel's launches in order: ("grid", [loop]), ("thread", statements), or
+    ("host", [a print]) for what the host does between launches."""
     out: list[tuple[str, list]] = []
     declared: set[str] = set()
     for s in kernel.body:
         if isinstance(s, Print):
-            out.append(("print", [s]))
+            out.append(("host", [s]))
             continue
         if isinstance(s, Declare):
             declared.add(s.name)
         reads_locals = any(isinstance(x, Local) and x.name in declared for x in walk([s]))
-        if isinstance(s, Loop) and s.kind == "parallel" and not reads_locals:
+        if isinstance(s, Loop) and s.kind in INDEPENDENT and not reads_locals:
             out.append(("grid", [s]))
         elif out and out[-1][0] == "thread":
             out[-1][1].append(s)
@@ -126,13 +127,33 @@ def program_source(kernels: list[Kernel], table_slots: dict[str, int],
     """The program's CUDA source: prelude, device kernels, host entry point.
     print_sizes: print index → the element count of its value (an int or a symbolic
     size), for the copy to the host."""
-    device = [PRELUDE, HELPERS]
+    device, entry = program_parts(kernels, table_slots, stop_slot, print_sizes)
+    return "\n\n".join([PRELUDE, HELPERS] + device + [HOST_HELPERS, entry]) + "\n"
+
+
+def bundle_source(programs: list[tuple]) -> str:
+    """Several programs in one translation unit, each in a namespace of its own with its
+    entry point numbered (`graphc_program_3`): one nvcc run checks them all.
+    programs: the arguments of `program_source`, per program."""
+    parts = [PRELUDE, HELPERS, HOST_HELPERS]
+    for i, args in enumerate(programs):
+        device, entry = program_parts(*args, entry=f"{ENTRY}_{i}")
+        parts.append(f"namespace graphc_program_{i} {{\n\n" + "\n\n".join(device + [entry])
+                     + f"\n\n}}  // namespace graphc_program_{i}")
+    return "\n\n".join(parts) + "\n"
+
+
+def program_parts(kernels: list[Kernel], table_slots: dict[str, int],
+                  stop_slot: int | None = None, print_sizes: dict | None = None,
+                  entry: str = ENTRY) -> tuple[list[str], str]:
+    """(the device kernels' source, the host entry point's source)."""
+    device = []
     host = _HostCode()
     for k in kernels:
         args = ", ".join(f"({c_type(p.dtype)} *) table[{table_slots[p.name]}]" for p in k.params)
         for u, (kind, stmts) in enumerate(units(k)):
             name = f"{k.name}_{u}"
-            if kind == "print":
+            if kind == "host":               # a print: copy to the host, call it there
                 (p,) = stmts
                 count = host.expr(idx((print_sizes or {}).get(p.index, 0)))
                 item = next(q.dtype.itemsize for q in k.params if q.name == p.target)
@@ -142,8 +163,7 @@ def program_source(kernels: list[Kernel], table_slots: dict[str, int],
                 continue
             if kind == "grid":
                 text, total = _grid_function(k, name, stmts[0])
-                count = host.expr(total)
-                blocks = f"graphc_blocks({count})"
+                blocks = f"graphc_blocks({host.expr(total)})"
             else:
                 text, blocks = _thread_function(k, name, stmts), "1"
             device.append(text)
@@ -153,12 +173,13 @@ def program_source(kernels: list[Kernel], table_slots: dict[str, int],
         if stop_slot is not None and any(table_slots[p.name] == stop_slot for p in k.params):
             host.line(f"if (int failed = graphc_check_status(table[{stop_slot}], error, "
                       "error_size)) return failed == 2 ? 0 : 1;")
-    body = ["const int64_t *sizes = host_sizes;", "(void) sizes;"]
-    entry = [f'extern "C" int {ENTRY}(void **table, const int64_t *host_sizes, '
+    uses_sizes = any("sizes[" in line for line in host.sizes.lines)
+    lines = [f'extern "C" int {entry}(void **table, const int64_t *host_sizes, '
              "graphc_print_fn print, char *error, int error_size) {",
-             *("    " + line for line in body), *host.sizes.lines, "    return graphc_finish(error, error_size);",
-             "}"]
-    return "\n\n".join(device + [HOST_HELPERS, "\n".join(entry)]) + "\n"
+             *(["    const int64_t *sizes = host_sizes;"] if uses_sizes else
+               ["    (void) host_sizes;"]),
+             *host.sizes.lines, "    return graphc_finish(error, error_size);", "}"]
+    return device, "\n".join(lines)
 
 
 HOST_HELPERS = f"""inline unsigned graphc_blocks(int64_t iterations) {{
