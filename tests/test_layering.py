@@ -22,6 +22,8 @@ LAYERS = [
     {"cli", "__init__", "__main__"},
 ]
 LAYER_OF = {name: depth for depth, names in enumerate(LAYERS) for name in names}
+TOOLS = {"codegen/cuda/selftest.py"}
+"""Commands run as `python -m ...` that drive the whole library: the top layer."""
 
 
 def _package(path: pathlib.Path) -> str:
@@ -56,8 +58,9 @@ def test_every_package_imports_only_from_layers_below():
     for path in sorted(ROOT.rglob("*.py")):
         own = _package(path)
         assert own in LAYER_OF, f"{own} is in no layer: add it to LAYERS"
+        layer = len(LAYERS) if str(path.relative_to(ROOT)) in TOOLS else LAYER_OF[own]
         for line, target in _imports(path):
-            if target != own and LAYER_OF.get(target, -1) >= LAYER_OF[own]:
+            if target != own and LAYER_OF.get(target, -1) >= layer:
                 wrong.append(f"{path.relative_to(ROOT)}:{line} imports graphc.{target}")
     assert not wrong, "\n".join(wrong)
 
