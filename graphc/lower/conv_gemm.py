@@ -33,7 +33,8 @@ def workspace_name(dtype) -> str:
     return f"workspace_{dtype.short}"
 
 
-def _geometry(node, x_shape, w_shape):
+def geometry(node, x_shape, w_shape):
+    """The window geometry of a convolution node (conv2d or one of its gradients)."""
     a = node.attrs
     return Geometry(x_shape[1:3], w_shape[:2], a["strides"], a["dilations"], a["padding"],
                     a.get("strict", False))
@@ -54,7 +55,7 @@ def chunk_images(batch, rows_per_image: int, panel_cols: int, target: int) -> in
 
 class _Plan:
     def __init__(self, node, x_shape, w_shape, target):
-        self.geo = _geometry(node, x_shape, w_shape)
+        self.geo = geometry(node, x_shape, w_shape)
         self.kh, self.kw, self.cin, self.cout = w_shape
         self.batch = x_shape[0]
         self.oh, self.ow = self.geo.out_hw

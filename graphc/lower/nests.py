@@ -27,9 +27,12 @@ def extent(d):
     return idx(d) if isinstance(d, int | SymbolicDim) else d
 
 
-def nest(names: Names, shape, body_fn, inner_kind: str = "vector", outer_kind: str = "serial"):
+def nest(names: Names, shape, body_fn, inner_kind: str = "vector", outer_kind: str = "serial",
+         middle_kind: str = "serial"):
     """Loops over `shape` (outermost first; sizes or extent expressions); body_fn(index
-    tuple) gives the innermost body. Size-1 axes get no loop (their index is 0)."""
+    tuple) gives the innermost body. Size-1 axes get no loop (their index is 0).
+    middle_kind: of the loops between the outermost and the innermost ("parallel" when
+    every iteration is independent, so a GPU grid may take the whole nest)."""
     variables = [names.var() if d != 1 else None for d in shape]
     index = tuple(v if v is not None else idx(0) for v in variables)
     body = body_fn(index)
@@ -40,7 +43,7 @@ def nest(names: Names, shape, body_fn, inner_kind: str = "vector", outer_kind: s
         elif depth == len(looped) - 1:
             kind = outer_kind
         else:
-            kind = "serial"
+            kind = middle_kind
         body = [Loop(v, extent(d), body, kind)]
     return body
 

@@ -19,6 +19,7 @@ from .reductions import (column_sum_period, lower_arg_reduce, lower_column_sum, 
                          lower_softmax_family, lower_tile_grad)
 from .conv_gemm import (CONV_GEMM, direct_conv_applies, lower_conv2d_direct,
                         workspace_elements, workspace_name)
+from .conv_grads import DIRECT_GRADIENTS
 from .matmul import lower_matmul
 from .routines import Print, expand_routines
 from .target import CPU, Target
@@ -248,14 +249,14 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
     if any(r.shape != shape for r in k.roots):
         raise LoweringError(f"{name}: roots of different shapes")
     if anchor is None:
-        body = nest(names, shape, store_roots, outer_kind="parallel")
+        body = nest(names, shape, store_roots, outer_kind="parallel", middle_kind="parallel")
     elif anchor.op.lowering in SOFTMAX_LOWERINGS:
         axis = anchor.attrs.get("axis", anchor.rank)
         outer = anchor.shape if anchor.op.lowering == "cross_entropy" else \
             tuple(d for i, d in enumerate(anchor.shape) if i != axis)
         body = nest(names, outer, lambda o: lower_softmax_family(anchor, vb, names, o,
                                                                   store_roots),
-                    inner_kind="serial", outer_kind="parallel")
+                    inner_kind="parallel", outer_kind="parallel", middle_kind="parallel")
     elif anchor.op.lowering == "reduce" and \
             (period := column_sum_period(anchor, buffer_of, target.column_lanes,
                                          target.column_sum_period)):
@@ -264,8 +265,10 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
                                 store_roots)
     elif anchor.op.lowering in REDUCTIONS:
         reduce = REDUCTIONS[anchor.op.lowering]
+        # every kept element independent; the rows' own loops are serial, so a row is
+        # never vectorised across its neighbours
         body = nest(names, anchor.shape, lambda o: reduce(anchor, vb, names, o, store_roots),
-                    inner_kind="serial", outer_kind="parallel")
+                    inner_kind="parallel", outer_kind="parallel", middle_kind="parallel")
     elif is_template(anchor):
         body = _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
                                workspaces, prints, graph, target)
@@ -320,6 +323,8 @@ def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
     lowering = anchor.op.lowering
     if lowering == "matmul":
         body = lower_matmul(anchor, buffer_of, out, names)
+    elif lowering in DIRECT_GRADIENTS and target.conv_gradients == "direct":
+        body = DIRECT_GRADIENTS[lowering](anchor, vb, names, out)
     elif direct_conv_applies(anchor, target):
         body = lower_conv2d_direct(anchor, vb, names, out, buffer_of, target)
     elif lowering in CONV_GEMM and anchor.dtype.is_floating:
@@ -352,7 +357,7 @@ def _epilogue_reading(buffer, nodes, anchor, vb, names, store) -> list:
         return Load(buffer, linear_index(index, strides), anchor.dtype)
     for node in nodes:
         vb.overrides[node] = from_buffer
-    return nest(names, anchor.shape, store, outer_kind="parallel")
+    return nest(names, anchor.shape, store, outer_kind="parallel", middle_kind="parallel")
 
 
 def _finite_checks(k, value_buffer, checks) -> list:

@@ -240,7 +240,7 @@ class ConvDirect(Routine):
                      idx(s.c_out)), co)
         return [Loop(oh, idx(s.oh), [Loop(ow, idx(s.ow), [Loop(co, idx(s.c_out), [
             Declare(acc, dtype, const(0, dtype)), taps, Store(self.out, at, Local(acc, dtype))],
-            "vector")])])]
+            "vector")], "parallel")], "parallel")]       # every output element independent
 
     def run_numpy(self, buffers, value):
         s, n = self.shape, value(self.image)

@@ -54,6 +54,8 @@ class Target:
     column_sum_period: int = 256             # and at most this many
     direct_conv_vectors: int = 1             # output channels of a direct conv: this many
     #                                          vectors of the dtype at most
+    conv_gradients: str = "panels"           # "panels": im2col + GEMM (or the direct
+    #   routines); "direct": every gradient element a sum of its own (lower/conv_grads.py)
 
     def lanes(self, dtype: DType) -> int:
         return self.vector_bytes // dtype.itemsize
@@ -84,7 +86,8 @@ parallel loops the CPU would split run as OpenMP loops, the CPU's schedule other
 
 
 CUDA = Target("cuda", vector_bytes=16, native=frozenset({Print}), tasks=None,
-              conv_lanes=1, direct_conv_vectors=64)
+              conv_lanes=1, direct_conv_vectors=64, conv_gradients="direct")
 """The CUDA backend: parallel loops become grids (no thread pool, no task policy); every
 routine but print expanded into loops for now; convolutions run direct for up to 256
-float32 output channels (each output element a thread), one image chunk at a time."""
+float32 output channels and their gradients element by element (each output element a
+thread), with no im2col panel."""

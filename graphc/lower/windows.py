@@ -107,7 +107,7 @@ def lower_pool(node, vb, names: Names, out_buffer: str) -> list:
             ([] if is_max else [Declare(count, dtype, const(0, dtype))])
         return declares + nest(names, geo.ksize, body, inner_kind="serial") + \
             [Store(out_buffer, linear_index(index, row_major_strides(node.shape)), result)]
-    return nest(names, node.shape, element, outer_kind="parallel")
+    return nest(names, node.shape, element, outer_kind="parallel", middle_kind="parallel")
 
 
 def _window_argmax(vb, names, geo, x, n, oh, ow, c, dtype):
@@ -225,7 +225,7 @@ def lower_max_pool_grad(node, vb, names: Names, out_buffer: str, epilogue=None) 
         return [Declare(acc, dtype, zero)] + nest(names, geo.ksize, body, inner_kind="serial") + \
             [Store(out_buffer, linear_index(index, row_major_strides(node.shape)),
                    Local(acc, dtype))]
-    return nest(names, node.shape, element, outer_kind="parallel")
+    return nest(names, node.shape, element, outer_kind="parallel", middle_kind="parallel")
 
 
 def lower_max_pool_grad_grad(node, vb, names: Names, out_buffer: str) -> list:
@@ -242,7 +242,7 @@ def lower_max_pool_grad_grad(node, vb, names: Names, out_buffer: str) -> list:
         hw = _tap(geo, (oh, ow), (a, b))
         v = vb.value(g, (n, *_clamped(geo, hw), c))
         return stmts + [Store(out_buffer, linear_index(index, row_major_strides(node.shape)), v)]
-    return nest(names, node.shape, element, outer_kind="parallel")
+    return nest(names, node.shape, element, outer_kind="parallel", middle_kind="parallel")
 
 
 def lower_avg_pool_grad(node, vb, names: Names, out_buffer: str) -> list:
@@ -274,7 +274,7 @@ def lower_avg_pool_grad(node, vb, names: Names, out_buffer: str) -> list:
         return [Declare(acc, dtype, zero)] + nest(names, geo.ksize, body, inner_kind="serial") + \
             [Store(out_buffer, linear_index(index, row_major_strides(node.shape)),
                    Local(acc, dtype))]
-    return nest(names, node.shape, element, outer_kind="parallel")
+    return nest(names, node.shape, element, outer_kind="parallel", middle_kind="parallel")
 
 
 def lower_gather_grad(node, vb, names: Names, out_buffer: str) -> list:
