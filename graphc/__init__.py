@@ -22,6 +22,7 @@ from .ops import (Variable, abs, add, add_n, argmax, argmin, assign, assign_add,
 from .ops import print_ as print  # noqa: A001 - TF1 spelling gc.print
 from .ir import ExecutionError, NumericsError
 from .session import Session
+from .export import ExportError, WeightsError, export, load_exported
 
 bool = bool_  # noqa: A001 - TF1 spelling gc.bool
 

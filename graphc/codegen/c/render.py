@@ -9,6 +9,8 @@ pointers from the table and returns after a kernel whose run-time check failed.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ...lower.access import loop_work
 from ...lower.loopir import Kernel, Loop
 from ...lower.routines import Print
@@ -44,14 +46,21 @@ class CRenderer(CStyleRenderer):
 def program_source(kernels: list[Kernel], table_slots: dict[str, int], tasks=None,
                    stop_slot: int | None = None) -> str:
     """The program's C source: the prelude, every kernel, the entry point."""
-    parts = [PRELUDE]
-    for k in kernels:
-        parts.append(CRenderer(k, tasks).function())
+    return "\n\n".join([PRELUDE, program_body(kernels, table_slots, tasks, stop_slot)]) + "\n"
+
+
+def program_body(kernels: list[Kernel], table_slots: dict[str, int], tasks=None,
+                 stop_slot: int | None = None, prefix: str = "", entry: str = ENTRY,
+                 qualifier: str = "void") -> str:
+    """Every kernel (named with `prefix`, so several programs share a translation unit)
+    and the entry point `qualifier entry(void **table)`, without the prelude."""
+    kernels = [replace(k, name=prefix + k.name) for k in kernels]
+    parts = [CRenderer(k, tasks).function() for k in kernels]
     body = []
     for k in kernels:
         args = ", ".join(f"({c_type(p.dtype)} *) table[{table_slots[p.name]}]" for p in k.params)
         body.append(f"    {k.name}({args});")
         if stop_slot is not None and any(table_slots[p.name] == stop_slot for p in k.params):
             body.append(f"    if (*(int64_t *) table[{stop_slot}] != 0) return;")
-    parts.append("\n".join([f"void {ENTRY}(void **table) {{"] + body + ["}"]))
-    return "\n\n".join(parts) + "\n"
+    parts.append("\n".join([f"{qualifier} {entry}(void **table) {{"] + body + ["}"]))
+    return "\n\n".join(parts)
