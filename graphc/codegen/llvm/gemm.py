@@ -83,9 +83,14 @@ def host_config(dtype: str) -> GemmConfig:
     target_machine()                      # initialises the native target
     features = llvm.get_host_cpu_features()
     bits = 512 if features.get("avx512f") else 256 if features.get("avx2") else 128
-    fma = bool(features.get("fma"))
-    width = bits // (8 * SIZE[dtype])
-    registers = 32 if bits == 512 else 16
+    return gemm_config(dtype, bits, bool(features.get("fma")))
+
+
+def gemm_config(dtype: str, vector_bits: int, fma: bool) -> GemmConfig:
+    """Blocking for a CPU with vectors of `vector_bits` (32 registers at 512 bits, else
+    16): the host's (`host_config`), or an export's target CPU."""
+    width = vector_bits // (8 * SIZE[dtype])
+    registers = 32 if vector_bits == 512 else 16
     mr, nr = (8, 2 * width) if registers == 32 else (6, 2 * width)
     kc = 512 if dtype == "f32" else 384
     mc = 12 * mr
