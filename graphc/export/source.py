@@ -281,7 +281,7 @@ def tables(model: Model) -> str:
         inputs = t.tensors(f"gx_inputs{pi}", p.inputs)
         input_slots = []
         for tensor in p.inputs:
-            node = p.optimized.feeds[tensor.node]
+            node = p.optimized.feeds.get(tensor.node)     # None: the program never reads it
             name = p.lowered.value_buffer.get(node)
             input_slots.append(slot_of[name] if name is not None and
                                p.lowered.buffer(name).kind == "feed" else -1)
@@ -372,7 +372,7 @@ def api(model: Model, graphc_version: str) -> str:
         body += [f"    outputs[{j}] = {name};" for j, name in enumerate(outs)]
         if not ins:
             body.append("    inputs[0] = NULL;")
-        batch = "batch" if p.batched else "0"
+        batch = "batch" if p.batched else str(p.fixed_batch or 0)
         body += [f"    return gx_execute(ctx, {i}, {batch}, inputs, outputs);", "}", ""]
         parts.append("\n".join(body))
     if model.program("train_step") is not None:

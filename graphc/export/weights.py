@@ -40,7 +40,7 @@ def encode(arrays: dict[str, np.ndarray], model: str, abi: int,
     meta = {"graphc_model": model, "graphc_abi": str(abi)}
     chunks, offset = [], 0
     for name, array in arrays.items():
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array, order="C")          # (ascontiguousarray makes 0-d 1-d)
         raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
         header[name] = {"dtype": DTYPES[array.dtype.name], "shape": list(array.shape),
                         "data_offsets": [offset, offset + len(raw)]}

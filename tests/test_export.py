@@ -1,0 +1,442 @@
+"""gc.export: the exported library (through a C program built with gcc, and through
+gc.load_exported) computes what the session computes — outputs, and k train steps —
+links statically against libc, libm and pthreads alone, and refuses bad weights."""
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc import models
+from graphc.export import weights
+from graphc.export.model import ABI_VERSION
+
+CC = shutil.which("gcc") or shutil.which("cc")
+needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler on this machine")
+TARGETS = ("c", "cpu", "cpu-portable")
+STEPS = 3
+
+
+def classifier(kind: str):
+    step = models.mlp() if kind == "mlp" else models.lenet5()
+    with step.graph.as_default():
+        probs = gc.nn.softmax(step.logits, name="probs")
+    return step, probs
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """(session, step, probs, folder) per (model, target): each model trained 2 steps in
+    its session before the export, so the weights are not the initial ones."""
+    made = {}
+
+    def get(kind: str, target: str):
+        if (kind, target) not in made:
+            step, probs = classifier(kind)
+            sess = gc.Session(graph=step.graph)
+            for i in range(2):
+                sess.run(step.train_op, step.batch(16, seed=100 + i))
+            folder = tmp_path_factory.mktemp(f"{kind}-{target}") / "export"
+            gc.export(sess, [step.x], [probs], folder, name=kind, target=target,
+                      train_step=step.train_op, loss=step.loss)
+            made[kind, target] = (sess, step, probs, folder)
+        return made[kind, target]
+    return get
+
+
+def assert_matches(actual, expected, target):
+    if target == "cpu":             # the session's own code, compiled ahead of time
+        np.testing.assert_array_equal(actual, expected)
+    else:                           # another GEMM blocking or the C compiler's code
+        np.testing.assert_allclose(actual, expected, rtol=2e-5, atol=2e-6)
+
+
+@needs_cc
+@pytest.mark.parametrize("kind", ["mlp", "lenet"])
+@pytest.mark.parametrize("target", TARGETS)
+def test_loader_matches_session(exports, kind, target, tmp_path):
+    sess, step, probs, folder = exports(kind, target)
+    model = gc.load_exported(folder)
+    for seed, n in ((1, 5), (2, 33)):             # two batch sizes, one library
+        xb = step.batch(n, seed=seed)[step.x]
+        assert_matches(model(xb), sess.run(probs, {step.x: xb}), target)
+    # k train steps in the library equal k steps in a copy of the session
+    twin = gc.Session(graph=step.graph)
+    for v in step.graph.get_collection(gc.ops.state.VARIABLES):
+        twin.set_variable_value(v, sess.variable_value(v))
+    for i in range(STEPS):
+        batch = step.batch(8, seed=200 + i)
+        expected, _ = twin.run([step.loss, step.train_op], batch)
+        loss = model.train_step(batch[step.x], batch[step.y])
+        assert_matches(np.float32(loss), expected, target)
+    model.save(tmp_path / "trained.safetensors")
+    saved = weights.read(tmp_path / "trained.safetensors")
+    for v in step.graph.get_collection(gc.ops.state.VARIABLES):
+        assert_matches(saved[v.name], twin.variable_value(v), target)
+    xb = step.batch(4, seed=9)[step.x]
+    assert_matches(model(xb), twin.run(probs, {step.x: xb}), target)
+    model.close()
+    # the saved weights load into the same library, as the file the export wrote
+    again = gc.load_exported(folder, weights=tmp_path / "trained.safetensors")
+    assert_matches(again(xb), twin.run(probs, {step.x: xb}), target)
+    again.close()
+
+
+HARNESS = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include "mlp.h"
+
+static void *slurp(const char *path, long *size) {
+    FILE *f = fopen(path, "rb");
+    void *data;
+    if (!f) { perror(path); exit(3); }
+    fseek(f, 0, SEEK_END); *size = ftell(f); fseek(f, 0, SEEK_SET);
+    data = malloc(*size ? *size : 1);
+    if (fread(data, 1, *size, f) != (size_t) *size) exit(3);
+    fclose(f);
+    return data;
+}
+
+int main(int argc, char **argv) {
+    mlp_context *ctx;
+    long xs, ys;
+    float *x, *probs, loss;
+    int32_t *y;
+    int64_t n;
+    int status, i, steps;
+    FILE *out;
+    if (argc != 7) return 2;
+    status = mlp_create(argv[1], &ctx);
+    if (status != MLP_OK) {
+        printf("create failed (%d): %s\n", status, mlp_last_error(ctx));
+        mlp_destroy(ctx);
+        return 1;
+    }
+    x = (float *) slurp(argv[2], &xs);
+    y = (int32_t *) slurp(argv[3], &ys);
+    n = ys / 4;
+    steps = atoi(argv[4]);
+    probs = (float *) malloc(n * 10 * sizeof(float));
+    if (mlp_run(ctx, n, x, probs) != MLP_OK) { printf("%s\n", mlp_last_error(ctx)); return 1; }
+    out = fopen(argv[5], "wb");
+    fwrite(probs, sizeof(float), n * 10, out);
+    for (i = 0; i < steps; i++) {
+        if (mlp_train_step(ctx, n, x, y, &loss) != MLP_OK) {
+            printf("%s\n", mlp_last_error(ctx));
+            return 1;
+        }
+        fwrite(&loss, sizeof(float), 1, out);
+    }
+    fclose(out);
+    if (mlp_save(ctx, argv[6]) != MLP_OK) { printf("%s\n", mlp_last_error(ctx)); return 1; }
+    if (mlp_run(ctx, -1, x, probs) != MLP_ERROR_ARGUMENT) return 4;
+    printf("batch -1: %s\n", mlp_last_error(ctx));
+    mlp_destroy(ctx);
+    return 0;
+}
+"""
+
+ALLOWED_LIBRARIES = ("linux-vdso", "libc.so", "libm.so", "libpthread.so", "ld-linux",
+                     "libgcc_s.so")
+
+
+@needs_cc
+@pytest.mark.parametrize("target", TARGETS)
+def test_c_program_links_statically_and_matches(exports, target, tmp_path):
+    sess, step, probs, folder = exports("mlp", target)
+    (tmp_path / "main.c").write_text(HARNESS)
+    program = tmp_path / "harness"
+    subprocess.run([CC, "-O1", "-std=c99", "-Wall", "-Werror", f"-I{folder}", "main.c",
+                    str(folder / "libmlp.a"), "-lm", "-pthread", "-o", str(program)],
+                   cwd=tmp_path, check=True, capture_output=True)
+    ldd = subprocess.run(["ldd", str(program)], capture_output=True, text=True).stdout
+    libraries = [os.path.basename(line.split()[0]) for line in ldd.splitlines() if line.strip()]
+    assert libraries and all(lib.startswith(ALLOWED_LIBRARIES) for lib in libraries), ldd
+    undefined = subprocess.run(["nm", "-u", str(folder / "libmlp.a")], capture_output=True,
+                               text=True).stdout.split()
+    assert not [s for s in undefined if s.startswith(("Py", "_Py", "graphc_", "LLVM"))]
+    batch = step.batch(6, seed=5)
+    batch[step.x].tofile(tmp_path / "x.bin")
+    batch[step.y].tofile(tmp_path / "y.bin")
+    run = subprocess.run([str(program), str(folder / "mlp.safetensors"), "x.bin", "y.bin",
+                          str(STEPS), "out.bin", "saved.safetensors"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "batch -1: " in run.stdout and "negative" in run.stdout
+    out = np.fromfile(tmp_path / "out.bin", np.float32)
+    twin = gc.Session(graph=step.graph)
+    for v in step.graph.get_collection(gc.ops.state.VARIABLES):
+        twin.set_variable_value(v, sess.variable_value(v))
+    assert_matches(out[:60].reshape(6, 10), twin.run(probs, {step.x: batch[step.x]}), target)
+    losses = [twin.run([step.loss, step.train_op], batch)[0] for _ in range(STEPS)]
+    assert_matches(out[60:], np.array(losses, np.float32), target)
+    saved = weights.read(tmp_path / "saved.safetensors")
+    for v in step.graph.get_collection(gc.ops.state.VARIABLES):
+        assert_matches(saved[v.name], twin.variable_value(v), target)
+
+
+@needs_cc
+def test_c_export_builds_strict_c99(exports, tmp_path):
+    """The c target's source is C99 a strict compiler accepts without a warning."""
+    _, _, _, folder = exports("lenet", "c")
+    done = subprocess.run([CC, "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", f"-I{folder}", "-c",
+                           str(folder / "lenet.c"), "-o", str(tmp_path / "lenet.o")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    make = shutil.which("make")
+    if make:                        # the Makefile rebuilds both libraries from the sources
+        copy = tmp_path / "rebuild"
+        shutil.copytree(folder, copy)
+        for lib in ("liblenet.so", "liblenet.a", "lenet.o"):
+            (copy / lib).unlink()
+        done = subprocess.run([make, "-s"], cwd=copy, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert (copy / "liblenet.so").exists() and (copy / "liblenet.a").exists()
+
+
+# -- the weights file ---------------------------------------------------------------------
+
+def _weights_file(folder, kind="mlp"):
+    return folder / f"{kind}.safetensors"
+
+
+@needs_cc
+def test_weights_file_is_safetensors(exports):
+    safetensors_numpy = pytest.importorskip("safetensors.numpy")
+    sess, step, _, folder = exports("mlp", "c")
+    loaded = safetensors_numpy.load_file(str(_weights_file(folder)))
+    for v in step.graph.get_collection(gc.ops.state.VARIABLES):
+        np.testing.assert_array_equal(loaded[v.name], sess.variable_value(v))
+
+
+def _corrupt(path, how: str, other=None):
+    data = bytearray(path.read_bytes())
+    if how == "flip data":
+        data[-5] ^= 0x40
+    elif how == "flip header":
+        where = data.index(b"data_offsets")
+        data[where] = ord("D")               # the entry's offsets go missing
+    elif how == "truncate":
+        data = data[: len(data) // 2]
+    elif how == "empty":
+        data = bytearray()
+    elif how == "short length":
+        data = data[:5]
+    elif how == "another model":
+        data = bytearray(other.read_bytes())
+    elif how == "another version":
+        arrays = weights.read(path)
+        model = json_meta(path)["graphc_model"]
+        data = bytearray(weights.encode(arrays, model, ABI_VERSION + 1))
+    elif how == "missing":
+        path.unlink()
+        return
+    path.write_bytes(bytes(data))
+
+
+def json_meta(path):
+    import json
+    raw = path.read_bytes()
+    (size,) = struct.unpack_from("<Q", raw)
+    return json.loads(raw[8: 8 + size])["__metadata__"]
+
+
+CORRUPTIONS = {"flip data": "fails its checksum", "flip header": "wrong size",
+               "truncate": "truncated|outside the file", "empty": "truncated: 0 bytes",
+               "short length": "truncated", "another model": "belong to another model",
+               "another version": "ABI version", "missing": "cannot open"}
+
+
+@needs_cc
+@pytest.mark.parametrize("how", sorted(CORRUPTIONS))
+def test_bad_weights_are_refused(exports, tmp_path, how):
+    _, _, _, folder = exports("mlp", "c")
+    _, _, _, other = exports("lenet", "c")
+    path = tmp_path / "w.safetensors"
+    shutil.copy(_weights_file(folder), path)
+    _corrupt(path, how, _weights_file(other, "lenet"))
+    with pytest.raises(gc.WeightsError, match=CORRUPTIONS[how]):
+        gc.load_exported(folder, weights=path)
+    if how not in ("missing", "another model", "another version", "flip header"):
+        with pytest.raises(gc.WeightsError):      # Python's reader refuses it too
+            weights.read(path, model=json_meta(_weights_file(folder))["graphc_model"])
+
+
+def test_python_weights_round_trip(tmp_path):
+    arrays = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "é/b": np.array(3, np.int64),
+              "m": np.array([True, False])}
+    path = tmp_path / "w.safetensors"
+    weights.write(path, arrays, "hash", ABI_VERSION, {"drop": 4})
+    back = weights.read(path, model="hash", abi=ABI_VERSION)
+    for k, v in arrays.items():
+        assert back[k].dtype == v.dtype and np.array_equal(back[k], v)
+    assert json_meta(path)["graphc_rng:drop"] == "4"
+    with pytest.raises(gc.WeightsError, match="another model"):
+        weights.read(path, model="other")
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+# -- what the library checks ----------------------------------------------------------------
+
+@needs_cc
+def test_loader_checks_inputs(exports):
+    _, step, _, folder = exports("mlp", "c")
+    model = gc.load_exported(folder)
+    with pytest.raises(ValueError, match=r"must have shape \[N, 784\]"):
+        model(np.zeros((3, 783), np.float32))
+    with pytest.raises(TypeError, match="takes 1 inputs"):
+        model()
+    with pytest.raises(TypeError, match="must be float32"):
+        model(np.zeros((3, 784), np.complex64))
+    with pytest.raises(ValueError, match="disagree on the batch size"):
+        model.train_step(np.zeros((3, 784), np.float32), np.zeros(4, np.int32))
+    model.close()
+    with pytest.raises(gc.ExportError, match="closed"):
+        model(np.zeros((3, 784), np.float32))
+
+
+@needs_cc
+def test_fixed_batch_export_refuses_other_batches(tmp_path):
+    step, probs = classifier("mlp")
+    sess = gc.Session(graph=step.graph)
+    folder = gc.export(sess, [step.x], [probs], tmp_path / "fixed", name="mlp",
+                       target="c", batch_size=4)
+    model = gc.load_exported(folder)
+    xb = step.batch(4, seed=1)[step.x]
+    np.testing.assert_allclose(model(xb), sess.run(probs, {step.x: xb}), rtol=2e-5, atol=2e-6)
+    with pytest.raises(ValueError, match=r"shape \[4, 784\]"):
+        model(step.batch(5)[step.x])
+    # the C API has no batch argument then: the arrays are 4 rows
+    assert "int mlp_run(mlp_context *ctx, const float *x, float *probs);" in \
+        open(os.path.join(folder, "mlp.h")).read()
+
+
+def _run_and_check_graph():
+    """A graph whose run-time check fails for a label out of range."""
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 3), name="x")
+        idx = gc.placeholder(gc.int32, (None,), name="idx")
+        table = gc.Variable(np.arange(12, dtype=np.float32).reshape(4, 3), name="table")
+        picked = gc.gather(table, idx, name="picked")
+        loss = gc.reduce_sum(picked * x, name="loss")
+        train = gc.train.GradientDescentOptimizer(0.1).minimize(loss)
+    return g, x, idx, table, picked, loss, train
+
+
+@needs_cc
+@pytest.mark.parametrize("target", ["c", "cpu"])
+def test_failed_check_reports_and_keeps_variables(tmp_path, target):
+    g, x, idx, table, picked, loss, train = _run_and_check_graph()
+    sess = gc.Session(graph=g)
+    folder = gc.export(sess, [x, idx], [picked], tmp_path / "e", name="gathers",
+                       target=target, train_step=train, loss=loss)
+    model = gc.load_exported(folder)
+    xb = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    good = np.array([1, 3], np.int32)
+    np.testing.assert_array_equal(model(xb, good), sess.run(picked, {x: xb, idx: good}))
+    with pytest.raises(gc.ExportError, match="picked"):
+        model(xb, np.array([1, 7], np.int32))
+    with pytest.raises(gc.ExportError, match="out of range|outside"):
+        model.train_step(xb, np.array([9, 0], np.int32))
+    model.save(tmp_path / "after.safetensors")           # the failed step changed nothing
+    np.testing.assert_array_equal(weights.read(tmp_path / "after.safetensors")["table"],
+                                  sess.variable_value(table))
+    expected, _ = sess.run([loss, train], {x: xb, idx: good})
+    np.testing.assert_allclose(model.train_step(xb, good), expected, rtol=1e-6)
+
+
+@needs_cc
+def test_dropout_streams_continue_like_the_session(tmp_path):
+    """A train step with dropout draws the session's masks, step after step."""
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 20), name="x")
+        y = gc.placeholder(gc.int32, (None,), name="y")
+        h = gc.layers.dense(x, 32, activation=gc.nn.relu, seed=1)
+        h = gc.nn.dropout(h, rate=0.5, seed=7, training=True)
+        logits = gc.layers.dense(h, 3, seed=2)
+        loss = gc.losses.sparse_softmax_cross_entropy(y, logits)
+        train = gc.train.AdamOptimizer(1e-2).minimize(loss)
+    sess = gc.Session(graph=g)
+    rng = np.random.default_rng(0)
+    batch = {x: rng.standard_normal((8, 20)).astype(np.float32),
+             y: rng.integers(0, 3, 8).astype(np.int32)}
+    sess.run(train, batch)                            # one draw before the export
+    folder = gc.export(sess, [x], [logits], tmp_path / "drop", name="drop", target="c",
+                       train_step=train, loss=loss)
+    model = gc.load_exported(folder)
+    for _ in range(3):
+        expected, _ = sess.run([loss, train], batch)
+        np.testing.assert_allclose(model.train_step(batch[x], batch[y]), expected,
+                                   rtol=1e-5, atol=1e-6)
+    model.save(tmp_path / "w.safetensors")          # the stream has drawn 1 + 3 masks
+    counts = {k: v for k, v in json_meta(tmp_path / "w.safetensors").items()
+              if k.startswith("graphc_rng:")}
+    assert list(counts.values()) == ["4"], counts
+
+
+@needs_cc
+def test_print_in_an_exported_program(tmp_path, capfd):
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 2), name="x")
+        shown = gc.print(x * 2.0, message="doubled: ")
+        out = gc.reduce_sum(shown, axis=1, name="out")
+    sess = gc.Session(graph=g)
+    folder = gc.export(sess, [x], [out], tmp_path / "p", name="printing", target="c")
+    model = gc.load_exported(folder)
+    capfd.readouterr()
+    np.testing.assert_array_equal(model(np.array([[1, 2], [3, 4]], np.float32)), [6, 14])
+    printed = capfd.readouterr().out
+    assert printed == "doubled: [2, 2] [2, 4, 6 ...]\n"          # summarize=3
+    sess.run(out, {x: np.array([[1, 2], [3, 4]], np.float32)})
+    import re                       # numpy writes 2. where C's %g writes 2
+    assert re.sub(r"(\d)\.(?=[,\s\]])", r"\1", capfd.readouterr().out) == printed
+
+
+# -- what export refuses ----------------------------------------------------------------------
+
+def test_export_errors(tmp_path):
+    step, probs = classifier("mlp")
+    sess = gc.Session(graph=step.graph)
+    with pytest.raises(gc.ExportError, match="C identifier"):
+        gc.export(sess, [step.x], [probs], tmp_path / "a", name="my-model")
+    with pytest.raises(gc.ExportError, match="unknown target"):
+        gc.export(sess, [step.x], [probs], tmp_path / "a", target="tpu")
+    with pytest.raises(gc.ExportError, match="needs loss="):
+        gc.export(sess, [step.x], [probs], tmp_path / "a", train_step=step.train_op)
+    with pytest.raises(gc.ExportError, match="updates variables"):
+        gc.export(sess, [step.x, step.y], [step.train_op], tmp_path / "a")
+    with pytest.raises(gc.ExportError, match="must be fed"):
+        gc.export(sess, [], [probs], tmp_path / "a")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    with pytest.raises(gc.ExportError, match="not a graphc export"):
+        gc.export(sess, [step.x], [probs], tmp_path / "taken")
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
+    assert sorted(os.listdir(tmp_path)) == ["taken"]       # no half-written folder left
+
+
+@needs_cc
+def test_export_replaces_an_earlier_export(tmp_path):
+    step, probs = classifier("mlp")
+    sess = gc.Session(graph=step.graph)
+    first = gc.export(sess, [step.x], [probs], tmp_path / "e", name="mlp", target="c")
+    sess.run(step.train_op, step.batch(8))
+    again = gc.export(sess, [step.x], [probs], tmp_path / "e", name="mlp", target="c")
+    assert first == again and sorted(os.listdir(tmp_path)) == ["e"]
+    xb = step.batch(3, seed=4)[step.x]
+    model = gc.load_exported(again)
+    np.testing.assert_allclose(model(xb), sess.run(probs, {step.x: xb}), rtol=2e-5, atol=2e-6)
+
+
+def test_loader_refuses_what_is_not_an_export(tmp_path):
+    with pytest.raises(gc.ExportError, match="not a graphc export"):
+        gc.load_exported(tmp_path)
