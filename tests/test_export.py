@@ -3,6 +3,7 @@ gc.load_exported) computes what the session computes — outputs, and k train st
 links statically against libc, libm and pthreads alone, and refuses bad weights."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -18,7 +19,8 @@ from graphc.export.model import ABI_VERSION
 
 CC = shutil.which("gcc") or shutil.which("cc")
 needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler on this machine")
-TARGETS = ("c", "cpu", "cpu-portable")
+TARGETS = ("c", "cpu", "cpu-portable", "cuda-host")
+"""cuda-host: the CUDA target's generated source, built with its CPU emulation."""
 STEPS = 3
 
 
@@ -38,7 +40,8 @@ def exports(tmp_path_factory):
     def get(kind: str, target: str):
         if (kind, target) not in made:
             step, probs = classifier(kind)
-            sess = gc.Session(graph=step.graph)
+            sess = gc.Session(graph=step.graph, backend="cuda-host" if target == "cuda-host"
+                              else None)
             for i in range(2):
                 sess.run(step.train_op, step.batch(16, seed=100 + i))
             folder = tmp_path_factory.mktemp(f"{kind}-{target}") / "export"
@@ -50,7 +53,7 @@ def exports(tmp_path_factory):
 
 
 def assert_matches(actual, expected, target):
-    if target == "cpu":             # the session's own code, compiled ahead of time
+    if target in ("cpu", "cuda-host"):   # the session's own code, compiled ahead of time
         np.testing.assert_array_equal(actual, expected)
     else:                           # another GEMM blocking or the C compiler's code
         np.testing.assert_allclose(actual, expected, rtol=2e-5, atol=2e-6)
@@ -66,9 +69,7 @@ def test_loader_matches_session(exports, kind, target, tmp_path):
         xb = step.batch(n, seed=seed)[step.x]
         assert_matches(model(xb), sess.run(probs, {step.x: xb}), target)
     # k train steps in the library equal k steps in a copy of the session
-    twin = gc.Session(graph=step.graph)
-    for v in step.graph.get_collection(gc.ops.state.VARIABLES):
-        twin.set_variable_value(v, sess.variable_value(v))
+    twin = twin_session(sess, step, target)
     for i in range(STEPS):
         batch = step.batch(8, seed=200 + i)
         expected, _ = twin.run([step.loss, step.train_op], batch)
@@ -85,6 +86,14 @@ def test_loader_matches_session(exports, kind, target, tmp_path):
     again = gc.load_exported(folder, weights=tmp_path / "trained.safetensors")
     assert_matches(again(xb), twin.run(probs, {step.x: xb}), target)
     again.close()
+
+
+def twin_session(sess, step, target):
+    """A session of the same graph and backend holding `sess`'s variable values."""
+    twin = gc.Session(graph=step.graph, backend=sess.backend.name)
+    for v in step.graph.get_collection(gc.ops.state.VARIABLES):
+        twin.set_variable_value(v, sess.variable_value(v))
+    return twin
 
 
 HARNESS = r"""
@@ -142,8 +151,7 @@ int main(int argc, char **argv) {
 }
 """
 
-ALLOWED_LIBRARIES = ("linux-vdso", "libc.so", "libm.so", "libpthread.so", "ld-linux",
-                     "libgcc_s.so")
+ALLOWED_LIBRARIES = ("linux-vdso", "libc.so", "libm.so", "libpthread.so", "ld-linux")
 
 
 @needs_cc
@@ -152,12 +160,15 @@ def test_c_program_links_statically_and_matches(exports, target, tmp_path):
     sess, step, probs, folder = exports("mlp", target)
     (tmp_path / "main.c").write_text(HARNESS)
     program = tmp_path / "harness"
+    flags = json.loads((folder / "manifest.json").read_text())["link_flags"]
     subprocess.run([CC, "-O1", "-std=c99", "-Wall", "-Werror", f"-I{folder}", "main.c",
-                    str(folder / "libmlp.a"), "-lm", "-pthread", "-o", str(program)],
+                    str(folder / "libmlp.a"), *flags, "-o", str(program)],
                    cwd=tmp_path, check=True, capture_output=True)
     ldd = subprocess.run(["ldd", str(program)], capture_output=True, text=True).stdout
     libraries = [os.path.basename(line.split()[0]) for line in ldd.splitlines() if line.strip()]
-    assert libraries and all(lib.startswith(ALLOWED_LIBRARIES) for lib in libraries), ldd
+    allowed = ALLOWED_LIBRARIES + (("libstdc++.so", "libgcc_s.so") if target == "cuda-host"
+                                   else ())
+    assert libraries and all(lib.startswith(allowed) for lib in libraries), ldd
     undefined = subprocess.run(["nm", "-u", str(folder / "libmlp.a")], capture_output=True,
                                text=True).stdout.split()
     assert not [s for s in undefined if s.startswith(("Py", "_Py", "graphc_", "LLVM"))]
@@ -170,9 +181,7 @@ def test_c_program_links_statically_and_matches(exports, target, tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     assert "batch -1: " in run.stdout and "negative" in run.stdout
     out = np.fromfile(tmp_path / "out.bin", np.float32)
-    twin = gc.Session(graph=step.graph)
-    for v in step.graph.get_collection(gc.ops.state.VARIABLES):
-        twin.set_variable_value(v, sess.variable_value(v))
+    twin = twin_session(sess, step, target)
     assert_matches(out[:60].reshape(6, 10), twin.run(probs, {step.x: batch[step.x]}), target)
     losses = [twin.run([step.loss, step.train_op], batch)[0] for _ in range(STEPS)]
     assert_matches(out[60:], np.array(losses, np.float32), target)
@@ -198,6 +207,36 @@ def test_c_export_builds_strict_c99(exports, tmp_path):
         done = subprocess.run([make, "-s"], cwd=copy, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         assert (copy / "liblenet.so").exists() and (copy / "liblenet.a").exists()
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc (the CUDA compiler) is not "
+                    "installed")
+def test_cuda_export_builds_with_nvcc(tmp_path):
+    """The cuda target's source builds with nvcc into both libraries; without a GPU the
+    library refuses to load, naming why; with one it computes what the session does."""
+    from test_cuda import _gpu
+    step, probs = classifier("lenet")
+    sess = gc.Session(graph=step.graph)
+    folder = gc.export(sess, [step.x], [probs], tmp_path / "cuda", name="lenet",
+                       target="cuda", train_step=step.train_op, loss=step.loss)
+    symbols = subprocess.run(["nm", "-D", "--defined-only", os.path.join(folder, "liblenet.so")],
+                             capture_output=True, text=True).stdout
+    api = {line.split()[-1] for line in symbols.splitlines()}
+    assert {"lenet_create", "lenet_run", "lenet_train_step", "lenet_save"} <= api
+    assert not [s for s in api if s.startswith("graphc_")]
+    assert os.path.getsize(os.path.join(folder, "liblenet.a")) > 0
+    count, why = _gpu()
+    if count == 0:
+        with pytest.raises(gc.ExportError, match="CUDA|cuda"):
+            gc.load_exported(folder)
+        return
+    model = gc.load_exported(folder)                # on a GPU: the device's numbers
+    xb = step.batch(16, seed=1)[step.x]
+    np.testing.assert_allclose(model(xb), sess.run(probs, {step.x: xb}), rtol=1e-4, atol=1e-5)
+    batch = step.batch(16, seed=2)
+    expected, _ = sess.run([step.loss, step.train_op], batch)
+    np.testing.assert_allclose(model.train_step(batch[step.x], batch[step.y]), expected,
+                               rtol=1e-4)
 
 
 # -- the weights file ---------------------------------------------------------------------

@@ -46,6 +46,7 @@ def export(session, inputs, outputs, path, name: str = "model", target: str = "c
                       ABI_VERSION, {s.name: s.count for s in model.streams})
         files.append(f"{n}.safetensors")
         manifest = _manifest(model, __version__, folder, files)
+        manifest["link_flags"] = list(kind.link_flags)
         with open(os.path.join(folder, MANIFEST), "w") as f:
             json.dump(manifest, f, indent=2)
             f.write("\n")

@@ -23,7 +23,7 @@ from ..codegen.base.cache import ObjectCache, cache_key, generator_version
 from ..codegen.c import toolchain as c_toolchain
 from ..codegen.c.render import program_body
 from ..codegen.cstyle import PRELUDE as C_PRELUDE
-from ..lower.target import CPU, PORTABLE_C
+from ..lower.target import CPU, CUDA, PORTABLE_C
 from .model import ExportError, Model
 
 COMPILE_TIMEOUT_S = 900
@@ -75,15 +75,18 @@ def link(folder: str, name: str, objects: list[str], libs: list[str]) -> None:
 
 
 def makefile(name: str, rules: list[tuple[str, str, str]], libs: list[str],
-             prebuilt=()) -> str:
+             prebuilt=(), shared_link: str | None = None, variables=()) -> str:
     """A Makefile building libNAME.so and libNAME.a: rules are (object, source, command);
     `prebuilt` objects ship built (LLVM's, for this export's CPU)."""
     objects = " ".join([o for o, _, _ in rules] + list(prebuilt))
-    lines = ["# Rebuilds the graphc export's libraries from its sources.", "CC ?= cc", "",
-             f"all: lib{name}.so lib{name}.a", ""]
+    shared = f"{shared_link} -o $@ {objects}" if shared_link else \
+        f"$(CC) -shared -o $@ {objects} {' '.join(libs)}"
+    lines = ["# Rebuilds the graphc export's libraries from its sources.",
+             f"# A program linking lib{name}.a adds: {' '.join(libs)}", "CC ?= cc",
+             *variables, "", f"all: lib{name}.so lib{name}.a", ""]
     for obj, src, command in rules:
         lines += [f"{obj}: {src}", f"\t{command}", ""]
-    lines += [f"lib{name}.so: {objects}", f"\t$(CC) -shared -o $@ {objects} {' '.join(libs)}",
+    lines += [f"lib{name}.so: {objects}", f"\t{shared}",
               "", f"lib{name}.a: {objects}", f"\trm -f $@ && ar rcs $@ {objects}", "",
               "clean:", f"\trm -f {' '.join(o for o, _, _ in rules)} lib{name}.so lib{name}.a",
               "",
@@ -95,6 +98,7 @@ class ExportTarget:
     name = ""
     lowering = PORTABLE_C          # the lower/target.py Target its programs are lowered for
     device = False
+    link_flags = ("-lm",)          # what a program linking libNAME.a adds
 
     def write(self, model: Model, folder: str, graphc_version: str) -> list[str]:
         """Write the sources, build the libraries; the files written."""
@@ -178,6 +182,7 @@ class LLVMObjects(ExportTarget):
     name = "cpu"
     lowering = CPU
     portable = False
+    link_flags = ("-lm", "-pthread")
 
     def machine(self):
         """(target machine, description, vector bits, fma, features to check)."""
@@ -394,7 +399,7 @@ static int gx_enter(gx_context *ctx, int program, void **table, int64_t batch) {
         argv = list(c_toolchain.compiler()) + flags + ["-I.", "-c", f"{n}.c", "-o", f"{n}.o"]
         cached_object(folder, f"{n}.c", argv, f"{n}.o",
                       [c_toolchain.identity(), generator_version()], "compiling the C glue")
-        libs = list(LIBS) + ["-pthread"]
+        libs = list(self.link_flags)
         link(folder, n, [f"{n}.o", f"{n}_programs.o"], libs)
         with open(os.path.join(folder, "Makefile"), "w") as f:
             f.write(makefile(n, [(f"{n}.o", f"{n}.c",
@@ -409,7 +414,117 @@ class PortableLLVMObjects(LLVMObjects):
     portable = True
 
 
-TARGETS = {"c": CSource, "cpu": LLVMObjects, "cpu-portable": PortableLLVMObjects}
+CUDA_SYMBOLS = ("graphc_alloc", "graphc_free", "graphc_copy", "graphc_devices",
+                "graphc_host_build")
+"""The CUDA prelude's C functions, renamed NAME_gx_* so two models link together."""
+
+
+class CUDASource(ExportTarget):
+    """`cuda`: each program's kernels and host launcher (codegen/cuda) in a namespace of
+    its own, in one .cu with the runtime; its buffers live on the GPU, the inputs are
+    copied there and the outputs back. `cuda-host` builds the same source with the
+    CUDA host emulation (codegen/cuda/prelude.py) and a C++ compiler: how the generated
+    CUDA runs where there is no GPU (tests, CI)."""
+
+    name = "cuda"
+    lowering = CUDA
+    device = True
+    host_build = False
+    link_flags = ("-lcudart", "-lm", "-pthread", "-lstdc++")
+
+    def programs(self, model: Model) -> str:
+        from ..codegen.cuda.render import program_parts
+        parts = []
+        for i, p in enumerate(model.programs):
+            stop = p.slots["status"] if p.lowered.failures else None
+            sizes = {j: node.type.num_elements for j, node in enumerate(p.lowered.prints or [])}
+            device, entry = program_parts(p.lowered.kernels, p.slots, stop, sizes,
+                                          entry=f"{model.name}_gx_entry{i}")
+            parts.append(f"namespace gx_program{i} {{\n\n" + "\n\n".join(device + [entry])
+                         + f"\n\n}}  // namespace gx_program{i}")
+        return "\n\n".join(parts)
+
+    def top(self, model: Model) -> str:
+        from ..codegen.cstyle import HELPERS
+        from ..codegen.cuda.prelude import PRELUDE
+        from ..codegen.cuda.render import HOST_HELPERS
+        renames = "\n".join(f"#define {s} {model.name}_gx_{s[len('graphc_'):]}"
+                             for s in CUDA_SYMBOLS)
+        return "\n\n".join([renames, PRELUDE, HELPERS, HOST_HELPERS])
+
+    def target_part(self, model: Model) -> str:
+        n = model.name
+        cases = "\n".join(f"    case {i}: failed = gx_program{i}::{n}_gx_entry{i}(table, &sizes, "
+                           "gx_print_value, ctx->error, (int) sizeof ctx->error); break;"
+                           for i in range(len(model.programs)))
+        return f"""static int gx_target_start(gx_context *ctx) {{
+    int devices = graphc_devices(ctx->error, (int) sizeof ctx->error);
+    if (devices < 0) return GX_ERROR_DEVICE;
+    if (devices == 0) return gx_fail(ctx, GX_ERROR_DEVICE, "no CUDA device is present");
+    return GX_OK;
+}}
+
+static void gx_target_stop(gx_context *ctx) {{
+    (void) ctx;
+}}
+
+static int gx_enter(gx_context *ctx, int program, void **table, int64_t batch) {{
+    int64_t sizes = batch;
+    int failed = 0;
+    switch (program) {{
+{cases}
+    default: break;
+    }}
+    return failed ? GX_ERROR_DEVICE : GX_OK;
+}}"""
+
+    def commands(self, n: str) -> tuple[list[str], list[str], list[str]]:
+        """(compile argv, the libraries a program linking libNAME needs, key parts)."""
+        from ..codegen.cuda import toolchain as cuda
+        if self.host_build:
+            argv = [*cuda.host_compiler(), "-O1", "-std=c++17", "-fPIC", "-fvisibility=hidden",
+                    "-pthread", "-DGRAPHC_HOST_BUILD", "-I.", "-x", "c++", "-c", f"{n}.cu",
+                    "-o", f"{n}.o"]
+            return argv, list(self.link_flags), [cuda._identity(argv[0])]
+        gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in cuda.archs()]
+        argv = [cuda.nvcc(), "-O3", "-std=c++17", "-Xcompiler", "-fPIC", "-Xcompiler",
+                "-fvisibility=hidden", *gencode, "-I.", "-c", f"{n}.cu", "-o", f"{n}.o"]
+        return argv, list(self.link_flags), [cuda._identity(argv[0])]
+
+    def write(self, model, folder, graphc_version):
+        from .source import model_source
+        n = model.name
+        source = model_source(model, graphc_version, True, self.programs(model),
+                              self.target_part(model), top=self.top(model))
+        with open(os.path.join(folder, f"{n}.cu"), "w") as f:
+            f.write(source)
+        argv, libs, key = self.commands(n)
+        cached_object(folder, f"{n}.cu", argv, f"{n}.o", key + [generator_version()],
+                      "compiling the CUDA source")
+        if self.host_build:
+            link(folder, n, [f"{n}.o"], libs)
+        else:
+            from ..codegen.cuda import toolchain as cuda
+            run_tool([cuda.nvcc(), "-shared", "-o", f"lib{n}.so", f"{n}.o"],
+                     "linking the shared library", folder)
+            run_tool(["ar", "rcs", f"lib{n}.a", f"{n}.o"], "making the static library", folder)
+        compile_line = " ".join(a if a != argv[0] else ("$(NVCC)" if not self.host_build
+                                                         else "$(CXX)") for a in argv)
+        with open(os.path.join(folder, "Makefile"), "w") as f:
+            f.write(makefile(n, [(f"{n}.o", f"{n}.cu", compile_line)], libs,
+                             shared_link=None if self.host_build else "$(NVCC) -shared",
+                             variables=["NVCC ?= nvcc", "CXX ?= c++"]))
+        return [f"{n}.cu", f"{n}.o", f"lib{n}.so", f"lib{n}.a", "Makefile"]
+
+
+class CUDAHostSource(CUDASource):
+    name = "cuda-host"
+    host_build = True
+    link_flags = ("-lm", "-pthread", "-lstdc++")
+
+
+TARGETS = {"c": CSource, "cpu": LLVMObjects, "cpu-portable": PortableLLVMObjects,
+           "cuda": CUDASource, "cuda-host": CUDAHostSource}
 
 
 def get_target(name: str) -> ExportTarget:

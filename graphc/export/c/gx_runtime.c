@@ -984,11 +984,11 @@ static int gx_create(const char *path, gx_context **out) {
     if (!ctx->variables || !ctx->counts)
         return gx_fail(ctx, GX_ERROR_MEMORY, "out of memory creating the context");
     for (i = 0; i < GX_N_STREAMS; i++) ctx->counts[i] = gx_stream_counts[i];
+    if ((status = gx_target_start(ctx)) != GX_OK) return status;
     for (i = 0; i < GX_N_VARIABLES; i++)
         if ((status = gx_alloc(ctx, &ctx->variables[i], gx_variable_bytes(i))) != GX_OK)
             return status;
     if ((status = gx_load_weights(ctx, path)) != GX_OK) return status;
-    if ((status = gx_target_start(ctx)) != GX_OK) return status;
     ctx->usable = 1;
     ctx->error[0] = '\0';
     return GX_OK;
