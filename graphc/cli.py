@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .export.cli import add_parser as add_export_parser
 from .viz.cli import add_parser as add_render_parser
 
 
@@ -40,6 +41,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     add_demo_parser(sub)
     add_render_parser(sub)
+    add_export_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -137,6 +137,19 @@ DEMO_EPOCHS = RECIPES[28].epochs
 QUICK_EPOCHS = RECIPES[28].quick_epochs
 
 
+def demo_model(graph, image_shape, seed=0, learning_rate=RECIPES[28].learning_rate,
+               steps=1000):
+    """The demo's LeNet-5 and its train op (Adam, a cosine schedule over `steps`), in
+    `graph`: what `graphc export demo` rebuilds to restore the demo's checkpoint."""
+    import graphc as gc
+    model = build_lenet(graph, image_shape, seed=seed)
+    with graph.as_default():
+        global_step = gc.train.get_or_create_global_step()
+        rate = gc.train.cosine_decay(learning_rate, global_step, steps)
+        train_op = gc.train.AdamOptimizer(rate).minimize(model["loss"], global_step=global_step)
+    return model, train_op
+
+
 def lenet_demo(epochs=None, quick=False, backend=None, source="auto", out_dir="graphc-demo",
                seed=0, progress=True) -> int:
     """Train LeNet-5 on real handwritten digits and print the held-out accuracy.
@@ -156,12 +169,8 @@ def lenet_demo(epochs=None, quick=False, backend=None, source="auto", out_dir="g
     recipe = RECIPES[train[0].shape[1]]
     epochs = epochs or (recipe.quick_epochs if quick else recipe.epochs)
     graph = gc.Graph()
-    model = build_lenet(graph, train[0].shape[1:], seed=seed)
-    with graph.as_default():
-        global_step = gc.train.get_or_create_global_step()
-        steps = epochs * -(-len(train[0]) // recipe.batch_size)
-        rate = gc.train.cosine_decay(recipe.learning_rate, global_step, steps)
-        train_op = gc.train.AdamOptimizer(rate).minimize(model["loss"], global_step=global_step)
+    steps = epochs * -(-len(train[0]) // recipe.batch_size)
+    model, train_op = demo_model(graph, train[0].shape[1:], seed, recipe.learning_rate, steps)
     sess = gc.Session(graph, backend=backend)
     print(f"graphc {gc.__version__} demo: LeNet-5 on {what}, backend={sess.backend.name}")
     print(f"  {len(train[0])} training, {len(val[0])} validation and {len(test[0])} held-out "
@@ -185,9 +194,56 @@ def lenet_demo(epochs=None, quick=False, backend=None, source="auto", out_dir="g
           f"{len(test[0])} digits never seen in training)")
     checkpoint = gc.train.Saver().save(sess, os.path.join(out_dir, "lenet.ckpt"))
     print(f"wrote the trained variables to {checkpoint} (gc.train.Saver().restore)")
+    _export(gc, sess, model, train_op, test, out_dir)
     _gradient_flow(gc, model, sess, train, os.path.join(out_dir, "gradient_flow.svg"))
     print(f"done in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+DIGITS_MAGIC = b"GCDIGIT1"
+
+
+def write_digits(path, images: np.ndarray, labels: np.ndarray) -> None:
+    """Digits for the C example (examples/export_c): "GCDIGIT1", count, height, width as
+    little-endian int64, the float32 images, the int32 labels; a temporary file renamed
+    into place."""
+    images = np.ascontiguousarray(images, dtype="<f4")
+    header = np.array([len(images), images.shape[1], images.shape[2]], dtype="<i8")
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(DIGITS_MAGIC + header.tobytes() + images.tobytes() +
+                np.ascontiguousarray(labels, dtype="<i4").tobytes())
+    os.replace(tmp, path)
+
+
+def read_digits(path) -> tuple[np.ndarray, np.ndarray]:
+    raw = open(path, "rb").read()
+    if raw[:8] != DIGITS_MAGIC:
+        raise ValueError(f"{path} is not a digits file")
+    count, height, width = np.frombuffer(raw, "<i8", 3, 8)
+    pixels = count * height * width
+    images = np.frombuffer(raw, "<f4", pixels, 32).reshape(count, height, width, 1)
+    labels = np.frombuffer(raw, "<i4", count, 32 + 4 * pixels)
+    return images, labels
+
+
+def _export(gc, sess, model, train_op, test, out_dir) -> None:
+    """Export the trained net — inference and its train step — as a C library, with the
+    held-out digits for the C example; a machine without a C compiler is reported."""
+    folder = os.path.join(out_dir, "lenet-export")
+    with sess.graph.as_default():
+        probs = gc.nn.softmax(model["logits"], name="probs")
+    try:
+        gc.export(sess, [model["images"]], {"probs": probs}, folder, name="lenet",
+                  target="cpu", train_step=train_op, loss=model["loss"],
+                  train_inputs=[model["images"], model["labels"]])
+    except gc.GraphcError as err:
+        print(f"no C export: {err}")
+        return
+    digits = os.path.join(out_dir, "heldout-digits.bin")
+    write_digits(digits, test[0], test[1])
+    print(f"exported the trained LeNet-5 as a C library to {folder} (lenet.h, liblenet.a, "
+          f"the weights; examples/export_c classifies {digits} with it)")
 
 
 def _gradient_flow(gc, model, sess, train, path) -> None:
