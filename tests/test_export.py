@@ -479,3 +479,60 @@ def test_export_replaces_an_earlier_export(tmp_path):
 def test_loader_refuses_what_is_not_an_export(tmp_path):
     with pytest.raises(gc.ExportError, match="not a graphc export"):
         gc.load_exported(tmp_path)
+
+
+TWO_MODELS = r"""
+#include <stdio.h>
+#include "mlp.h"
+#include "lenet.h"
+
+int main(int argc, char **argv) {
+    mlp_context *a;
+    lenet_context *b;
+    if (argc != 3) return 2;
+    if (mlp_create(argv[1], &a) != MLP_OK || lenet_create(argv[2], &b) != LENET_OK) return 1;
+    printf("%s %d %s %d\n", mlp_info()->name, mlp_info()->n_variables, lenet_info()->name,
+           lenet_info()->n_variables);
+    mlp_destroy(a);
+    lenet_destroy(b);
+    return 0;
+}
+"""
+
+
+@needs_cc
+@pytest.mark.parametrize("target", ["c", "cpu"])
+def test_two_models_link_into_one_program(exports, target, tmp_path):
+    _, mlp_step, _, mlp = exports("mlp", target)
+    _, lenet_step, _, lenet = exports("lenet", target)
+    (tmp_path / "main.c").write_text(TWO_MODELS)
+    subprocess.run([CC, "-std=c99", "-Wall", "-Werror", f"-I{mlp}", f"-I{lenet}", "main.c",
+                    str(mlp / "libmlp.a"), str(lenet / "liblenet.a"), "-lm", "-pthread", "-o",
+                    "both"], cwd=tmp_path, check=True, capture_output=True)
+    run = subprocess.run([str(tmp_path / "both"), str(mlp / "mlp.safetensors"),
+                          str(lenet / "lenet.safetensors")], capture_output=True, text=True)
+    count = len(mlp_step.graph.get_collection(gc.ops.state.VARIABLES))
+    assert run.stdout.split() == ["mlp", str(count), "lenet", "20"], run.stdout + run.stderr
+
+
+@needs_cc
+def test_contexts_in_threads_are_independent(exports):
+    """Each thread its own context (the cpu target: each its own thread pool)."""
+    import threading
+    sess, step, probs, folder = exports("lenet", "cpu")
+    batches = [step.batch(9, seed=50 + i)[step.x] for i in range(4)]
+    expected = [sess.run(probs, {step.x: b}) for b in batches]
+    results = [None] * 4
+
+    def work(i):
+        model = gc.load_exported(folder)
+        for _ in range(3):
+            results[i] = model(batches[i])
+        model.close()
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)

@@ -15,14 +15,14 @@ LAYERS = [
     {"passes"},
     {"lower"},
     {"codegen"},
-    {"session"},
+    {"session", "export"},
     {"frontends", "nn", "losses", "data"},
     {"init", "layers", "train", "viz", "test"},
     {"models", "examples_support"},
     {"cli", "__init__", "__main__"},
 ]
 LAYER_OF = {name: depth for depth, names in enumerate(LAYERS) for name in names}
-TOOLS = {"codegen/cuda/selftest.py"}
+TOOLS = {"codegen/cuda/selftest.py", "export/cli.py"}
 """Commands run as `python -m ...` that drive the whole library: the top layer."""
 
 
