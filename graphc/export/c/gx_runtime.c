@@ -884,8 +884,8 @@ static int gx_execute(gx_context *ctx, int program, int64_t n, const void *const
     int i, status;
     int64_t code;
     if (!ctx) return GX_ERROR_ARGUMENT;
-    if (!ctx->usable) return gx_fail(ctx, GX_ERROR_STATE, "this context did not load: %s",
-                                     ctx->error);
+    if (!ctx->usable) return GX_ERROR_STATE;      /* last_error still says why */
+    ctx->error[0] = '\0';
     if (n < 0 || (p->fixed_batch >= 0 && n != p->fixed_batch))
         return gx_fail(ctx, GX_ERROR_ARGUMENT, p->fixed_batch >= 0 ?
                        "%s: batch size %lld, but the model was exported for batch %lld only" :
@@ -996,8 +996,8 @@ static int gx_create(const char *path, gx_context **out) {
 
 static int gx_save(gx_context *ctx, const char *path) {
     if (!ctx) return GX_ERROR_ARGUMENT;
-    if (!ctx->usable) return gx_fail(ctx, GX_ERROR_STATE, "this context did not load: %s",
-                                     ctx->error);
+    if (!ctx->usable) return GX_ERROR_STATE;      /* last_error still says why */
+    ctx->error[0] = '\0';
     if (!path) return gx_fail(ctx, GX_ERROR_ARGUMENT, "the weights path is NULL");
     return gx_save_weights(ctx, path);
 }
