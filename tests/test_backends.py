@@ -5,10 +5,13 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc import models
+from graphc import models, passes
 from graphc.examples_support import two_layer_graph
+from graphc.lower.access import walk
+from graphc.lower.loopir import Store
+from graphc.lower.program import lower_program
 
-from backends import ALL, COMPILED
+from backends import ALL, COMPILED, NATIVE
 from test_gradients import CASES, _values
 
 
@@ -246,6 +249,31 @@ def test_a_gather_index_out_of_range_fails_the_run_as_on_the_interpreter(graph, 
     for bad in ([0, 4], [-5, 1]):
         with pytest.raises(gc.ExecutionError, match="gather index out of range"):
             sess.run([rows, grad], {ids: np.array(bad, np.int32)})
+
+
+@pytest.mark.parametrize("backend", NATIVE)
+def test_one_bad_label_among_many_rows_checked_in_parallel_always_fails_the_run(graph, backend):
+    """Rows are checked by many threads at once: a thread whose row passes must not write
+    the status word back (it could overwrite the failure another thread just wrote)."""
+    logits = gc.placeholder(gc.float32, (None, 10), name="logits")
+    labels = gc.placeholder(gc.int32, (None,), name="labels")
+    loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
+                                                                          logits=logits))
+    sess = gc.Session(graph, backend=backend)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((1 << 15, 10)).astype(np.float32)
+    y = rng.integers(0, 10, 1 << 15).astype(np.int32)
+    sess.run(loss, {logits: x, labels: y})
+    stmts = lower_program(passes.compile_program([loss], {logits: x.shape, labels: y.shape})
+                          .program).kernels
+    checks = [s for s in walk([st for k in stmts for st in k.body])
+              if isinstance(s, Store) and s.buffer == "status"]
+    assert checks and all(s.when is not None for s in checks)
+    for bad_row in (3, 1 << 14, (1 << 15) - 1):
+        bad = y.copy()
+        bad[bad_row] = 10
+        with pytest.raises(gc.ExecutionError, match="label out of range"):
+            sess.run(loss, {logits: x, labels: bad})
 
 
 @pytest.mark.parametrize("backend", COMPILED)

@@ -157,7 +157,8 @@ class CStyleRenderer:
         dtype = self.dtypes[s.buffer]
         if dtype.is_bool:
             value = f"(uint8_t) ({value} != 0)"
-        self.line(f"{s.buffer}[{index}] = {value};")
+        when = f"if ({self.expr(s.when)}) " if s.when is not None else ""
+        self.line(f"{when}{s.buffer}[{index}] = {value};")
         self.block.forget_loads(s.buffer)
 
     def declare(self, s: Declare) -> None:

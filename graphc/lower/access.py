@@ -19,6 +19,8 @@ def walk(items):
             stack.append(item.index)
         elif isinstance(item, Store):
             stack.extend((item.index, item.value))
+            if item.when is not None:
+                stack.append(item.when)
         elif isinstance(item, Loop):
             stack.extend(item.body)
             stack.append(item.extent)

@@ -65,6 +65,8 @@ def _run(stmts, env):
                 env.scalars[s.var.name] = np.int64(i)
                 _run(s.body, env)
         elif isinstance(s, Store):
+            if s.when is not None and not _eval(s.when, env):
+                continue
             env.buffers[s.buffer][int(_eval(s.index, env))] = _eval(s.value, env)
         elif isinstance(s, Declare | Assign):
             value = _eval(s.init if isinstance(s, Declare) else s.value, env)

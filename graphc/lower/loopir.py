@@ -9,7 +9,7 @@ are equal values: renderers cache them per loop body (free CSE).
     Kernel
       params: Buffer(name, dtype, size, distinct) flat arrays the kernel reads and writes
       body:   [Stmt]
-    Stmt  = Loop(var, extent, body, kind) | Store(buffer, index, value)
+    Stmt  = Loop(var, extent, body, kind) | Store(buffer, index, value, when)
           | Declare(name, dtype, init) | Assign(name, value)
           | a routine (routines.py: Gemm, ConvDirect, ConvFilterDirect, BlockSum, Print)
     Expr  = Const | Var | Load | Local | Unary | Binary | Compare | Select | Cast
@@ -120,9 +120,12 @@ class Loop:
 
 @dataclass
 class Store:
+    """buffer[index] = value; with `when`, only where that condition holds (a failed
+    run-time check: threads that pass write nothing, so none can overwrite a failure)."""
     buffer: str
     index: Expr
     value: Expr
+    when: Expr | None = None
 
 
 @dataclass

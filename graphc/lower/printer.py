@@ -41,7 +41,9 @@ def format_stmts(stmts, depth: int = 1) -> list[str]:
             lines.append(f"{pad}for{kind} {s.var.name} in 0..{format_expr(s.extent)}:")
             lines.extend(format_stmts(s.body, depth + 1))
         elif isinstance(s, Store):
-            lines.append(f"{pad}{s.buffer}[{format_expr(s.index)}] = {format_expr(s.value)}")
+            when = f"if {format_expr(s.when)}: " if s.when is not None else ""
+            lines.append(f"{pad}{when}{s.buffer}[{format_expr(s.index)}] = "
+                         f"{format_expr(s.value)}")
         elif isinstance(s, Declare):
             lines.append(f"{pad}{s.dtype.short} {s.name} = {format_expr(s.init)}")
         elif isinstance(s, Assign):

@@ -14,7 +14,7 @@ from typing import Callable
 from ..ir import Node, int64
 from .builder import B
 from .indexing import broadcast_index, unravel
-from .loopir import Expr, Load, Select, Store, const, idx, linear_index, row_major_strides
+from .loopir import Expr, Load, Select, Store, Unary, const, idx, linear_index, row_major_strides
 
 
 class LoweringError(Exception):
@@ -32,9 +32,8 @@ class Checks:
 
     def require(self, condition: Expr, node: Node, message: str):
         self.failures.append((node, message))
-        code = idx(len(self.failures))
-        status = Load(self.BUFFER, idx(0), int64)
-        return Store(self.BUFFER, idx(0), Select(condition, status, code))
+        return Store(self.BUFFER, idx(0), idx(len(self.failures)),
+                     when=Unary("not", condition))
 
 
 class ValueBuilder:

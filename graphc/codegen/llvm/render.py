@@ -80,7 +80,11 @@ class FunctionEmitter:
         value = self.expr(s.value)
         self.scope.forget_loads(s.buffer)
         ptr = self.builder.gep(self.buffers[s.buffer], [self.expr(s.index)])
-        self.builder.store(self.to_storage(value, self.dtypes[s.buffer]), ptr)
+        if s.when is None:
+            self.builder.store(self.to_storage(value, self.dtypes[s.buffer]), ptr)
+            return
+        with self.builder.if_then(self.expr(s.when), likely=False):
+            self.builder.store(self.to_storage(value, self.dtypes[s.buffer]), ptr)
 
     def _declare(self, s: Declare) -> None:
         slot = ir.IRBuilder(self.entry).alloca(value_type(s.dtype), name=s.name)
