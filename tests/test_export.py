@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -436,7 +437,7 @@ def test_print_in_an_exported_program(tmp_path, capfd):
     printed = capfd.readouterr().out
     assert printed == "doubled: [2, 2] [2, 4, 6 ...]\n"          # summarize=3
     sess.run(out, {x: np.array([[1, 2], [3, 4]], np.float32)})
-    import re                       # numpy writes 2. where C's %g writes 2
+    # numpy writes 2. where C's %g writes 2
     assert re.sub(r"(\d)\.(?=[,\s\]])", r"\1", capfd.readouterr().out) == printed
 
 
@@ -455,12 +456,25 @@ def test_export_errors(tmp_path):
         gc.export(sess, [step.x, step.y], [step.train_op], tmp_path / "a")
     with pytest.raises(gc.ExportError, match="must be fed"):
         gc.export(sess, [], [probs], tmp_path / "a")
-    (tmp_path / "taken").mkdir()
-    (tmp_path / "taken" / "notes.txt").write_text("mine")
-    with pytest.raises(gc.ExportError, match="not a graphc export"):
-        gc.export(sess, [step.x], [probs], tmp_path / "taken")
-    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
-    assert sorted(os.listdir(tmp_path)) == ["taken"]       # no half-written folder left
+    graphc_like = json.dumps({"graphc_version": "0", "abi_version": ABI_VERSION,
+                              "model_hash": "h", "files": {"m.h": "0"}})
+    manifest = "manifest.json"
+    taken = {   # folder: its files, why it is refused
+        "notes": ({"notes.txt": "mine"}, f"it holds no {manifest}"),
+        "extension": ({manifest: '{"manifest_version": 3}', "background.js": "x"},
+                      f"its {manifest} is not graphc's: no graphc_version"),
+        "not json": ({manifest: "{", "m.h": ""}, f"its {manifest} cannot be read as JSON"),
+        "more": ({manifest: graphc_like, "m.h": "", "background.js": "x"},
+                 "it holds what no export writes: background.js")}
+    for folder, (files, why) in taken.items():
+        (tmp_path / folder).mkdir()
+        for name, text in files.items():
+            (tmp_path / folder / name).write_text(text)
+        message = f"{tmp_path / folder} exists and is not a graphc export ({why}"
+        with pytest.raises(gc.ExportError, match=re.escape(message)):
+            gc.export(sess, [step.x], [probs], tmp_path / folder)
+        assert {p.name: p.read_text() for p in (tmp_path / folder).iterdir()} == files
+    assert sorted(os.listdir(tmp_path)) == sorted(taken)     # no half-written folder left
 
 
 @needs_cc

@@ -81,14 +81,39 @@ def _manifest(model: Model, version: str, folder: str, files: list[str]) -> dict
 
 
 def _check_replaceable(path: str) -> None:
-    """An existing `path` may be replaced only when it is an earlier export or empty."""
+    """An existing `path` may be replaced only when it is empty or an earlier export:
+    a manifest.json of graphc's, and no file but those the manifest lists."""
     if not os.path.lexists(path):
         return
     if not os.path.isdir(path) or os.path.islink(path):
         raise ExportError(f"export: {path} exists and is not a folder")
-    if os.listdir(path) and not os.path.isfile(os.path.join(path, MANIFEST)):
-        raise ExportError(f"export: {path} exists and is not a graphc export; choose "
-                          "another path or remove it")
+    names = os.listdir(path)
+    why = _not_an_export(path, names) if names else None
+    if why:
+        raise ExportError(f"export: {path} exists and is not a graphc export ({why}); "
+                          "choose another path or remove it")
+
+
+def _not_an_export(path: str, names: list[str]) -> str | None:
+    """Why the folder `path` holding `names` is not an earlier export (None: it is)."""
+    if MANIFEST not in names:
+        return f"it holds no {MANIFEST}"
+    try:
+        with open(os.path.join(path, MANIFEST)) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as err:
+        return f"its {MANIFEST} cannot be read as JSON: {err}"
+    keys = ("graphc_version", "abi_version", "model_hash", "files")
+    missing = [k for k in keys if not isinstance(manifest, dict) or k not in manifest]
+    if missing or not isinstance(manifest["files"], dict):
+        return f"its {MANIFEST} is not graphc's: no {', '.join(missing or ['files list'])}"
+    others = sorted(n for n in names if n != MANIFEST and (
+        n not in manifest["files"] or not os.path.isfile(os.path.join(path, n))
+        or os.path.islink(os.path.join(path, n))))
+    if others:
+        return f"it holds what no export writes: {', '.join(others[:5])}" + \
+            (", ..." if len(others) > 5 else "")
+    return None
 
 
 def _replace(folder: str, path: str) -> None:
