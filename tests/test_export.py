@@ -9,6 +9,7 @@ import re
 import shutil
 import struct
 import subprocess
+import tempfile
 
 import numpy as np
 import pytest
@@ -488,6 +489,27 @@ def test_export_replaces_an_earlier_export(tmp_path):
     xb = step.batch(3, seed=4)[step.x]
     model = gc.load_exported(again)
     np.testing.assert_allclose(model(xb), sess.run(probs, {step.x: xb}), rtol=2e-5, atol=2e-6)
+
+
+@needs_cc
+def test_load_after_another_export_to_the_same_path(tmp_path, monkeypatch):
+    """A model loaded from a path, then another exported there: loading it again runs the
+    new library, not the one already loaded from that path, and leaves no copy behind."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    os.mkdir(tmp_path / "tmp")
+    xb = np.array([[1, 2]], np.float32)
+    loaded = []
+    for scale in (2.0, 3.0):
+        g = gc.Graph()
+        with g.as_default():
+            x = gc.placeholder(gc.float32, (None, 2), name="x")
+            out = gc.reduce_sum(x * scale, axis=1, name="out")
+        gc.export(gc.Session(graph=g), [x], [out], tmp_path / "e", name="scaled",
+                  target="c")
+        loaded.append(gc.load_exported(tmp_path / "e"))
+        np.testing.assert_array_equal(loaded[-1](xb), [3 * scale])
+    np.testing.assert_array_equal(loaded[0](xb), [6])       # the first still runs its own
+    assert os.listdir(tmp_path / "tmp") == []
 
 
 def test_loader_refuses_what_is_not_an_export(tmp_path):

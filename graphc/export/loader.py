@@ -4,8 +4,12 @@ shapes before anything reaches native code."""
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
+import shutil
+import tempfile
+import threading
 
 import numpy as np
 
@@ -37,10 +41,7 @@ class ExportedModel:
         library = os.path.join(folder, m["library"])
         for path in (folder, library):
             _check_trusted(path)
-        try:
-            self._lib = ctypes.CDLL(library, mode=getattr(os, "RTLD_LOCAL", 0))
-        except OSError as err:
-            raise ExportError(f"cannot load the exported library {library}: {err}") from None
+        self._lib = _open_library(library)
         info = getattr(self._lib, f"{name}_info")
         info.restype = ctypes.POINTER(_Info)
         facts = info().contents
@@ -165,6 +166,38 @@ def _read_manifest(folder: str) -> dict:
         raise ExportError(f"{folder} holds an export of ABI version "
                           f"{manifest.get('abi_version')}; this graphc loads {ABI_VERSION}")
     return manifest
+
+
+_LIBRARIES: dict[str, ctypes.CDLL] = {}
+"""The libraries loaded, by the SHA-256 of their bytes (ctypes never unloads one)."""
+_LOADING = threading.Lock()
+
+
+def _open_library(path: str) -> ctypes.CDLL:
+    """The library at `path`, loaded from a private copy named by its content: dlopen
+    hands back whatever it loaded from a path before, so a model exported to the same
+    path again would otherwise run the earlier model's code. The copy is deleted once
+    loaded (the loaded library stays mapped); the same bytes load once."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise ExportError(f"cannot load the exported library {path}: {err.strerror}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    with _LOADING:
+        if digest not in _LIBRARIES:
+            folder = tempfile.mkdtemp(prefix="graphc-load-")
+            copy = os.path.join(folder, f"{digest[:16]}-{os.path.basename(path)}")
+            try:
+                with open(copy, "wb") as f:
+                    f.write(data)
+                _LIBRARIES[digest] = ctypes.CDLL(copy, mode=getattr(os, "RTLD_LOCAL", 0))
+            except OSError as err:
+                raise ExportError(f"cannot load the exported library {path}: "
+                                  f"{str(err).replace(copy, path)}") from None
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        return _LIBRARIES[digest]
 
 
 def _check_trusted(path: str) -> None:
