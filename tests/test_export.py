@@ -156,28 +156,45 @@ int main(int argc, char **argv) {
 ALLOWED_LIBRARIES = ("linux-vdso", "libc.so", "libm.so", "libpthread.so", "ld-linux")
 
 
+@pytest.fixture(scope="module")
+def harness(exports, tmp_path_factory):
+    """The program HARNESS (written for mlp, renamed for the model) for a (model,
+    target), linked against its libNAME.a."""
+    built = {}
+
+    def get(kind: str, target: str):
+        if (kind, target) not in built:
+            folder = exports(kind, target)[3]
+            where = tmp_path_factory.mktemp(f"harness-{kind}-{target}")
+            source = HARNESS.replace("mlp", kind).replace("MLP", kind.upper())
+            (where / "main.c").write_text(source)
+            flags = json.loads((folder / "manifest.json").read_text())["link_flags"]
+            subprocess.run([CC, "-O1", "-std=c99", "-Wall", "-Werror", f"-I{folder}",
+                            "main.c", str(folder / f"lib{kind}.a"), *flags, "-o", "harness"],
+                           cwd=where, check=True, capture_output=True)
+            built[kind, target] = where / "harness"
+        return built[kind, target]
+    return get
+
+
 @needs_cc
+@pytest.mark.parametrize("kind", ["mlp", "lenet"])
 @pytest.mark.parametrize("target", TARGETS)
-def test_c_program_links_statically_and_matches(exports, target, tmp_path):
-    sess, step, probs, folder = exports("mlp", target)
-    (tmp_path / "main.c").write_text(HARNESS)
-    program = tmp_path / "harness"
-    flags = json.loads((folder / "manifest.json").read_text())["link_flags"]
-    subprocess.run([CC, "-O1", "-std=c99", "-Wall", "-Werror", f"-I{folder}", "main.c",
-                    str(folder / "libmlp.a"), *flags, "-o", str(program)],
-                   cwd=tmp_path, check=True, capture_output=True)
+def test_c_program_links_statically_and_matches(exports, harness, kind, target, tmp_path):
+    sess, step, probs, folder = exports(kind, target)
+    program = harness(kind, target)
     ldd = subprocess.run(["ldd", str(program)], capture_output=True, text=True).stdout
     libraries = [os.path.basename(line.split()[0]) for line in ldd.splitlines() if line.strip()]
     allowed = ALLOWED_LIBRARIES + (("libstdc++.so", "libgcc_s.so") if target == "cuda-host"
                                    else ())
     assert libraries and all(lib.startswith(allowed) for lib in libraries), ldd
-    undefined = subprocess.run(["nm", "-u", str(folder / "libmlp.a")], capture_output=True,
-                               text=True).stdout.split()
+    undefined = subprocess.run(["nm", "-u", str(folder / f"lib{kind}.a")],
+                               capture_output=True, text=True).stdout.split()
     assert not [s for s in undefined if s.startswith(("Py", "_Py", "graphc_", "LLVM"))]
     batch = step.batch(6, seed=5)
     batch[step.x].tofile(tmp_path / "x.bin")
     batch[step.y].tofile(tmp_path / "y.bin")
-    run = subprocess.run([str(program), str(folder / "mlp.safetensors"), "x.bin", "y.bin",
+    run = subprocess.run([str(program), str(_weights_file(folder, kind)), "x.bin", "y.bin",
                           str(STEPS), "out.bin", "saved.safetensors"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -256,8 +273,11 @@ def test_weights_file_is_safetensors(exports):
         np.testing.assert_array_equal(loaded[v.name], sess.variable_value(v))
 
 
-def _corrupt(path, how: str, other=None):
+def _corrupt(path, how: str, other=None) -> dict:
+    """Damage the weights file at `path` as `how` says; the numbers its message names."""
     data = bytearray(path.read_bytes())
+    facts = {"size": len(data), "half": len(data) // 2,
+             "huge": struct.unpack_from("<Q", data)[0] + 2 ** 63}
     if how == "flip data":
         data[-5] ^= 0x40
     elif how == "flip header":
@@ -265,6 +285,10 @@ def _corrupt(path, how: str, other=None):
         data[where] = ord("D")               # the entry's offsets go missing
     elif how == "truncate":
         data = data[: len(data) // 2]
+    elif how == "cut in the header":
+        data = data[:20]
+    elif how == "huge header length":
+        data[7] |= 0x80
     elif how == "empty":
         data = bytearray()
     elif how == "short length":
@@ -275,38 +299,54 @@ def _corrupt(path, how: str, other=None):
         arrays = weights.read(path)
         model = json_meta(path)["graphc_model"]
         data = bytearray(weights.encode(arrays, model, ABI_VERSION + 1))
-    elif how == "missing":
+    elif how in ("missing", "directory"):
         path.unlink()
-        return
+        if how == "directory":
+            path.mkdir()
+        return facts
     path.write_bytes(bytes(data))
+    return facts
 
 
 def json_meta(path):
-    import json
     raw = path.read_bytes()
     (size,) = struct.unpack_from("<Q", raw)
     return json.loads(raw[8: 8 + size])["__metadata__"]
 
 
-CORRUPTIONS = {"flip data": "fails its checksum", "flip header": "wrong size",
-               "truncate": "truncated|outside the file", "empty": "truncated: 0 bytes",
-               "short length": "truncated", "another model": "belong to another model",
-               "another version": "ABI version", "missing": "cannot open"}
+CORRUPTIONS = {   # how: what the C loader says (and Python's reader, but where PYTHON_SAYS)
+    "flip data": "are damaged: 'dense_2/bias/Momentum' fails its checksum",
+    "flip header": "have 'dense/kernel' outside the file or of the wrong size",
+    "truncate": "are truncated: expected {size} bytes, the file has {half}",
+    "cut in the header": "are truncated or not safetensors: the header length",
+    "huge header length": "are truncated or not safetensors: the header length {huge} is "
+                          "larger than the file ({size} bytes)",
+    "empty": "are truncated: 0 bytes", "short length": "are truncated: 5 bytes",
+    "another model": "belong to another model", "another version": "have ABI version",
+    "missing": "cannot open weights", "directory": "is a directory, not a file"}
+PYTHON_SAYS = {"flip header": "have a malformed entry for 'dense/kernel'"}
 
 
 @needs_cc
 @pytest.mark.parametrize("how", sorted(CORRUPTIONS))
-def test_bad_weights_are_refused(exports, tmp_path, how):
+def test_bad_weights_are_refused(exports, harness, tmp_path, how):
+    """Refused by the C API (the harness's mlp_create), by gc.load_exported and by
+    Python's reader, each saying why."""
     _, _, _, folder = exports("mlp", "c")
     _, _, _, other = exports("lenet", "c")
     path = tmp_path / "w.safetensors"
     shutil.copy(_weights_file(folder), path)
-    _corrupt(path, how, _weights_file(other, "lenet"))
-    with pytest.raises(gc.WeightsError, match=CORRUPTIONS[how]):
+    facts = _corrupt(path, how, _weights_file(other, "lenet"))
+    says = f"weights '{path}' " if how not in ("missing", "another model") else ""
+    said = says + CORRUPTIONS[how].format(**facts)
+    run = subprocess.run([str(harness("mlp", "c")), str(path), "x", "y", "0", "o", "s"],
+                         capture_output=True, text=True)
+    assert run.returncode == 1 and said in run.stdout, run.stdout
+    with pytest.raises(gc.WeightsError, match=re.escape(said)):
         gc.load_exported(folder, weights=path)
-    if how not in ("missing", "another model", "another version", "flip header"):
-        with pytest.raises(gc.WeightsError):      # Python's reader refuses it too
-            weights.read(path, model=json_meta(_weights_file(folder))["graphc_model"])
+    with pytest.raises(gc.WeightsError, match=re.escape(PYTHON_SAYS.get(how, said))):
+        weights.read(path, model=json_meta(_weights_file(folder))["graphc_model"],
+                     abi=ABI_VERSION)
 
 
 def test_python_weights_round_trip(tmp_path):

@@ -396,6 +396,8 @@ PROLOGUE = """#ifndef _POSIX_C_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 """
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import struct
 import tempfile
 import zlib
@@ -79,11 +80,7 @@ def read(path, model: str | None = None, abi: int | None = None) -> dict[str, np
     """The tensors of a weights file, every checksum verified; with `model` / `abi`, the
     file must carry them."""
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            blob = f.read()
-    except OSError as err:
-        raise WeightsError(f"cannot read weights '{path}': {err.strerror}") from None
+    blob = _read_file(path)
 
     def refuse(why):
         return WeightsError(f"weights '{path}' {why}")
@@ -91,11 +88,16 @@ def read(path, model: str | None = None, abi: int | None = None) -> dict[str, np
         raise refuse(f"are truncated: {len(blob)} bytes")
     (size,) = struct.unpack_from("<Q", blob)
     if size > len(blob) - 8:
-        raise refuse(f"are truncated: the header needs {size} bytes, {len(blob) - 8} follow")
+        raise refuse(f"are truncated or not safetensors: the header length {size} is larger "
+                     f"than the file ({len(blob)} bytes)")
     try:
         header = json.loads(blob[8: 8 + size].decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise refuse("have a header that is not UTF-8 JSON") from None
+    end = _data_end(header)
+    if end > len(blob) - 8 - size:
+        raise refuse(f"are truncated: expected {8 + size + end} bytes, the file has "
+                     f"{len(blob)}")
     if not isinstance(header, dict) or not isinstance(header.get("__metadata__"), dict):
         raise refuse("are not graphc weights (no __metadata__)")
     meta = header.pop("__metadata__")
@@ -122,3 +124,28 @@ def read(path, model: str | None = None, abi: int | None = None) -> dict[str, np
         out[name] = np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).astype(
             dtype).reshape(shape)
     return out
+
+
+def _read_file(path: str) -> bytes:
+    """The file's bytes; a directory or other non-file is refused saying so (checked
+    before opening: opening a FIFO would wait for a writer)."""
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise WeightsError(f"weights '{path}' is a directory, not a file")
+        if not stat.S_ISREG(mode):
+            raise WeightsError(f"weights '{path}' is not a regular file")
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as err:
+        raise WeightsError(f"cannot open weights '{path}': {err.strerror}") from None
+
+
+def _data_end(header) -> int:
+    """The end of the tensor data the header describes (the largest end offset)."""
+    ends = [0]
+    for entry in header.values() if isinstance(header, dict) else ():
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if isinstance(offsets, list) and len(offsets) == 2 and isinstance(offsets[1], int):
+            ends.append(offsets[1])
+    return max(ends)

@@ -463,23 +463,46 @@ static int gx_parse_header(const char *text, int64_t size, gx_header *h) {
     return j.p == j.end;
 }
 
+/* Whether `st` is a regular file; if not, the failure saying what it is. */
+static int gx_check_regular(gx_context *ctx, const char *path, const struct stat *st) {
+    if (S_ISDIR(st->st_mode))
+        return gx_fail(ctx, GX_ERROR_IO, "weights '%s' is a directory, not a file", path);
+    if (!S_ISREG(st->st_mode))
+        return gx_fail(ctx, GX_ERROR_IO, "weights '%s' is not a regular file", path);
+    return GX_OK;
+}
+
 static int gx_read_file(gx_context *ctx, const char *path, unsigned char **data, int64_t *size) {
-    FILE *f = fopen(path, "rb");
-    long length;
+    FILE *f;
+    struct stat st;
+    int64_t length;
+    int status = GX_OK;
     *data = NULL;
-    if (!f) return gx_fail(ctx, GX_ERROR_IO, "cannot open weights '%s': %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0 || (length = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+    if (stat(path, &st) != 0)      /* before fopen: opening a FIFO would wait for a writer */
+        return gx_fail(ctx, GX_ERROR_IO, "cannot open weights '%s': %s", path, strerror(errno));
+    if ((status = gx_check_regular(ctx, path, &st)) != GX_OK) return status;
+    if (!(f = fopen(path, "rb")))
+        return gx_fail(ctx, GX_ERROR_IO, "cannot open weights '%s': %s", path, strerror(errno));
+    if (fstat(fileno(f), &st) != 0)
+        status = gx_fail(ctx, GX_ERROR_IO, "cannot read weights '%s': %s", path, strerror(errno));
+    else
+        status = gx_check_regular(ctx, path, &st);
+    if (status != GX_OK) {
         fclose(f);
-        return gx_fail(ctx, GX_ERROR_IO, "cannot read weights '%s'", path);
+        return status;
     }
-    *data = (unsigned char *) malloc(length ? (size_t) length : 1);
-    if (!*data) {
+    length = (int64_t) st.st_size;
+    if ((uint64_t) length > (uint64_t) SIZE_MAX - 1 ||
+        !(*data = (unsigned char *) malloc(length ? (size_t) length : 1))) {
         fclose(f);
-        return gx_fail(ctx, GX_ERROR_MEMORY, "out of memory reading weights '%s'", path);
+        return gx_fail(ctx, GX_ERROR_MEMORY, "out of memory reading weights '%s' (%lld bytes)",
+                       path, (long long) length);
     }
     if (length && fread(*data, 1, (size_t) length, f) != (size_t) length) {
+        status = gx_fail(ctx, GX_ERROR_IO, "cannot read weights '%s': %s", path,
+                         ferror(f) ? strerror(errno) : "it shrank while being read");
         fclose(f);
-        return gx_fail(ctx, GX_ERROR_IO, "cannot read weights '%s'", path);
+        return status;
     }
     fclose(f);
     *size = length;
@@ -514,9 +537,20 @@ static int gx_check_entry(gx_context *ctx, const char *path, const gx_header *h,
     return GX_OK;
 }
 
+/* The end of the tensor data the header describes (the largest end offset). */
+static int64_t gx_data_end(const gx_header *h) {
+    int64_t end = 0;
+    int i;
+    for (i = 0; i < h->n_entries; i++)
+        if (h->entries[i].n_offsets == 2 && h->entries[i].offsets[1] > end)
+            end = h->entries[i].offsets[1];
+    return end;
+}
+
 static int gx_load_weights(gx_context *ctx, const char *path) {
     unsigned char *data;
     int64_t size = 0, header_bytes;
+    uint64_t length = 0;
     gx_header h;
     const char *value;
     int status, v, s;
@@ -531,15 +565,22 @@ static int gx_load_weights(gx_context *ctx, const char *path) {
         gx_fail(ctx, status, "weights '%s' are truncated: %lld bytes", path, (long long) size);
         goto done;
     }
-    header_bytes = 0;
-    for (v = 7; v >= 0; v--) header_bytes = header_bytes << 8 | data[v];
-    if (header_bytes < 0 || header_bytes > size - 8) {
-        gx_fail(ctx, status, "weights '%s' are truncated: the header needs %lld bytes, %lld "
-                "follow", path, (long long) header_bytes, (long long) (size - 8));
+    for (v = 7; v >= 0; v--) length = length << 8 | data[v];
+    if (length > (uint64_t) (size - 8)) {
+        gx_fail(ctx, status, "weights '%s' are truncated or not safetensors: the header "
+                "length %llu is larger than the file (%lld bytes)", path,
+                (unsigned long long) length, (long long) size);
         goto done;
     }
+    header_bytes = (int64_t) length;
     if (!gx_parse_header((const char *) data + 8, header_bytes, &h)) {
         gx_fail(ctx, status, "weights '%s' have a header that is not valid JSON", path);
+        goto done;
+    }
+    if (gx_data_end(&h) > size - 8 - header_bytes) {
+        gx_fail(ctx, status, "weights '%s' are truncated: expected %llu bytes, the file has "
+                "%lld", path, (unsigned long long) (8 + header_bytes) +
+                (unsigned long long) gx_data_end(&h), (long long) size);
         goto done;
     }
     if (!h.n_meta) {
