@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import struct
 import subprocess
 import tempfile
@@ -361,6 +362,26 @@ def test_python_weights_round_trip(tmp_path):
     with pytest.raises(gc.WeightsError, match="another model"):
         weights.read(path, model="other")
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+@needs_cc
+def test_saved_files_follow_the_umask(exports, tmp_path):
+    """NAME_save and Python's writer create their files as any program does (mode 0666
+    less the umask), and the header says what ERROR_STATE means."""
+    _, _, _, folder = exports("mlp", "c")
+    model = gc.load_exported(folder)
+    umask = os.umask(0o027)
+    try:
+        model.save(tmp_path / "c.safetensors")
+        weights.write(tmp_path / "py.safetensors", {"a": np.zeros(2)}, "h", ABI_VERSION)
+    finally:
+        os.umask(umask)
+    for name in ("c", "py"):
+        assert stat.S_IMODE(os.stat(tmp_path / f"{name}.safetensors").st_mode) == 0o640
+    assert sorted(os.listdir(tmp_path)) == ["c.safetensors", "py.safetensors"]
+    header = (folder / "mlp.h").read_text()
+    line = next(text for text in header.splitlines() if "MLP_ERROR_STATE" in text)
+    assert "its create failed" in line and "big-endian" in line and "train step" not in line
 
 
 # -- what the library checks ----------------------------------------------------------------

@@ -36,7 +36,9 @@ STATUSES = [("OK", "success"),
             ("ERROR_RUN", "a run-time check failed (an index out of range, ...); the "
                           "variables are as they were before the call"),
             ("ERROR_DEVICE", "the GPU or its driver failed"),
-            ("ERROR_STATE", "the context did not load, or the model has no train step")]
+            ("ERROR_STATE", "the context did not load (its create failed), or this "
+                            "machine cannot run the library (big-endian, or a CPU without "
+                            "the instructions it was built for)")]
 
 
 def runtime_text(name: str) -> str:
@@ -396,6 +398,7 @@ PROLOGUE = """#ifndef _POSIX_C_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>

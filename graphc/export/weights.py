@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import stat
 import struct
-import tempfile
 import zlib
 
 import numpy as np
@@ -60,11 +60,8 @@ def write(path, arrays: dict[str, np.ndarray], model: str, abi: int,
           streams: dict[str, int] | None = None) -> None:
     path = os.fspath(path)
     data = encode(arrays, model, abi, streams)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
-                               suffix=".tmp")
+    fd, tmp = _create_beside(path)
     try:
-        os.chmod(tmp, 0o644)         # as a plain file would be, not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -74,6 +71,20 @@ def write(path, arrays: dict[str, np.ndarray], model: str, abi: int,
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _create_beside(path: str) -> tuple[int, str]:
+    """A new temporary file in `path`'s folder, created as any file is (mode 0666 less the
+    umask, where mkstemp's is 0600), as the C runtime's NAME_save creates it."""
+    folder, base = os.path.split(os.path.abspath(path))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(8)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {path}")
 
 
 def read(path, model: str | None = None, abi: int | None = None) -> dict[str, np.ndarray]:

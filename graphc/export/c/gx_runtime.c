@@ -673,6 +673,20 @@ static void gx_append(gx_text *t, const char *format, ...) {
     }
 }
 
+/* A new file beside `path` for the weights being saved (its name into `tmp`, which has
+   room for the path and 32 bytes), created as open() creates any file: mode 0666 less
+   the umask (mkstemp's would be 0600). O_EXCL makes the name this call's alone. */
+static int gx_open_temp(const gx_context *ctx, const char *path, char *tmp) {
+    uint64_t seed = (uint64_t) (uintptr_t) ctx ^ (uint64_t) getpid() << 40;
+    int attempt, fd = -1;
+    for (attempt = 0; attempt < 100; attempt++) {
+        sprintf(tmp, "%s.%016llx.tmp", path, (unsigned long long) gx_mix64(seed + attempt));
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+        if (fd >= 0 || errno != EEXIST) break;
+    }
+    return fd;
+}
+
 static int gx_save_weights(gx_context *ctx, const char *path) {
     unsigned char **values;
     uint32_t crcs[GX_N_VARIABLES > 0 ? GX_N_VARIABLES : 1];
@@ -728,13 +742,12 @@ static int gx_save_weights(gx_context *ctx, const char *path) {
     }
     header_bytes = (uint64_t) t.length;
     for (v = 0; v < 8; v++) length[v] = (unsigned char) (header_bytes >> (8 * v));
-    tmp = (char *) malloc(strlen(path) + 16);
+    tmp = (char *) malloc(strlen(path) + 32);
     if (!tmp) {
         status = gx_fail(ctx, GX_ERROR_MEMORY, "out of memory saving weights");
         goto done;
     }
-    sprintf(tmp, "%s.XXXXXX", path);
-    fd = mkstemp(tmp);
+    fd = gx_open_temp(ctx, path, tmp);
     if (fd < 0 || !(f = fdopen(fd, "wb"))) {
         status = gx_fail(ctx, GX_ERROR_IO, "cannot write weights '%s': %s", path, strerror(errno));
         if (fd >= 0) close(fd);
