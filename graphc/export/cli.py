@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import traceback
 
 DEMO = "demo"
 
@@ -35,6 +36,9 @@ def run(args) -> int:
     import graphc as gc
     try:
         options = _demo(args.checkpoint) if args.spec == DEMO else _from_script(args.spec)
+    except ScriptError as err:
+        print(f"graphc export: {err}")
+        return 1
     except (OSError, ValueError, AttributeError, TypeError, gc.GraphcError) as err:
         print(f"graphc export: {err}")
         return 2
@@ -52,6 +56,20 @@ def run(args) -> int:
     return 0
 
 
+class ScriptError(Exception):
+    """The user's script raised `error`: one line naming the file, its line and the error,
+    in place of a traceback through graphc."""
+
+    def __init__(self, path: str, error: Exception):
+        line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
+        for frame in traceback.extract_tb(error.__traceback__):
+            if os.path.abspath(frame.filename) == os.path.abspath(path):
+                line = frame.lineno
+        where = path if line is None else f"{path}, line {line}"
+        text = str(error).splitlines()[0] if str(error) else ""
+        super().__init__(f"{where}: {type(error).__name__}" + (f": {text}" if text else ""))
+
+
 def _from_script(spec: str) -> dict:
     path, sep, function = spec.rpartition(":")
     if not sep or not path.endswith(".py") or not function:
@@ -60,8 +78,15 @@ def _from_script(spec: str) -> dict:
     if module_spec is None or not os.path.isfile(path):
         raise ValueError(f"no Python file {path}")
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    options = getattr(module, function)()
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as err:
+        raise ScriptError(path, err) from None
+    build = getattr(module, function)
+    try:
+        options = build()
+    except Exception as err:
+        raise ScriptError(path, err) from None
     if not isinstance(options, dict) or "session" not in options:
         raise TypeError(f"{spec} must return a dict of gc.export's arguments (session, "
                         "inputs, outputs, ...)")
