@@ -1,9 +1,12 @@
 """The training loop: a short MLP run on real digits, the NaN stop, curves, the demo."""
+import shutil
+
 import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.examples_support import build_mlp, digits_splits, lenet_demo
+from graphc.examples_support import (build_mlp, demo_model, digits_splits, lenet_demo,
+                                     read_digits)
 from graphc.train import plotting
 
 HAVE_DIGITS = bool(gc.data.available_sources())
@@ -122,6 +125,24 @@ def test_demo_runs_one_epoch_and_writes_its_files(tmp_path, capsys):
     assert float(line.split()[2].rstrip("%")) > 80.0
     assert (tmp_path / "lenet.ckpt").exists()
     assert f"wrote the trained variables to {tmp_path / 'lenet.ckpt'}" in out
+    if shutil.which("cc") is None:          # the export needs a C compiler, and says so
+        assert "no C export" in out
+        return
+    # the C export: its files, and the library predicts what the trained session does
+    export = tmp_path / "lenet-export"
+    assert "no C export" not in out and f"as a C library to {export}" in out
+    for name in ("lenet.h", "liblenet.so", "liblenet.a", "lenet.safetensors", "manifest.json"):
+        assert (export / name).is_file(), name
+    images, _ = read_digits(tmp_path / "heldout-digits.bin")
+    graph = gc.Graph()
+    model, _ = demo_model(graph, images.shape[1:])
+    with graph.as_default():
+        probs = gc.nn.softmax(model["logits"])
+    sess = gc.Session(graph, backend="numpy")
+    gc.train.Saver().restore(sess, str(tmp_path / "lenet.ckpt"))
+    few = images[:8]
+    np.testing.assert_allclose(gc.load_exported(export)(few),
+                               sess.run(probs, {model["images"]: few}), rtol=1e-4, atol=1e-6)
 
 
 def test_graphc_demo_command_line_options(monkeypatch):
