@@ -19,6 +19,11 @@ def jax_available():
         return False
 
 
+CONVS = {"lenet5": ((2, True), (0, True)),
+         "cifar-vgg": ((1, False), (1, True), (1, False), (1, True), (1, True))}
+"""Each workload's convolutions: (padding, followed by a 2x2 max pool)."""
+
+
 # -- PyTorch -----------------------------------------------------------------------------
 def torch_step(name, params, data, compiled=False, threads=2, device="cpu"):
     """device: "cpu", or "cuda" (the step then ends with the GPU's work done)."""
@@ -39,20 +44,21 @@ def torch_step(name, params, data, compiled=False, threads=2, device="cpu"):
     else:
         x = tensor(data[0])
         labels = tensor(data[1]).long()
-        if name == "lenet5":
+        convs = CONVS.get(name, ())
+        if convs:
             x = x.permute(0, 3, 1, 2).contiguous()        # NCHW, torch's own layout
-            ps[0] = tensor(params[0].transpose(3, 2, 0, 1).copy(), True)
-            ps[2] = tensor(params[2].transpose(3, 2, 0, 1).copy(), True)
+            for i in range(len(convs)):                   # HWIO filters as OIHW
+                ps[2 * i] = tensor(params[2 * i].transpose(3, 2, 0, 1).copy(), True)
 
         def loss_fn():
             h = x
-            if name == "lenet5":
-                h = F.max_pool2d(F.relu(F.conv2d(h, ps[0], ps[1], padding=2)), 2)
-                h = F.max_pool2d(F.relu(F.conv2d(h, ps[2], ps[3])), 2)
+            for i, (padding, pool) in enumerate(convs):
+                h = F.relu(F.conv2d(h, ps[2 * i], ps[2 * i + 1], padding=padding))
+                if pool:
+                    h = F.max_pool2d(h, 2)
+            if convs:                                     # flattened in NHWC order
                 h = h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)
-                rest = ps[4:]
-            else:
-                rest = ps
+            rest = ps[2 * len(convs):]
             for i in range(0, len(rest) - 2, 2):
                 h = F.relu(h @ rest[i] + rest[i + 1])
             return F.cross_entropy(h @ rest[-2] + rest[-1], labels)

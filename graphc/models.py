@@ -66,3 +66,27 @@ def lenet5(lr=0.01, momentum=0.9, seed=0) -> TrainStep:
         h = layers.dense(h, 84, activation=nn.relu, seed=seed + 3)
         logits = layers.dense(h, 10, seed=seed + 4)
         return _classifier_step(g, x, y, logits, lr, momentum)
+
+
+def cifar_vgg(lr=0.01, momentum=0.9, seed=0) -> TrainStep:
+    """A VGG-style net on NHWC 32x32x3: 3x3 SAME convolutions with biases and ReLU, 32,
+    32, maxpool 2/2, 64, 64, maxpool 2/2, 128, maxpool 2/2, then dense 256 + ReLU and
+    dense 10; SGD momentum 0.9."""
+    g = Graph()
+    with g.as_default():
+        x = placeholder(float32, (None, 32, 32, 3), name="x")
+        y = placeholder(int32, (None,), name="y")
+        h = x
+        for i, (channels, pool) in enumerate(VGG_CONVS):
+            h = layers.conv2d(h, channels, 3, padding="SAME", activation=nn.relu,
+                              seed=seed + i)
+            if pool:
+                h = layers.max_pool2d(h, 2, 2)
+        h = layers.flatten(h)
+        h = layers.dense(h, 256, activation=nn.relu, seed=seed + len(VGG_CONVS))
+        logits = layers.dense(h, 10, seed=seed + len(VGG_CONVS) + 1)
+        return _classifier_step(g, x, y, logits, lr, momentum)
+
+
+VGG_CONVS = ((32, False), (32, True), (64, False), (64, True), (128, True))
+"""cifar_vgg's convolutions: (output channels, followed by a 2x2 max pool)."""

@@ -8,7 +8,8 @@ from graphc.ir import float32, float64
 from graphc.lower.interpret import run_kernel
 from graphc.lower.loopir import Binary, Buffer, Const, Kernel, Load, Loop, Store, Var, add, idx, mul
 from graphc.lower.nests import Names
-from graphc.lower.routines import BlockSum, ConvDirect, ConvFilterDirect, ConvShape, Gemm
+from graphc.lower.routines import (BlockSum, ConvDirect, ConvFilterDirect, ConvGemm, ConvShape,
+                                   Gemm)
 
 
 def _both(routine, arrays, dtype):
@@ -103,3 +104,33 @@ def test_block_sum_expansion(count):
     np.testing.assert_allclose(expanded["out"], native["out"], rtol=1e-12)
     want = [arrays["x"][t:count:32].sum() for t in range(32)]
     np.testing.assert_allclose(native["out"], want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("conv", CONVS)
+@pytest.mark.parametrize("kind", ["forward", "input_gradient", "filter_gradient"])
+def test_conv_gemm_expansion_and_numpy_match_the_interpreter(conv, kind):
+    """The batch's convolution and both gradients against conv2d and its gradients on the
+    numpy interpreter."""
+    import graphc as gc
+    rng = np.random.default_rng(5)
+    s = _shape(*conv)
+    batch = 3
+    x = rng.standard_normal((batch, s.h, s.w, s.c_in))
+    w = rng.standard_normal((s.kh, s.kw, s.c_in, s.c_out))
+    dy = rng.standard_normal((batch, s.oh, s.ow, s.c_out))
+    g = gc.Graph()
+    with g.as_default():
+        xp, wp = gc.placeholder(gc.float64, x.shape), gc.placeholder(gc.float64, w.shape)
+        y = gc.nn.conv2d(xp, wp, strides=(s.stride_h, s.stride_w),
+                         padding=((s.pad_h, s.pad_h + s.kh), (s.pad_w, s.pad_w + s.kw)),
+                         dilations=(s.dilation_h, s.dilation_w))
+        y = y[:, : s.oh, : s.ow, :]
+        dx, dw = gc.gradients(y, [xp, wp], grad_ys=gc.constant(dy))
+    want = gc.Session(g, backend="numpy").run({"forward": y, "input_gradient": dx,
+                                               "filter_gradient": dw}[kind], {xp: x, wp: w})
+    a, b = {"forward": (x, w), "input_gradient": (dy, w), "filter_gradient": (x, dy)}[kind]
+    arrays = {"a": a.reshape(-1), "b": b.reshape(-1), "out": np.full(want.size + 2, np.nan)}
+    native, expanded = _both(ConvGemm(kind, "a", "b", "out", batch, s), arrays, float64)
+    np.testing.assert_allclose(native["out"][: want.size], want.reshape(-1), rtol=1e-10)
+    np.testing.assert_allclose(expanded["out"][: want.size], want.reshape(-1), rtol=1e-10)
+    assert np.isnan(native["out"][want.size:]).all()           # nothing past the output

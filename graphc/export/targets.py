@@ -415,7 +415,8 @@ class PortableLLVMObjects(LLVMObjects):
 
 
 CUDA_SYMBOLS = ("graphc_alloc", "graphc_free", "graphc_copy", "graphc_devices",
-                "graphc_host_build")
+                "graphc_host_build", "graphc_state_create", "graphc_state_destroy",
+                "graphc_state_replays")
 """The CUDA prelude's C functions, renamed NAME_gx_* so two models link together."""
 
 
@@ -445,30 +446,40 @@ class CUDASource(ExportTarget):
         return "\n\n".join(parts)
 
     def top(self, model: Model) -> str:
-        from ..codegen.cstyle import HELPERS
         from ..codegen.cuda.prelude import PRELUDE
-        from ..codegen.cuda.render import HOST_HELPERS
         renames = "\n".join(f"#define {s} {model.name}_gx_{s[len('graphc_'):]}"
                              for s in CUDA_SYMBOLS)
-        return "\n\n".join([renames, PRELUDE, HELPERS, HOST_HELPERS])
+        return "\n\n".join([renames, PRELUDE])
 
     def target_part(self, model: Model) -> str:
         n = model.name
         cases = "\n".join(f"    case {i}: failed = gx_program{i}::{n}_gx_entry{i}(table, &sizes, "
-                           "gx_print_value, ctx->error, (int) sizeof ctx->error); break;"
-                           for i in range(len(model.programs)))
-        return f"""static int gx_target_start(gx_context *ctx) {{
+                           f"states[{i}], gx_print_value, ctx->error, (int) sizeof ctx->error); "
+                           "break;" for i in range(len(model.programs)))
+        return f"""/* the target's state: one graphc_state per program (its stream, CUDA graph and
+   scratch memory), so contexts never share one */
+static int gx_target_start(gx_context *ctx) {{
     int devices = graphc_devices(ctx->error, (int) sizeof ctx->error);
     if (devices < 0) return GX_ERROR_DEVICE;
     if (devices == 0) return gx_fail(ctx, GX_ERROR_DEVICE, "no CUDA device is present");
+    graphc_state **states = (graphc_state **) calloc(GX_N_PROGRAMS, sizeof *states);
+    if (!states) return gx_fail(ctx, GX_ERROR_MEMORY, "out of memory for the CUDA state");
+    ctx->target = states;
+    for (int i = 0; i < GX_N_PROGRAMS; i++)
+        if (graphc_state_create(&states[i], ctx->error, (int) sizeof ctx->error))
+            return GX_ERROR_DEVICE;
     return GX_OK;
 }}
 
 static void gx_target_stop(gx_context *ctx) {{
-    (void) ctx;
+    graphc_state **states = (graphc_state **) ctx->target;
+    for (int i = 0; i < GX_N_PROGRAMS; i++) graphc_state_destroy(states[i]);
+    free(states);
+    ctx->target = NULL;
 }}
 
 static int gx_enter(gx_context *ctx, int program, void **table, int64_t batch) {{
+    graphc_state **states = (graphc_state **) ctx->target;
     int64_t sizes = batch;
     int failed = 0;
     switch (program) {{

@@ -26,7 +26,7 @@ from ..ir.symbolic import is_symbolic
 from .loopir import (Binary, Const, Load, Loop, Select, Store, add, const, idx, linear_index,
                      mul, row_major_strides)
 from .nests import Names, extent, fill, nest
-from .routines import ConvDirect, ConvFilterDirect, ConvShape, Gemm
+from .routines import ConvDirect, ConvFilterDirect, ConvGemm, ConvShape, Gemm
 from .indexing import clamp, in_range
 
 def workspace_name(dtype) -> str:
@@ -267,3 +267,22 @@ def lower_conv2d_direct(node, vb, names: Names, out: str, buffer_of, target) -> 
     image = names.var("img")
     return [Loop(image, idx(p.batch), [ConvDirect(buffer_of(x), buffer_of(w), out, image,
                                                   p.shape())], "parallel")]
+
+
+IMPLICIT_KINDS = {"conv2d": "forward", "conv2d_backprop_input": "input_gradient",
+                  "conv2d_backprop_filter": "filter_gradient"}
+
+
+def lower_conv_implicit(node, buffer_of, out: str) -> list:
+    """The whole batch's convolution, or gradient, as one implicit-GEMM routine (a target
+    whose GEMM reads its operands through the window: no panel, no workspace)."""
+    kind = IMPLICIT_KINDS[node.op.lowering]
+    x_shape, w_shape = node.inputs[0].shape, node.inputs[1].shape
+    g = geometry(node, x_shape, w_shape)
+    kh, kw, cin, cout = w_shape
+    shape = ConvShape(g.in_hw[0], g.in_hw[1], cin, g.out_hw[0], g.out_hw[1], cout, kh, kw,
+                      g.pads[0][0], g.pads[1][0], g.strides[0], g.strides[1], g.dilations[0],
+                      g.dilations[1])
+    a, b = {"forward": (0, 1), "input_gradient": (2, 1), "filter_gradient": (0, 2)}[kind]
+    return [ConvGemm(kind, buffer_of(node.inputs[a]), buffer_of(node.inputs[b]), out,
+                     x_shape[0], shape)]

@@ -18,10 +18,9 @@ from .nests import Names, nest
 from .reductions import (column_sum_period, lower_arg_reduce, lower_column_sum, lower_reduce,
                          lower_softmax_family, lower_tile_grad)
 from .conv_gemm import (CONV_GEMM, direct_conv_applies, lower_conv2d_direct,
-                        workspace_elements, workspace_name)
-from .conv_grads import DIRECT_GRADIENTS
+                        lower_conv_implicit, workspace_elements, workspace_name)
 from .matmul import lower_matmul
-from .routines import Print, expand_routines
+from .routines import ConvGemm, Print, expand_routines
 from .target import CPU, Target
 from .values import Checks, LoweringError, ValueBuilder
 from .windows import WINDOW_TEMPLATES, lower_max_pool_grad, tiles_cover
@@ -323,8 +322,8 @@ def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
     lowering = anchor.op.lowering
     if lowering == "matmul":
         body = lower_matmul(anchor, buffer_of, out, names)
-    elif lowering in DIRECT_GRADIENTS and target.conv_gradients == "direct":
-        body = DIRECT_GRADIENTS[lowering](anchor, vb, names, out)
+    elif lowering in CONV_GEMM and target.implements(ConvGemm, anchor.dtype):
+        body = lower_conv_implicit(anchor, buffer_of, out)
     elif direct_conv_applies(anchor, target):
         body = lower_conv2d_direct(anchor, vb, names, out, buffer_of, target)
     elif lowering in CONV_GEMM and anchor.dtype.is_floating:

@@ -5,6 +5,7 @@ expansion into plain loops, so a target that lacks one still runs the whole prog
     Gemm             C[M,N] = alpha·op(A)·op(B) + beta·C (+ a fused pointwise epilogue)
     ConvDirect       one image of a convolution with few output channels, no panel
     ConvFilterDirect one image's filter gradient, added to an accumulator
+    ConvGemm         a whole batch's convolution or gradient as one implicit GEMM
     BlockSum         the period partial sums of a contiguous buffer (a column sum)
     Print            hand a value to the runtime's print function (no expansion: every
                      target calls the runtime)
@@ -26,7 +27,7 @@ from ..ir import DType
 from ..ir.symbolic import SymbolicDim, evaluate
 from ..ops.debug import format_print
 from .loopir import (SIZES, Assign, Binary, Compare, Declare, Expr, Load, Local, Loop, Select,
-                     Store, add, const, idx, mul)
+                     Store, add, const, idx, linear_index, mul, row_major_strides)
 from .nests import Names
 
 
@@ -303,6 +304,141 @@ class ConvFilterDirect(Routine):
         buffers[self.acc][offset: offset + grad.size] += grad.reshape(-1)
 
 
+# -- a whole batch's convolution as one implicit GEMM ----------------------------------------
+CONV_GEMM_KINDS = ("forward", "input_gradient", "filter_gradient")
+
+
+@dataclass(eq=False)
+class ConvGemm(Routine):
+    """A convolution over a whole batch, or one of its gradients, as one GEMM whose
+    operands are read through the window (no im2col buffer): with P the batch's output
+    positions (n, oh, ow) and T the filter taps (a, b, ci) or (a, b, co),
+        forward          out[P, C_out] = window[P, T] · W[T, C_out]           (a = x, b = W)
+        input_gradient   dX[(n, h, w), C_in] = dY seen through the taps · Wᵀ (a = dY, b = W)
+        filter_gradient  dW[T, C_out] = window[P, T]ᵀ · dY[P, C_out]          (a = x, b = dY)
+    Every output element is written (never accumulated). Expanded, each is a direct sum
+    of its own."""
+
+    name: ClassVar[str] = "conv_gemm"
+    READS: ClassVar = ("a", "b")
+    WRITES: ClassVar = ("out",)
+
+    kind: str
+    a: str
+    b: str
+    out: str
+    batch: Expr
+    shape: ConvShape
+
+    def __post_init__(self):
+        if self.kind not in CONV_GEMM_KINDS:
+            raise ValueError(f"conv_gemm kind {self.kind!r} is not one of {CONV_GEMM_KINDS}")
+        self.batch = _as_index(self.batch)
+
+    def gemm_sizes(self) -> tuple:
+        """(M, N, K) of the product, as loop-IR expressions."""
+        s = self.shape
+        if self.kind == "forward":
+            return mul(self.batch, idx(s.oh * s.ow)), idx(s.c_out), idx(s.kh * s.kw * s.c_in)
+        if self.kind == "input_gradient":
+            return mul(self.batch, idx(s.h * s.w)), idx(s.c_in), idx(s.kh * s.kw * s.c_out)
+        return idx(s.kh * s.kw * s.c_in), idx(s.c_out), mul(self.batch, idx(s.oh * s.ow))
+
+    def expand(self, dtype_of, names):
+        s, dtype = self.shape, dtype_of(self.out)
+        acc = names.scalar("cg")
+        if self.kind == "forward":
+            outer = (self.batch, idx(s.oh), idx(s.ow), idx(s.c_out))
+            inner = (idx(s.kh), idx(s.kw), idx(s.c_in))
+
+            def term(o, i):
+                (n, oh, ow, co), (a, b, ci) = o, i
+                return Binary("mul", _input_value(s, self.a, n, oh, ow, a, b, ci, dtype),
+                              Load(self.b, _hwio(s, a, b, ci, co), dtype))
+        elif self.kind == "input_gradient":
+            outer = (self.batch, idx(s.h), idx(s.w), idx(s.c_in))
+            inner = (idx(s.kh), idx(s.kw), idx(s.c_out))
+
+            def term(o, i):
+                (n, h, w, ci), (a, b, co) = o, i
+                oh, ok_h = _reader(h, a, s.pad_h, s.dilation_h, s.stride_h, s.oh)
+                ow, ok_w = _reader(w, b, s.pad_w, s.dilation_w, s.stride_w, s.ow)
+                gy = Load(self.a, _nhwc(n, oh, ow, co, s.oh, s.ow, s.c_out), dtype)
+                return Select(Binary("and", ok_h, ok_w), Binary(
+                    "mul", gy, Load(self.b, _hwio(s, a, b, ci, co), dtype)), const(0, dtype))
+        else:
+            outer = (idx(s.kh), idx(s.kw), idx(s.c_in), idx(s.c_out))
+            inner = (self.batch, idx(s.oh), idx(s.ow))
+
+            def term(o, i):
+                (a, b, ci, co), (n, oh, ow) = o, i
+                return Binary("mul", _input_value(s, self.a, n, oh, ow, a, b, ci, dtype),
+                              Load(self.b, _nhwc(n, oh, ow, co, s.oh, s.ow, s.c_out), dtype))
+        o = [names.var("o") for _ in outer]
+        i = [names.var("t") for _ in inner]
+        fold = [Assign(acc, Binary("add", Local(acc, dtype), term(o, i)))]
+        for v, e in reversed(list(zip(i, inner))):
+            fold = [Loop(v, e, fold)]
+        at = linear_index(o, row_major_strides((1,) + tuple(e.value for e in outer[1:])))
+        body = [Declare(acc, dtype, const(0, dtype))] + fold + [Store(self.out, at,
+                                                                      Local(acc, dtype))]
+        for depth, (v, e) in enumerate(reversed(list(zip(o, outer)))):
+            body = [Loop(v, e, body, "vector" if depth == 0 else "parallel")]
+        return body                         # every output element independent
+
+    def run_numpy(self, buffers, value):
+        s, batch = self.shape, value(self.batch)
+        a, b, out = buffers[self.a], buffers[self.b], buffers[self.out]
+        w_size, x_size, y_size = (s.kh * s.kw * s.c_in * s.c_out, s.h * s.w * s.c_in,
+                                  s.oh * s.ow * s.c_out)
+        if self.kind == "filter_gradient":
+            grad = np.zeros((s.kh, s.kw, s.c_in, s.c_out), out.dtype)
+            for n in range(batch):
+                padded = s.padded(a[n * x_size: (n + 1) * x_size].reshape(s.h, s.w, s.c_in))
+                dy = b[n * y_size: (n + 1) * y_size].reshape(s.oh, s.ow, s.c_out)
+                for i in range(s.kh):
+                    for j in range(s.kw):
+                        grad[i, j] += np.einsum("hwc,hwo->co", s.taps(padded, i, j), dy)
+            out[: w_size] = grad.reshape(-1)
+            return
+        weights = b[: w_size].reshape(s.kh, s.kw, s.c_in, s.c_out)
+        for n in range(batch):
+            if self.kind == "forward":
+                padded = s.padded(a[n * x_size: (n + 1) * x_size].reshape(s.h, s.w, s.c_in))
+                result = np.zeros((s.oh, s.ow, s.c_out), out.dtype)
+                for i in range(s.kh):
+                    for j in range(s.kw):
+                        result += s.taps(padded, i, j) @ weights[i, j]
+                out[n * y_size: (n + 1) * y_size] = result.reshape(-1)
+                continue
+            dy = a[n * y_size: (n + 1) * y_size].reshape(s.oh, s.ow, s.c_out)
+            padded = s.padded(np.zeros((s.h, s.w, s.c_in), out.dtype))
+            for i in range(s.kh):
+                for j in range(s.kw):
+                    s.taps(padded, i, j)[...] += dy @ weights[i, j].T
+            out[n * x_size: (n + 1) * x_size] = padded[s.pad_h: s.pad_h + s.h,
+                                                       s.pad_w: s.pad_w + s.w].reshape(-1)
+
+
+def _hwio(s: ConvShape, a, b, ci, co):
+    return add(mul(add(mul(add(mul(a, idx(s.kw)), b), idx(s.c_in)), ci), idx(s.c_out)), co)
+
+
+def _nhwc(n, h, w, c, height: int, width: int, channels: int):
+    return add(mul(add(mul(add(mul(n, idx(height)), h), idx(width)), w), idx(channels)), c)
+
+
+def _reader(i, k, pad: int, dilation: int, stride: int, extent: int):
+    """(the output position that reads input i at tap k, clamped; whether one does):
+    i + pad − k·dilation = o·stride with 0 ≤ o < extent."""
+    t = add(add(i, idx(pad)), mul(k, idx(-dilation)))
+    o = Binary("floordiv", t, idx(stride)) if stride != 1 else t
+    ok = _inside(o, extent)
+    if stride != 1:
+        ok = Binary("and", ok, Compare("eq", Binary("mod", t, idx(stride)), idx(0)))
+    return _clamp(o, extent), ok
+
+
 # -- column sums and printing ---------------------------------------------------------------
 @dataclass(eq=False)
 class BlockSum(Routine):
@@ -365,7 +501,7 @@ class Print(Routine):
         print(format_print(node, shown), flush=True)
 
 
-ROUTINES = (Gemm, ConvDirect, ConvFilterDirect, BlockSum, Print)
+ROUTINES = (Gemm, ConvDirect, ConvFilterDirect, ConvGemm, BlockSum, Print)
 
 
 def expand_routines(stmts: list, keep: Callable[[Routine], bool], dtype_of,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ..ir import DType
 from .access import loop_work
 from .loopir import Loop
-from .routines import BlockSum, ConvDirect, ConvFilterDirect, Gemm, Print, Routine
+from .routines import BlockSum, ConvDirect, ConvFilterDirect, ConvGemm, Gemm, Print, Routine
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class TaskPolicy:
         return int(min(loop.extent.value, self.max_tasks, max(2, work // self.min_work)))
 
 
-FLOAT_ROUTINES = (Gemm, ConvDirect, ConvFilterDirect, BlockSum)
+FLOAT_ROUTINES = (Gemm, ConvDirect, ConvFilterDirect, ConvGemm, BlockSum)
 """Routines whose native versions are vector code for float data only."""
 
 
@@ -54,8 +54,6 @@ class Target:
     column_sum_period: int = 256             # and at most this many
     direct_conv_vectors: int = 1             # output channels of a direct conv: this many
     #                                          vectors of the dtype at most
-    conv_gradients: str = "panels"           # "panels": im2col + GEMM (or the direct
-    #   routines); "direct": every gradient element a sum of its own (lower/conv_grads.py)
 
     def lanes(self, dtype: DType) -> int:
         return self.vector_bytes // dtype.itemsize
@@ -64,12 +62,13 @@ class Target:
         """The most output channels a convolution (or filter gradient) runs direct with."""
         return self.direct_conv_vectors * self.lanes(dtype)
 
-    def implements(self, routine: Routine, dtype: DType) -> bool:
-        """Whether the backend runs `routine` natively on data of `dtype` (else lowering
-        expands it)."""
-        if type(routine) not in self.native:
+    def implements(self, routine: Routine | type, dtype: DType) -> bool:
+        """Whether the backend runs `routine` (or that routine class) natively on data of
+        `dtype` (else lowering expands it, or does not build it)."""
+        kind = routine if isinstance(routine, type) else type(routine)
+        if kind not in self.native:
             return False
-        return dtype.is_floating or not isinstance(routine, FLOAT_ROUTINES)
+        return dtype.is_floating or not issubclass(kind, FLOAT_ROUTINES)
 
 
 CPU = Target("cpu", vector_bytes=64,
@@ -85,9 +84,9 @@ PORTABLE_C = Target("c", vector_bytes=64, native=frozenset({Print}), tasks=TaskP
 parallel loops the CPU would split run as OpenMP loops, the CPU's schedule otherwise."""
 
 
-CUDA = Target("cuda", vector_bytes=16, native=frozenset({Print}), tasks=None,
-              conv_lanes=1, direct_conv_vectors=64, conv_gradients="direct")
-"""The CUDA backend: parallel loops become grids (no thread pool, no task policy); every
-routine but print expanded into loops for now; convolutions run direct for up to 256
-float32 output channels and their gradients element by element (each output element a
-thread), with no im2col panel."""
+CUDA = Target("cuda", vector_bytes=16, native=frozenset({Gemm, ConvGemm, Print}), tasks=None,
+              conv_lanes=1)
+"""The CUDA backend: parallel loops become grids (no thread pool, no task policy); the
+GEMM (with its epilogue) and every convolution and convolution gradient run as the
+kernel library's tiled GEMM (codegen/cuda/runtime/kernels.cuh), a convolution as one
+implicit GEMM over the whole batch (`ConvGemm`); the other routines are expanded."""

@@ -17,7 +17,8 @@ class NumpyBackend:
     name = "numpy"
     fresh_outputs = False     # run's values may be the session's own arrays
 
-    def __init__(self, check_numerics: bool = False, static_batch: bool = False):
+    def __init__(self, check_numerics: bool = False, static_batch: bool = False,
+                 matmul_precision: str = "highest"):
         self.check_numerics = check_numerics
 
     def run(self, program, ctx: RunContext) -> dict:
@@ -28,10 +29,21 @@ _BACKENDS = {"numpy": NumpyBackend, "llvm": LLVMBackend, "c": CBackend,
              "loopir": LoopIRBackend, "cuda": CUDABackend, "cuda-host": CUDAHostBackend}
 
 
-def get_backend(name: str | None, check_numerics: bool = False, static_batch: bool = False):
+MATMUL_PRECISIONS = ("highest", "high")
+"""float32 products: "highest" in float32 everywhere; "high" lets a backend use faster
+reduced-precision units (the CUDA backend: TF32 tensor cores, 10-bit mantissas in,
+float32 sums), as PyTorch's set_float32_matmul_precision("high")."""
+
+
+def get_backend(name: str | None, check_numerics: bool = False, static_batch: bool = False,
+                matmul_precision: str = "highest"):
     name = name or DEFAULT_BACKEND
+    if matmul_precision not in MATMUL_PRECISIONS:
+        raise GraphcError(f"matmul_precision {matmul_precision!r} is not one of "
+                          f"{', '.join(MATMUL_PRECISIONS)}")
     if name in _BACKENDS:
-        return _BACKENDS[name](check_numerics=check_numerics, static_batch=static_batch)
+        return _BACKENDS[name](check_numerics=check_numerics, static_batch=static_batch,
+                               matmul_precision=matmul_precision)
     if name in PLANNED:
         raise GraphcError(f"backend '{name}' ({PLANNED[name]}) is not available in this "
                           f"version of graphc; use backend='numpy', 'llvm' or 'c'")

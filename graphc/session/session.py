@@ -28,13 +28,16 @@ class Session:
     """
 
     def __init__(self, graph=None, backend: str | None = None, check_numerics: bool = False,
-                 static_batch: bool = False):
+                 static_batch: bool = False, matmul_precision: str = "highest"):
         """check_numerics: stop at the first op that makes a NaN or Inf. static_batch:
-        compile a program per batch size instead of one for every batch size."""
+        compile a program per batch size instead of one for every batch size.
+        matmul_precision: "highest" (float32 products in float32) or "high" (the CUDA
+        backend may use TF32 tensor cores for float32 matmuls and convolutions)."""
         self.graph = graph or get_default_graph()
         self.check_numerics = check_numerics
         self.backend = get_backend(backend, check_numerics=check_numerics,
-                                   static_batch=static_batch)
+                                   static_batch=static_batch,
+                                   matmul_precision=matmul_precision)
         self._variables: dict[Node, np.ndarray] = {}
         self._rng_counters: dict[str, int] = {}
         self._executables: dict[tuple, object] = {}

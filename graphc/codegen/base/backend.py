@@ -27,9 +27,11 @@ class CompiledBackend:
     name = "compiled"
     fresh_outputs = True      # run's values are copies made for the caller
 
-    def __init__(self, check_numerics: bool = False, static_batch: bool = False):
+    def __init__(self, check_numerics: bool = False, static_batch: bool = False,
+                 matmul_precision: str = "highest"):
         self.check_numerics = check_numerics
         self.static_batch = static_batch
+        self.matmul_precision = matmul_precision
         self._compiled: dict[tuple, object] = {}
         self._last_shapes: dict[int, dict] = {}   # program -> feed shapes of its last compile
         self._needs_static: set = set()   # batch-polymorphic keys that did not compile

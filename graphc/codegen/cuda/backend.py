@@ -13,8 +13,9 @@ class CUDABackend(CompiledBackend):
     name = "cuda"
     host_build = False
 
-    def __init__(self, check_numerics: bool = False, static_batch: bool = False):
-        super().__init__(check_numerics, static_batch)
+    def __init__(self, check_numerics: bool = False, static_batch: bool = False,
+                 matmul_precision: str = "highest"):
+        super().__init__(check_numerics, static_batch, matmul_precision)
         mem = memory(self.host_build)
         count, why = mem.devices()
         if not count:
@@ -25,7 +26,7 @@ class CUDABackend(CompiledBackend):
 
     def make_executable(self, program):
         return CUDAExecutable(program, self.device_variables, self.check_numerics,
-                              self.host_build)
+                              self.host_build, tf32=self.matmul_precision == "high")
 
     def sync_variables(self, variables: dict) -> None:
         """Copy the variables a run updated on the device back into the session's

@@ -71,7 +71,7 @@ class DeviceVariables:
 
 class CUDAExecutable(CompiledProgram):
     def __init__(self, program, variables: DeviceVariables, check_numerics: bool = False,
-                 host_build: bool = False):
+                 host_build: bool = False, tf32: bool = False):
         lowered = lower_program(program, check_numerics, TARGET)
         self.host_build = host_build
         self.mem = memory(host_build)
@@ -79,15 +79,16 @@ class CUDAExecutable(CompiledProgram):
         slots = {b.name: i for i, b in enumerate(lowered.buffers)}
         stop_slot = slots["status"] if lowered.failures else None
         print_sizes = {i: node.type.num_elements for i, node in enumerate(lowered.prints or [])}
-        self.source = program_source(lowered.kernels, slots, stop_slot, print_sizes)
+        self.source = program_source(lowered.kernels, slots, stop_slot, print_sizes, tf32)
         self.library = Library(self.source, host_build, symbols=(ENTRY,))
         self.from_cache = self.library.from_cache
         entry = self.library.handle[ENTRY]
-        entry.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_char_p,
-                          ctypes.c_int]
+        entry.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                          ctypes.c_char_p, ctypes.c_int]
         entry.restype = ctypes.c_int
         self._entry = entry
         self._error = ctypes.create_string_buffer(1024)
+        self._state = self.library.new_state()
         self._owned: list[int] = []            # device memory this program allocated
         self._device_arena, self._arena_bytes = None, 0
         self._feed_buffers: dict[int, tuple[int, int]] = {}    # slot -> (ptr, bytes)
@@ -152,6 +153,9 @@ class CUDAExecutable(CompiledProgram):
         if self._device_arena is not None:
             self.mem.free(self._device_arena)
         self._owned, self._feed_buffers, self._device_arena = [], {}, None
+        if self._state is not None:
+            self.library.free_state(self._state)
+            self._state = None
 
     def __del__(self):
         try:
@@ -203,8 +207,8 @@ class CUDAExecutable(CompiledProgram):
 
     def _call(self) -> None:
         sizes = self._sizes.ctypes.data
-        if self._entry(self.table_address, sizes, self._print_address, self._error,
-                       len(self._error)):
+        if self._entry(self.table_address, sizes, self._state, self._print_address,
+                       self._error, len(self._error)):
             raise ExecutionError(f"CUDA: {self._error.value.decode(errors='replace')}")
 
     def _feed_on_device(self, slot: int, array: np.ndarray) -> int:
@@ -246,6 +250,11 @@ class CUDAExecutable(CompiledProgram):
         source = self.table[self.slots[b.name]]
         self.mem.copy(out.ctypes.data, source, out.nbytes, DEVICE_TO_HOST)
         return out
+
+    @property
+    def graph_replays(self) -> int:
+        """Runs of this program that were one launch of its captured CUDA graph."""
+        return self.library.replays(self._state)
 
     def stages(self) -> dict[str, str]:
         stages = {"loop IR": str(self.lowered), "CUDA source": self.source,

@@ -121,6 +121,28 @@ class Library:
             cache.store(key, data, list(symbols))
         self.handle = _load(data)
 
+    def new_state(self) -> int:
+        """A program state (its stream, CUDA graph and scratch memory: runtime.cuh)."""
+        create = self.handle.graphc_state_create
+        create.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_int]
+        error = ctypes.create_string_buffer(512)
+        state = ctypes.c_void_p()
+        if create(ctypes.byref(state), error, len(error)):
+            raise GraphcError(f"CUDA: {error.value.decode(errors='replace')} (creating a "
+                              "program's stream)")
+        return state.value
+
+    def replays(self, state: int) -> int:
+        """How many runs replayed the state's CUDA graph."""
+        count = self.handle.graphc_state_replays
+        count.argtypes, count.restype = [ctypes.c_void_p], ctypes.c_int64
+        return count(state)
+
+    def free_state(self, state: int) -> None:
+        destroy = self.handle.graphc_state_destroy
+        destroy.argtypes = [ctypes.c_void_p]
+        destroy(state)
+
 
 def _build(source: str, make, what: str) -> bytes:
     with tempfile.TemporaryDirectory(prefix="graphc-cuda-") as folder:
