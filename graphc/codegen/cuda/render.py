@@ -157,12 +157,11 @@ class Unit:
 
 def _host_loop(s) -> bool:
     """A serial loop holding only loops and native routines: the host runs it."""
-    return isinstance(s, Loop) and s.kind == "serial" and all(
-        isinstance(x, NATIVE) or isinstance(x, Loop) and _host_loop_body(x) for x in s.body)
+    return isinstance(s, Loop) and s.kind == "serial" and _only_native(s)
 
 
-def _host_loop_body(loop: Loop) -> bool:
-    return all(isinstance(x, NATIVE) or isinstance(x, Loop) and _host_loop_body(x)
+def _only_native(loop: Loop) -> bool:
+    return all(isinstance(x, NATIVE) or isinstance(x, Loop) and _only_native(x)
                for x in loop.body)
 
 

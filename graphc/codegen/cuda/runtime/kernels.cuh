@@ -258,14 +258,21 @@ GRAPHC_HELPER int64_t graphc_splits(graphc_state *st, int64_t tiles, int64_t k, 
     return splits > 1 ? (k + *k_chunk - 1) / *k_chunk : 1;
 }
 
-template <typename T, int BM, int BN, int BK, int TM, int TN, typename LA, typename LB,
-          typename Epilogue>
-static int graphc_gemm_tiles(graphc_state *st, LA a, LB b, T *c, int64_t ldc, int64_t m,
-                             int64_t n, int64_t k, T alpha, T beta, const int64_t *stop,
-                             Epilogue epilogue, const char *name, char *error,
-                             int error_size) {
-    int64_t tiles_m = (m + BM - 1) / BM, tiles_n = (n + BN - 1) / BN, k_chunk;
-    int64_t splits = graphc_splits(st, tiles_m * tiles_n, k, BK, &k_chunk);
+/* A GEMM kernel: every one has this signature. */
+template <typename T, typename LA, typename LB, typename Epilogue>
+using graphc_gemm_fn = void (*)(LA, LB, T *, int64_t, int64_t, int64_t, int64_t, int64_t, T, T,
+                                T *, const int64_t *, Epilogue);
+
+/* Launch `kernel`, whose blocks take bm×bn tiles in bk-slices of K, over the product's
+   tiles (and splits of K), then sum the splits. */
+template <typename T, typename LA, typename LB, typename Epilogue>
+static int graphc_gemm_launch(graphc_state *st, graphc_gemm_fn<T, LA, LB, Epilogue> kernel,
+                              int64_t bm, int64_t bn, int64_t bk, LA a, LB b, T *c,
+                              int64_t ldc, int64_t m, int64_t n, int64_t k, T alpha, T beta,
+                              const int64_t *stop, Epilogue epilogue, const char *name,
+                              char *error, int error_size) {
+    int64_t tiles_m = (m + bm - 1) / bm, tiles_n = (n + bn - 1) / bn, k_chunk;
+    int64_t splits = graphc_splits(st, tiles_m * tiles_n, k, bk, &k_chunk);
     T *partial = nullptr;
     if (splits > 1) {
         partial = (T *) graphc_scratch(st, (size_t) (splits * m * n) * sizeof(T), error,
@@ -275,12 +282,11 @@ static int graphc_gemm_tiles(graphc_state *st, LA a, LB b, T *c, int64_t ldc, in
     dim3 grid((unsigned) tiles_m, (unsigned) tiles_n, (unsigned) splits);
 #ifdef GRAPHC_HOST_BUILD
     graphc_host_launch(&st->recording, grid, dim3(GRAPHC_THREADS), true, [=]() {
-        graphc_gemm_kernel<T, BM, BN, BK, TM, TN>(a, b, c, ldc, m, n, k, k_chunk, alpha, beta,
-                                                  partial, stop, epilogue);
+        kernel(a, b, c, ldc, m, n, k, k_chunk, alpha, beta, partial, stop, epilogue);
     });
 #else
-    graphc_gemm_kernel<T, BM, BN, BK, TM, TN><<<grid, GRAPHC_THREADS, 0, st->stream>>>(
-        a, b, c, ldc, m, n, k, k_chunk, alpha, beta, partial, stop, epilogue);
+    kernel<<<grid, GRAPHC_THREADS, 0, st->stream>>>(a, b, c, ldc, m, n, k, k_chunk, alpha,
+                                                    beta, partial, stop, epilogue);
 #endif
     if (GRAPHC_CHECK_LAUNCH(name)) return 1;
     return splits > 1 ? graphc_gemm_sum(st, partial, splits, c, ldc, m, n, alpha, beta, stop,
@@ -365,34 +371,6 @@ graphc_gemm_tf32_kernel(LA a, LB b, float *c, int64_t ldc, int64_t m, int64_t n,
 #endif
 }
 
-template <typename LA, typename LB, typename Epilogue>
-static int graphc_gemm_tf32(graphc_state *st, LA a, LB b, float *c, int64_t ldc, int64_t m,
-                            int64_t n, int64_t k, float alpha, float beta, const int64_t *stop,
-                            Epilogue epilogue, const char *name, char *error, int error_size) {
-    int64_t tiles_m = (m + GRAPHC_TF32_BM - 1) / GRAPHC_TF32_BM;
-    int64_t tiles_n = (n + GRAPHC_TF32_BN - 1) / GRAPHC_TF32_BN, k_chunk;
-    int64_t splits = graphc_splits(st, tiles_m * tiles_n, k, GRAPHC_TF32_BK, &k_chunk);
-    float *partial = nullptr;
-    if (splits > 1) {
-        partial = (float *) graphc_scratch(st, (size_t) (splits * m * n) * sizeof(float), error,
-                                           error_size);
-        if (!partial) return 1;
-    }
-    dim3 grid((unsigned) tiles_m, (unsigned) tiles_n, (unsigned) splits);
-#ifdef GRAPHC_HOST_BUILD
-    graphc_host_launch(&st->recording, grid, dim3(GRAPHC_THREADS), true, [=]() {
-        graphc_gemm_tf32_kernel(a, b, c, ldc, m, n, k, k_chunk, alpha, beta, partial, stop,
-                                epilogue);
-    });
-#else
-    graphc_gemm_tf32_kernel<<<grid, GRAPHC_THREADS, 0, st->stream>>>(
-        a, b, c, ldc, m, n, k, k_chunk, alpha, beta, partial, stop, epilogue);
-#endif
-    if (GRAPHC_CHECK_LAUNCH(name)) return 1;
-    return splits > 1 ? graphc_gemm_sum(st, partial, splits, c, ldc, m, n, alpha, beta, stop,
-                                        epilogue, name, error, error_size) : 0;
-}
-
 /* C[m×n] (row stride ldc) = alpha·A·B + beta·C (beta 0: C is not read), then
    epilogue(r, c) on each element once it is final. Large products take 128×128 tiles,
    the others 64×64 (split along K when the tiles alone would not fill the device).
@@ -404,13 +382,16 @@ static int graphc_gemm(graphc_state *st, LA a, LB b, T *c, int64_t ldc, int64_t 
     if (m <= 0 || n <= 0) return 0;
     if constexpr (TF32 && sizeof(T) == sizeof(float)) {
         if (st->tf32)
-            return graphc_gemm_tf32(st, a, b, c, ldc, m, n, k, alpha, beta, stop, epilogue,
-                                    name, error, error_size);
+            return graphc_gemm_launch<T, LA, LB, Epilogue>(
+                st, graphc_gemm_tf32_kernel<LA, LB, Epilogue>, GRAPHC_TF32_BM, GRAPHC_TF32_BN,
+                GRAPHC_TF32_BK, a, b, c, ldc, m, n, k, alpha, beta, stop, epilogue, name, error,
+                error_size);
     }
     if (m * n >= (int64_t) 2 * 128 * 128 * st->sms)
-        return graphc_gemm_tiles<T, 128, 128, 8, 8, 8>(st, a, b, c, ldc, m, n, k, alpha, beta,
-                                                       stop, epilogue, name, error,
-                                                       error_size);
-    return graphc_gemm_tiles<T, 64, 64, 16, 4, 4>(st, a, b, c, ldc, m, n, k, alpha, beta, stop,
-                                                  epilogue, name, error, error_size);
+        return graphc_gemm_launch<T, LA, LB, Epilogue>(
+            st, graphc_gemm_kernel<T, 128, 128, 8, 8, 8, LA, LB, Epilogue>, 128, 128, 8, a, b, c,
+            ldc, m, n, k, alpha, beta, stop, epilogue, name, error, error_size);
+    return graphc_gemm_launch<T, LA, LB, Epilogue>(
+        st, graphc_gemm_kernel<T, 64, 64, 16, 4, 4, LA, LB, Epilogue>, 64, 64, 16, a, b, c, ldc,
+        m, n, k, alpha, beta, stop, epilogue, name, error, error_size);
 }
