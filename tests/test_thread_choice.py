@@ -28,6 +28,16 @@ def test_a_clearly_faster_pool_is_kept_and_the_other_mode_rarely_tried():
     assert all(modes[-200:])
 
 
+@pytest.mark.parametrize("step_s", [1e-3, 0.05, 0.25, 2.0])
+def test_probing_a_mode_twice_as_slow_costs_about_one_percent_whatever_a_step_costs(step_s):
+    choice = ThreadChoice()
+    runs = int(600 / step_s)                        # ten minutes of training
+    modes = simulate(choice, lambda pooled, run: step_s if pooled else 2 * step_s, runs)
+    spent_alone = modes.count(False) * 2 * step_s
+    assert choice.switches == 0
+    assert spent_alone < 0.015 * runs * step_s + 2 * step_s    # + the first probe
+
+
 def test_a_phase_where_one_thread_is_faster_is_followed_both_ways():
     choice = ThreadChoice()
 

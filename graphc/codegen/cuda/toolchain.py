@@ -7,6 +7,7 @@ kernels, whose memory functions every program's buffers go through.
 """
 from __future__ import annotations
 
+import atexit
 import ctypes
 import functools
 import os
@@ -60,9 +61,44 @@ def device_command(source: str, output: str) -> list[str]:
             source, "-o", output]
 
 
+HOST_FLAGS = ("-O1", "-std=c++17", "-fPIC", "-pthread", "-DGRAPHC_HOST_BUILD")
+
+
 def host_command(source: str, output: str) -> list[str]:
-    return [*host_compiler(), "-O1", "-std=c++17", "-fPIC", "-shared", "-pthread",
-            "-DGRAPHC_HOST_BUILD", "-x", "c++", source, "-o", output]
+    return [*host_compiler(), *HOST_FLAGS, "-shared", "-x", "c++", source, "-o", output]
+
+
+@functools.lru_cache(maxsize=1)
+def _precompiled_prelude() -> str | None:
+    """The prelude as a header with its precompiled form beside it, in a folder of this
+    process's own (built once per process: most host builds are small programs whose
+    compile the prelude's C++ headers dominated, 0.50 s → 0.17 s); None where the
+    compiler cannot precompile it (the programs then compile whole)."""
+    folder = tempfile.mkdtemp(prefix="graphc-prelude-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)      # about 40 MB
+    header = os.path.join(folder, "graphc_prelude.h")
+    with open(header, "w") as f:
+        f.write(PRELUDE)
+    try:
+        run_compiler([*host_compiler(), *HOST_FLAGS, "-x", "c++-header", header, "-o",
+                      header + ".gch"], "the C++ compiler")
+    except CUDACompileError:
+        return None
+    return header
+
+
+def _host_build_of(source: str, output: str) -> list[str]:
+    """The host build's command for `source` (a file): with the precompiled prelude when
+    the program starts with the prelude (the file then holds the rest only)."""
+    header = _precompiled_prelude()
+    with open(source) as f:
+        text = f.read()
+    if header is None or not text.startswith(PRELUDE):
+        return host_command(source, output)
+    with open(source, "w") as f:
+        f.write(text[len(PRELUDE):])
+    return [*host_compiler(), *HOST_FLAGS, "-shared", "-include", header, "-x", "c++", source,
+            "-o", output]
 
 
 def ptx_command(source: str, output: str, arch: str = "90") -> list[str]:
@@ -117,7 +153,8 @@ class Library:
         data = cache.load(key)
         self.from_cache = data is not None
         if data is None:
-            data = _build(source, make, "the C++ compiler" if host_build else "nvcc")
+            data = _build(source, _host_build_of if host_build else make,
+                          "the C++ compiler" if host_build else "nvcc")
             cache.store(key, data, list(symbols))
         self.handle = _load(data)
 

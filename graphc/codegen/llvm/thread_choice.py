@@ -9,10 +9,13 @@ The results are bit-identical either way (every kernel computes each element in 
 order whoever runs it), so the choice is free to change from run to run.
 
 The chooser keeps the last few run times of each mode and runs the faster. Every so
-often it runs the other mode a few times to refresh that estimate; the wait between such
-probes doubles while they confirm the choice (from `MIN_PERIOD_S` to `MAX_PERIOD_S` of
-run time), so a mode that is clearly worse costs a fraction of a per cent, and a change
-of phase is noticed within about a second.
+often it runs the other mode to refresh that estimate (three runs, or one when a run
+takes longer than `LONG_RUN_S`); the wait between such probes doubles while they confirm
+the choice (from `MIN_PERIOD_S` to `MAX_PERIOD_S` of run time), and is never shorter
+than what keeps the probes' cost within `BUDGET` of the run time: a change of phase is
+noticed within about a second for steps of a millisecond, and a mode twice as slow
+costs about 1 % whatever a step costs (a 250 ms step whose probes came every 2 s spent
+a third of its time on one thread: 497 ms runs in every fourth place).
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ class ThreadChoice:
     MARGIN = 0.05         # switch only for a 5% faster estimate
     MIN_PERIOD_S = 0.05
     MAX_PERIOD_S = 2.0
+    LONG_RUN_S = 0.02     # one probe run is enough at this length
+    BUDGET = 0.01         # probes cost at most this share of run time
 
     def __init__(self):
         self.pooled = True                       # the mode in use
@@ -58,7 +63,7 @@ class ThreadChoice:
         self._until_probe -= seconds
         if self._until_probe <= 0:
             self._times[not self.pooled].clear()  # probe with fresh times only
-            self._probing = self.PROBES
+            self._probing = self.PROBES if seconds < self.LONG_RUN_S else 1
 
     def _decide(self) -> None:
         if not self._times[self.pooled]:           # forgotten meanwhile: nothing to compare
@@ -70,6 +75,8 @@ class ThreadChoice:
             self.pooled = not self.pooled
             self.switches += 1
             self._period = self.MIN_PERIOD_S
-        else:
-            self._period = min(2 * self._period, self.MAX_PERIOD_S)
-        self._until_probe = self._period
+            self._until_probe = self._period
+            return
+        self._period = min(2 * self._period, self.MAX_PERIOD_S)
+        probe_cost = other * len(self._times[not self.pooled])
+        self._until_probe = max(self._period, probe_cost / self.BUDGET)
