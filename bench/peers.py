@@ -25,8 +25,10 @@ CONVS = {"lenet5": ((2, True), (0, True)),
 
 
 # -- PyTorch -----------------------------------------------------------------------------
-def torch_step(name, params, data, compiled=False, threads=2, device="cpu"):
-    """device: "cpu", or "cuda" (the step then ends with the GPU's work done)."""
+def torch_step(name, params, data, compiled=False, threads=2, device="cpu",
+               channels_last=False):
+    """device: "cpu", or "cuda" (the step then ends with the GPU's work done);
+    channels_last: convolution workloads' images and filters in NHWC memory order."""
     import torch
     import torch.nn.functional as F
     torch.set_num_threads(threads)
@@ -45,10 +47,12 @@ def torch_step(name, params, data, compiled=False, threads=2, device="cpu"):
         x = tensor(data[0])
         labels = tensor(data[1]).long()
         convs = CONVS.get(name, ())
+        layout = torch.channels_last if channels_last else torch.contiguous_format
         if convs:
-            x = x.permute(0, 3, 1, 2).contiguous()        # NCHW, torch's own layout
+            x = x.permute(0, 3, 1, 2).contiguous(memory_format=layout)   # NCHW indexing
             for i in range(len(convs)):                   # HWIO filters as OIHW
-                ps[2 * i] = tensor(params[2 * i].transpose(3, 2, 0, 1).copy(), True)
+                w = tensor(params[2 * i].transpose(3, 2, 0, 1).copy())
+                ps[2 * i] = w.contiguous(memory_format=layout).requires_grad_(True)
 
         def loss_fn():
             h = x
@@ -95,19 +99,18 @@ def jax_step(name, params, data):
     else:
         def loss_fn(ps):
             h = x
-            rest = ps
-            if name == "lenet5":
-                dn = ("NHWC", "HWIO", "NHWC")
-                h = jax.lax.conv_general_dilated(h, ps[0], (1, 1), ((2, 2), (2, 2)),
-                                                 dimension_numbers=dn) + ps[1]
-                h = jax.lax.reduce_window(jax.nn.relu(h), -jnp.inf, jax.lax.max,
-                                          (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
-                h = jax.lax.conv_general_dilated(h, ps[2], (1, 1), "VALID",
-                                                 dimension_numbers=dn) + ps[3]
-                h = jax.lax.reduce_window(jax.nn.relu(h), -jnp.inf, jax.lax.max,
-                                          (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+            dn = ("NHWC", "HWIO", "NHWC")
+            convs = CONVS.get(name, ())
+            for i, (padding, pool) in enumerate(convs):
+                h = jax.lax.conv_general_dilated(h, ps[2 * i], (1, 1), [(padding, padding)] * 2,
+                                                 dimension_numbers=dn) + ps[2 * i + 1]
+                h = jax.nn.relu(h)
+                if pool:
+                    h = jax.lax.reduce_window(h, -jnp.inf, jax.lax.max, (1, 2, 2, 1),
+                                              (1, 2, 2, 1), "VALID")
+            if convs:
                 h = h.reshape(h.shape[0], -1)
-                rest = ps[4:]
+            rest = ps[2 * len(convs):]
             for i in range(0, len(rest) - 2, 2):
                 h = jax.nn.relu(h @ rest[i] + rest[i + 1])
             logits = h @ rest[-2] + rest[-1]

@@ -46,7 +46,7 @@ def workload(name, batch):
                   g.get_tensor_by_name("w2").attrs["initial_value"]]
         arrays = (data["x"], data["y"])
     else:
-        step = getattr(models, name)()
+        step = getattr(models, name.replace("-", "_"))()
         g, feeds, fetches = step.graph, [step.x, step.y], [step.loss, step.train_op]
         params = [v.attrs["initial_value"] for v in gc.trainable_variables(step.graph)]
         batch_data = step.batch(batch)
@@ -136,7 +136,7 @@ def numpy_step(name, batch):
     return lambda: fn(arrays[0], arrays[1], params, slots)   # noqa: E731
 
 
-BATCH = {"seed-2layer": 64, "mlp": 128, "lenet5": 64}
+BATCH = {"seed-2layer": 64, "mlp": 128, "lenet5": 64, "cifar-vgg": 128}
 
 
 def main(argv=None):
@@ -146,6 +146,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--only", default=None)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=None, help="instead of the workload's")
     args = parser.parse_args(argv)
     print(f"# {platform.machine()} {os.cpu_count()} cores, {platform.processor() or ''} "
           f"python {platform.python_version()}, numpy {np.__version__}, "
@@ -153,18 +154,22 @@ def main(argv=None):
           f"{args.rounds} rounds of {args.steps} steps")
     names = [args.only] if args.only else list(BATCH)
     for name in names:
-        batch = BATCH[name]
+        batch = args.batch or BATCH[name]
         contenders, notes, children = {}, {}, []
         step, compile_s = graphc_step(name, batch, "llvm")
         contenders["graphc-llvm"] = step
-        contenders["numpy (hand-written)"] = numpy_step(name, batch)
-        if name != "lenet5":              # im2col in numpy: 10x behind, not a contender
+        if hasattr(numpy_steps, name.replace("-", "_")):
+            contenders["numpy (hand-written)"] = numpy_step(name, batch)
+        if name not in ("lenet5", "cifar-vgg"):   # im2col in numpy: 10x behind
             children.append(ChildSteps(name, args.warmup))
             contenders["numpy (own threads)"] = children[-1]
         _, _, _, params, arrays = workload(name, batch)
         if peers.torch_available():
             contenders["torch eager"] = peers.torch_step(name, params, arrays,
                                                          threads=args.threads)
+            if name in peers.CONVS:
+                contenders["torch channels_last"] = peers.torch_step(
+                    name, params, arrays, threads=args.threads, channels_last=True)
             try:
                 contenders["torch.compile"] = peers.torch_step(
                     name, params, arrays, compiled=True, threads=args.threads)
