@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from .export.cli import add_parser as add_export_parser
+from .ir import GraphcError
 from .viz.cli import add_parser as add_render_parser
 
 
@@ -36,14 +37,46 @@ def add_demo_parser(sub) -> None:
     p.set_defaults(func=demo)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Reports a bad command line in one line, pointing at --help for the usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="graphc", description=__doc__)
+    parser = OneLineParser(prog="graphc", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
     add_demo_parser(sub)
     add_render_parser(sub)
     add_export_parser(sub)
+    for command in sub.choices.values():          # `graphc demo --debug` as well
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help=DEBUG_HELP)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print(f"graphc {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:
+        if args.debug:
+            raise
+        print(f"graphc {args.command}: error: {one_line(err)}", file=sys.stderr)
+        return 1
+
+
+DEBUG_HELP = "on an error, show the Python traceback, not only its message"
+
+
+def one_line(err: Exception) -> str:
+    """A graphc error's own message; any other error's type too (a bare KeyError's
+    message is a key), and how to see where it came from."""
+    text = " ".join(str(err).split())
+    if isinstance(err, GraphcError):
+        return text
+    return f"{type(err).__name__}: {text} (--debug shows the traceback)"
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ the lecture's two-layer net, an MLP and LeNet-5 for the digits, and the demo its
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -161,17 +162,17 @@ def lenet_demo(epochs=None, quick=False, backend=None, source="auto", out_dir="g
     """
     import graphc as gc
     started = time.perf_counter()
+    graph = gc.Graph()
+    sess = gc.Session(graph, backend=backend)     # an unusable backend fails before the data
     try:
         (train, val, test), what = digits_splits(source, seed)
     except gc.data.DatasetUnavailable as err:
-        print(f"graphc demo: {err}")
+        print(f"graphc demo: error: {err}", file=sys.stderr)
         return 2
     recipe = RECIPES[train[0].shape[1]]
     epochs = epochs or (recipe.quick_epochs if quick else recipe.epochs)
-    graph = gc.Graph()
     steps = epochs * -(-len(train[0]) // recipe.batch_size)
     model, train_op = demo_model(graph, train[0].shape[1:], seed, recipe.learning_rate, steps)
-    sess = gc.Session(graph, backend=backend)
     print(f"graphc {gc.__version__} demo: LeNet-5 on {what}, backend={sess.backend.name}")
     print(f"  {len(train[0])} training, {len(val[0])} validation and {len(test[0])} held-out "
           f"images; {gc.layers.count_params(graph=graph, trainable_only=True):,} parameters; "

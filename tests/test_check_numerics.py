@@ -1,6 +1,7 @@
 """Session(check_numerics=True) stops at the first op that produced a NaN or an Inf and
 names it, its line, and — for a backward op — the forward op it differentiates."""
 import inspect
+import warnings
 
 import numpy as np
 import pytest
@@ -65,3 +66,15 @@ def test_an_optimizer_update_that_overflows_is_named(graph, backend):
             np.errstate(all="ignore"):
         sess.run(train)
     assert sess.variable_value(w)[0] == np.float32(3e38)     # the failed step left w as it was
+
+
+def test_numpy_warnings_give_way_to_the_check(graph):
+    x = gc.placeholder(gc.float32, (None,), name="x")
+    big = gc.exp(x * 1000.0, name="big")
+    sess = gc.Session(graph, backend="numpy", check_numerics=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")              # a RuntimeWarning would fail the run
+        with pytest.raises(gc.NumericsError, match="^exp 'big'"):
+            sess.run(big, {x: [1.0]})
+    with np.errstate(over="raise"), pytest.raises(gc.ExecutionError, match="overflow"):
+        sess.run(big, {x: [1.0]})                   # a caller's np.seterr still holds

@@ -182,6 +182,51 @@ def test_run_time_errors_name_the_node(graph):
         sess.run(a + b, {a: [1, 2], b: [1, 2, 3]})
 
 
+@pytest.mark.parametrize("backend", ALL)
+def test_a_run_time_error_names_the_node_once(graph, backend):
+    logits = gc.placeholder(gc.float32, (None, 3), name="logits")
+    labels = gc.placeholder(gc.int32, (None,), name="labels")
+    xent = gc.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits,
+                                                          name="xent")
+    with pytest.raises(gc.ExecutionError, match=r"^sparse_softmax_cross_entropy 'xent' "
+                                                r"\(test_errors.py:\d+\).*label out of range "
+                                                r"\[0, 3\)") as err:
+        gc.Session(graph, backend=backend).run(xent, {logits: np.zeros((2, 3)), labels: [0, 3]})
+    assert str(err.value).count("xent") == 1
+
+
+def test_a_constant_that_fails_is_left_for_the_run_to_name(graph):
+    xent = gc.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=gc.constant([0, 3]), logits=gc.constant(np.zeros((2, 3), np.float32)),
+        name="xent")
+    with pytest.raises(gc.ExecutionError, match=r"^sparse_softmax_cross_entropy 'xent' .*"
+                                                r"label out of range"):
+        gc.Session(graph, backend="llvm").run(xent)
+
+
+def test_an_assignment_of_the_wrong_run_time_shape_names_the_update(graph):
+    w = gc.Variable(np.zeros(2, np.float32), name="w")
+    x = gc.placeholder(gc.float32, (None,), name="x")
+    update = gc.assign(w, x, name="set_w")
+    with pytest.raises(gc.ExecutionError, match=r"^assign 'set_w' \(test_errors.py:\d+\) "
+                                                r"failed: value shape \(3,\) does not match "
+                                                r"variable shape \(2,\)"):
+        gc.Session(graph, backend="numpy").run(update, {x: np.zeros(3)})
+
+
+def test_descriptions_do_not_repeat_the_op(graph):
+    from graphc.passes import compile_program
+    from graphc.runtime.interpreter import RunContext
+    x = gc.placeholder(gc.float32, (None, 4), name="x")
+    with pytest.raises(gc.FeedError, match=r"^placeholder 'x' \(test_errors.py:\d+\) of type "
+                                           r"f32\[\?,4\] cannot be specialised"):
+        compile_program([x * 2.0], {x: (3, 5)})
+    w = gc.Variable(np.zeros(2, np.float32), name="w")
+    with pytest.raises(gc.ExecutionError, match=r"^variable 'w' \(test_errors.py:\d+\) is "
+                                                "not initialized"):
+        RunContext({}, {}, {}).read_variable(w)
+
+
 def test_a_tensor_has_no_truth_value(graph):
     with pytest.raises(TypeError, match="no truth value"):
         if gc.constant(1.0) > 0:

@@ -27,3 +27,14 @@ def test_example_runs(script, tmp_path):
     assert done.returncode == 0, f"{script.name} failed:\n{done.stdout[-2000:]}\n" \
                                  f"{done.stderr[-4000:]}"
     assert done.stdout.strip(), f"{script.name} printed nothing"
+
+
+def test_the_pictures_in_docs_are_compact():
+    """render_lecture_graphs.py writes docs/img's PNGs with a 256-colour palette."""
+    image = pytest.importorskip("PIL.Image")
+    pictures = sorted((EXAMPLES[0].parent.parent / "docs" / "img").glob("*.png"))
+    assert pictures
+    for path in pictures:
+        with image.open(path) as picture:
+            assert picture.mode == "P", f"{path.name} is {picture.mode}, not a palette image"
+    assert sum(path.stat().st_size for path in pictures) < 2_000_000

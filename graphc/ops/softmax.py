@@ -105,7 +105,7 @@ class SparseSoftmaxCrossEntropy(OpDef):
     def reference(self, node, logits, labels):
         classes = logits.shape[-1]
         if labels.size and (labels.min() < 0 or labels.max() >= classes):
-            raise ValueError(f"{node.describe()}: label out of range [0, {classes}): "
+            raise ValueError(f"label out of range [0, {classes}): "
                              f"min {labels.min()}, max {labels.max()}")
         logp = _log_softmax_array(logits, -1)
         picked = np.take_along_axis(logp, labels[..., None].astype(np.int64), axis=-1)

@@ -163,8 +163,8 @@ class _AssignBase(OpDef):
     def evaluate(self, node, values, ctx):
         new = np.asarray(self.combine(values[0], values[1]), dtype=node.dtype.np_type)
         if new.shape != values[0].shape:
-            raise shape_error(f"{node.describe()}: value shape {new.shape} does not match "
-                              f"variable shape {values[0].shape}")
+            raise ValueError(f"value shape {new.shape} does not match variable shape "
+                             f"{values[0].shape}")
         ctx.write_variable(node.inputs[0], node, new)
         return new
 

@@ -24,7 +24,7 @@ class Specialize:
         for user, node in program.feeds.items():
             shape = self.feed_shapes.get(user, node.shape)
             if None in shape or not shape_compatible(shape, node.shape):
-                raise FeedError(f"placeholder {user.describe()} of type {node.type} cannot be "
+                raise FeedError(f"{user.describe()} of type {node.type} cannot be "
                                 f"specialised to shape {shape}")
             shapes[node] = shape
 

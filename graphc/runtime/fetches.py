@@ -6,11 +6,11 @@ from ..ir import Graph, GraphMismatchError, Node
 
 def flatten_fetches(graph: Graph, fetches) -> list[Node]:
     out: list[Node] = []
-    _collect(graph, fetches, out)
+    _collect(graph, fetches, out, "fetches")
     return out
 
 
-def _collect(graph, item, out):
+def _collect(graph, item, out, where: str):
     if isinstance(item, Node):
         if item.graph is not graph:
             raise GraphMismatchError(f"fetch '{item.name}' belongs to another graph than the "
@@ -19,14 +19,18 @@ def _collect(graph, item, out):
     elif isinstance(item, str):
         out.append(graph.get_tensor_by_name(item))
     elif isinstance(item, dict):
-        for v in item.values():
-            _collect(graph, v, out)
+        for k, v in item.items():
+            _collect(graph, v, out, f"{where}[{k!r}]")
     elif isinstance(item, list | tuple):
-        for v in item:
-            _collect(graph, v, out)
+        for i, v in enumerate(item):
+            _collect(graph, v, out, f"{where}[{i}]")
+    elif item is None:
+        raise TypeError(f"{where} is None: gc.gradients gives None for a variable the loss "
+                        "does not depend on (no path from the loss to it); leave that "
+                        "gradient out, or check that the model uses the variable")
     else:
-        raise TypeError(f"cannot fetch {item!r}: fetch tensors, names, or lists/tuples/dicts "
-                        "of them")
+        raise TypeError(f"cannot fetch {item!r} ({where}): fetch tensors, names, or "
+                        "lists/tuples/dicts of them")
 
 
 def rebuild(fetches, values: list, position: list | None = None):

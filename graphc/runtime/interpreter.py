@@ -34,7 +34,7 @@ class RunContext:
         try:
             return self.variables[var]
         except KeyError:
-            raise ExecutionError(f"variable {var.describe()} is not initialized") from None
+            raise ExecutionError(f"{var.describe()} is not initialized") from None
 
     def write_variable(self, var: Node, writer: Node, value: np.ndarray) -> None:
         if var in self._writers:
@@ -54,8 +54,24 @@ class RunContext:
         return count
 
 
+def floating_point_errors(check_numerics: bool) -> dict[str, str]:
+    """numpy's handling of overflow, division by zero and invalid values during a run.
+    With check_numerics the check names the node that made a NaN or Inf, so numpy's own
+    warnings (which point at a line of graphc) are silenced; a caller's
+    np.seterr(all="raise") still raises."""
+    state = np.geterr()
+    if check_numerics:
+        state = {kind: "ignore" if how == "warn" else how for kind, how in state.items()}
+    return state
+
+
 def execute(nodes: Iterable[Node], ctx: RunContext) -> dict[Node, np.ndarray]:
     """Evaluate `nodes` (a topological order closed under inputs) and return every value."""
+    with np.errstate(**floating_point_errors(ctx.check_numerics)):
+        return _execute(nodes, ctx)
+
+
+def _execute(nodes: Iterable[Node], ctx: RunContext) -> dict[Node, np.ndarray]:
     values: dict[Node, np.ndarray] = {}
     for node in nodes:
         inputs = [values[x] for x in node.inputs]

@@ -90,7 +90,7 @@ def _check_train_steps(backend: str, quick: bool) -> list[tuple[str, str]]:
     failures = []
     for name in CHECKED:
         batch = 8 if quick or name == "cifar-vgg" else 64
-        for precision, rtol in (("highest", 1e-4), ("high", 3e-3)):
+        for precision, rtol in (("highest", 1e-4), ("high", 1e-2)):
             g, fetches, placeholders, arrays, _ = _workload(name, batch)
             ref = gc.Session(g, backend="numpy")
             dev = gc.Session(g, backend=backend, matmul_precision=precision)
@@ -100,8 +100,14 @@ def _check_train_steps(backend: str, quick: bool) -> list[tuple[str, str]]:
                     want, got = ref.run(fetches, feed)[0], dev.run(fetches, feed)[0]
                     np.testing.assert_allclose(got, want, rtol=rtol, err_msg=f"step {i}")
                 for v in gc.global_variables(g):
-                    np.testing.assert_allclose(dev.variable_value(v), ref.variable_value(v),
-                                               rtol=10 * rtol, atol=1e-4, err_msg=v.name)
+                    got, want = dev.variable_value(v), ref.variable_value(v)
+                    if precision == "highest":
+                        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5,
+                                                   err_msg=v.name)
+                    else:   # TF32: 10-bit mantissas in every product; by norm, and loose:
+                        #     a bias's few small updates are sums with much cancellation
+                        error = np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-12)
+                        assert error < 0.1, f"{v.name}: relative error {error:.2e}"
             except Exception as err:
                 failures.append((f"{name} ({precision})",
                                  f"{type(err).__name__}: {str(err)[:300]}"))
