@@ -22,7 +22,7 @@ LAYERS = [
     {"cli", "__init__", "__main__"},
 ]
 LAYER_OF = {name: depth for depth, names in enumerate(LAYERS) for name in names}
-TOOLS = {"codegen/cuda/selftest.py", "export/cli.py"}
+TOOLS = {"__main__.py", "codegen/cuda/selftest.py", "export/cli.py"}
 """Commands run as `python -m ...` that drive the whole library: the top layer."""
 
 
