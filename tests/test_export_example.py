@@ -99,19 +99,19 @@ def test_command_line_export(tmp_path, capsys):
     x = np.array([[1, 2, 3]], np.float32)
     np.testing.assert_array_equal(model(x), x @ np.arange(6, dtype=np.float32).reshape(3, 2))
     assert main(["export", f"{script}:nothing", "--out", str(tmp_path / "t2")]) == 2
-    assert "nothing" in capsys.readouterr().out
+    assert "nothing" in capsys.readouterr().err
     assert main(["export", "spec.txt", "--out", str(tmp_path / "t3")]) == 2
-    assert "FILE.py:FUNCTION" in capsys.readouterr().out
+    assert "FILE.py:FUNCTION" in capsys.readouterr().err
     # the script's own error: one line naming the file, its line and the error
     text = SCRIPT + "\ndef broken():\n    return {}['session']\n"
     script.write_text(text)
     assert main(["export", f"{script}:broken", "--out", str(tmp_path / "t4")]) == 1
     line = len(text.splitlines())
     said = capsys.readouterr()
-    assert said.out == f"graphc export: {script}, line {line}: KeyError: 'session'\n", said
+    assert said.err == f"graphc export: {script}, line {line}: KeyError: 'session'\n", said
     script.write_text("import graphc\nraise RuntimeError('no data\\nhere')\n")
     assert main(["export", f"{script}:build", "--out", str(tmp_path / "t4")]) == 1
-    assert capsys.readouterr().out == f"graphc export: {script}, line 2: RuntimeError: no data\n"
+    assert capsys.readouterr().err == f"graphc export: {script}, line 2: RuntimeError: no data\n"
     assert not (tmp_path / "t4").exists()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import traceback
 
 DEMO = "demo"
@@ -37,10 +38,10 @@ def run(args) -> int:
     try:
         options = _demo(args.checkpoint) if args.spec == DEMO else _from_script(args.spec)
     except ScriptError as err:
-        print(f"graphc export: {err}")
+        print(f"graphc export: {err}", file=sys.stderr)
         return 1
     except (OSError, ValueError, AttributeError, TypeError, gc.GraphcError) as err:
-        print(f"graphc export: {err}")
+        print(f"graphc export: {err}", file=sys.stderr)
         return 2
     for key, value in (("target", args.target), ("name", args.name),
                        ("batch_size", args.batch_size)):
@@ -50,7 +51,7 @@ def run(args) -> int:
     try:
         folder = gc.export(path=args.out, **options)
     except gc.GraphcError as err:
-        print(f"graphc export: {err}")
+        print(f"graphc export: {err}", file=sys.stderr)
         return 1
     print(f"exported '{options.get('name', 'model')}' (target {options['target']}) to {folder}")
     return 0

@@ -176,7 +176,7 @@ class CompiledProgram:
         for i, b, user in self._var_slots:
             array = variables.get(user)
             if array is None:
-                raise ExecutionError(f"variable {user.describe()} is not initialized")
+                raise ExecutionError(f"{user.describe()} is not initialized")
             if self._bound[i] is not array:       # the session's arrays rarely change
                 if not array.flags.c_contiguous or array.dtype != b.dtype.np_type:
                     raise ValueError(f"variable {b.node.name} needs a C-contiguous "

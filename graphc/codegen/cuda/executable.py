@@ -182,7 +182,7 @@ class CUDAExecutable(CompiledProgram):
         for i, b, user in self._var_slots:
             array = variables.get(user)
             if array is None:
-                raise ExecutionError(f"variable {user.describe()} is not initialized")
+                raise ExecutionError(f"{user.describe()} is not initialized")
             self.table[i] = self.device_variables.pointer(user, array)
         early = {i: self._output(i, feeds) for i in self._read_before}
         backups = [(self.table[self._slot_of_user(user)], self._backup(user))
