@@ -335,4 +335,3 @@ def test_a_run_that_fails_a_check_leaves_every_variable_as_it_was(graph, backend
         np.testing.assert_array_equal(sess.variable_value(v), old, err_msg=v.name)
     sess.run([loss, train], good)                  # and the next good step still runs
     assert sess.variable_value(steps) == 2
-
