@@ -130,6 +130,20 @@ struct graphc_no_epilogue {
 };
 
 /* ---- GEMM ------------------------------------------------------------------------------ */
+/* (row, column) of element e of a rows×cols tile of an operand, numbered along the
+   direction the operand is contiguous in (so consecutive threads read adjacent memory). */
+GRAPHC_DEVICE void graphc_tile_index(int e, bool first_contiguous, int rows, int cols, int *r,
+                                     int *c) {
+    *r = first_contiguous ? e % rows : e / cols;
+    *c = first_contiguous ? e / rows : e % cols;
+}
+
+/* Operand element (r, c), 0 outside [0, r_end) × [0, c_end). */
+template <typename T, typename Operand>
+GRAPHC_DEVICE T graphc_element(const Operand &op, int64_t r, int64_t c, int64_t r_end,
+                               int64_t c_end) {
+    return r < r_end && c < c_end ? op(r, c) : (T) 0;
+}
 /* A block computes a BM×BN tile of C over K range [k_begin, k_end) of its split; each
    of its 256 threads a TM×TN grid of the tile's elements, strided by the thread grid
    (so shared-memory reads are broadcasts or consecutive, and stores coalesce). The next
@@ -155,28 +169,26 @@ graphc_gemm_kernel(LA a, LB b, T *c, int64_t ldc, int64_t m, int64_t n, int64_t 
         for (int j = 0; j < TN; j++) acc[i][j] = (T) 0;
     T next_a[A_LOADS], next_b[B_LOADS];
     auto fetch = [&](int64_t k0) {
+        int mi, ki, ni;
         for (int s = 0; s < A_LOADS; s++) {
-            int e = tid + s * GRAPHC_THREADS;
-            int mi = a_rows ? e % BM : e / BK, ki = a_rows ? e / BM : e % BK;
-            int64_t row = m0 + mi, col = k0 + ki;
-            next_a[s] = row < m && col < k_end ? a(row, col) : (T) 0;
+            graphc_tile_index(tid + s * GRAPHC_THREADS, a_rows, BM, BK, &mi, &ki);
+            next_a[s] = graphc_element<T>(a, m0 + mi, k0 + ki, m, k_end);
         }
         for (int s = 0; s < B_LOADS; s++) {
-            int e = tid + s * GRAPHC_THREADS;
-            int ki = b_rows ? e % BK : e / BN, ni = b_rows ? e / BK : e % BN;
-            int64_t row = k0 + ki, col = n0 + ni;
-            next_b[s] = row < k_end && col < n ? b(row, col) : (T) 0;
+            graphc_tile_index(tid + s * GRAPHC_THREADS, b_rows, BK, BN, &ki, &ni);
+            next_b[s] = graphc_element<T>(b, k0 + ki, n0 + ni, k_end, n);
         }
     };
     fetch(k_begin);
     for (int64_t k0 = k_begin; k0 < k_end; k0 += BK) {
+        int mi, ki, ni;
         for (int s = 0; s < A_LOADS; s++) {
-            int e = tid + s * GRAPHC_THREADS;
-            as[a_rows ? e / BM : e % BK][a_rows ? e % BM : e / BK] = next_a[s];
+            graphc_tile_index(tid + s * GRAPHC_THREADS, a_rows, BM, BK, &mi, &ki);
+            as[ki][mi] = next_a[s];
         }
         for (int s = 0; s < B_LOADS; s++) {
-            int e = tid + s * GRAPHC_THREADS;
-            bs[b_rows ? e % BK : e / BN][b_rows ? e / BK : e % BN] = next_b[s];
+            graphc_tile_index(tid + s * GRAPHC_THREADS, b_rows, BK, BN, &ki, &ni);
+            bs[ki][ni] = next_b[s];
         }
         __syncthreads();
         if (k0 + BK < k_end) fetch(k0 + BK);
@@ -324,19 +336,16 @@ graphc_gemm_tf32_kernel(LA a, LB b, float *c, int64_t ldc, int64_t m, int64_t n,
     wmma::fill_fragment(acc[0], 0.0f);
     wmma::fill_fragment(acc[1], 0.0f);
     for (int64_t k0 = k_begin; k0 < k_end; k0 += BK) {
+        int mi, ki, ni;
         for (int s = 0; s < A_LOADS; s++) {
-            int e = tid + s * GRAPHC_THREADS;
-            int mi = a_rows ? e % BM : e / BK, ki = a_rows ? e / BM : e % BK;
-            int64_t row = m0 + mi, col = k0 + ki;
-            as[mi * LDA + ki] = wmma::__float_to_tf32(row < m && col < k_end ? a(row, col)
-                                                                              : 0.0f);
+            graphc_tile_index(tid + s * GRAPHC_THREADS, a_rows, BM, BK, &mi, &ki);
+            as[mi * LDA + ki] = wmma::__float_to_tf32(
+                graphc_element<float>(a, m0 + mi, k0 + ki, m, k_end));
         }
         for (int s = 0; s < B_LOADS; s++) {
-            int e = tid + s * GRAPHC_THREADS;
-            int ki = b_rows ? e % BK : e / BN, ni = b_rows ? e / BK : e % BN;
-            int64_t row = k0 + ki, col = n0 + ni;
-            bs[ki * LDB + ni] = wmma::__float_to_tf32(row < k_end && col < n ? b(row, col)
-                                                                              : 0.0f);
+            graphc_tile_index(tid + s * GRAPHC_THREADS, b_rows, BK, BN, &ki, &ni);
+            bs[ki * LDB + ni] = wmma::__float_to_tf32(
+                graphc_element<float>(b, k0 + ki, n0 + ni, k_end, n));
         }
         __syncthreads();
         for (int kk = 0; kk < BK; kk += 8) {
