@@ -86,32 +86,37 @@ def _workload(name: str, batch: int):
         [feed[step.x], feed[step.y]], params
 
 
+def _check_train_step(name: str, precision: str, backend: str, quick: bool):
+    """(what, what went wrong), or None when three steps match the interpreter."""
+    batch = 8 if quick or name == "cifar-vgg" else 64
+    rtol = 1e-4 if precision == "highest" else 1e-2
+    g, fetches, placeholders, arrays, _ = _workload(name, batch)
+    ref = gc.Session(g, backend="numpy")
+    dev = gc.Session(g, backend=backend, matmul_precision=precision)
+    feed = dict(zip(placeholders, arrays))
+    try:
+        for i in range(3):
+            want, got = ref.run(fetches, feed)[0], dev.run(fetches, feed)[0]
+            np.testing.assert_allclose(got, want, rtol=rtol, err_msg=f"step {i}")
+        for v in gc.global_variables(g):
+            got, want = dev.variable_value(v), ref.variable_value(v)
+            if precision == "highest":
+                np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5, err_msg=v.name)
+            else:           # TF32: 10-bit mantissas in every product; by norm, and loose:
+                #             a bias's few small updates are sums with much cancellation
+                error = np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-12)
+                assert error < 0.1, f"{v.name}: relative error {error:.2e}"
+    except Exception as err:
+        return f"{name} ({precision})", f"{type(err).__name__}: {str(err)[:300]}"
+    return None
+
+
 def _check_train_steps(backend: str, quick: bool) -> list[tuple[str, str]]:
-    failures = []
-    for name in CHECKED:
-        batch = 8 if quick or name == "cifar-vgg" else 64
-        for precision, rtol in (("highest", 1e-4), ("high", 1e-2)):
-            g, fetches, placeholders, arrays, _ = _workload(name, batch)
-            ref = gc.Session(g, backend="numpy")
-            dev = gc.Session(g, backend=backend, matmul_precision=precision)
-            feed = dict(zip(placeholders, arrays))
-            try:
-                for i in range(3):
-                    want, got = ref.run(fetches, feed)[0], dev.run(fetches, feed)[0]
-                    np.testing.assert_allclose(got, want, rtol=rtol, err_msg=f"step {i}")
-                for v in gc.global_variables(g):
-                    got, want = dev.variable_value(v), ref.variable_value(v)
-                    if precision == "highest":
-                        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5,
-                                                   err_msg=v.name)
-                    else:   # TF32: 10-bit mantissas in every product; by norm, and loose:
-                        #     a bias's few small updates are sums with much cancellation
-                        error = np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-12)
-                        assert error < 0.1, f"{v.name}: relative error {error:.2e}"
-            except Exception as err:
-                failures.append((f"{name} ({precision})",
-                                 f"{type(err).__name__}: {str(err)[:300]}"))
-    return failures
+    """Every workload in float32 and TF32, compiled in parallel (nvcc takes a while)."""
+    jobs = [(name, precision) for name in CHECKED for precision in ("highest", "high")]
+    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 2)) as pool:
+        results = pool.map(lambda job: _check_train_step(*job, backend, quick), jobs)
+        return [r for r in results if r]
 
 
 def _median_ms(step, steps: int) -> float:
