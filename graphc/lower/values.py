@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..ir import Node, int64
+from ..ir import Node
 from .builder import B
 from .indexing import broadcast_index, unravel
-from .loopir import Expr, Load, Select, Store, Unary, const, idx, linear_index, row_major_strides
+from .loopir import Expr, Load, Store, Unary, const, idx, linear_index, row_major_strides
 
 
 class LoweringError(Exception):

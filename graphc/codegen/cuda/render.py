@@ -31,7 +31,7 @@ from ...lower.loopir import SIZES, Buffer, Kernel, Loop, Store, idx, mul
 from ...lower.nests import Names
 from ...lower.routines import ConvGemm, Gemm, Print, expand_routines
 from ..base.scope import ExpressionCache
-from ..cstyle import HELPERS, CStyleRenderer, c_type, literal
+from ..cstyle import CStyleRenderer, c_type, literal
 from .prelude import PRELUDE
 from .units import FOLDS, INDEPENDENT, NATIVE, Unit, fold_nest, host_loop, perfect_nest, units
 
@@ -381,4 +381,4 @@ def bundle_source(programs: list[tuple]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-__all__ = ["ENTRY", "HELPERS", "bundle_source", "program_parts", "program_source", "units"]
+__all__ = ["ENTRY", "bundle_source", "program_parts", "program_source", "units"]
