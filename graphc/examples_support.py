@@ -248,16 +248,26 @@ def _export(gc, sess, model, train_op, test, out_dir) -> None:
 
 
 def _gradient_flow(gc, model, sess, train, path) -> None:
-    """The gradient-flow picture of the trained net on one batch, when graphc.viz can
-    draw it; a missing renderer is reported, not fatal."""
+    """The gradient-flow picture of the trained net on one batch, as SVG and as a PNG a
+    terminal user can open, and one line saying what it shows; a missing renderer is
+    reported, not fatal."""
     render = getattr(getattr(gc, "viz", None), "render_gradient_flow", None)
     if render is None:
         return
     feeds = {model["images"]: train[0][:64], model["labels"]: train[1][:64]}
     try:
-        render(model["loss"], feed_dict=feeds, session=sess, path=path,
-               title="LeNet-5 after training: gradient norms per variable")
+        dot, stats = render(model["loss"], feed_dict=feeds, session=sess, path=path,
+                            title="LeNet-5 after training: gradient norms per variable")
     except gc.GraphcError as err:
         print(f"no gradient-flow picture: {err}")
         return
-    print(f"wrote the gradient-flow picture to {path}")
+    png = os.path.splitext(path)[0] + ".png"
+    try:
+        gc.viz.render(dot, png)
+        written = f"{path} and {png}"
+    except gc.GraphcError as err:
+        written = f"{path} (no PNG: {err})"
+    verdicts = [s.status for s in stats.values()]
+    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in dict.fromkeys(sorted(verdicts)))
+    print(f"wrote the gradient-flow picture to {written}: each weight with the norm of its "
+          f"gradient on one batch, coloured by health ({counts})")

@@ -125,6 +125,12 @@ def test_demo_runs_one_epoch_and_writes_its_files(tmp_path, capsys):
     assert float(line.split()[2].rstrip("%")) > 80.0
     assert (tmp_path / "lenet.ckpt").exists()
     assert f"wrote the trained variables to {tmp_path / 'lenet.ckpt'}" in out
+    if gc.viz.find_renderer() is not None:       # the picture as SVG and PNG, and what it is
+        assert (tmp_path / "gradient_flow.svg").read_text().lstrip().startswith("<")
+        assert (tmp_path / "gradient_flow.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        said = next(s for s in out.splitlines() if s.startswith("wrote the gradient-flow"))
+        assert f"{tmp_path / 'gradient_flow.png'}: each weight with the norm of its " \
+            "gradient on one batch, coloured by health (10 ok)" in said, said
     if shutil.which("cc") is None:          # the export needs a C compiler, and says so
         assert "no C export" in out
         return
