@@ -411,3 +411,17 @@ def test_boxes_with_many_inputs_do_not_rank_them(graph):
     assert all(e["constraint"] == "false" for a, b, e in dot.edges if b == node_key(total))
     few = gc.add_n(xs[:3], name="few")
     assert all("constraint" not in e for a, b, e in parse(few).edges)
+
+
+def test_optimizer_state_is_labelled_as_such_and_updates_are_named_after_their_layer(graph):
+    x = gc.placeholder(gc.float32, (None, 4), name="x")
+    h = gc.layers.dense(x, 3, name="hidden")
+    loss = gc.reduce_mean(gc.layers.dense(h, 2, name="out") ** 2)
+    train = gc.train.MomentumOptimizer(0.1, momentum=0.9).minimize(loss)
+    scopes = {n.name.split("/")[1] for n in graph.ancestors([train])
+              if n.name.startswith("Momentum/update_")}
+    assert scopes == {"update_hidden_kernel", "update_hidden_bias", "update_out_kernel",
+                      "update_out_bias"}
+    source = gc.viz.to_dot(train, collapse_depth=None).source
+    assert "(frozen)" not in source
+    assert source.count("Momentum momentum f32") == 4     # one velocity per variable

@@ -99,7 +99,7 @@ class Optimizer:
         with graph.as_default(), graph.name_scope(name or self._name):
             for grad, var in usable:
                 self._check_pair(grad, var)
-                with graph.name_scope(f"update_{_base(var)}"):
+                with graph.name_scope(f"update_{_scope_name(var)}"):
                     grad = self._decayed(grad, var)
                     updates.append(self._apply_dense(grad, var, self._lr(var)))
             updates.extend(self._finish([v for _, v in usable]))
@@ -131,16 +131,19 @@ class Optimizer:
         if key not in self._slots:
             value = np.full(var.shape, init, dtype=var.dtype.np_type)
             with var.graph.name_scope(""):       # slot names hang off the variable's name
-                self._slots[key] = Variable(value, name=f"{var.name}/{suffix}",
-                                            trainable=False)
+                state = Variable(value, name=f"{var.name}/{suffix}", trainable=False)
+            state.attrs["slot_of"] = (self._name, slot)     # what pictures call it
+            self._slots[key] = state
         return self._slots[key]
 
     def _non_slot(self, var: Node, name: str, init: float) -> Node:
         """A scalar variable kept once per optimizer (e.g. Adam's β1^t)."""
         if name not in self._non_slots:
             with var.graph.name_scope(""):
-                self._non_slots[name] = Variable(np.asarray(init, var.dtype.np_type),
-                                                 name=f"{self._name}/{name}", trainable=False)
+                state = Variable(np.asarray(init, var.dtype.np_type),
+                                 name=f"{self._name}/{name}", trainable=False)
+            state.attrs["slot_of"] = (self._name, name)
+            self._non_slots[name] = state
         return self._non_slots[name]
 
     def _lr(self, var: Node) -> Node:
@@ -305,6 +308,8 @@ class AdamOptimizer(Optimizer):
                 assign(b2_power, b2_power * self.beta2, name="update_beta2_power")]
 
 
-def _base(var: Node) -> str:
-    return var.name.rsplit("/", 1)[-1]
+def _scope_name(var: Node) -> str:
+    """The variable's whole name as one scope name (conv1/kernel → conv1_kernel): an
+    update's scope says which layer's variable it updates."""
+    return var.name.replace("/", "_")
 

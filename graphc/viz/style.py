@@ -157,6 +157,9 @@ def _node_lines(kind: str, node: Node) -> list[str]:
     if kind == v.GROUP:
         return [name]
     if kind in (v.PLACEHOLDER, v.VARIABLE):
+        if "slot_of" in node.attrs:                # an optimizer's state, not the model's
+            optimizer, slot = node.attrs["slot_of"]
+            return [name, f"{optimizer} {slot} {type_text(node)}"]
         trainable = node.attrs.get("trainable", True)
         return [name, f"{kind} {type_text(node)}" + ("" if trainable else " (frozen)")]
     op_line = f"{node.op.name} {type_text(node)}"
