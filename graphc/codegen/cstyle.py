@@ -145,9 +145,13 @@ class CStyleRenderer:
         """Lines before a loop (a parallel pragma, in subclasses)."""
 
     def nested(self, body) -> None:
+        self.scoped(lambda: self.emit(body))
+
+    def scoped(self, emit) -> None:
+        """Run `emit` one block deeper, with values it builds kept inside."""
         self.depth += 1
         self.block = ExpressionCache(self.block)
-        self.emit(body)
+        emit()
         self.block = self.block.parent
         self.depth -= 1
 

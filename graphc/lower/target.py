@@ -84,8 +84,7 @@ PORTABLE_C = Target("c", vector_bytes=64, native=frozenset({Print}), tasks=TaskP
 parallel loops the CPU would split run as OpenMP loops, the CPU's schedule otherwise."""
 
 
-CUDA = Target("cuda", vector_bytes=16, native=frozenset({Gemm, ConvGemm, Print}), tasks=None,
-              conv_lanes=1)
+CUDA = Target("cuda", vector_bytes=16, native=frozenset({Gemm, ConvGemm, Print}), tasks=None)
 """The CUDA backend: parallel loops become grids (no thread pool, no task policy); the
 GEMM (with its epilogue) and every convolution and convolution gradient run as the
 kernel library's tiled GEMM (codegen/cuda/runtime/kernels.cuh), a convolution as one

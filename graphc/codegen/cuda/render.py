@@ -30,7 +30,6 @@ from ...lower.access import walk
 from ...lower.loopir import SIZES, Buffer, Kernel, Loop, Store, idx, mul
 from ...lower.nests import Names
 from ...lower.routines import ConvGemm, Gemm, Print, expand_routines
-from ..base.scope import ExpressionCache
 from ..cstyle import CStyleRenderer, c_type, literal
 from .prelude import PRELUDE
 from .units import FOLDS, INDEPENDENT, NATIVE, Unit, fold_nest, host_loop, perfect_nest, units
@@ -62,14 +61,6 @@ class DeviceRenderer(CStyleRenderer):
                      "    __syncthreads();",
                      "    if (graphc_stopped) return;"]
         return "\n".join([head + " {"] + guard + self.lines + ["}"])
-
-    def scoped(self, emit) -> None:
-        """Run `emit` one block deeper, with values it builds kept inside."""
-        self.depth += 1
-        self.block = ExpressionCache(self.block)
-        emit()
-        self.block = self.block.parent
-        self.depth -= 1
 
     def forget_stores(self, stmts) -> None:
         for s in walk(stmts):
@@ -171,7 +162,7 @@ class _HostCode:
     sizes buffer, loops of a batched GEMM."""
 
     def __init__(self):
-        self.sizes = DeviceRenderer(Kernel("host", [Buffer(SIZES, int64, 1)], []))
+        self.sizes = CStyleRenderer(Kernel("host", [Buffer(SIZES, int64, 1)], []))
 
     def expr(self, e) -> str:
         return self.sizes.expr(e)

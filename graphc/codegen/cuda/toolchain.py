@@ -87,18 +87,17 @@ def _precompiled_prelude() -> str | None:
     return header
 
 
-def _host_build_of(source: str, output: str) -> list[str]:
-    """The host build's command for `source` (a file): with the precompiled prelude when
-    the program starts with the prelude (the file then holds the rest only)."""
+def _host_build(source: str) -> tuple[str, object]:
+    """(the text to compile, its command) for a host build: the program without its
+    prelude, against the precompiled one, when it starts with the prelude."""
     header = _precompiled_prelude()
-    with open(source) as f:
-        text = f.read()
-    if header is None or not text.startswith(PRELUDE):
-        return host_command(source, output)
-    with open(source, "w") as f:
-        f.write(text[len(PRELUDE):])
-    return [*host_compiler(), *HOST_FLAGS, "-shared", "-include", header, "-x", "c++", source,
-            "-o", output]
+    if header is None or not source.startswith(PRELUDE):
+        return source, host_command
+
+    def against_prelude(src: str, output: str) -> list[str]:
+        return [*host_compiler(), *HOST_FLAGS, "-shared", "-include", header, "-x", "c++",
+                src, "-o", output]
+    return source[len(PRELUDE):], against_prelude
 
 
 def ptx_command(source: str, output: str, arch: str = "90") -> list[str]:
@@ -153,8 +152,8 @@ class Library:
         data = cache.load(key)
         self.from_cache = data is not None
         if data is None:
-            data = _build(source, _host_build_of if host_build else make,
-                          "the C++ compiler" if host_build else "nvcc")
+            text, command = _host_build(source) if host_build else (source, make)
+            data = _build(text, command, "the C++ compiler" if host_build else "nvcc")
             cache.store(key, data, list(symbols))
         self.handle = _load(data)
 
