@@ -1,5 +1,7 @@
 """Each optimizer's first 20 updates against a hand-written numpy version of the lecture's
-formula, fed the same gradients; plus slots, global_step, var_list, weight decay, errors."""
+formula, fed the same gradients (the lecture's AdaGrad, RMSProp and Adam are explicit
+arguments: graphc's defaults are TF1's, see test_train_tf1.py); plus slots, global_step,
+var_list, weight decay, errors."""
 import numpy as np
 import pytest
 
@@ -66,16 +68,19 @@ def make_nesterov():
     return gc.train.MomentumOptimizer(0.05, momentum=0.9, use_nesterov=True)
 
 
+# the lecture's forms of these three are torch.optim's conventions with ε = 1e-7 (TF1's
+# defaults are tested in test_train_tf1.py)
 def make_adagrad():
-    return gc.train.AdagradOptimizer(0.3)
+    return gc.train.AdagradOptimizer(0.3, initial_accumulator_value=0.0, epsilon=1e-7)
 
 
 def make_rmsprop():
-    return gc.train.RMSPropOptimizer(0.01, decay=0.9)
+    return gc.train.RMSPropOptimizer(0.01, decay=0.9, epsilon=1e-7, convention="torch")
 
 
 def make_adam():
-    return gc.train.AdamOptimizer(0.01, beta1=0.9, beta2=0.999)
+    return gc.train.AdamOptimizer(0.01, beta1=0.9, beta2=0.999, epsilon=1e-7,
+                                  convention="torch")
 
 
 CASES = {
