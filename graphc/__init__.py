@@ -11,14 +11,15 @@ from .ir import (DTypeError, FeedError, Graph, GraphcError, GraphMismatchError, 
                  reset_default_graph)
 from .ir import Node as Tensor
 from .ops import (Variable, abs, add, add_n, argmax, argmin, assign, assign_add, assign_sub,
-                  broadcast_to, cast, concat, constant, control_dependencies, div, divide,
-                  equal, exp, expand_dims, gather, global_variables, greater, greater_equal,
-                  group, identity, less, less_equal, log, logical_and, logical_not, logical_or,
-                  matmul, maximum, minimum, mul, multiply, name_scope, neg, negative, no_op,
-                  not_equal, one_hot, ones_like, pad, placeholder, pow, reciprocal, reduce_max,
-                  reduce_mean, reduce_min, reduce_sum, reshape, rsqrt, sigmoid, sign, size,
-                  slice, split, sqrt, square, squeeze, stop_gradient, sub, subtract, tanh, tile,
-                  trainable_variables, transpose, truediv, where, zeros_like)
+                  broadcast_to, cast, clip_by_global_norm, clip_by_norm, clip_by_value, concat,
+                  constant, control_dependencies, div, divide, equal, exp, expand_dims, gather,
+                  global_norm, global_variables, greater, greater_equal, group, identity, less,
+                  less_equal, log, logical_and, logical_not, logical_or, matmul, maximum, minimum,
+                  mul, multiply, name_scope, neg, negative, no_op, not_equal, one_hot, ones_like,
+                  pad, placeholder, pow, reciprocal, reduce_max, reduce_mean, reduce_min,
+                  reduce_sum, reshape, rsqrt, sigmoid, sign, size, slice, split, sqrt, square,
+                  squeeze, stop_gradient, sub, subtract, tanh, tile, trainable_variables,
+                  transpose, truediv, where, zeros_like)
 from .ops import print_ as print  # noqa: A001 - TF1 spelling gc.print
 from .ir import ExecutionError, NumericsError
 from .session import Session
