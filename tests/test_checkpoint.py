@@ -234,7 +234,7 @@ def test_a_save_removes_temporaries_of_saves_that_died(tmp_path):
         os.utime(tmp_path / name, (old, old))
     os.utime(tmp_path / stale[3], (old - ckpt.STALE_WITHOUT_PID_S,) * 2)
     gc.train.Saver().save(sess, tmp_path / "model.ckpt")
-    assert sorted(os.listdir(tmp_path)) == sorted(keep + ["model.ckpt"])
+    assert sorted(os.listdir(tmp_path)) == sorted(keep + ["model.ckpt", "checkpoint"])
 
 
 def test_save_that_fails_midway_leaves_the_old_checkpoint(tmp_path, monkeypatch):
@@ -254,7 +254,8 @@ def test_save_that_fails_midway_leaves_the_old_checkpoint(tmp_path, monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         saver.save(sess, path)
     assert open(path, "rb").read() == old
-    assert os.listdir(tmp_path) == ["model.ckpt"]     # the temporary file was removed
+    # the temporary file was removed; "checkpoint" is the first save's state file
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "model.ckpt"]
     monkeypatch.undo()
     saver.restore(sess, path)                         # still a valid checkpoint
 
@@ -303,5 +304,6 @@ def test_save_killed_with_sigkill_leaves_the_old_checkpoint(tmp_path):
         if child.poll() is None:
             child.kill()
     np.testing.assert_array_equal(gc.train.load_checkpoint(path)["w"], np.ones((64, 64)))
-    leftovers = [n for n in os.listdir(tmp_path) if n not in ("model.ckpt", "writing")]
+    leftovers = [n for n in os.listdir(tmp_path)
+                 if n not in ("model.ckpt", "checkpoint", "writing")]
     assert all(n.startswith(".model.ckpt.") and n.endswith(".tmp") for n in leftovers)

@@ -56,9 +56,8 @@ class Graph:
             shapes = ", ".join(f"{x.name}: {x.type}" for x in inputs)
             raise err.kind(f"{op_name} '{node_name}'{where}: {err}  [inputs: {shapes}]") from None
         assert isinstance(out_type, TensorType), f"{op_name}.infer returned {out_type!r}"
-        control = tuple(dict.fromkeys(c for group in self._control for c in group))
-        node = Node(self, op, inputs, attrs, out_type, node_name, location, control,
-                    self._grad_of, len(self.nodes))
+        node = Node(self, op, inputs, attrs, out_type, node_name, location,
+                    self.current_control_dependencies, self._grad_of, len(self.nodes))
         self.nodes.append(node)
         self._names[node_name] = node
         return node
@@ -112,6 +111,11 @@ class Graph:
     @property
     def current_scope(self) -> str:
         return "/".join(self._scope)
+
+    @property
+    def current_control_dependencies(self) -> tuple[Node, ...]:
+        """The nodes that nodes made now will run after."""
+        return tuple(dict.fromkeys(c for group in self._control for c in group))
 
     @contextlib.contextmanager
     def control_dependencies(self, nodes: Iterable[Node] | None) -> Iterator[None]:

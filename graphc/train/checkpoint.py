@@ -76,10 +76,14 @@ def _write_chunks(file, chunks: Iterable[bytes]) -> None:
 
 def write_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict | None = None) -> str:
     """Write `arrays` (name → array) to `path` atomically; returns the path."""
+    return atomic_write(path, _encode(arrays, meta or {}))
+
+
+def atomic_write(path, chunks: Iterable[bytes]) -> str:
+    """Write the bytes to a temporary beside `path`, fsync, and rename it into place."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    chunks = _encode(arrays, meta or {})
     remove_stale_temporaries(folder)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.{os.getpid()}.",
                                suffix=".tmp")
@@ -300,9 +304,15 @@ class Saver:
     {name in the checkpoint: variable} to map names. Restoring a subset is how transfer
     learning starts: restore the feature layers into a new graph, then train only the
     rest with `minimize(loss, var_list=...)`.
+
+    Each save records itself in the folder's "checkpoint" state file (read by
+    `latest_checkpoint`); as in TF1 a Saver keeps its `max_to_keep` newest saves
+    (5; None or 0 keeps all) and deletes its older ones (never files it did not write).
     """
 
-    def __init__(self, var_list=None):
+    def __init__(self, var_list=None, max_to_keep=5):
+        self.max_to_keep = max_to_keep
+        self._kept: list[str] = []
         if var_list is None:
             self._var_list = None
         elif isinstance(var_list, dict):
@@ -321,7 +331,8 @@ class Saver:
             return self._var_list
         return {v.name: v for v in sess.graph.get_collection(VARIABLES)}
 
-    def save(self, sess, path, global_step=None) -> str:
+    def save(self, sess, path, global_step=None, latest_filename=None,
+             write_state=True) -> str:
         """Write the variables' current values; with `global_step` (an int or the step
         variable) the file name gets "-<step>". Returns the path written."""
         path = os.fspath(path)
@@ -329,7 +340,22 @@ class Saver:
             step = sess.run(global_step) if isinstance(global_step, Node) else global_step
             path = f"{path}-{int(step)}"
         arrays = {name: _value(sess, var) for name, var in self._resolve(sess).items()}
-        return write_checkpoint(path, arrays, {"graphc_checkpoint": FORMAT_VERSION})
+        write_checkpoint(path, arrays, {"graphc_checkpoint": FORMAT_VERSION})
+        if write_state:
+            self._record(path, latest_filename)
+        return path
+
+    def _record(self, path: str, latest_filename) -> None:
+        """Keep the newest max_to_keep saves, then name them in the state file."""
+        from .checkpoint_state import update_checkpoint_state   # it imports this module
+        self._kept = [p for p in self._kept if p != path] + [path]
+        if self.max_to_keep:
+            for old in self._kept[:-self.max_to_keep]:
+                if os.path.exists(old):
+                    os.unlink(old)
+            self._kept = self._kept[-self.max_to_keep:]
+        update_checkpoint_state(os.path.dirname(os.path.abspath(path)), path, self._kept,
+                                latest_filename)
 
     def restore(self, sess, path) -> list[str]:
         """Set each variable to its saved value, matched by name; every variable must be

@@ -11,6 +11,9 @@ epochs in all; here t counts steps, so give `decay_steps = epochs × steps_per_e
     cosine            α_t = ½ α0 (1 + cos(π t / T)),   t clamped to T
     linear            α_t = α0 (1 − t / T),            t clamped to T
     inverse sqrt      α_t = α0 / √t,  held at α0 for the first warmup steps
+    polynomial        α_t = (α0 − end) · (1 − t / T)^power + end    (TF1's)
+    cosine restarts   cosine decay over periods T, T·t_mul, T·t_mul², ..., the i-th
+                      restart from α0 · m_mul^i (TF1's SGDR)
 
 The arithmetic is done in float64 (exact for any realistic step count) and the result
 is a float32 scalar; optimizers cast it to each variable's dtype.
@@ -19,35 +22,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from ..ir import Node, float32, float64, get_default_graph, int64
-from ..ops import Variable, cast, constant, exp, maximum, minimum, rsqrt, square, where
-
-GLOBAL_STEP = "global_step"
-
-
-def get_global_step(graph=None) -> Node | None:
-    """The graph's global step variable, or None when it has none."""
-    graph = graph or get_default_graph()
-    steps = graph.get_collection(GLOBAL_STEP)
-    return steps[0] if steps else None
-
-
-def get_or_create_global_step(graph=None) -> Node:
-    """The int64 variable "global_step" (0 at start), made once per graph.
-
-    `minimize(loss, global_step=step)` adds 1 to it in the same run as the update;
-    reads in that run (a schedule, say) see the count before the step.
-    """
-    graph = graph or get_default_graph()
-    step = get_global_step(graph)
-    if step is None:
-        with graph.as_default(), graph.name_scope(""), graph.control_dependencies(None):
-            step = Variable(np.int64(0), name="global_step", trainable=False)
-        graph.add_to_collection(GLOBAL_STEP, step)
-    return step
-
+from ..ir import Node, float32, float64, int64
+from ..ops import cast, constant, exp, log, maximum, minimum, pow, rsqrt, square, where
+from .global_step import get_or_create_global_step
 
 def _step(global_step: Node | None) -> Node:
     """global_step as a float64 scalar (the default graph's when None)."""
@@ -70,6 +47,12 @@ def _positive(value, what: str) -> float:
 def _floor_nonneg(x: Node) -> Node:
     """⌊x⌋ for x >= 0 (casting to an integer truncates, which is floor there)."""
     return cast(cast(x, int64), float64)
+
+
+def _ceil_nonneg(x: Node) -> Node:
+    """⌈x⌉ for x >= 0."""
+    floor = _floor_nonneg(x)
+    return where(x > floor, floor + 1.0, floor)
 
 
 def _result(x: Node, name: str) -> Node:
@@ -156,3 +139,53 @@ def inverse_sqrt_decay(learning_rate, global_step, warmup_steps=1,
     w = _positive(warmup_steps, "inverse_sqrt_decay: warmup_steps")
     t = maximum(_step(global_step), w)
     return _result(rsqrt(t) * (lr * math.sqrt(w)), name)
+
+
+def polynomial_decay(learning_rate, global_step, decay_steps, end_learning_rate=0.0001,
+                     power=1.0, cycle=False, name="polynomial_decay") -> Node:
+    """TF1's polynomial_decay: (α0 − end) · (1 − t / T)^power + end, t clamped to T;
+    with `cycle`, T grows to the next multiple of decay_steps past t instead
+    (T · ⌈t / T⌉, and T at t = 0), so the rate decays again after each period."""
+    lr = _positive(learning_rate, "polynomial_decay: learning_rate")
+    total = _positive(decay_steps, "polynomial_decay: decay_steps")
+    t = _step(global_step)
+    if cycle:
+        periods = _ceil_nonneg(t / total)
+        horizon = maximum(periods, 1.0) * total
+    else:
+        t, horizon = minimum(t, total), constant(total, float64)
+    remaining = 1.0 - t / horizon
+    if float(power) != 1.0:
+        remaining = pow(remaining, constant(float(power), float64))
+    end = float(end_learning_rate)
+    return _result(remaining * (lr - end) + end, name)
+
+
+def cosine_decay_restarts(learning_rate, global_step, first_decay_steps, t_mul=2.0,
+                          m_mul=1.0, alpha=0.0, name="cosine_decay_restarts") -> Node:
+    """TF1's cosine decay with warm restarts (SGDR, Loshchilov & Hutter).
+
+    Period i lasts first_decay_steps · t_mul^i steps and starts from α0 · m_mul^i; within
+    it the rate is α0 · ((1 − alpha) · m_mul^i · ½(1 + cos(π f)) + alpha), f the
+    fraction of the period done. The restart index is TF1's closed form
+    ⌊log(1 − t/T·(1 − t_mul)) / log t_mul⌋, with a 1e-9 guard so that rounding never
+    places a restart step at the end of the period before it.
+    """
+    lr = _positive(learning_rate, "cosine_decay_restarts: learning_rate")
+    first = _positive(first_decay_steps, "cosine_decay_restarts: first_decay_steps")
+    t_mul = _positive(t_mul, "cosine_decay_restarts: t_mul")
+    m_mul = float(m_mul)
+    if m_mul < 0:
+        raise ValueError(f"cosine_decay_restarts: m_mul must be >= 0, got {m_mul}")
+    done = _step(global_step) / first                  # periods of the first length done
+    if t_mul == 1.0:
+        restart = _floor_nonneg(done)
+        fraction = done - restart
+    else:
+        restart = _floor_nonneg(log(1.0 - done * (1.0 - t_mul)) / math.log(t_mul) + 1e-9)
+        length = pow(constant(t_mul, float64), restart)             # t_mul^i
+        fraction = (done - (1.0 - length) / (1.0 - t_mul)) / length
+    fraction = maximum(fraction, 0.0)                  # the guard's −1e-9 at a restart
+    cosine = (_cos_0_to_pi(fraction * math.pi) + 1.0) * 0.5
+    decayed = pow(constant(m_mul, float64), restart) * cosine * (1.0 - alpha) + alpha
+    return _result(decayed * lr, name)
