@@ -20,16 +20,17 @@ from typing import Callable
 import numpy as np
 
 from .frontends import initializers as init
-from .ir import Node, ShapeError, get_default_graph
+from .ir import Node, ShapeError, float32, get_default_graph
 from .ir.types import format_shape
 from .ops import nn_extra
 from .ops.base import as_tensor, normalize_axis
 from .ops.conv import conv2d as conv2d_op
-from .ops.elementwise import where
+from .ops.elementwise import cast, maximum, where
 from .ops.linalg import matmul
 from .ops.losses import WEIGHTS
 from .ops.pool import avg_pool2d as avg_pool2d_op
 from .ops.pool import max_pool2d as max_pool2d_op
+from .ops.reduce import size
 from .ops.shape import reshape
 from .ops.state import TRAINABLE_VARIABLES, VARIABLES, Variable, assign
 
@@ -148,15 +149,22 @@ def conv2d(inputs, filters, kernel_size, strides=1, padding="VALID", dilation_ra
 
 
 def batch_norm(inputs, training=False, momentum=0.99, epsilon=1e-3, center=True, scale=True,
-               axis=-1, trainable=True, name=None) -> Node:
+               axis=-1, trainable=True, fused=None, name=None) -> Node:
     """Normalise over every axis but `axis` (the channels), then scale by gamma and shift
-    by beta.
+    by beta; TF1's tf.layers.batch_normalization, with its defaults.
 
-    training: a Python bool or a scalar bool tensor. In training, batch statistics are
-    used and the moving averages move towards them,
-        moving ← momentum · moving + (1 − momentum) · batch,
-    by assign ops added to the "update_ops" collection (run them with the train op);
-    otherwise the moving statistics are used. The variance is the biased (1/N) one.
+    training: a Python bool or a scalar bool tensor. In training the batch statistics
+    normalise (the biased, 1/N variance) and the moving averages move towards them as
+    TF1 moves them, moving -= (1 − momentum) · (moving − batch) (momentum = the fraction
+    kept: 0.99; PyTorch's momentum=0.1 is 0.9 here), by assign ops added to the
+    "update_ops" collection (run them with the train op); otherwise the moving
+    statistics are used.
+
+    The moving variance follows TF1's choice of kernel. `fused=None` picks TF1's fused
+    kernel where TF1 does (a float32 rank-4 input normalised over axis 1 or 3), whose
+    moving variance takes the batch variance with Bessel's correction, N/(N − 1) (N the
+    values per channel), as PyTorch's running_var does; elsewhere the biased variance
+    moves it, as TF1's unfused layer does. `fused=True` / `False` choose explicitly.
     """
     x = as_tensor(inputs)
     axis = normalize_axis(int(axis), x.rank)
@@ -164,6 +172,8 @@ def batch_norm(inputs, training=False, momentum=0.99, epsilon=1e-3, center=True,
     reduce_axes = tuple(i for i in range(x.rank) if i != axis)
     param_shape = tuple(channels if i == axis else 1 for i in range(x.rank))
     graph, dtype = x.graph, x.dtype
+    if fused is None:
+        fused = x.rank == 4 and axis in (1, 3) and dtype == float32
     with graph.as_default(), graph.name_scope(name or "batch_norm") as scope:
         made = []
         gamma = beta = None
@@ -177,7 +187,7 @@ def batch_norm(inputs, training=False, momentum=0.99, epsilon=1e-3, center=True,
         moving_var = _variable("moving_variance", init.ones, (channels,), dtype, None, False)
         made += [moving_mean, moving_var]
         mean, variance = _batch_norm_statistics(x, training, momentum, reduce_axes,
-                                                moving_mean, moving_var)
+                                                moving_mean, moving_var, bool(fused))
         if axis != x.rank - 1:
             mean, variance = reshape(mean, param_shape), reshape(variance, param_shape)
             gamma = None if gamma is None else reshape(gamma, param_shape)
@@ -187,7 +197,15 @@ def batch_norm(inputs, training=False, momentum=0.99, epsilon=1e-3, center=True,
         return _record(graph, scope, "batch_norm", y, made)
 
 
-def _batch_norm_statistics(x, training, momentum, axes, moving_mean, moving_var):
+def batch_normalization(inputs, axis=-1, momentum=0.99, epsilon=1e-3, center=True,
+                        scale=True, training=False, trainable=True, name=None,
+                        fused=None) -> Node:
+    """`batch_norm` with TF1's name and argument order (tf.layers.batch_normalization)."""
+    return batch_norm(inputs, training, momentum, epsilon, center, scale, axis, trainable,
+                      fused, name)
+
+
+def _batch_norm_statistics(x, training, momentum, axes, moving_mean, moving_var, fused):
     """The (mean, variance) to normalise with; adds the moving-average updates."""
     if training is False:
         return moving_mean, moving_var
@@ -196,10 +214,12 @@ def _batch_norm_statistics(x, training, momentum, axes, moving_mean, moving_var)
         raise TypeError(f"batch_norm: training must be a Python bool or a scalar bool "
                         f"tensor, got {training!r}")
     batch_mean, batch_var = nn_extra.moments(x, axes, name="moments")
-    momentum = float(momentum)
+    moving_target = batch_var * _bessel_factor(x, moving_var.shape[0]) if fused \
+        else batch_var
+    keep = float(momentum)
     graph = x.graph
-    for moving, batch in ((moving_mean, batch_mean), (moving_var, batch_var)):
-        target = moving * momentum + batch * (1.0 - momentum)
+    for moving, batch in ((moving_mean, batch_mean), (moving_var, moving_target)):
+        target = moving - (moving - batch) * (1.0 - keep)
         if isinstance(training, Node):
             target = where(training, target, moving)
         graph.add_to_collection(UPDATE_OPS, assign(moving, target,
@@ -208,6 +228,15 @@ def _batch_norm_statistics(x, training, momentum, axes, moving_mean, moving_var)
         return (where(training, batch_mean, moving_mean, name="mean"),
                 where(training, batch_var, moving_var, name="variance"))
     return batch_mean, batch_var
+
+
+def _bessel_factor(x, channels: int):
+    """N / (N − 1), N = the values per channel (counted at run time for an unknown batch)."""
+    if x.type.is_fully_defined:
+        n = float(np.prod(x.shape)) / channels
+        return n / max(n - 1.0, 1.0)
+    n = cast(size(x), x.dtype) / float(channels)
+    return n / maximum(n - 1.0, 1.0)
 
 
 def _base(node: Node) -> str:
@@ -317,6 +346,6 @@ def format_summary(graph=None) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["LAYERS", "LayerInfo", "UPDATE_OPS", "avg_pool2d", "batch_norm", "conv2d",
-           "count_params", "dense", "dropout", "flatten", "format_summary", "max_pool2d",
-           "summary", "variables"]
+__all__ = ["LAYERS", "LayerInfo", "UPDATE_OPS", "avg_pool2d", "batch_norm",
+           "batch_normalization", "conv2d", "count_params", "dense", "dropout", "flatten",
+           "format_summary", "max_pool2d", "summary", "variables"]

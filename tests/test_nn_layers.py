@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from backends import ALL
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
 
@@ -181,8 +182,10 @@ def test_batch_norm_layer_training_and_inference(graph, rng):
     moving_mean, moving_var = gc.layers.variables("bn")[2:]
     np.testing.assert_allclose(sess.variable_value(moving_mean),
                                0.1 * x_val.mean(axis=(0, 1, 2)), rtol=1e-5)
+    # TF1's fused kernel (float32, rank 4, channels last) moves the variance with
+    # Bessel's correction: the unbiased variance of the 16·4·4 values per channel
     np.testing.assert_allclose(sess.variable_value(moving_var),
-                               0.9 + 0.1 * x_val.var(axis=(0, 1, 2)), rtol=1e-5)
+                               0.9 + 0.1 * x_val.var(axis=(0, 1, 2), ddof=1), rtol=1e-5)
     # inference uses the moving statistics (fresh: mean 0, variance 1)
     np.testing.assert_allclose(sess.run(infer_out, {x: x_val}), x_val / np.sqrt(1 + 1e-3),
                                rtol=1e-5)
@@ -202,6 +205,41 @@ def test_batch_norm_layer_with_a_training_tensor(graph, rng):
     out, _ = sess.run([y, train_op], {x: x_val, training: True})
     np.testing.assert_allclose(out.mean(axis=0), 0, atol=1e-10)
     np.testing.assert_allclose(sess.variable_value(moving_mean), 0.5 * x_val.mean(axis=0))
+
+
+@pytest.mark.parametrize("backend", ALL)
+@pytest.mark.parametrize("shape, dtype, axis, fused, ddof", [
+    ((8, 3, 3, 2), np.float32, -1, None, 1),     # TF1's fused kernel: Bessel-corrected
+    ((8, 2, 3, 3), np.float32, 1, None, 1),      # NCHW, fused as well
+    ((8, 3, 3, 2), np.float64, -1, None, 0),     # TF1's fused kernel is float32 only
+    ((10, 3), np.float32, -1, None, 0),          # a dense layer's input: unfused, biased
+    ((10, 3), np.float64, -1, True, 1),          # chosen explicitly
+    ((8, 3, 3, 2), np.float32, -1, False, 0),
+])
+def test_batch_norm_moving_statistics_follow_tf1(shape, dtype, axis, fused, ddof, backend):
+    """TF1: moving -= (1 − momentum)(moving − batch statistic), momentum = the part kept;
+    the normalisation itself always uses the biased variance."""
+    g = gc.Graph()
+    x_val = (np.random.default_rng(5).standard_normal(shape) * 2 + 1).astype(dtype)
+    with g.as_default():
+        x = gc.placeholder(gc.float32 if dtype == np.float32 else gc.float64,
+                           (None,) + shape[1:])
+        y = gc.layers.batch_normalization(x, axis=axis, momentum=0.8, training=True,
+                                          fused=fused, name="bn")
+        update = gc.group(*g.get_collection(gc.layers.UPDATE_OPS))
+        moving_mean, moving_var = gc.layers.variables("bn")[2:]
+    sess = gc.Session(g, backend=backend)
+    y_val, _ = sess.run([y, update], {x: x_val})
+    axes = tuple(i for i in range(len(shape)) if i != axis % len(shape))
+    mean = x_val.astype(np.float64).mean(axis=axes)
+    var = x_val.astype(np.float64).var(axis=axes, ddof=ddof)
+    tol = dict(rtol=1e-5) if dtype == np.float32 else dict(rtol=1e-12)
+    np.testing.assert_allclose(sess.variable_value(moving_mean), 0.2 * mean, atol=1e-6, **tol)
+    np.testing.assert_allclose(sess.variable_value(moving_var), 1 - 0.2 * (1 - var), **tol)
+    biased = x_val.astype(np.float64).var(axis=axes, keepdims=True)
+    expected_y = (x_val - x_val.astype(np.float64).mean(axis=axes, keepdims=True)) / \
+        np.sqrt(biased + 1e-3)
+    np.testing.assert_allclose(y_val, expected_y, atol=2e-5 if dtype == np.float32 else 1e-12)
 
 
 def test_batch_norm_over_a_non_last_axis(graph, rng):
