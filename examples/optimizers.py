@@ -11,6 +11,10 @@ rule changes:
     RMSProp    g2 = βg2 + (1 − β)dx²; x -= α·dx / (√g2 + 1e-7)
     Adam       moments with bias correction; x -= α·m̂ / (√v̂ + 1e-7)
 
+graphc's defaults are TF1's (ε under the root for RMSProp, on √v for Adam, accumulators
+from 0.1 or 1.0); the lecture's forms above are asked for explicitly below. Nesterov is
+computed in TF1's form, which gives the same parameters for a constant α.
+
     python examples/optimizers.py [--epochs N] [--out DIR]
 """
 from __future__ import annotations
@@ -38,15 +42,15 @@ def nesterov():
 
 
 def adagrad():
-    return gc.train.AdagradOptimizer(0.02)
+    return gc.train.AdagradOptimizer(0.02, initial_accumulator_value=0.0, epsilon=1e-7)
 
 
 def rmsprop():
-    return gc.train.RMSPropOptimizer(1e-3, decay=0.9)
+    return gc.train.RMSPropOptimizer(1e-3, decay=0.9, epsilon=1e-7, convention="torch")
 
 
 def adam():
-    return gc.train.AdamOptimizer(1e-3)
+    return gc.train.AdamOptimizer(1e-3, epsilon=1e-7, convention="torch")
 
 
 OPTIMIZERS = {"SGD α=0.1": sgd, "Momentum α=0.02 ρ=0.9": momentum,
