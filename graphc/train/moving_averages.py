@@ -99,7 +99,8 @@ class ExponentialMovingAverage:
         return shadow
 
     def _decay(self, var: Node, after: dict) -> Node:
-        """The decay as a scalar of var's dtype; TF1's cap when num_updates is given."""
+        """The decay as a scalar of var's dtype (TF1 computes it in float32, so float64
+        averages may differ from TF1's in the last bits); TF1's cap with num_updates."""
         decay = cast(self.decay, var.dtype) if isinstance(self.decay, Node) \
             else constant(self.decay, var.dtype, name="decay")
         if self.num_updates is None:

@@ -80,8 +80,8 @@ class Optimizer:
     def apply_gradients(self, grads_and_vars, global_step: Node | None = None,
                         name: str | None = None, decay_var_list=None) -> Node:
         """Slot variables and update nodes for each pair, as one group op; with
-        `global_step` the group also adds 1 to it. `decay_var_list` replaces the
-        constructor's for this call (TF's AdamWOptimizer takes it here)."""
+        `global_step` the group also adds 1 to it. `decay_var_list`, when given,
+        replaces the constructor's (TF's AdamWOptimizer takes it here)."""
         pairs = [(g, v) for g, v in grads_and_vars]
         usable = [(g, v) for g, v in pairs if g is not None]
         if not usable:

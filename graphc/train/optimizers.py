@@ -146,7 +146,8 @@ class RMSPropOptimizer(Optimizer):
 
     def _apply_dense(self, grad, var, lr):
         rho, tf1 = self.decay, self.convention == "tf1"
-        slots = ["rms"] + ["mg"] * self.centered + ["momentum"] * (self.momentum > 0)
+        slots = ["rms"] + (["mg"] if self.centered else []) + \
+            (["momentum"] if self.momentum > 0 else [])
         state = dict(zip(slots, self._slots_named(var, slots, [1.0 if tf1 else 0.0, 0, 0])))
         ms = state["rms"]
         ms_new = assign(ms, ms * rho + square(grad) * (1.0 - rho), name="mean_square")
@@ -181,16 +182,14 @@ class FtrlOptimizer(Optimizer):
                  l1_regularization_strength=0.0, l2_regularization_strength=0.0,
                  weight_decay=0.0, decay_var_list=None, name="Ftrl"):
         super().__init__(learning_rate, name, weight_decay, decay_var_list)
-        checks = (("learning_rate_power", learning_rate_power, "<= 0", lambda v: v <= 0),
-                  ("initial_accumulator_value", initial_accumulator_value, ">= 0",
-                   lambda v: v >= 0),
-                  ("l1_regularization_strength", l1_regularization_strength, ">= 0",
-                   lambda v: v >= 0),
-                  ("l2_regularization_strength", l2_regularization_strength, ">= 0",
-                   lambda v: v >= 0))
-        for what, value, rule, holds in checks:
-            if not holds(float(value)):
-                raise ValueError(f"{name}: {what} must be {rule}, got {value}")
+        if float(learning_rate_power) > 0:
+            raise ValueError(f"{name}: learning_rate_power must be <= 0, got "
+                             f"{learning_rate_power}")
+        for what, value in (("initial_accumulator_value", initial_accumulator_value),
+                            ("l1_regularization_strength", l1_regularization_strength),
+                            ("l2_regularization_strength", l2_regularization_strength)):
+            if float(value) < 0:
+                raise ValueError(f"{name}: {what} must be >= 0, got {value}")
         self.learning_rate_power = float(learning_rate_power)
         self.initial_accumulator_value = float(initial_accumulator_value)
         self.l1 = float(l1_regularization_strength)
