@@ -18,12 +18,12 @@ from graphc.ir.symbolic import BATCH
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("workload", choices=["seed-2layer", "mlp", "lenet5"])
+    parser.add_argument("workload", choices=["seed-2layer", "mlp", "lenet5", "cifar-vgg"])
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--symbolic", action="store_true")
     args = parser.parse_args()
-    batch = args.batch or {"seed-2layer": 64, "mlp": 128, "lenet5": 64}[args.workload]
+    batch = args.batch or {"seed-2layer": 64, "mlp": 128, "lenet5": 64, "cifar-vgg": 128}[args.workload]
     graph, x, y, fetches, data = _workload(args.workload, batch)
     lead = BATCH if args.symbolic else batch
     shapes = {x: (lead,) + tuple(x.shape[1:]), y: (lead,) + tuple(y.shape[1:])}
@@ -45,7 +45,7 @@ def _workload(name, batch):
         graph, t, data = two_layer_graph(n=batch)
         return graph, t["x"], t["y"], [t["loss"], t["train"]], {t["x"]: data["x"],
                                                                  t["y"]: data["y"]}
-    step = getattr(models, name)()
+    step = getattr(models, name.replace("-", "_"))()
     return step.graph, step.x, step.y, [step.loss, step.train_op], step.batch(batch)
 
 

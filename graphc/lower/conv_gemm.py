@@ -248,7 +248,7 @@ CONV_GEMM = {   # by the OpDef's `lowering`
 
 def few_channels(node, target) -> bool:
     """A convolution (or its filter gradient) whose output channels the target's direct
-    routines (ConvDirect, ConvFilterDirect) take: at most one vector of them on the CPU."""
+    routines (ConvDirect, ConvFilterDirect) take: a few vectors of them on the CPU."""
     if not node.dtype.is_floating:
         return False
     cout = node.inputs[1].shape[-1] if node.op.lowering != "conv2d_backprop_filter" else \
@@ -257,16 +257,80 @@ def few_channels(node, target) -> bool:
 
 
 def direct_conv_applies(node, target) -> bool:
-    return node.op.lowering == "conv2d" and few_channels(node, target)
+    """Whether a forward convolution, or an input gradient, runs as ConvDirect calls: the
+    forward with few enough output channels; the input gradient of a stride-1
+    convolution, a forward convolution of dY with the flipped filter, with few enough
+    input channels (its output channels)."""
+    if not target.implements(ConvDirect, node.dtype):
+        return False
+    if node.op.lowering == "conv2d":
+        return few_channels(node, target)
+    if node.op.lowering == "conv2d_backprop_input":
+        cin = node.shape[-1]
+        return tuple(node.attrs["strides"]) == (1, 1) and isinstance(cin, int) and \
+            cin <= target.direct_conv_channels(node.dtype)
+    return False
 
 
-def lower_conv2d_direct(node, vb, names: Names, out: str, buffer_of, target) -> list:
-    """conv2d one image per ConvDirect, images in parallel."""
-    x, w = node.inputs
-    p = _Plan(node, x.shape, w.shape, target)
-    image = names.var("img")
-    return [Loop(image, idx(p.batch), [ConvDirect(buffer_of(x), buffer_of(w), out, image,
-                                                  p.shape())], "parallel")]
+def conv_workspace_elements(node, target) -> int:
+    """The workspace a convolution's lowering (`lower_conv`) needs."""
+    if direct_conv_applies(node, target):
+        return _flipped_size(node) if node.op.lowering == "conv2d_backprop_input" else 0
+    return workspace_elements(node, node.inputs[0].shape, node.inputs[1].shape, target)
+
+
+def lower_conv(node, vb, names: Names, out: str, buffer_of, target) -> list:
+    """A convolution or one of its gradients on a CPU-like target: direct routines where
+    they apply, else im2col panels and GEMMs."""
+    if direct_conv_applies(node, target):
+        return lower_conv2d_direct(node, names, out, buffer_of)
+    return CONV_GEMM[node.op.lowering](node, vb, names, out, buffer_of, target)
+
+
+def _flipped_size(node) -> int:
+    kh, kw, cin, cout = node.inputs[1].shape
+    return kh * kw * cin * cout
+
+
+def lower_conv2d_direct(node, names: Names, out: str, buffer_of) -> list:
+    """conv2d as ConvDirect calls on `parts` shares of each image's output rows, all in
+    parallel (a batch of one still uses every thread). The input gradient of a stride-1
+    convolution is the convolution of dY with the filter turned by 180° and its channel
+    axes swapped, padded so that every input position sees each output it fed: the
+    turned filter is built in the workspace first."""
+    x, w = node.inputs[0], node.inputs[1]
+    kh, kw, cin, cout = w.shape
+    g = geometry(node, x.shape, w.shape)
+    (oh, ow), (h, w_in) = g.out_hw, g.in_hw
+    (dh, dw), (ph, pw) = g.dilations, (g.pads[0][0], g.pads[1][0])
+    stmts = []
+    if node.op.lowering == "conv2d":
+        source, weights = buffer_of(x), buffer_of(w)
+        shape = ConvShape(h, w_in, cin, oh, ow, cout, kh, kw, ph, pw, g.strides[0],
+                          g.strides[1], dh, dw)
+    else:
+        source, weights = buffer_of(node.inputs[2]), workspace_name(node.dtype)
+        shape = ConvShape(oh, ow, cout, h, w_in, cin, kh, kw, (kh - 1) * dh - ph,
+                          (kw - 1) * dw - pw, 1, 1, dh, dw)
+        stmts = nest(names, (kh, kw, cout, cin), lambda i: [Store(
+            weights, linear_index(i, row_major_strides((kh, kw, cout, cin))),
+            Load(buffer_of(w), linear_index(
+                (Binary("sub", idx(kh - 1), i[0]), Binary("sub", idx(kw - 1), i[1]), i[3], i[2]),
+                row_major_strides((kh, kw, cin, cout))), node.dtype))], outer_kind="serial")
+    parts = direct_conv_parts(shape.oh)
+    task = names.var("img")
+    image, part = (task, idx(0)) if parts == 1 else (
+        Binary("floordiv", task, idx(parts)), Binary("mod", task, idx(parts)))
+    batch = x.shape[0]
+    return stmts + [Loop(task, mul(idx(batch), idx(parts)) if parts > 1 else idx(batch),
+                         [ConvDirect(source, weights, out, image, shape, part, parts)],
+                         "parallel")]
+
+
+def direct_conv_parts(rows: int) -> int:
+    """Shares of an image's output rows: enough that one image keeps a few threads busy,
+    each share still several rows (its weights are read once per row)."""
+    return max(1, min(4, rows // 4))
 
 
 IMPLICIT_KINDS = {"conv2d": "forward", "conv2d_backprop_input": "input_gradient",

@@ -17,8 +17,8 @@ from .loopir import (SIZES, Binary, Buffer, Cast, Compare, Declare, Kernel, Load
 from .nests import Names, nest
 from .reductions import (column_sum_period, lower_arg_reduce, lower_column_sum, lower_reduce,
                          lower_softmax_family, lower_tile_grad)
-from .conv_gemm import (CONV_GEMM, direct_conv_applies, lower_conv2d_direct,
-                        lower_conv_implicit, workspace_elements, workspace_name)
+from .conv_gemm import (CONV_GEMM, conv_workspace_elements, lower_conv, lower_conv_implicit,
+                        workspace_name)
 from .matmul import lower_matmul
 from .routines import ConvGemm, Print, expand_routines
 from .target import CPU, Target
@@ -324,14 +324,10 @@ def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
         body = lower_matmul(anchor, buffer_of, out, names)
     elif lowering in CONV_GEMM and target.implements(ConvGemm, anchor.dtype):
         body = lower_conv_implicit(anchor, buffer_of, out)
-    elif direct_conv_applies(anchor, target):
-        body = lower_conv2d_direct(anchor, vb, names, out, buffer_of, target)
     elif lowering in CONV_GEMM and anchor.dtype.is_floating:
-        x_shape = anchor.inputs[0].shape
-        w_shape = anchor.inputs[1].shape
-        need = workspace_elements(anchor, x_shape, w_shape, target)
+        need = conv_workspace_elements(anchor, target)
         workspaces[anchor.dtype] = max(workspaces.get(anchor.dtype, 0), need)
-        body = CONV_GEMM[lowering](anchor, vb, names, out, buffer_of, target)
+        body = lower_conv(anchor, vb, names, out, buffer_of, target)
     elif lowering == "max_pool2d_grad" and k.roots != (anchor,) and tiles_cover(anchor):
         # the epilogue (a ReLU mask) runs as each element is stored: one pass, no buffer
         return lower_max_pool_grad(anchor, vb, names, out, epilogue=store_roots)

@@ -214,7 +214,8 @@ def _input_value(s: ConvShape, x: str, image, oh, ow, a, b, ci, dtype):
 
 @dataclass(eq=False)
 class ConvDirect(Routine):
-    """out[image] = conv2d(x[image], w): NHWC x and out, HWIO w, zero padding."""
+    """out[image] = conv2d(x[image], w): NHWC x and out, HWIO w, zero padding; only the
+    output rows of `part` (of `parts` equal shares: images split over threads)."""
 
     name: ClassVar[str] = "conv_direct"
     READS: ClassVar = ("x", "w")
@@ -225,10 +226,23 @@ class ConvDirect(Routine):
     out: str
     image: Expr
     shape: ConvShape
+    part: Expr = 0
+    parts: int = 1
+
+    def __post_init__(self):
+        self.part = _as_index(self.part)
+
+    def rows(self):
+        """[first, last) output rows of this part."""
+        def edge(k):
+            return Binary("floordiv", mul(k, idx(self.shape.oh)), idx(self.parts))
+        return edge(self.part), edge(add(self.part, idx(1)))
 
     def expand(self, dtype_of, names):
         s, dtype = self.shape, dtype_of(self.out)
-        oh, ow, co = names.var("oh"), names.var("ow"), names.var("co")
+        first, last = self.rows()
+        row, ow, co = names.var("r"), names.var("ow"), names.var("co")
+        oh = add(first, row)
         a, b, ci = names.var("ka"), names.var("kb"), names.var("ci")
         acc = names.scalar("cacc")
         weight = Load(self.w, add(mul(add(mul(add(mul(a, idx(s.kw)), b), idx(s.c_in)), ci),
@@ -239,9 +253,10 @@ class ConvDirect(Routine):
                 weight)))])])])
         at = add(mul(add(mul(add(mul(self.image, idx(s.oh)), oh), idx(s.ow)), ow),
                      idx(s.c_out)), co)
-        return [Loop(oh, idx(s.oh), [Loop(ow, idx(s.ow), [Loop(co, idx(s.c_out), [
-            Declare(acc, dtype, const(0, dtype)), taps, Store(self.out, at, Local(acc, dtype))],
-            "vector")], "parallel")], "parallel")]       # every output element independent
+        return [Loop(row, Binary("sub", last, first), [Loop(ow, idx(s.ow), [Loop(
+            co, idx(s.c_out), [Declare(acc, dtype, const(0, dtype)), taps,
+                               Store(self.out, at, Local(acc, dtype))], "vector")],
+            "parallel")], "parallel")]       # every output element independent
 
     def run_numpy(self, buffers, value):
         s, n = self.shape, value(self.image)
@@ -253,8 +268,10 @@ class ConvDirect(Routine):
         for a in range(s.kh):
             for b in range(s.kw):
                 result += s.taps(padded, a, b) @ weights[a, b]
-        size = s.oh * s.ow * s.c_out
-        buffers[self.out][n * size: (n + 1) * size] = result.reshape(-1)
+        first, last = (value(e) for e in self.rows())
+        row = s.ow * s.c_out
+        buffers[self.out][(n * s.oh + first) * row: (n * s.oh + last) * row] = \
+            result[first:last].reshape(-1)
 
 
 @dataclass(eq=False)

@@ -52,7 +52,7 @@ class Target:
     conv_lanes: int = 4                      # chunks of images in flight at once
     column_lanes: int = 16                   # a column sum's accumulators: a multiple of this
     column_sum_period: int = 256             # and at most this many
-    direct_conv_vectors: int = 1             # output channels of a direct conv: this many
+    direct_conv_vectors: int = 8             # output channels of a direct conv: this many
     #                                          vectors of the dtype at most
 
     def lanes(self, dtype: DType) -> int:
