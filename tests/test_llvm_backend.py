@@ -31,13 +31,13 @@ def test_inspect_shows_every_stage(graph):
 def test_convolutions_with_up_to_eight_vectors_of_channels_run_direct(graph, dtype, cout,
                                                                        stride):
     """Forward and filter gradient: direct while C_out fits 8 vectors (128 float32, 64
-    float64 channels); the input gradient too (its output channels are C_in) at stride 1,
-    as a convolution of dY with the turned filter."""
-    x = gc.placeholder(dtype, (None, 9, 8, 3), name="x")
-    w = gc.placeholder(dtype, (3, 2, 3, cout), name="w")
+    float64 channels); the input gradient too (its output channels are C_in: here 20,
+    more than one vector) at stride 1, as a convolution of dY with the turned filter."""
+    x = gc.placeholder(dtype, (None, 9, 8, 20), name="x")
+    w = gc.placeholder(dtype, (3, 2, 20, cout), name="w")
     y = gc.nn.conv2d(x, w, strides=stride, padding="SAME")
     gx, gw = gc.gradients(gc.reduce_sum(y * y), [x, w])
-    feed = {x: np.ones((4, 9, 8, 3)), w: np.ones((3, 2, 3, cout))}
+    feed = {x: np.ones((4, 9, 8, 20)), w: np.ones((3, 2, 20, cout))}
     loop_ir = gc.Session(graph, backend="llvm").inspect([y, gw, gx], feed).loop_ir
     direct = cout <= (128 if dtype == gc.float32 else 64)
     assert loop_ir.count("conv_direct(") == direct + (stride == 1)

@@ -28,6 +28,7 @@ from .render import value_type
 TILE = 24                  # accumulators per tile (of 32 vector registers: the rest load)
 MAX_VECTORS = 4            # output-channel vectors per tile
 MAX_ROWS = 12              # positions (forward) or input channels (filter) per tile
+CHAINS = 8                 # independent sums a filter gradient's tile keeps at least
 
 
 @dataclass(frozen=True)
@@ -262,8 +263,10 @@ def conv_filter_direct_native(em, r) -> None:
     x_image = b.gep(em.buffers[r.x], [b.mul(n, c64(H * W * Cin))])
     dy_image = b.gep(em.buffers[r.dy], [b.mul(n, c64(OH * OW * Cout))])
     partial = b.gep(em.buffers[r.acc], [offset])
-    accs = {c: _Accumulators(em, b, lanes, Tile(c, tile.vectors))
-            for c in {tile.rows, Cin % tile.rows} if c}
+    # a tile of few accumulators sums `chains` interleaved runs of positions (FMA latency)
+    chains = {c: -(-CHAINS // (c * tile.vectors)) for c in {tile.rows, Cin % tile.rows} if c}
+    accs = {c: [_Accumulators(em, b, lanes, Tile(c, tile.vectors)) for _ in range(k)]
+            for c, k in chains.items()}
 
     def seen(k, pad, dilation, stride, size, out_size):
         """[lo, hi): the outputs o whose tap k reads inside: 0 ≤ o·stride − pad + k·d < size."""
@@ -275,25 +278,39 @@ def conv_filter_direct_native(em, r) -> None:
         return lo, hi
 
     def tile_sum(a, kb, rows, c0, co0, vectors, final, oh_range, ow_range):
-        acc = accs[rows].narrowed(vectors)
-        acc.clear()
+        sums = [acc.narrowed(vectors) for acc in accs[rows]]
+        for acc in sums:
+            acc.clear()
+        masks = [final and v == vectors - 1 for v in range(vectors)]
         with b.loop(*oh_range, name="oh") as oh:
             h = b.add(b.sub(b.mul(oh, c64(sh)), c64(ph)), b.mul(a, c64(dh)))
             x_row = b.gep(x_image, [b.add(b.mul(h, c64(W * Cin)), c0)])
             dy_row = b.gep(dy_image, [b.add(b.mul(oh, c64(OW * Cout)), co0)])
-            with b.loop(*ow_range, name="ow") as ow:
+
+            def position(ow, acc):
                 column = b.add(b.sub(b.mul(ow, c64(sw)), c64(pw)), b.mul(kb, c64(dw)))
                 x_at = b.gep(x_row, [b.mul(column, c64(Cin))])
                 g_at = b.gep(dy_row, [b.mul(ow, c64(Cout))])
-                grads = [lanes.load(g_at, v, final and v == vectors - 1)
-                         for v in range(vectors)]
+                grads = [lanes.load(g_at, v, masks[v]) for v in range(vectors)]
                 acc.step([b.load(b.gep(x_at, [c64(c)])) for c in range(rows)], grads)
+
+            lo, hi = ow_range
+            whole = b.add(lo, b.floor_multiple(b.max(b.sub(hi, lo), c64(0)), len(sums)))
+            if len(sums) > 1:
+                with b.loop(lo, whole, len(sums), name="ow") as ow0:
+                    for k, acc in enumerate(sums):
+                        position(b.add(ow0, c64(k)), acc)
+            with b.loop(whole if len(sums) > 1 else lo, hi, name="owr") as ow:
+                position(ow, sums[0])
         tap = b.add(b.mul(a, c64(KW)), kb)
         slot = b.gep(partial, [b.add(b.mul(b.add(b.mul(tap, c64(Cin)), c0), c64(Cout)), co0)])
-        for c, row in enumerate(acc.cells):
-            for v, cell in enumerate(row):
-                at, masked = b.gep(slot, [c64(c * Cout)]), final and v == vectors - 1
-                lanes.store(b.fadd(lanes.load(at, v, masked), b.load(cell)), at, v, masked)
+        for c in range(rows):
+            at = b.gep(slot, [c64(c * Cout)])
+            for v in range(vectors):
+                total = lanes.load(at, v, masks[v])
+                for acc in sums:               # in a fixed order: the same bits every run
+                    total = b.fadd(total, b.load(acc.cells[c][v]))
+                lanes.store(total, at, v, masks[v])
 
     with b.loop(c64(0), c64(KH), name="ka") as a:
         oh_range = seen(a, ph, dh, sh, H, OH)
