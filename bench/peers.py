@@ -21,6 +21,8 @@ def jax_available():
 
 CONVS = {"lenet5": ((2, True), (0, True)),
          "cifar-vgg": ((1, False), (1, True), (1, False), (1, True), (1, True))}
+CHANNELS_LAST = ("lenet5", "cifar-vgg", "cifar-resnet")
+"""Workloads with convolutions: PyTorch runs them in NCHW and in channels_last order."""
 """Each workload's convolutions: (padding, followed by a 2x2 max pool)."""
 
 
@@ -36,7 +38,9 @@ def torch_step(name, params, data, compiled=False, threads=2, device="cpu",
     def tensor(value, grad=False):
         return torch.tensor(value, device=device, requires_grad=grad)
     ps = [tensor(p, True) for p in params]
-    if name == "seed-2layer":
+    if name == "cifar-resnet":
+        loss_fn, opt = _torch_resnet(torch, F, ps, [tensor(d) for d in data], channels_last)
+    elif name == "seed-2layer":
         x, y = (tensor(d) for d in data)
 
         def loss_fn():
@@ -80,8 +84,41 @@ def torch_step(name, params, data, compiled=False, threads=2, device="cpu",
     return torch.compile(step) if compiled else step
 
 
+def _torch_resnet(torch, F, ps, data, channels_last):
+    """graphc.models.cifar_resnet: params are (conv kernel HWIO, gamma, beta) per
+    convolution, then the dense kernel and bias; batch norm in training mode (graphc's
+    momentum 0.99 kept is PyTorch's 0.01 new, epsilon 1e-3); Adam, epsilon 1e-8."""
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    x = data[0].permute(0, 3, 1, 2).contiguous(memory_format=layout)
+    labels = data[1].long()
+    convs = (len(ps) - 2) // 3
+    for i in range(convs):
+        w = ps[3 * i].detach().permute(3, 2, 0, 1).contiguous(memory_format=layout)
+        ps[3 * i] = w.requires_grad_(True)
+    running = [(torch.zeros(ps[3 * i + 1].shape[0]), torch.ones(ps[3 * i + 1].shape[0]))
+               for i in range(convs)]
+
+    def conv_bn(h, i):
+        h = F.conv2d(h, ps[3 * i], padding=1)
+        mean, var = running[i]
+        return F.batch_norm(h, mean, var, ps[3 * i + 1], ps[3 * i + 2], training=True,
+                            momentum=0.01, eps=1e-3)
+
+    def loss_fn():
+        h = F.relu(conv_bn(x, 0))
+        for block in range((convs - 1) // 2):
+            r = F.relu(conv_bn(h, 1 + 2 * block))
+            h = F.relu(h + conv_bn(r, 2 + 2 * block))
+        h = h.mean(dim=(2, 3))
+        return F.cross_entropy(h @ ps[-2] + ps[-1], labels)
+    return loss_fn, torch.optim.Adam(ps, lr=1e-3, eps=1e-8)
+
+
 # -- JAX ---------------------------------------------------------------------------------
 def jax_step(name, params, data):
+    """None for a workload without a JAX version (the ResNet-style net)."""
+    if name == "cifar-resnet":
+        return None
     import jax
     import jax.numpy as jnp
     x = jnp.asarray(data[0])

@@ -1,6 +1,6 @@
 """Where a compiled train step spends its time, kernel by kernel.
 
-    OPENBLAS_NUM_THREADS=1 python bench/profile_kernels.py lenet5|mlp|seed-2layer [--batch 64] [--runs 50]
+    OPENBLAS_NUM_THREADS=1 python bench/profile_kernels.py WORKLOAD [--batch 64] [--runs 50]
                                                           [--symbolic]
 
 --symbolic profiles the batch-polymorphic program (the batch left as N) at that batch.
@@ -18,12 +18,13 @@ from graphc.ir.symbolic import BATCH
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("workload", choices=["seed-2layer", "mlp", "lenet5", "cifar-vgg"])
+    parser.add_argument("workload", choices=["seed-2layer", "mlp", "lenet5", "cifar-vgg", "cifar-resnet"])
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--symbolic", action="store_true")
     args = parser.parse_args()
-    batch = args.batch or {"seed-2layer": 64, "mlp": 128, "lenet5": 64, "cifar-vgg": 128}[args.workload]
+    batch = args.batch or {"seed-2layer": 64, "mlp": 128, "lenet5": 64, "cifar-vgg": 128,
+                                  "cifar-resnet": 64}[args.workload]
     graph, x, y, fetches, data = _workload(args.workload, batch)
     lead = BATCH if args.symbolic else batch
     shapes = {x: (lead,) + tuple(x.shape[1:]), y: (lead,) + tuple(y.shape[1:])}

@@ -99,6 +99,23 @@ OpenMP's pools spin too), so no contender runs beside the last one's spinning th
 2 of 5 rounds then, 1 of 5 in one run at 0.3 s: weak evidence, a sound rule.)"""
 
 
+def first_loss(run) -> float:
+    """The loss a step function returns (graphc: [loss, None]; PyTorch: a tensor)."""
+    out = run()
+    value = out[0] if isinstance(out, (list, tuple)) else out
+    return float(value.item() if hasattr(value, "item") else value)
+
+
+def check_first_losses(first: dict, ours: float) -> None:
+    """Every contender's first step must see graphc's first loss (the same model,
+    weights and data): exit before anything is timed otherwise."""
+    wrong = {who: v for who, v in first.items() if abs(v - ours) > 1e-4 * max(1, abs(ours))}
+    if wrong:
+        raise SystemExit(f"first losses differ from graphc's {ours:.6g}: {wrong}")
+    print(f"  first losses agree: graphc {ours:.6g}, largest difference "
+          f"{max([abs(v - ours) for v in first.values()] + [0]):.2g}")
+
+
 def in_rounds(contenders: dict, rounds: int, steps: int, warmup: int) -> dict:
     """{name: (median over rounds, lowest, highest)} of per-round medians (ms). A contender
     is a step function of no arguments, or a callable taking the step count and returning
@@ -117,13 +134,14 @@ def in_rounds(contenders: dict, rounds: int, steps: int, warmup: int) -> dict:
 
 
 def graphc_step(name, batch, backend):
+    """(step function, compile seconds, the first step's loss)."""
     g, feeds, fetches, _, arrays = workload(name, batch)
     sess = gc.Session(g, backend=backend)
     run = sess.make_callable(fetches, feeds)
     start = time.perf_counter()
-    run(*arrays)
+    loss = run(*arrays)[0]
     compile_s = time.perf_counter() - start
-    return (lambda: run(*arrays)), compile_s   # noqa: E731
+    return (lambda: run(*arrays)), compile_s, float(loss)   # noqa: E731
 
 
 def numpy_step(name, batch):
@@ -136,7 +154,7 @@ def numpy_step(name, batch):
     return lambda: fn(arrays[0], arrays[1], params, slots)   # noqa: E731
 
 
-BATCH = {"seed-2layer": 64, "mlp": 128, "lenet5": 64, "cifar-vgg": 128}
+BATCH = {"seed-2layer": 64, "mlp": 128, "lenet5": 64, "cifar-vgg": 128, "cifar-resnet": 64}
 
 
 def main(argv=None):
@@ -155,34 +173,39 @@ def main(argv=None):
     names = [args.only] if args.only else list(BATCH)
     for name in names:
         batch = args.batch or BATCH[name]
-        contenders, notes, children = {}, {}, []
-        step, compile_s = graphc_step(name, batch, "llvm")
+        contenders, notes, children, first = {}, {}, [], {}
+        step, compile_s, ours = graphc_step(name, batch, "llvm")
         contenders["graphc-llvm"] = step
         if hasattr(numpy_steps, name.replace("-", "_")):
             contenders["numpy (hand-written)"] = numpy_step(name, batch)
-        if name not in ("lenet5", "cifar-vgg"):   # im2col in numpy: 10x behind
+        if name not in peers.CHANNELS_LAST:   # convolutions in numpy: 10x behind
             children.append(ChildSteps(name, args.warmup))
             contenders["numpy (own threads)"] = children[-1]
         _, _, _, params, arrays = workload(name, batch)
         if peers.torch_available():
             contenders["torch eager"] = peers.torch_step(name, params, arrays,
                                                          threads=args.threads)
-            if name in peers.CONVS:
+            if name in peers.CHANNELS_LAST:
                 contenders["torch channels_last"] = peers.torch_step(
                     name, params, arrays, threads=args.threads, channels_last=True)
+            first.update({who: first_loss(contenders[who]) for who in contenders
+                          if who.startswith("torch")})
             try:
                 contenders["torch.compile"] = peers.torch_step(
                     name, params, arrays, compiled=True, threads=args.threads)
-                time_steps(contenders["torch.compile"], 0, 2)      # compiles here
+                first["torch.compile"] = first_loss(contenders["torch.compile"])  # compiles
             except Exception as err:      # a compile failure is a result, not a crash
                 contenders.pop("torch.compile", None)
                 notes["torch.compile"] = f"failed: {type(err).__name__}"
         else:
             notes["torch"] = "not installed"
-        if peers.jax_available():
-            contenders["jax.jit"] = peers.jax_step(name, params, arrays)
+        jax_step = peers.jax_step(name, params, arrays) if peers.jax_available() else None
+        if jax_step is not None:
+            contenders["jax.jit"] = jax_step
+            first["jax.jit"] = first_loss(jax_step)
         else:
-            notes["jax"] = "not installed"
+            notes["jax"] = "not installed" if not peers.jax_available() else "no JAX version"
+        check_first_losses(first, ours)
         results = in_rounds(contenders, args.rounds, args.steps, args.warmup)
         for child in children:
             child.close()

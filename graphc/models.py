@@ -11,7 +11,7 @@ import numpy as np
 
 from . import layers, nn, train
 from .ir import Graph, Node, float32, int32
-from .ops import placeholder, reduce_mean
+from .ops import control_dependencies, placeholder, reduce_mean
 
 
 @dataclass
@@ -90,3 +90,32 @@ def cifar_vgg(lr=0.01, momentum=0.9, seed=0) -> TrainStep:
 
 VGG_CONVS = ((32, False), (32, True), (64, False), (64, True), (128, True))
 """cifar_vgg's convolutions: (output channels, followed by a 2x2 max pool)."""
+
+
+def cifar_resnet(lr=1e-3, seed=0, blocks=3, channels=16) -> TrainStep:
+    """A ResNet-style net on NHWC 32x32x3: a 3x3 convolution to `channels` with batch
+    norm and ReLU, then `blocks` residual blocks (conv-BN-ReLU-conv-BN, added to the
+    block's input, then ReLU; convolutions 3x3 SAME without biases, batch norm in
+    training mode with its moving averages updated each step), global average pooling
+    and dense 10; Adam (epsilon 1e-8)."""
+    g = Graph()
+    with g.as_default():
+        x = placeholder(float32, (None, 32, 32, 3), name="x")
+        y = placeholder(int32, (None,), name="y")
+        layer = iter(range(1000))
+
+        def conv_bn(h):
+            h = layers.conv2d(h, channels, 3, padding="SAME", use_bias=False,
+                              seed=seed + next(layer))
+            return layers.batch_norm(h, training=True)
+        h = nn.relu(conv_bn(x))
+        for _ in range(blocks):
+            h = nn.relu(h + conv_bn(nn.relu(conv_bn(h))))
+        h = reduce_mean(h, (1, 2))
+        logits = layers.dense(h, 10, seed=seed + next(layer))
+        loss = reduce_mean(nn.sparse_softmax_cross_entropy_with_logits(labels=y,
+                                                                       logits=logits),
+                           name="loss")
+        with control_dependencies(g.get_collection(layers.UPDATE_OPS)):
+            train_op = train.AdamOptimizer(lr, epsilon=1e-8).minimize(loss)
+        return TrainStep(g, x, y, loss, train_op, logits)
