@@ -211,6 +211,31 @@ def test_sums_over_leading_axes_match_the_interpreter(graph, dtype, shape, axes,
 
 
 @pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", [gc.float32, gc.float64])
+@pytest.mark.parametrize("shape,axes", [((5, 7, 6, 4), (0, 1, 2)), ((300, 3), (0,)),
+                                        ((2, 1), (0,)), ((129, 2, 16), (0, 1))])
+def test_sums_of_computed_values_over_leading_axes_match_the_interpreter(graph, dtype, shape,
+                                                                         axes, backend):
+    """Batch norm's statistics and gradient sums: a value computed in the kernel summed
+    over its leading axes, in chunks of rows (fewer rows than chunks, rows left over, no
+    rows at all, an epilogue, the mean)."""
+    rng = np.random.default_rng(9)
+    x = gc.placeholder(dtype, (None,) + shape[1:], name="x")
+    y = gc.placeholder(dtype, (None,) + shape[1:], name="y")
+    mean = gc.reduce_mean(x, axis=axes, keepdims=True)
+    variance = gc.reduce_mean(gc.square(x - mean), axis=axes) + 1.0
+    dot = gc.reduce_sum(x * y, axis=axes, keepdims=True) * 3.0
+    for n in (shape[0], 1, 0):
+        feed = {x: rng.standard_normal((n,) + shape[1:]).astype(dtype.np_type),
+                y: rng.standard_normal((n,) + shape[1:]).astype(dtype.np_type)}
+        with np.errstate(all="ignore"):
+            got, want = _run_both(graph, [variance, dot], feed, backend)
+        tol = 1e-5 if dtype == gc.float32 else 1e-12
+        for g, w_ in zip(got, want):
+            np.testing.assert_allclose(g, w_, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize("height", [8, 7])        # windows tile the image, or leave a row
 def test_max_pool_gradient_with_ties_goes_to_the_first_maximum(graph, height, backend):
     """Tiling windows write all their taps; ties (ReLU zeros) must still pick the first."""

@@ -31,8 +31,8 @@ def test_inspect_shows_every_stage(graph):
 def test_convolutions_with_up_to_eight_vectors_of_channels_run_direct(graph, dtype, cout,
                                                                        stride):
     """Forward and filter gradient: direct while C_out fits 8 vectors (128 float32, 64
-    float64 channels); the input gradient too (its output channels are C_in: here 20,
-    more than one vector) at stride 1, as a convolution of dY with the turned filter."""
+    float64 channels); the input gradient too (its output channels are C_in) at stride 1
+    with SAME padding, as a convolution of dY with the turned filter."""
     x = gc.placeholder(dtype, (None, 9, 8, 20), name="x")
     w = gc.placeholder(dtype, (3, 2, 20, cout), name="w")
     y = gc.nn.conv2d(x, w, strides=stride, padding="SAME")

@@ -220,6 +220,25 @@ def test_multi_consumer_policy(graph):
     assert by_root["s2"].fused_ops == ["reduce_sum"]
 
 
+def test_a_small_value_broadcast_into_a_large_loop_is_computed_once(graph):
+    """Batch norm's per-channel scale (rsqrt of the variance, times gamma) is a kernel of
+    its own, not an rsqrt at every element; a one-op value (x − c) stays fused."""
+    x = gc.placeholder(gc.float32, (None, 8, 8, 4), name="x")
+    var = gc.Variable(np.ones(4, np.float32), name="var")
+    gamma = gc.Variable(np.ones(4, np.float32), name="gamma")
+    scale = gc.multiply(gc.rsqrt(var + 1e-3), gamma, name="scale")
+    y = gc.identity((x - 1.0) * scale, name="y")
+    kg = run_passes([y], {x: (16, 8, 8, 4)}, Fuse()).annotations["kernels"]
+    by_root = {k.root.name: k for k in kg.kernels}
+    assert by_root["scale"].fused_ops == ["add", "rsqrt", "mul"]
+    assert "4-element value broadcast" in kg.reasons[by_root["scale"].root]
+    assert by_root["y"].fused_ops == ["sub", "mul", "identity"]
+    x2 = gc.placeholder(gc.float32, (None, 2, 4), name="x2")
+    y2 = gc.identity((x2 - 1.0) * scale, name="y2")
+    small = run_passes([y2], {x2: (1, 2, 4)}, Fuse()).annotations["kernels"]
+    assert len(small.kernels) == 1           # a loop only twice its size: fused as before
+
+
 def test_fusion_stops_at_a_broadcast_of_a_reduction(graph):
     x = gc.placeholder(gc.float32, (None, 3), name="x")
     centred = x - gc.reduce_mean(x, axis=1, keepdims=True)

@@ -20,6 +20,8 @@ time.
 """
 from __future__ import annotations
 
+import math
+
 from ..ops.window import Geometry
 from ..ir import bool_
 from ..ir.symbolic import is_symbolic
@@ -259,17 +261,20 @@ def few_channels(node, target) -> bool:
 def direct_conv_applies(node, target) -> bool:
     """Whether a forward convolution, or an input gradient, runs as ConvDirect calls: the
     forward with few enough output channels; the input gradient of a stride-1
-    convolution, a forward convolution of dY with the flipped filter, with more than one
-    vector of input channels (its output channels) and few enough (LeNet-5's 6: 376 µs
-    as a GEMM, 536 direct)."""
+    convolution, a forward convolution of dY with the turned filter, with few enough input
+    channels (its output channels) and where few of its taps fall in the padding: each
+    dX position sees KH·KW dY positions, OH·OW/(H·W) of them real on average (LeNet-5's
+    second layer, 10x10 from 14x14: half, 376 µs as a GEMM with col2im, 536 direct)."""
     if not target.implements(ConvDirect, node.dtype):
         return False
     if node.op.lowering == "conv2d":
         return few_channels(node, target)
-    if node.op.lowering == "conv2d_backprop_input":     # with one vector of C_in, the
-        cin = node.shape[-1]                            # GEMM + col2im measured faster
+    if node.op.lowering == "conv2d_backprop_input":
+        cin = node.shape[-1]
+        g = geometry(node, node.shape, node.inputs[1].shape)
+        useful = math.prod(g.out_hw) / math.prod(g.in_hw)   # taps not in the padding
         return tuple(node.attrs["strides"]) == (1, 1) and isinstance(cin, int) and \
-            target.lanes(node.dtype) < cin <= target.direct_conv_channels(node.dtype)
+            cin <= target.direct_conv_channels(node.dtype) and useful >= 0.75
     return False
 
 

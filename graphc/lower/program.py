@@ -15,7 +15,8 @@ from .epilogue import attach_epilogues
 from .loopir import (SIZES, Binary, Buffer, Cast, Compare, Declare, Kernel, Load, Local,
                      Store, idx, linear_index, row_major_strides)
 from .nests import Names, nest
-from .reductions import (column_sum_period, lower_arg_reduce, lower_column_sum, lower_reduce,
+from .reductions import (column_reduce_applies, column_reduce_workspace, column_sum_period,
+                         lower_arg_reduce, lower_column_reduce, lower_column_sum, lower_reduce,
                          lower_softmax_family, lower_tile_grad)
 from .conv_gemm import (CONV_GEMM, conv_workspace_elements, lower_conv, lower_conv_implicit,
                         workspace_name)
@@ -262,6 +263,11 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
         workspaces[anchor.dtype] = max(workspaces.get(anchor.dtype, 0), period)
         body = lower_column_sum(anchor, vb, names, period, workspace_name(anchor.dtype),
                                 store_roots)
+    elif anchor.op.lowering == "reduce" and column_reduce_applies(anchor):
+        need = column_reduce_workspace(anchor)
+        workspaces[anchor.dtype] = max(workspaces.get(anchor.dtype, 0), need)
+        body = lower_column_reduce(anchor, vb, names, workspace_name(anchor.dtype),
+                                   store_roots)
     elif anchor.op.lowering in REDUCTIONS:
         reduce = REDUCTIONS[anchor.op.lowering]
         # every kept element independent; the rows' own loops are serial, so a row is

@@ -14,8 +14,9 @@ from ..ir.symbolic import is_symbolic
 from ..ops.reduce import empty_extremum
 from .builder import B
 from .routines import BlockSum
+from .indexing import unravel
 from .loopir import (Assign, Binary, Cast, Compare, Declare, Load, Local, Loop, Select,
-                     Unary, add, const, idx, linear_index, row_major_strides)
+                     Store, Unary, add, const, idx, linear_index, row_major_strides)
 from .nests import Names, nest
 
 
@@ -199,3 +200,85 @@ def lower_column_sum(anchor, vb, names: Names, period: int, workspace: str,
         vb.overrides[anchor] = same_everywhere(folded)
         return emit_epilogue(keep + tuple(kept_index))
     return stmts + nest(names, kept, fold)
+
+
+COLUMN_CHUNKS = 32         # fixed (not the thread count): the same sums on every machine
+COLUMN_SLOTS = 4           # partial rows per chunk, taken in turn: independent additions
+COLUMN_MOST = 256          # kept columns (one partial row of them stays in L1)
+
+
+def column_reduce_applies(anchor) -> bool:
+    """A float sum or mean over the leading axes of a value computed in the kernel (a
+    prologue: batch norm's Σ (x − mean)², Σ dy·x), keeping a few static columns."""
+    if anchor.op.name not in ("reduce_sum", "reduce_mean") or not anchor.dtype.is_floating:
+        return False
+    x = anchor.inputs[0]
+    axes = tuple(anchor.attrs["axes"])
+    if not axes or axes != tuple(range(len(axes))) or len(axes) == x.rank:
+        return False
+    kept = x.shape[len(axes):]
+    return all(isinstance(d, int) for d in kept) and math.prod(kept) <= COLUMN_MOST
+
+
+def column_reduce_workspace(anchor) -> int:
+    return COLUMN_CHUNKS * COLUMN_SLOTS * math.prod(anchor.inputs[0].shape[
+        len(anchor.attrs["axes"]):])
+
+
+def lower_column_reduce(anchor, vb, names: Names, workspace: str, emit_epilogue) -> list:
+    """Σ over the leading axes, row by row (each row's C columns contiguous, so the
+    prologue's loads and the additions vectorise): COLUMN_CHUNKS chunks of rows in
+    parallel, each adding its rows in turn into COLUMN_SLOTS partial rows of the
+    workspace; then each column's partial sums folded in a fixed order. `lower_reduce`
+    would take one column at a time, reading with a stride of C."""
+    x = anchor.inputs[0]
+    dtype = x.dtype
+    n_axes = len(anchor.attrs["axes"])
+    lead, kept = x.shape[:n_axes], x.shape[n_axes:]
+    columns = math.prod(kept)
+    rows = idx(1)
+    for d in lead:
+        rows = Binary("mul", rows, idx(d))
+    chunk, step, slot, tail = (names.var(h) for h in ("chunk", "step", "slot", "tail"))
+
+    def edge(k):
+        return Binary("floordiv", Binary("mul", k, rows), idx(COLUMN_CHUNKS))
+    first = edge(chunk)
+    count = Binary("sub", edge(add(chunk, idx(1))), first)
+    steps = Binary("floordiv", count, idx(COLUMN_SLOTS))
+
+    def partial_row(s):
+        return mul_idx(add(mul_idx(chunk, COLUMN_SLOTS), s), columns)
+
+    def add_row(row, s):
+        def body(kept_index):
+            column = linear_index(kept_index, row_major_strides(kept))
+            at = add(partial_row(s), column)
+            value = vb.value(x, unravel(row, lead) + tuple(kept_index))
+            return [Store(workspace, at, Binary("add", Load(workspace, at, dtype), value))]
+        return nest(names, kept, body)
+
+    clear = nest(names, (COLUMN_SLOTS * columns,), lambda i: [Store(
+        workspace, add(mul_idx(chunk, COLUMN_SLOTS * columns), i[0]), const(0, dtype))])
+    in_turn = Loop(step, steps, [Loop(slot, idx(COLUMN_SLOTS), add_row(
+        add(first, add(mul_idx(step, COLUMN_SLOTS), slot)), slot), "serial")], "serial")
+    left = Loop(tail, Binary("sub", count, mul_idx(steps, COLUMN_SLOTS)), add_row(
+        add(first, add(mul_idx(steps, COLUMN_SLOTS), tail)), idx(0)), "serial")
+    sums = Loop(chunk, idx(COLUMN_CHUNKS), clear + [in_turn, left], "parallel")
+    keep = (idx(0),) * n_axes if anchor.attrs["keepdims"] else ()
+
+    def fold(kept_index):
+        column = linear_index(kept_index, row_major_strides(kept))
+        total = None
+        for p in range(COLUMN_CHUNKS * COLUMN_SLOTS):
+            v = Load(workspace, add(idx(p * columns), column), dtype)
+            total = v if total is None else Binary("add", total, v)
+        if anchor.op.name == "reduce_mean":
+            total = Binary("div", total, Cast(rows, dtype))
+        vb.overrides[anchor] = same_everywhere(total)
+        return emit_epilogue(keep + tuple(kept_index))
+    return [sums] + nest(names, kept, fold)
+
+
+def mul_idx(e, k: int):
+    return Binary("mul", e, idx(k))

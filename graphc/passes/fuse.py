@@ -14,6 +14,12 @@ elementwise-fusable) and opaque ops are *anchors*. A kernel holds at most one an
 - GEMM/conv and opaque ops read their operands from buffers, so operands are
   materialised; so is every root (fetched value, variable update).
 
+Small values broadcast into large loops. A light value of at most SMALL_VALUE elements
+that takes more than one op to compute and feeds a loop SMALL_RATIO times its size or
+more (batch norm's per-channel scale, an optimizer's bias-corrected step size) is
+materialised: computed once, not again at every element of the loop that broadcasts
+it (an rsqrt per element made batch norm's passes 3-4x slower).
+
 Several consumers. A light value used by several kernels is *recomputed* in each when
 it is cheap — its kernel-local expression has no anchor and at most RECOMPUTE_LIMIT
 ops — and materialised otherwise. Each materialised value records why (printed with
@@ -32,6 +38,8 @@ from ..runtime.program import ASSIGN_OPS, Program
 from .kernels import build_kernel_graph, is_source
 
 RECOMPUTE_LIMIT = 8
+SMALL_VALUE = 4096
+SMALL_RATIO = 16
 
 
 def is_light(node: Node) -> bool:
@@ -130,8 +138,15 @@ class Fuse:
         return reasons
 
     def _violations(self, kernels, reasons, consumers) -> dict[Node, str]:
-        """Values to materialise next. Shared values come first: materialising a value
-        that several kernels need often resolves their anchor conflicts too."""
+        """Values to materialise next. Small broadcast values first, then shared values:
+        materialising a value that several kernels need often resolves their anchor
+        conflicts too."""
+        small = {}
+        for root, members in kernels.items():
+            small.update(self._small_broadcast_values(root, members, reasons))
+        small = {n: r for n, r in small.items() if n not in reasons}
+        if small:          # first: what is left of a shared value may be cheap to recompute
+            return small
         shared = self._shared_values(kernels, reasons)
         if shared:
             return shared
@@ -155,6 +170,24 @@ class Fuse:
                         added.setdefault(root.inputs[1], f"computed from '{var.name}' out of "
                                                          "place before its update")
         return {n: r for n, r in added.items() if n not in reasons}
+
+    @staticmethod
+    def _small_broadcast_values(root, members, reasons) -> dict[Node, str]:
+        """Members worth computing once: small, more than one op, broadcast into a loop
+        at least SMALL_RATIO times larger (the root's)."""
+        loop = root.type.num_elements if root.type.is_static else None
+        out = {}
+        for m in members:
+            size = m.type.num_elements if m.type.is_static else None
+            if m is root or not is_light(m) or size is None or size > SMALL_VALUE or \
+                    (loop is not None and loop < SMALL_RATIO * max(size, 1)):
+                continue
+            if len(_closure(m, reasons)) > 1:
+                out[m] = (f"{size}-element value broadcast into the loop of "
+                          f"'{root.name}': computed once")
+        # the outermost such values suffice: those inside them are computed with them
+        inner = {x.id for m in out for x in _closure(m, reasons) if x is not m}
+        return {m: why for m, why in out.items() if m.id not in inner}
 
     @staticmethod
     def _shared_values(kernels, reasons) -> dict[Node, str]:
