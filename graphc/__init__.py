@@ -11,18 +11,26 @@ from .ir import (DTypeError, FeedError, Graph, GraphcError, GraphMismatchError, 
                  reset_default_graph)
 from .ir import Node as Tensor
 from .ops import (Variable, abs, add, add_n, argmax, argmin, assign, assign_add, assign_sub,
-                  broadcast_to, cast, clip_by_global_norm, clip_by_norm, clip_by_value, concat,
-                  constant, control_dependencies, div, divide, equal, exp, expand_dims, gather,
-                  global_norm, global_variables, greater, greater_equal, group, identity, less,
-                  less_equal, log, logical_and, logical_not, logical_or, matmul, maximum, minimum,
-                  mul, multiply, name_scope, neg, negative, no_op, not_equal, one_hot, ones_like,
-                  pad, placeholder, pow, reciprocal, reduce_max, reduce_mean, reduce_min,
-                  reduce_sum, reshape, rsqrt, sigmoid, sign, size, slice, split, sqrt, square,
-                  squeeze, stop_gradient, sub, subtract, tanh, tile, trainable_variables,
-                  transpose, truediv, where, zeros_like)
+                  boolean_mask, broadcast_to, cast, ceil, clip_by_global_norm, clip_by_norm,
+                  clip_by_value, concat, constant, control_dependencies, cos, cumsum, div,
+                  divide, equal, exp, expand_dims, expm1, fill, floor, floordiv, floormod,
+                  gather, gather_nd, global_norm, global_variables,
+                  global_variables_initializer, greater, greater_equal, group, identity,
+                  initialize_all_variables, less, less_equal, local_variables_initializer,
+                  log, log1p, logical_and, logical_not, logical_or, matmul, maximum, minimum,
+                  mod, mul, multiply, name_scope, neg, negative, no_op, not_equal, one_hot,
+                  ones, ones_like, pad, placeholder, placeholder_with_default, pow, random_normal,
+                  random_uniform, range, rank, reciprocal, reduce_all, reduce_any,
+                  reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod,
+                  reduce_sum, reshape, reverse, round, rsqrt, shape, sigmoid, sign, sin, size,
+                  slice, split, sqrt, square, squeeze, stack, stop_gradient, sub, subtract,
+                  tanh, tile, trainable_variables, transpose, truediv, truncated_normal,
+                  unstack, variables_initializer, where, zeros, zeros_like)
 from .ops import print_ as print  # noqa: A001 - TF1 spelling gc.print
 from .ir import ExecutionError, NumericsError
-from .session import Session
+from .session import InteractiveSession, Session, get_default_session
+from .frontends.variable_scope import (AUTO_REUSE, VariableScope, get_variable,
+                                       get_variable_scope, variable_scope)
 from .export import ExportError, WeightsError, export, load_exported
 
 bool = bool_  # noqa: A001 - TF1 spelling gc.bool

@@ -44,7 +44,8 @@ def _unary(op):
 UNARY = [("neg", "any"), ("abs", "away0"), ("exp", "any"), ("log", "pos"), ("sqrt", "pos"),
          ("rsqrt", "pos"), ("square", "any"), ("reciprocal", "away0"), ("sigmoid", "any"),
          ("tanh", "any"), ("relu", "away0"), ("leaky_relu", "away0"), ("elu", "away0"),
-         ("softplus", "any")]
+         ("softplus", "any"), ("log1p", "pos"), ("expm1", "any"), ("sin", "any"),
+         ("cos", "any")]
 BINARY = [("add", "any"), ("sub", "any"), ("mul", "any"), ("div", "pos"), ("pow", "pos"),
           ("maximum", "distinct"), ("minimum", "distinct")]
 BINARY_FN = {"add": gc.add, "sub": gc.subtract, "mul": gc.multiply, "div": gc.divide,
@@ -71,6 +72,10 @@ CASES += [
          tol=1e-3, extra={"delta": 1e-3}, ids="cast_roundtrip"),
     Case("add_n", lambda a, b, c: gc.add_n([a, b, c]), [(2, 3), (2, 3), (3,)], ids="add_n"),
     Case("identity", gc.identity, [(2, 3)], ids="identity"),
+    Case("floormod", lambda a, b: gc.mod(a * 3.0, b), [(2, 3), (3,)], "pos", ids="floormod"),
+    Case("placeholder_with_default",
+         lambda x: gc.placeholder_with_default(x, (2, 3)) * 2.0, [(2, 3)],
+         ids="placeholder_with_default"),
     # matmul: every transpose variant, batched, broadcast batch
     Case("matmul", gc.matmul, [(2, 3), (3, 4)], ids="matmul"),
     Case("matmul", lambda a, b: gc.matmul(a, b, transpose_a=True), [(3, 2), (3, 4)], ids="mm_ta"),
@@ -174,7 +179,7 @@ NOT_DIFFERENTIABLE = {"sign", "equal", "not_equal", "less", "less_equal", "great
                       "greater_equal", "logical_and", "logical_or", "logical_not", "argmax",
                       "argmin", "one_hot", "size", "fill_like", "placeholder", "variable",
                       "constant", "assign", "assign_add", "assign_sub", "no_op",
-                      "stop_gradient"}
+                      "stop_gradient", "floor", "ceil", "round", "floordiv"}
 CORE_MODULES = {"elementwise", "reduce", "linalg", "shape", "indexing", "softmax", "state"}
 
 

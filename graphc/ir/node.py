@@ -118,6 +118,10 @@ class Node:
     def __rmul__(self, o): return OPERATORS["multiply"](o, self)
     def __truediv__(self, o): return OPERATORS["divide"](self, o)
     def __rtruediv__(self, o): return OPERATORS["divide"](o, self)
+    def __floordiv__(self, o): return OPERATORS["floordiv"](self, o)
+    def __rfloordiv__(self, o): return OPERATORS["floordiv"](o, self)
+    def __mod__(self, o): return OPERATORS["floormod"](self, o)
+    def __rmod__(self, o): return OPERATORS["floormod"](o, self)
     def __pow__(self, o): return OPERATORS["pow"](self, o)
     def __rpow__(self, o): return OPERATORS["pow"](o, self)
     def __matmul__(self, o): return OPERATORS["matmul"](self, o)
@@ -132,3 +136,12 @@ class Node:
 
     def __iter__(self):
         raise TypeError(f"a graphc tensor ({self.name}) is not iterable; use gc.split or slices")
+
+    # -- TF1's t.eval() / op.run(): in the default session (graphc.session puts "run" here)
+    def eval(self, feed_dict=None, session=None):
+        """This tensor's value, run in `session` or the default one (InteractiveSession)."""
+        return OPERATORS["run"](self, feed_dict, session)
+
+    def run(self, feed_dict=None, session=None) -> None:
+        """Run this op (e.g. a train op) in `session` or the default one."""
+        OPERATORS["run"](self, feed_dict, session)

@@ -4,12 +4,18 @@ from .base import apply, as_tensor
 from .debug import print_
 from .clip import clip_by_global_norm, clip_by_norm, clip_by_value, global_norm
 from .conv import conv2d, conv2d_backprop_filter, conv2d_backprop_input
-from .elementwise import (abs, add, add_n, cast, div, divide, elu, equal, exp, greater,
-                          greater_equal, leaky_relu, less, less_equal, log, logical_and,
-                          logical_not, logical_or, maximum, minimum, mul, multiply, neg,
-                          negative, not_equal, ones_like, pow, reciprocal, relu, rsqrt,
-                          sigmoid, sign, softplus, sqrt, square, sub, subtract, tanh, truediv,
-                          where, zeros_like)
+from .elementwise import (abs, add, add_n, cast, ceil, cos, div, divide, elu, equal, exp,
+                          expm1, floor, floordiv, floormod, greater, greater_equal, leaky_relu,
+                          less, less_equal, log, log1p, logical_and, logical_not, logical_or,
+                          maximum, minimum, mod, mul, multiply, neg, negative, not_equal,
+                          ones_like, pow, reciprocal, relu, round, rsqrt, sigmoid, sign, sin,
+                          softplus, sqrt, square, sub, subtract, tanh, truediv, where,
+                          zeros_like)
+from .composite_reduce import (cumsum, reduce_all, reduce_any, reduce_logsumexp,
+                               reduce_prod)
+from .constructors import fill, ones, range, rank, shape, zeros
+from .array_composites import boolean_mask, gather_nd, reverse, stack, unstack
+from .random import ndtri, random_normal, random_uniform, truncated_normal
 from .linalg import matmul
 from .losses import (apply_regularization, elastic_net_regularizer, l1_loss, l1_regularizer,
                      l2_loss, l2_regularizer, mean_squared_error, multiclass_hinge_loss,
@@ -23,14 +29,17 @@ from .shape import (broadcast_like, broadcast_to, concat, expand_dims, reshape, 
                     split, squeeze, sum_like, tile, transpose)
 from .softmax import log_softmax, softmax, sparse_softmax_cross_entropy_with_logits
 from .state import (Variable, assign, assign_add, assign_sub, constant, control_dependencies,
-                    global_variables, group, identity, initial_value_of, name_scope, no_op,
-                    placeholder, stop_gradient, trainable_variables)
+                    global_variables, global_variables_initializer, group, identity,
+                    initial_value_of, initialize_all_variables, local_variables_initializer,
+                    name_scope, no_op, placeholder, placeholder_with_default, stop_gradient,
+                    trainable_variables, variables_initializer)
 
 
 def _install_operators() -> None:
     """The functions a tensor's Python operators call (`ir.node.OPERATORS`)."""
     OPERATORS.update(add=add, subtract=subtract, multiply=multiply, divide=divide, pow=pow,
                      matmul=matmul, negative=negative, abs=abs, less=less,
+                     floordiv=floordiv, floormod=floormod,
                      less_equal=less_equal, greater=greater, greater_equal=greater_equal,
                      getitem=getitem)
 

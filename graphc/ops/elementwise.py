@@ -13,6 +13,7 @@ import numpy as np
 from ..ir import Fusion, Node, OpDef, TensorType, as_dtype, bool_, register
 from ..ir.errors import dtype_error
 from .base import apply, as_tensor, as_tensors_like, broadcast_shapes, same_dtype
+from .math_rules import ceil_rule, cos_rule, round_rule, sin_rule
 
 
 # ---------------------------------------------------------------------------------------
@@ -93,6 +94,10 @@ def _g_relu(n, x, gy): return where(n > 0, gy, zeros_like(gy))
 def _g_leaky_relu(n, x, gy): return where(n > 0, gy, gy * n.attrs["alpha"])
 def _g_elu(n, x, gy): return where(n > 0, gy, gy * (n + n.attrs["alpha"]))
 def _g_softplus(n, x, gy): return gy * sigmoid(x)
+def _g_log1p(n, x, gy): return gy / (x + 1)
+def _g_expm1(n, x, gy): return gy * (n + 1)
+def _g_sin(n, x, gy): return gy * cos(x)
+def _g_cos(n, x, gy): return negative(gy * sin(x))
 
 
 # scalar rules of the unary ops that are not one loop-IR op
@@ -150,6 +155,14 @@ for _row in [
     UnaryOp("softplus", _softplus, _g_softplus, rule=_s_softplus),
     UnaryOp("logical_not", np.logical_not, None, float_only=False, out_dtype=bool_,
             loop="not"),
+    UnaryOp("log1p", np.log1p, _g_log1p, loop="log1p"),
+    UnaryOp("expm1", np.expm1, _g_expm1, loop="expm1"),
+    UnaryOp("sin", np.sin, _g_sin, rule=sin_rule),
+    UnaryOp("cos", np.cos, _g_cos, rule=cos_rule),
+    # piecewise constant: a zero gradient, as sign
+    UnaryOp("floor", np.floor, _g_sign, loop="floor"),
+    UnaryOp("ceil", np.ceil, _g_sign, rule=ceil_rule),
+    UnaryOp("round", np.round, _g_sign, rule=round_rule),
 ]:
     register(_row)
 
@@ -175,6 +188,13 @@ sigmoid = _unary("sigmoid")
 tanh = _unary("tanh")
 relu = _unary("relu")
 softplus = _unary("softplus")
+log1p = _unary("log1p")
+expm1 = _unary("expm1")
+sin = _unary("sin")
+cos = _unary("cos")
+floor = _unary("floor")
+ceil = _unary("ceil")
+round = _unary("round")  # noqa: A001 - TF1 name (half to even)
 
 
 def leaky_relu(x, alpha=0.2, name=None):
@@ -202,15 +222,18 @@ class BinaryOp(OpDef):
     num_inputs = 2
 
     def __init__(self, name, fn, grad_rule, kinds="numeric", out_dtype=None, loop=None,
-                 compare=None):
+                 compare=None, rule=None):
         self.name = name
         self.fn = fn
         self.grad_rule = grad_rule
         self.kinds = kinds          # "numeric" | "float" | "any" | "bool"
         self.out_dtype = out_dtype
         self.loop, self.compare = loop, compare    # its loop-IR op, or compare op
+        self.rule = rule                           # or a rule building its value
 
     def scalar(self, b, node, x, y):
+        if self.rule:
+            return self.rule(b, node, x, y)
         return b.compare(self.compare, x, y) if self.compare else b.binary(self.loop, x, y)
 
     def infer(self, inputs, attrs):
@@ -245,6 +268,37 @@ def _g_pow(n, a, b, gy):
     return gy * b * pow(a, b - 1), gy * n * safe_log
 
 
+def _g_floormod(n, a, b, gy):   # a − floor(a/b)·b
+    return gy, negative(gy) * floor(a / b)
+
+
+def _floor_division(op):
+    """a // b or a mod b with the loop IR's floor semantics (numpy's for integers; for
+    floats, floor(a / b) and a − floor(a / b)·b), and numpy's 0 for an integer divisor
+    of 0 (compiled code must not trap, nor on INT_MIN // −1)."""
+    def reference(a, b):
+        if np.issubdtype(np.result_type(a, b), np.floating):
+            quotient = np.floor(a / b)
+            return quotient if op == "floordiv" else a - quotient * b
+        with np.errstate(divide="ignore", over="ignore"):
+            return np.floor_divide(a, b) if op == "floordiv" else np.mod(a, b)
+
+    def rule(b, node, x, y):
+        if node.dtype.is_floating:
+            return b.binary(op, x, y)
+        zero, one, minus_one = b.like(y, 0), b.like(y, 1), b.like(y, -1)
+        awkward = b.binary("or", b.compare("eq", y, zero), b.compare("eq", y, minus_one))
+        value = b.binary(op, x, b.select(awkward, one, y))
+        by_minus_one = b.binary("sub", zero, x) if op == "floordiv" else zero
+        return b.select(b.compare("eq", y, zero), zero,
+                        b.select(b.compare("eq", y, minus_one), by_minus_one, value))
+    return reference, rule
+
+
+_MOD_REFERENCE, _MOD_RULE = _floor_division("mod")
+_FLOORDIV_REFERENCE, _FLOORDIV_RULE = _floor_division("floordiv")
+
+
 def _g_maximum(n, a, b, gy):  # ties go to the first input
     take_a = a >= b
     return where(take_a, gy, zeros_like(gy)), where(take_a, zeros_like(gy), gy)
@@ -271,6 +325,8 @@ _BINARY = [
     BinaryOp("greater_equal", np.greater_equal, None, out_dtype=bool_, compare="ge"),
     BinaryOp("logical_and", np.logical_and, None, kinds="bool", loop="and"),
     BinaryOp("logical_or", np.logical_or, None, kinds="bool", loop="or"),
+    BinaryOp("floormod", _MOD_REFERENCE, _g_floormod, rule=_MOD_RULE),
+    BinaryOp("floordiv", _FLOORDIV_REFERENCE, None, rule=_FLOORDIV_RULE),
 ]
 for _row in _BINARY:
     register(_row)
@@ -299,6 +355,8 @@ greater = _binary("greater")
 greater_equal = _binary("greater_equal")
 logical_and = _binary("logical_and")
 logical_or = _binary("logical_or")
+floormod = mod = _binary("floormod")
+floordiv = _binary("floordiv")
 
 
 # ---------------------------------------------------------------------------------------

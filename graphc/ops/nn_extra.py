@@ -15,7 +15,7 @@ from ..ir.errors import dtype_error, shape_error
 from ..ir.types import dims_compatible
 from .base import apply, as_tensor, as_tensors_like, normalize_axes, normalize_axis, same_dtype
 from .elementwise import rsqrt, square, where
-from .random_bits import GOLDEN, MANTISSA, MIX1, MIX2, as_signed, stream_key, uniform
+from .random_bits import stream_key, uniform, uniform_expr
 from .reduce import reduce_max, reduce_mean, reduce_sum
 from .shape import reshape, squeeze
 from .state import identity
@@ -91,14 +91,7 @@ class DropoutMask(OpDef):
         element's row-major position, from this run's key (a buffer the runtime fills)."""
         key = b.load(vb.rng_keys[node], b.index(0), int64)
         position = b.linear_index(index, b.row_major_strides(node.shape))
-        z = b.add(key, b.mul(position, b.index(as_signed(GOLDEN))))
-        for shift, factor in ((30, MIX1), (27, MIX2)):      # splitmix64's finaliser
-            z = b.binary("mul", b.binary("xor", z, b.binary("shr", z, b.index(shift))),
-                         b.index(as_signed(factor)))
-        bits = b.binary("xor", z, b.binary("shr", z, b.index(31)))
-        kept = MANTISSA[np.dtype(node.dtype.np_type)]
-        u = b.binary("mul", b.cast(b.binary("shr", bits, b.index(64 - kept)), node.dtype),
-                     b.const(2.0 ** -kept, node.dtype))
+        u = uniform_expr(b, key, position, node.dtype)
         rate = node.attrs["rate"]
         return b.select(b.compare("ge", u, b.const(rate, node.dtype)),
                         b.const(1.0 / (1.0 - rate), node.dtype), b.const(0, node.dtype))

@@ -46,3 +46,16 @@ def as_signed(value: int) -> int:
     """A 64-bit pattern as the signed integer code generators store."""
     value &= MASK64
     return value - (1 << 64) if value >> 63 else value
+
+
+def uniform_expr(b, key, position, dtype):
+    """`uniform`'s element at `position` (an int64 loop-IR index) from a draw's `key` (an
+    int64 loop-IR value), in loop IR: what compiled code computes. `b` is the builder."""
+    z = b.add(key, b.mul(position, b.index(as_signed(GOLDEN))))
+    for shift, factor in ((30, MIX1), (27, MIX2)):      # splitmix64's finaliser
+        z = b.binary("mul", b.binary("xor", z, b.binary("shr", z, b.index(shift))),
+                     b.index(as_signed(factor)))
+    bits = b.binary("xor", z, b.binary("shr", z, b.index(31)))
+    kept = MANTISSA[np.dtype(dtype.np_type)]
+    return b.binary("mul", b.cast(b.binary("shr", bits, b.index(64 - kept)), dtype),
+                    b.const(2.0 ** -kept, dtype))

@@ -98,12 +98,26 @@ for _row in [
     register(_row)
 
 
+def reduction_args(axis, keepdims, keep_dims=None, reduction_indices=None):
+    """(axes, keepdims) from TF1's spellings: keep_dims= and reduction_indices= are the
+    older names of keepdims= and axis=."""
+    if reduction_indices is not None:
+        if axis is not None:
+            raise ValueError("give axis= or reduction_indices=, not both")
+        axis = reduction_indices
+    if keep_dims is not None:
+        keepdims = keep_dims
+    axes = axis if axis is None or isinstance(axis, int | np.integer) else tuple(axis)
+    return (int(axes) if isinstance(axes, np.integer) else axes), bool(keepdims)
+
+
 def _reduce(op_name):
-    def op(x, axis=None, keepdims=False, name=None):
-        axes = axis if axis is None or isinstance(axis, int) else tuple(axis)
-        return apply(op_name, [as_tensor(x)], name=name, axes=axes, keepdims=bool(keepdims))
+    def op(x, axis=None, keepdims=False, name=None, keep_dims=None, reduction_indices=None):
+        axes, keepdims = reduction_args(axis, keepdims, keep_dims, reduction_indices)
+        return apply(op_name, [as_tensor(x)], name=name, axes=axes, keepdims=keepdims)
     op.__name__ = op_name
-    op.__doc__ = f"{op_name} over `axis` (an int, a list, or None for all axes)."
+    op.__doc__ = (f"{op_name} over `axis` (an int, a list, or None for all axes); "
+                  "keep_dims= is TF1's older name of keepdims=.")
     return op
 
 

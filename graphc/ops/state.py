@@ -256,6 +256,43 @@ class StopGradient(Identity):
         return [None]
 
 
+@register_op
+class PlaceholderWithDefault(Identity):
+    """Its input's value unless fed; the declared shape may leave dimensions unknown so
+    that values of other sizes can be fed. A run never computes one: the program is cut
+    at it (runtime/cut.py), to a placeholder when fed and to its input when not."""
+
+    name = "placeholder_with_default"
+
+    def infer(self, inputs, attrs):
+        (x,) = inputs
+        if not shape_compatible(x.shape, attrs["shape"]):
+            raise shape_error(f"the default {x} does not fit the shape "
+                              f"{attrs['shape']}")
+        return TensorType(x.dtype, attrs["shape"])
+
+
+def placeholder_with_default(input, shape, name=None) -> Node:  # noqa: A002 - TF1 name
+    """A placeholder that takes `input`'s value when the run does not feed it (TF1)."""
+    return apply("placeholder_with_default", [as_tensor(input)],
+                 name=name or "PlaceholderWithDefault", shape=normalize_shape(shape))
+
+
+def global_variables_initializer(name="init") -> Node:
+    """TF1 programs run this first. A Session gives every variable its initial value
+    when it is made (or first uses it), so this op does nothing when run; call
+    `sess.initialize()` to reset the variables."""
+    return no_op(name=name)
+
+
+def variables_initializer(var_list, name="init") -> Node:
+    """As global_variables_initializer (the listed variables are initialized anyway)."""
+    return no_op(name=name)
+
+
+local_variables_initializer = initialize_all_variables = global_variables_initializer
+
+
 def identity(x, name=None) -> Node:
     return apply("identity", [as_tensor(x)], name=name)
 

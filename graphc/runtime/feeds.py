@@ -1,4 +1,4 @@
-"""Checking fed values against their placeholders before any work is done."""
+"""Checking fed values against the tensors they feed before any work is done."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,16 +7,20 @@ from ..ir import FeedError, Graph, GraphMismatchError, Node
 from ..ir.types import format_shape, shape_compatible
 
 
+UNFEEDABLE = ("no_op",)
+
+
 def resolve_feed_key(graph: Graph, key) -> Node:
+    """The tensor a feed key names. Any tensor may be fed (as TF1): its value replaces
+    what computes it (runtime/cut.py)."""
     node = graph.get_tensor_by_name(key) if isinstance(key, str) else key
     if not isinstance(node, Node):
         raise FeedError(f"feed key {key!r} is not a tensor or a tensor name")
     if node.graph is not graph:
         raise GraphMismatchError(f"fed tensor '{node.name}' belongs to another graph than the "
                                  "session's")
-    if node.op.name != "placeholder":
-        raise FeedError(f"can only feed placeholders; '{node.name}' is a {node.op.name} "
-                        f"({node.location})")
+    if node.op.name in UNFEEDABLE:
+        raise FeedError(f"cannot feed {node.describe()}: it computes no value")
     return node
 
 

@@ -28,7 +28,7 @@ class RunContext:
         self.variables = variables
         self.writes: dict[Node, np.ndarray] = {}
         self._writers: dict[Node, Node] = {}
-        self._rng_counters = rng_counters
+        self.rng_counters = rng_counters
 
     def read_variable(self, var: Node) -> np.ndarray:
         try:
@@ -49,8 +49,8 @@ class RunContext:
         """How many times this random node has drawn before in the session (then one
         more). Keyed by name, which an optimised copy of the node keeps in `rng_key`."""
         key = node.attrs.get("rng_key") or node.name
-        count = self._rng_counters.get(key, 0)
-        self._rng_counters[key] = count + 1
+        count = self.rng_counters.get(key, 0)
+        self.rng_counters[key] = count + 1
         return count
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from ..ir import FeedError, Graph, Node
 
 ASSIGN_OPS = ("assign", "assign_add", "assign_sub")
+CUT_OPS = ("placeholder_with_default",)   # replaced before a run (runtime/cut.py)
 EFFECT_OPS = ("print",)        # run whenever the run needs them, even if folding drops users
 
 
@@ -27,11 +28,25 @@ class Program:
     nodes: tuple[Node, ...]
     annotations: dict[str, Any] = field(default_factory=dict)  # kernels, memory plan, ...
     effects: tuple[Node, ...] = ()   # side effects the run must perform (gc.print)
+    fetched: tuple[Node, ...] | None = None  # the user's nodes behind `outputs`, when a
+    #                                          cut copied them (None: `outputs` are)
+
+    @property
+    def user_outputs(self) -> tuple[Node, ...]:
+        """The user's fetched nodes, in the order of `outputs`."""
+        return self.outputs if self.fetched is None else self.fetched
+
+    @property
+    def is_bound_to_user_nodes(self) -> bool:
+        """Whether its feeds and variables are the user's own nodes (no binding needed)."""
+        return all(u is n for u, n in (*self.feeds.items(), *self.variables.items()))
 
     @classmethod
     def build(cls, graph: Graph, fetches, feeds) -> "Program":
         """The nodes `fetches` need through data and control edges; every placeholder
-        among them must be fed."""
+        among them must be fed. A fed tensor that is not a placeholder (TF1 feeds any
+        tensor), and a placeholder_with_default, make a program in a graph of its own
+        (`cut_at_feeds`)."""
         fetches, feeds = tuple(fetches), tuple(feeds)
         fed = set(feeds)
         needed, stack = set(), list(fetches)
@@ -53,8 +68,13 @@ class Program:
         _check_single_writer(updates)
         effects = tuple(n for n in nodes if n.op.name in EFFECT_OPS)
         variables = {n: n for n in nodes if n.op.name == "variable"}
-        return cls(graph, fetches, updates, {f: f for f in feeds}, variables, nodes,
-                   effects=effects)
+        program = cls(graph, fetches, updates, {f: f for f in feeds}, variables, nodes,
+                      effects=effects)
+        if any(n.op.name in CUT_OPS or (n in fed and n.op.name != "placeholder")
+               for n in nodes):
+            from .cut import cut_at_feeds
+            return cut_at_feeds(program)
+        return program
 
     @property
     def roots(self) -> tuple[Node, ...]:

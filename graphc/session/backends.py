@@ -22,7 +22,14 @@ class NumpyBackend:
         self.check_numerics = check_numerics
 
     def run(self, program, ctx: RunContext) -> dict:
-        return execute(program.nodes, ctx)
+        if program.is_bound_to_user_nodes:
+            return execute(program.nodes, ctx)
+        # a program cut at its feeds (runtime/cut.py) has nodes of its own
+        feeds, variables = program.bind(ctx.feeds, ctx.variables)
+        inner = RunContext(feeds, variables, ctx.rng_counters, ctx.check_numerics)
+        values = execute(program.nodes, inner)
+        ctx.writes.update(program.user_writes(inner.writes))
+        return values
 
 
 _BACKENDS = {"numpy": NumpyBackend, "llvm": LLVMBackend, "c": CBackend,

@@ -164,9 +164,10 @@ class Session:
         ctx = RunContext(feeds, self._variables, self._rng_counters, self.check_numerics)
         values = self.backend.run(program, ctx)
         self._variables.update(ctx.writes)
+        output_of = dict(zip(program.user_outputs, program.outputs))
         # a fetch listed twice gets two arrays
         fresh = self.backend.fresh_outputs and len(set(flat)) == len(flat)
-        return [_fetched_value(n, values[n], fresh) for n in flat]
+        return [_fetched_value(n, values[output_of[n]], fresh) for n in flat]
 
     def inspect(self, fetches, feed_dict=None) -> "Inspection":
         """Every stage of what `run(fetches, feed_dict)` executes on this session's backend:
@@ -176,6 +177,11 @@ class Session:
         return inspect_run(self, fetches, feed_dict or {})
 
     # -- lifetime -------------------------------------------------------------------------
+    def as_default(self):
+        """`with sess.as_default():` makes `t.eval()` and `op.run()` run in this session."""
+        from .default import entered
+        return entered(self)
+
     def close(self) -> None:
         """Free the session's programs and variable values; every later run (through
         `run` or a callable made earlier) raises."""
