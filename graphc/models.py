@@ -50,6 +50,24 @@ def mlp(lr=0.01, momentum=0.9, seed=0) -> TrainStep:
         return _classifier_step(g, x, y, logits, lr, momentum)
 
 
+def deep_mlp(depth=12, width=64, lr=1e-3, seed=0) -> TrainStep:
+    """`depth` dense layers on 784 inputs (`width` units and ReLU each, the last 10
+    logits), mean sparse softmax CE, Adam: a deep net whose pictures must stay readable."""
+    g = Graph()
+    with g.as_default():
+        x = placeholder(float32, (None, 784), name="x")
+        y = placeholder(int32, (None,), name="y")
+        h = x
+        for i in range(depth - 1):
+            h = layers.dense(h, width, activation=nn.relu, seed=seed + i)
+        logits = layers.dense(h, 10, seed=seed + depth - 1)
+        loss = reduce_mean(nn.sparse_softmax_cross_entropy_with_logits(labels=y,
+                                                                       logits=logits),
+                           name="loss")
+        train_op = train.AdamOptimizer(lr).minimize(loss)
+        return TrainStep(g, x, y, loss, train_op, logits)
+
+
 def lenet5(lr=0.01, momentum=0.9, seed=0) -> TrainStep:
     """LeNet-5 on NHWC 28x28x1: conv 6@5x5 pad 2 + bias, ReLU, maxpool 2/2, conv 16@5x5
     + bias, ReLU, maxpool 2/2, 400 → 120 → 84 → 10 with ReLUs; SGD momentum 0.9."""

@@ -425,3 +425,36 @@ def test_optimizer_state_is_labelled_as_such_and_updates_are_named_after_their_l
     source = gc.viz.to_dot(train, collapse_depth=None).source
     assert "(frozen)" not in source
     assert source.count("Momentum momentum f32") == 4     # one velocity per variable
+
+
+def test_updates_fold_into_one_box_per_layer_and_backward_frames_follow_layers(graph):
+    x = gc.placeholder(gc.float32, (None, 4), name="x")
+    h = gc.layers.dense(x, 3, name="hidden")
+    loss = gc.reduce_mean(gc.layers.dense(h, 2, name="out") ** 2)
+    train = gc.train.MomentumOptimizer(0.1, momentum=0.9).minimize(loss)
+    view = gc.viz.view.build_view([loss, train])
+    boxes = {i.scope: i for i in view.items if view.is_update_box(i)}
+    assert set(boxes) == {"Momentum/update_hidden", "Momentum/update_out"}
+    slots = [n for n in boxes["Momentum/update_hidden"].nodes if "slot_of" in n.attrs]
+    assert sorted(n.name for n in slots) == ["hidden/bias/Momentum", "hidden/kernel/Momentum"]
+    label = style.label_lines(boxes["Momentum/update_out"])
+    assert label[0] == "update_out/" and label[-1] == "updates out/kernel, out/bias"
+    # the backward pass is framed by the layer each node differentiates
+    matmul_grads = [n for n in view.path
+                    if n.grad_of is not None and n.grad_of.forward.name == "hidden/matmul"]
+    assert matmul_grads and all(view.path[n][:2] == ("gradients", "hidden")
+                                for n in matmul_grads)
+    # asked for, the updates open like any frame
+    opened = gc.viz.view.build_view([loss, train], show_updates=True)
+    assert not any(opened.is_update_box(i) for i in opened.items)
+    assert ("Momentum", "update_hidden") in opened.expanded
+
+
+def test_a_collapsed_layer_shows_its_shapes_and_variables(graph):
+    x = gc.placeholder(gc.float32, (None, 4), name="x")
+    h = gc.layers.dense(x, 3, name="hidden", activation=gc.nn.relu)
+    loss = gc.reduce_mean(h, name="loss")
+    dot = parse(loss, collapse_depth=0)
+    (layer,) = [k for k, n in dot.nodes.items() if n["label"].startswith("hidden/")]
+    lines = dot.label(layer).split("\n")
+    assert lines[2:] == ["f32[?,4] → f32[?,3]", "kernel f32[4,3], bias f32[3]"]

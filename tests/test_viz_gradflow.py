@@ -126,15 +126,17 @@ def test_gradient_edges_run_from_each_gradient_to_its_variable(graph):
     x, small, fine, unused, loss = vanishing_and_healthy(graph)
     dot, norms = gc.viz.render_gradient_flow(loss, feed_dict={x: np.ones((2, 3))}, path=None)
     source = dot.source
-    extra = re.findall(r"^\s*(\w+) -> (\w+) \[(.*constraint=false.*)\]$", source, re.M)
-    assert {b for _, b, _ in extra} == {f"n{small.id}", f"n{fine.id}"}
-    colours = {b: re.search(r'color="(#\w+)"', attrs).group(1) for _, b, attrs in extra}
+    # written variable -> gradient with dir=back: ranked so each gradient sits just below
+    # its variable, drawn pointing from the gradient at the variable
+    extra = re.findall(r"^\s*(\w+) -> (\w+) \[(.*dir=back.*style=bold.*)\]$", source, re.M)
+    assert {a for a, _, _ in extra} == {f"n{small.id}", f"n{fine.id}"}
+    colours = {a: re.search(r'color="(#\w+)"', attrs).group(1) for a, _, attrs in extra}
     t = Thresholds()
     assert colours[f"n{small.id}"] == scale_colour(scale_position(norms["small"], t))
     assert colours[f"n{small.id}"] == "#2b6cb0"
     assert colours[f"n{fine.id}"] == scale_colour(scale_position(norms["fine"], t))
     for _, _, attrs in extra:
-        assert "label=" in attrs
+        assert "xlabel=" in attrs
     # the backward graph is one box unless asked for
     assert "hidden_backward" in source
     full = gc.viz.render_gradient_flow(loss, feed_dict={x: np.ones((2, 3))}, path=None,

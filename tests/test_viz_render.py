@@ -171,11 +171,16 @@ def test_ten_layer_mlp_train_step_renders(tmp_path):
     g, loss, train = mlp10_train_step()
     view = drawing.v.build_view([loss, train])
     assert len(view.items) <= drawing.v.DEFAULT_MAX_ITEMS < len(g.nodes)
-    # every layer stays open; the backward pass is one box per differentiated op
-    assert {s for s in view.expanded if len(s) == 1} >= {("dense",), ("gradients",)}
+    # a deep net: each layer is one box with its shapes; its backward pass is framed
+    # by the layer it differentiates
+    assert {s for s in view.expanded if len(s) == 1} == {("gradients",)}
+    frames = {i.scope for i in view.items if i.kind == "scope"} | \
+        {c.path for c in view.clusters}
+    assert {f"gradients/dense_{k}" for k in range(1, 10)} <= frames
     out = render([loss, train], tmp_path / "mlp.svg", legend=True)
     text = out.read_text()
     assert "dense_9/" in text and "gradients/" in text
+    assert "f32[?,32] → f32[?,32]" in text and "kernel f32[32,32], bias f32[32]" in text
     assert render([loss, train], tmp_path / "mlp.png").read_bytes()[:8] == PNG_MAGIC
 
 

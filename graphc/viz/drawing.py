@@ -30,7 +30,8 @@ def to_dot(target, *, collapse_depth: int | str | None = v.AUTO, show_backward: 
            values: Mapping[Node, object] | None = None,
            notes: Mapping[Node, str | list[str]] | None = None, rankdir: str = "TB",
            backward_up: bool = True, legend: bool = False, title: str | None = None,
-           max_items: int = v.DEFAULT_MAX_ITEMS) -> graphviz.Digraph:
+           max_items: int = v.DEFAULT_MAX_ITEMS, show_updates: bool = False
+           ) -> graphviz.Digraph:
     """The picture of `target` as a graphviz.Digraph (its DOT text is `.source`).
 
     target: a gc.Graph (every node), a tensor or list of tensors (them and everything
@@ -41,6 +42,8 @@ def to_dot(target, *, collapse_depth: int | str | None = v.AUTO, show_backward: 
         within `max_items` boxes.
     show_backward: False replaces the backward graph by one box (fetched gradients
         are still drawn).
+    show_updates: let "auto" open each layer's optimizer update (by default one box
+        per layer: its slot variables and update ops).
     kernels: node -> kernel id, or the fusion pass's kernel graph; each kernel is
         framed as a cluster of its member ops. A fused Program's own kernels by default.
     backward_up: lay the backward pass out climbing back up beside the forward pass
@@ -50,7 +53,8 @@ def to_dot(target, *, collapse_depth: int | str | None = v.AUTO, show_backward: 
     notes: node -> extra label line(s), e.g. {dx: "df/dx"}.
     legend: add a legend explaining the shapes and edge styles used.
     """
-    view = v.build_view(target, collapse_depth, show_backward, kernels, max_items)
+    view = v.build_view(target, collapse_depth, show_backward, kernels, max_items,
+                        show_updates)
     extra = {node: [text] if isinstance(text, str) else list(text)
              for node, text in (notes or {}).items()}
     return emit(view, values=values, rankdir=rankdir, legend=legend, title=title,
@@ -60,9 +64,11 @@ def to_dot(target, *, collapse_depth: int | str | None = v.AUTO, show_backward: 
 def emit(view: v.View, *, values: Mapping[Node, object] | None = None, rankdir: str = "TB",
          legend: bool = False, title: str | None = None, backward_up: bool = True,
          extra_lines: Mapping[Node, list[str]] | None = None,
-         extra_attrs: Mapping[Node, dict] | None = None) -> graphviz.Digraph:
+         extra_attrs: Mapping[Node, dict] | None = None,
+         hidden_edges: bool = True) -> graphviz.Digraph:
     """Turn a view into DOT. `extra_lines` / `extra_attrs` (keyed by the IR node a box
-    stands for) let other views, such as the gradient flow, annotate boxes."""
+    stands for) let other views, such as the gradient flow, annotate boxes;
+    `hidden_edges=False` leaves out the edges out of the hidden backward box."""
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise ValueError(f"rankdir must be TB, LR, BT or RL, got {rankdir!r}")
     use_renderer_for_graphviz_package()       # so Digraph.render and notebooks work too
@@ -71,15 +77,17 @@ def emit(view: v.View, *, values: Mapping[Node, object] | None = None, rankdir: 
         graph_attrs.update(label=style.plain(title), labelloc="t", fontsize="14")
     dot = graphviz.Digraph("graphc", graph_attr=graph_attrs, node_attr=NODE_ATTRS,
                            edge_attr=EDGE_ATTRS)
-    emitter = _Emitter(values, extra_lines or {}, extra_attrs or {})
+    emitter = _Emitter(values, extra_lines or {}, extra_attrs or {}, v.boundary(view))
     for item in view.top_items:
         emitter.item(dot, item)
     for cluster in view.roots:
         emitter.cluster(dot, cluster)
     hubs = _hubs(view)
     for edge in view.edges:
+        if edge.src.kind == v.HIDDEN and not hidden_edges:
+            continue
         attrs = style.edge_attrs(edge)
-        if edge.dst in hubs:
+        if edge.dst in hubs or edge.src.kind == v.HIDDEN or _ranks_update_by_state(view, edge):
             attrs["constraint"] = "false"
         if backward_up and edge.kind == v.GRADIENT and edge.dst.backward:
             # laid out head-first, drawn pointing the right way: the backward pass then
@@ -93,13 +101,14 @@ def emit(view: v.View, *, values: Mapping[Node, object] | None = None, rankdir: 
 
 
 class _Emitter:
-    def __init__(self, values, extra_lines, extra_attrs):
+    def __init__(self, values, extra_lines, extra_attrs, io):
         self.values = values
+        self.io = io
         self.extra_lines = extra_lines
         self.extra_attrs = extra_attrs
 
     def item(self, graph: graphviz.Digraph, item: v.Item) -> None:
-        lines = style.label_lines(item, self.values)
+        lines = style.label_lines(item, self.values, self.io.get(item))
         attrs = style.node_attrs(item)
         if item.kind not in (v.SCOPE, v.HIDDEN):
             lines += self.extra_lines.get(item.node, [])
@@ -113,6 +122,14 @@ class _Emitter:
                 self.item(sub, item)
             for child in cluster.children:
                 self.cluster(sub, child)
+
+
+def _ranks_update_by_state(view: v.View, edge: v.Edge) -> bool:
+    """An edge into a layer's update box from anything but a gradient (an optimizer's
+    shared step state, such as Adam's β powers): left out of the ranking, so each update
+    box sits beside its layer's gradient instead of all in one row below the state."""
+    return edge.kind != v.GRADIENT and view.is_update_box(edge.dst) \
+        and not view.is_update_box(edge.src)
 
 
 def _hubs(view: v.View) -> set[v.Item]:

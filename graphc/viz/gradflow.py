@@ -66,13 +66,14 @@ class GradNorm:
 # not grow the graph
 _GRADIENT_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 GRADIENT_SCOPE = "gradient_flow"
+FLOW_MAX_ITEMS = 40
 
 
 def render_gradient_flow(loss: Node, wrt=None, feed_dict=None, session=None,
                          path: str | Path | None = "grad.svg", *,
                          thresholds: Thresholds = Thresholds(), show_backward: bool = False,
                          collapse_depth: int | str | None = v.AUTO, rankdir: str = "TB",
-                         title: str | None = None):
+                         title: str | None = None, max_items: int = FLOW_MAX_ITEMS):
     """Draw the gradient flow of `loss`; returns (graphviz.Digraph, {name: GradNorm}).
 
     wrt: the tensors to measure (default: the graph's trainable variables); activations
@@ -81,6 +82,8 @@ def render_gradient_flow(loss: Node, wrt=None, feed_dict=None, session=None,
         graph is made when none is given.
     path: the picture to write (.svg, .png, .pdf, .dot); None writes nothing.
     show_backward: draw every backward op instead of one box for the backward graph.
+    max_items: the box budget of collapse_depth="auto" (smaller than a plain picture's:
+        every variable and its gradient are boxes of their own).
     The gradients are built once per (loss, wrt), under the name scope 'gradient_flow/'.
     """
     if not isinstance(loss, Node):
@@ -101,8 +104,9 @@ def render_gradient_flow(loss: Node, wrt=None, feed_dict=None, session=None,
     for x, g, w_value in zip(wrt, grads, values[2]):
         g_value = next(grad_values) if g is not None else None
         stats[x.name] = measure(x.name, g_value, w_value, thresholds)
-    dot = _draw(loss, wrt, grads, stats, float(values[0]), thresholds, show_backward,
-                collapse_depth, rankdir, title)
+    view = v.build_view([loss] + present + list(wrt), collapse_depth, show_backward,
+                        max_items=max_items)
+    dot = _draw(view, loss, wrt, grads, stats, float(values[0]), thresholds, rankdir, title)
     if path is not None:
         render(dot, path)
     return dot, stats
@@ -200,10 +204,7 @@ def _annotation(stat: GradNorm) -> list[str]:
     return lines
 
 
-def _draw(loss, wrt, grads, stats, loss_value, thresholds, show_backward, collapse_depth,
-          rankdir, title):
-    targets = [loss] + [g for g in grads if g is not None] + list(wrt)
-    view = v.build_view(targets, collapse_depth, show_backward)
+def _draw(view, loss, wrt, grads, stats, loss_value, thresholds, rankdir, title):
     lines: dict[Node, list[str]] = {loss: [f"= {loss_value:.4g}"]}
     attrs: dict[Node, dict] = {}
     for x, g in zip(wrt, grads):
@@ -214,17 +215,21 @@ def _draw(loss, wrt, grads, stats, loss_value, thresholds, show_backward, collap
         colour = scale_colour(scale_position(stat, thresholds))
         attrs[x] = {"color": colour, "penwidth": "3" if stat.status != OK else "2"}
         lines[g] = [f"‖g‖ = {_number(stat.grad_norm)}"]
+    # the hidden backward box's edges into every gradient say only what the gradients'
+    # red boxes already do; left out, the picture keeps to its coloured gradient edges
     dot = emit(view, extra_lines=lines, extra_attrs=attrs, rankdir=rankdir,
-               title=title or f"gradient flow of {loss.name}")
+               title=title or f"gradient flow of {loss.name}", hidden_edges=False)
     for x, g in zip(wrt, grads):
         stat = stats[x.name]
         if g is None:
             continue
         pos = scale_position(stat, thresholds)
         colour = scale_colour(pos)
-        dot.edge(view.item_of[g].key, view.item_of[x].key, constraint="false",
+        # laid out from the variable down to its gradient, so each gradient sits just
+        # below its variable, beside its layer; drawn pointing at the variable
+        dot.edge(view.item_of[x].key, view.item_of[g].key, dir="back",
                  color=colour, fontcolor=colour, penwidth=f"{1.5 + 3 * pos:.1f}",
-                 label=_edge_label(stat), style="bold")
+                 xlabel=_edge_label(stat), style="bold")
     dot.node("legend", label=_legend(stats, thresholds), shape="plaintext", margin="0")
     return dot
 

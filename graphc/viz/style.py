@@ -92,7 +92,7 @@ def node_attrs(item: v.Item) -> dict[str, str]:
 def edge_attrs(edge: v.Edge) -> dict[str, str]:
     attrs = dict(EDGE_STYLE[edge.kind])
     if edge.count > 1:
-        attrs["label"] = f"×{edge.count}"
+        attrs["xlabel"] = f"×{edge.count}"      # placed after layout: takes no room
         attrs["fontsize"] = "8"
         attrs["fontcolor"] = attrs["color"]
     return attrs
@@ -129,10 +129,12 @@ def type_text(node: Node) -> str:
     return f"{node.dtype.short}[{format_shape(node.shape)}]"
 
 
-def label_lines(item: v.Item, values: Mapping[Node, object] | None = None) -> list[str]:
-    """The lines of a box's label (joined by the emitter)."""
+def label_lines(item: v.Item, values: Mapping[Node, object] | None = None,
+                io=None) -> list[str]:
+    """The lines of a box's label (joined by the emitter); `io`, for a collapsed frame,
+    the values crossing its border (view.boundary)."""
     if item.kind == v.SCOPE:
-        return _scope_lines(item)
+        return _scope_lines(item, io)
     if item.kind == v.HIDDEN:
         return ["backward graph", f"{len(item.nodes)} ops hidden",
                 "(show_backward=True draws them)"]
@@ -191,7 +193,10 @@ def relative_name(node: Node, anchor: Node) -> str:
     return node.name[len(scope):] if scope and node.name.startswith(scope) else node.name
 
 
-def _scope_lines(item: v.Item) -> list[str]:
+def _scope_lines(item: v.Item, io=None) -> list[str]:
+    """A collapsed frame: its name, its op counts, then what it is: a layer's shapes and
+    variables, the layer a backward frame differentiates, the variables an update sets.
+    `io`: the (inputs, outputs) crossing its border (view.boundary)."""
     ops = Counter(n.op.name for n in item.nodes)
     common = ops.most_common(3)
     parts = [name if count == 1 else f"{name}×{count}" for name, count in common]
@@ -199,10 +204,51 @@ def _scope_lines(item: v.Item) -> list[str]:
         parts.append("…")
     count = f"{len(item.nodes)} op" + ("" if len(item.nodes) == 1 else "s")
     lines = [item.scope.rsplit("/", 1)[-1] + "/", f"{count}: {', '.join(parts)}"]
-    forwards = {n.grad_of.forward for n in item.nodes if n.grad_of is not None}
-    if item.backward and len(forwards) == 1:
-        lines.append(f"backward of {forwards.pop().name}")
+    members = set(item.nodes)
+    updated = [n.inputs[0] for n in item.nodes if n.op.name in v.UPDATE_OPS
+               and n.inputs[0] not in members and "slot_of" not in n.inputs[0].attrs]
+    if item.backward:
+        lines += _backward_lines(item)
+    elif updated:                   # an optimizer's update of a layer drawn elsewhere
+        lines.append("updates " + _names([n.name for n in updated], 4))
+    elif io is not None:
+        lines += _layer_lines(item, *io)
     return lines
+
+
+def _backward_lines(item: v.Item) -> list[str]:
+    forwards = {n.grad_of.forward for n in item.nodes if n.grad_of is not None}
+    if len(forwards) == 1:
+        return [f"backward of {forwards.pop().name}"]
+    layers = {f.name.rsplit("/", 1)[0] for f in forwards if "/" in f.name}
+    if len(layers) == 1 and all("/" in f.name for f in forwards):
+        return [f"backward of {layers.pop()}/"]
+    return []
+
+
+def _layer_lines(item: v.Item, inputs: list[Node], outputs: list[Node]) -> list[str]:
+    """`f32[?,784] → f32[?,256]` and the layer's variables with their shapes."""
+    lines = []
+    if inputs or outputs:
+        lines.append(f"{_types(inputs)} → {_types(outputs)}")
+    variables = [n for n in item.nodes if n.op.name == "variable"]
+    if variables:
+        shown = [f"{short(n)} {type_text(n)}" for n in variables[:3]]
+        more = f" +{len(variables) - 3}" if len(variables) > 3 else ""
+        lines.append(", ".join(shown) + more)
+    return lines
+
+
+def _types(nodes: list[Node]) -> str:
+    if not nodes:
+        return "·"
+    text = ", ".join(type_text(n) for n in nodes[:2])
+    return text + (f" +{len(nodes) - 2}" if len(nodes) > 2 else "")
+
+
+def _names(names: list[str], limit: int) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" +{len(names) - limit}" if len(names) > limit else "")
 
 
 def value_text(value) -> str:

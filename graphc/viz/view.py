@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Hashable, Iterable, Mapping
 
 from ..ir import Graph, Node
+from .grouping import UPDATE_OPS, Placement, place, scope_of  # noqa: F401  (scope_of: for callers)
 
 # item kinds
 PLACEHOLDER = "placeholder"
@@ -41,9 +42,8 @@ WRITE = "write"
 CONTROL = "control"
 EDGE_PRIORITY = (GRADIENT, DATA, SAVED, WRITE, CONTROL)
 
-UPDATE_OPS = frozenset({"assign", "assign_add", "assign_sub"})
 AUTO = "auto"
-DEFAULT_MAX_ITEMS = 160
+DEFAULT_MAX_ITEMS = 60
 
 
 @dataclass(eq=False)
@@ -101,7 +101,13 @@ class View:
     clusters: list[Cluster]         # every frame, parents before children
     item_of: dict[Node, Item]       # every drawn or hidden IR node -> its box
     collapse_depth: int | str | None  # as asked: an int, None or "auto"
-    expanded: frozenset[tuple]      # the scopes drawn open (as frames), not as one box
+    expanded: frozenset[tuple]      # the frames drawn open, not as one box
+    path: dict[Node, tuple]         # every node's frames (grouping.py)
+    update_frames: frozenset[tuple] = frozenset()   # one layer's optimizer update each
+
+    def is_update_box(self, item: Item) -> bool:
+        """A collapsed frame holding one layer's optimizer update."""
+        return item.kind == SCOPE and tuple(item.scope.split("/")) in self.update_frames
 
     @property
     def roots(self) -> list[Cluster]:
@@ -114,7 +120,7 @@ class View:
 
 def build_view(target, collapse_depth: int | str | None = AUTO, show_backward: bool = True,
                kernels: Mapping[Node, Hashable] | None = None,
-               max_items: int = DEFAULT_MAX_ITEMS) -> View:
+               max_items: int = DEFAULT_MAX_ITEMS, show_updates: bool = False) -> View:
     """Decide what to draw for `target` (a Graph, a tensor, tensors, or a Program).
 
     collapse_depth: name scopes nested deeper than this become one summary box each
@@ -125,9 +131,13 @@ def build_view(target, collapse_depth: int | str | None = AUTO, show_backward: b
     `.kernels` list of objects with `.members`); each kernel is framed as a cluster of
     its member ops, which are always drawn one by one. For a fused Program it defaults
     to the program's own kernels (pass `kernels={}` to draw none).
+    show_updates: let "auto" open the optimizer's update frames (one per layer, see
+    grouping.py); without it each layer's update is one box. An explicit
+    collapse_depth opens them like any frame.
     Fetched tensors are always drawn as boxes of their own, never inside a summary.
     """
     graph, nodes, fetched = select_nodes(target)
+    placement = place(nodes)
     if kernels is None and _is_program(target):
         kernels = getattr(target, "annotations", {}).get("kernels")
     hidden = set() if show_backward else {n for n in nodes if n.is_backward
@@ -135,14 +145,17 @@ def build_view(target, collapse_depth: int | str | None = AUTO, show_backward: b
     kernel_of = _check_kernels(kernels, graph, nodes, hidden)
     shown = [n for n in nodes if n not in hidden]
     keep = set(kernel_of) | fetched
-    expanded = _expanded_scopes(collapse_depth, shown, keep, bool(hidden), max_items)
-    builder = _Builder(graph, kernel_of, keep, expanded, collapse_depth)
+    expanded = _expanded_scopes(collapse_depth, shown, placement, keep, bool(hidden),
+                                max_items, show_updates)
+    builder = _Builder(graph, kernel_of, keep, expanded, collapse_depth, placement.path)
     for n in shown:
         builder.place(n)
     if hidden:
         builder.hide(sorted(hidden, key=_node_id))
     builder.connect([n for n in nodes if n not in hidden], set(nodes))
-    return builder.view()
+    view = builder.view()
+    view.update_frames = placement.update_frames
+    return view
 
 
 def select_nodes(target) -> tuple[Graph, list[Node], set[Node]]:
@@ -178,11 +191,6 @@ def _is_program(target) -> bool:
     return (isinstance(getattr(target, "graph", None), Graph)
             and isinstance(getattr(target, "nodes", None), tuple | list)
             and (hasattr(target, "roots") or hasattr(target, "fetches")))
-
-
-def scope_of(node: Node) -> tuple[str, ...]:
-    """The name scopes a node sits in, outermost first ('a/b/mul' -> ('a', 'b'))."""
-    return tuple(node.name.split("/")[:-1])
 
 
 def _flatten(values) -> Iterable[Node]:
@@ -235,50 +243,56 @@ def _kernel_graph_mapping(kernel_graph) -> dict:
     return out
 
 
-def _expanded_scopes(depth, shown: list[Node], keep: set[Node], has_hidden: bool,
-                     max_items: int) -> frozenset[tuple]:
-    """The scopes to draw open; every other scope is one summary box."""
-    scopes = {scope_of(n)[:k] for n in shown for k in range(1, len(scope_of(n)) + 1)}
+def _expanded_scopes(depth, shown: list[Node], placement: Placement, keep: set[Node],
+                     has_hidden: bool, max_items: int, show_updates: bool
+                     ) -> frozenset[tuple]:
+    """The frames to draw open; every other frame is one summary box."""
+    path = placement.path
+    scopes = {path[n][:k] for n in shown for k in range(1, len(path[n]) + 1)}
     if depth is None:
         return frozenset(scopes)
     if depth == AUTO:
-        return _auto_expand(scopes, shown, keep, has_hidden, max_items)
+        if not show_updates:
+            scopes -= placement.update_frames
+        return _auto_expand(scopes, shown, placement, keep, has_hidden, max_items)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
         raise ValueError(f"collapse_depth must be an int >= 0, None or 'auto', got {depth!r}")
     return frozenset(s for s in scopes if len(s) <= depth)
 
 
-def _auto_expand(scopes: set[tuple], shown: list[Node], keep: set[Node], has_hidden: bool,
-                 max_items: int) -> frozenset[tuple]:
-    """Open scopes level by level, the cheapest first, while the boxes fit the budget.
+def _auto_expand(scopes: set[tuple], shown: list[Node], placement: Placement,
+                 keep: set[Node], has_hidden: bool, max_items: int) -> frozenset[tuple]:
+    """Open frames level by level, the cheapest first, while the boxes fit the budget.
 
-    Top-level scopes open one by one (a model's layers, `gradients/`, the optimizer are
-    separate ideas); deeper scopes open together with their siblings, so one picture
-    never shows `gradients/dense_grad/` open beside `gradients/dense_1_grad/` shut.
-    Opening scope s costs (boxes its members become) - 1, independent of other scopes.
+    Frames open in groups, so a picture never shows one layer open beside another shut:
+    at each level, the frames of the model (its layers) open together or not at all,
+    and so do those of training (gradients and optimizers). Opening a frame costs (boxes its members
+    become) - 1, independent of other frames.
     """
+    path = placement.path
     members: dict[tuple, list[Node]] = {}
     for n in shown:
         if n not in keep:
-            scope = scope_of(n)
+            scope = path[n]
             for k in range(1, len(scope) + 1):
                 members.setdefault(scope[:k], []).append(n)
 
     def cost(scope: tuple) -> int:
-        inner = {scope_of(n)[: len(scope) + 1] if len(scope_of(n)) > len(scope) else n
+        inner = {path[n][: len(scope) + 1] if len(path[n]) > len(scope) else n
                  for n in members.get(scope, [])}
         return max(len(inner) - 1, 0)       # a scope of kept nodes only has no box
 
+    part = _parts(members, placement)
     drawn = set(shown)
-    top = {scope_of(n)[:1] or n for n in shown if n not in keep}
+    top = {path[n][:1] or n for n in shown if n not in keep}
     total = len(top) + len(keep & drawn) + has_hidden
     expanded: set[tuple] = set()
     deepest = max((len(s) for s in scopes), default=0)
     for level in range(1, deepest + 1):
         frontier = [s for s in scopes if len(s) == level and s[:-1] in expanded | {()}]
-        groups: dict[tuple, list[tuple]] = {}
+        groups: dict[str, list[tuple]] = {}
         for s in frontier:
-            groups.setdefault(s if level == 1 else s[:-1], []).append(s)
+            groups.setdefault(part(s[0]), []).append(s)
         priced = sorted((sum(cost(s) for s in group), sorted(group))
                         for group in groups.values())
         for price, group in priced:
@@ -288,12 +302,28 @@ def _auto_expand(scopes: set[tuple], shown: list[Node], keep: set[Node], has_hid
     return frozenset(expanded)
 
 
+def _parts(members: dict[tuple, list[Node]], placement: Placement):
+    """A function from a top-level scope to the part of the picture it belongs to: the
+    training part (gradients scopes, with backward nodes only, and optimizers, which
+    hold update frames: an update box is laid out beside its layer's gradient, so the
+    two open together) or the model (every other top-level scope: its layers)."""
+    optimizers = {frame[0] for frame in placement.update_frames}
+
+    def part(top: str) -> str:
+        nodes = members.get((top,), [])
+        if top in optimizers or (nodes and all(n.grad_of is not None for n in nodes)):
+            return "training"
+        return "model"
+    return part
+
+
 class _Builder:
     """Places nodes into items and clusters, then joins the items with edges."""
 
     def __init__(self, graph: Graph, kernel_of: dict, keep: set[Node],
-                 expanded: frozenset[tuple], collapse_depth):
+                 expanded: frozenset[tuple], collapse_depth, path: dict[Node, tuple]):
         self.graph = graph
+        self.path = path
         self.kernel_of = kernel_of
         self.keep = keep
         self.expanded = expanded
@@ -311,7 +341,7 @@ class _Builder:
 
     # -- placing nodes ----------------------------------------------------------------------
     def place(self, node: Node) -> None:
-        scope = scope_of(node)
+        scope = self.path[node]
         open_scope = self._open_part(scope)
         if node in self.kernel_of:
             self._add_item(f"n{node.id}", _node_kind(node), [node],
@@ -366,7 +396,7 @@ class _Builder:
         """A kernel's frame sits in the innermost drawn scope holding all its members."""
         cluster = self._kernel_clusters.get(kernel)
         if cluster is None:
-            common = _common_prefix([scope_of(n) for n in self._kernel_members[kernel]])
+            common = _common_prefix([self.path[n] for n in self._kernel_members[kernel]])
             common = self._open_part(common)
             cluster = self._add_cluster("kernel", str(kernel), self._scope_cluster(common))
             self._kernel_clusters[kernel] = cluster
@@ -412,7 +442,27 @@ class _Builder:
 
     def view(self) -> View:
         return View(self.graph, self.items, self.edges, self.clusters, self.item_of,
-                    self.collapse_depth, self.expanded)
+                    self.collapse_depth, self.expanded, self.path)
+
+
+def boundary(view: View) -> dict[Item, tuple[list[Node], list[Node]]]:
+    """For each collapsed forward frame: (the values flowing in, the values flowing out)
+    through its border, variables and constants left out; what a layer's box shows as
+    its shapes, `f32[?,784] → f32[?,256]`."""
+    boxes = {i for i in view.items if i.kind == SCOPE and not i.backward}
+    out: dict[Item, tuple[list[Node], list[Node]]] = {i: ([], []) for i in boxes}
+    for node, item in view.item_of.items():
+        if node.grad_of is not None:
+            continue                    # what the backward pass reads is not the layer's
+        for x in node.data_inputs:
+            source = view.item_of.get(x)
+            if source is item or x.op.name in ("variable", "constant"):
+                continue
+            if item in out and x not in out[item][0]:
+                out[item][0].append(x)
+            if source in out and x not in out[source][1]:
+                out[source][1].append(x)
+    return out
 
 
 def edge_kind(src: Node, dst: Node) -> str:
