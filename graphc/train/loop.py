@@ -17,6 +17,7 @@ import numpy as np
 from ..data.batching import BatchIterator
 from ..ir import Node, float32
 from ..ops import argmax, cast, equal, reduce_mean
+from .grad_norms import GradientRecord, norm_fetches
 
 
 def accuracy(logits: Node, labels: Node, name: str = "accuracy") -> Node:
@@ -38,11 +39,18 @@ class History:
     step_loss: list[float] = field(default_factory=list)
     steps_per_epoch: int = 0
     stopped: str | None = None          # why training ended early (None: it ran to the end)
+    gradients: GradientRecord = field(default_factory=GradientRecord)  # record_gradients=k
 
     def plot(self, path, title: str | None = None) -> str:
         """Write the loss/accuracy curves to `path` (needs matplotlib: graphc[plot])."""
         from .plotting import plot_history
         return plot_history(self, path, title)
+
+    def plot_gradients(self, path, title: str | None = None) -> str:
+        """Write each variable's gradient norm over the recorded steps to `path` (log
+        scale; needs matplotlib). Train with `fit(..., record_gradients=k)` first."""
+        from .plotting import plot_gradient_norms
+        return plot_gradient_norms(self, path, title)
 
 
 def evaluate(sess, loss: Node, inputs, x, y, accuracy_op: Node | None = None,
@@ -64,7 +72,8 @@ def evaluate(sess, loss: Node, inputs, x, y, accuracy_op: Node | None = None,
 def fit(sess, train_op: Node, loss: Node, inputs, train_data, val_data=None, epochs: int = 1,
         batch_size: int = 64, accuracy_op: Node | None = None, augment=None, seed: int = 0,
         train_feed_dict=None, eval_feed_dict=None, progress: bool = True,
-        plot_path=None, plot_title: str | None = None, log=print) -> History:
+        plot_path=None, plot_title: str | None = None, log=print,
+        record_gradients: int = 0) -> History:
     """Train for `epochs` over `train_data` = (x, y), fed to `inputs` = (x_ph, y_ph).
 
     accuracy_op: a scalar accuracy tensor (see `accuracy`), reported per epoch.
@@ -73,6 +82,10 @@ def fit(sess, train_op: Node, loss: Node, inputs, train_data, val_data=None, epo
     plot_path: write the loss curves there after training, titled `plot_title` (skipped
         with a message when matplotlib is missing).
     log: where the per-epoch lines and messages go (print by default; None for quiet).
+    record_gradients: every this many steps (and at the first), record ‖∂loss/∂w‖ and
+        ‖w‖ for each trainable variable into `History.gradients`, as extra fetches of
+        that step (0: never). `History.plot_gradients` and `gc.viz.render(...,
+        "flow.html", history=history)` show them.
     A loss that is NaN or infinite stops training at once; `History.stopped` says why.
     """
     from tqdm.auto import tqdm
@@ -87,6 +100,11 @@ def fit(sess, train_op: Node, loss: Node, inputs, train_data, val_data=None, epo
     fetches = [loss, train_op] if accuracy_op is None else [loss, accuracy_op, train_op]
     step = sess.make_callable(fetches, feed_list)
     history = History(steps_per_epoch=len(batches))
+    if record_gradients < 0:
+        raise ValueError(f"fit: record_gradients must be >= 0, got {record_gradients}")
+    if record_gradients:
+        names, norms = norm_fetches(loss)
+        recorded_step = sess.make_callable(fetches + norms, feed_list)
 
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
@@ -95,7 +113,12 @@ def fit(sess, train_op: Node, loss: Node, inputs, train_data, val_data=None, epo
         bar = tqdm(total=len(batches), desc=f"epoch {epoch}/{epochs}", unit="batch",
                    disable=not progress, leave=False, file=sys.stderr, dynamic_ncols=True)
         for i, (xb, yb) in enumerate(batches):
-            values = step(xb, yb, *[v for _, v in extra])
+            number = len(history.step_loss) + 1
+            if record_gradients and (number - 1) % record_gradients == 0:
+                values = recorded_step(xb, yb, *[v for _, v in extra])
+                history.gradients.add(number, names, values[len(fetches):])
+            else:
+                values = step(xb, yb, *[v for _, v in extra])
             loss_value = float(values[0])
             if not math.isfinite(loss_value):
                 bar.close()

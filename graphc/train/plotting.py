@@ -72,6 +72,24 @@ def plot_history(history, path, title: str | None = None) -> str:
     return _save(fig, plt, path)
 
 
+def plot_gradient_norms(history, path, title: str | None = None) -> str:
+    """‖∂loss/∂w‖ of each variable over the recorded steps, one line each (log scale)."""
+    record = history.gradients
+    if not record:
+        raise ValueError("no gradient norms recorded: train with fit(..., "
+                         "record_gradients=k) first")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, norms in record.grad_norms.items():
+        ax.plot(record.steps, norms, label=name, lw=1.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel("‖∂loss/∂w‖")
+    ax.set_yscale("log")
+    ax.set_title(title or "gradient norms per variable")
+    ax.legend(fontsize="small", ncol=2 if len(record.grad_norms) > 8 else 1)
+    return _save(fig, plt, path)
+
+
 def plot_curves(curves: dict, path, title: str = "loss", xlabel: str = "step",
                 ylabel: str = "loss", log_scale: bool = True, smoothing: int = 1) -> str:
     """Several named curves in one picture (e.g. the same model under each optimizer)."""
