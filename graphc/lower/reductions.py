@@ -267,17 +267,18 @@ def lower_column_reduce(anchor, vb, names: Names, workspace: str, emit_epilogue)
     sums = Loop(chunk, idx(COLUMN_CHUNKS), clear + [in_turn, left], "parallel")
     keep = (idx(0),) * n_axes if anchor.attrs["keepdims"] else ()
 
+    p = names.var("p")                 # partial rows 1, 2, ... added into row 0, in order
+    gather = Loop(p, idx(COLUMN_CHUNKS * COLUMN_SLOTS - 1), nest(names, (columns,), lambda c: [
+        Store(workspace, c[0], Binary("add", Load(workspace, c[0], dtype), Load(
+            workspace, add(mul_idx(add(p, idx(1)), columns), c[0]), dtype)))]), "serial")
+
     def fold(kept_index):
-        column = linear_index(kept_index, row_major_strides(kept))
-        total = None
-        for p in range(COLUMN_CHUNKS * COLUMN_SLOTS):
-            v = Load(workspace, add(idx(p * columns), column), dtype)
-            total = v if total is None else Binary("add", total, v)
+        total = Load(workspace, linear_index(kept_index, row_major_strides(kept)), dtype)
         if anchor.op.name == "reduce_mean":
             total = Binary("div", total, Cast(rows, dtype))
         vb.overrides[anchor] = same_everywhere(total)
         return emit_epilogue(keep + tuple(kept_index))
-    return [sums] + nest(names, kept, fold)
+    return [sums, gather] + nest(names, kept, fold)
 
 
 def mul_idx(e, k: int):

@@ -15,15 +15,23 @@ fall inside the image reads from one base pointer at constant offsets; a block a
 edge points its outside positions at a row of zeros (`_zeros`). Filter gradient: for
 each tap the output positions that see the image form a rectangle, computed before the
 loops.
+
+Each distinct (routine, dtype, shape) is one function, compiled once per process (and
+cached on disk) in the routines' JIT like the GEMM, and called by every kernel that
+needs it: a ResNet's six identical 16-channel layers compile one forward routine, not
+six inlined copies (templates.py).
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
+from ...lower.loopir import Var
+from ...lower.routines import ConvDirect, ConvFilterDirect
 from .gemm_kernel import Builder, c64, masked_load, masked_store
-from .render import value_type
+from .render import FunctionEmitter, storage_type, value_type
 
 TILE = 24                  # accumulators per tile (of 32 vector registers: the rest load)
 MAX_VECTORS = 4            # output-channel vectors per tile
@@ -157,7 +165,7 @@ def _channel_blocks(b, lanes: Lanes, tile: Tile, emit) -> None:
 
 
 # -- the forward pass --------------------------------------------------------------------
-def conv_direct_native(em, r) -> None:
+def _conv_direct_body(em, r) -> None:
     """out[image, rows of this part] = conv2d(x[image], w): per output row, blocks of
     `tile.rows` positions × `tile.vectors` channel vectors."""
     H, W, Cin, OH, OW, Cout, KH, KW, ph, pw, sh, sw, dh, dw = _sizes(r.shape)
@@ -250,7 +258,7 @@ def conv_direct_native(em, r) -> None:
 
 
 # -- the filter gradient ------------------------------------------------------------------
-def conv_filter_direct_native(em, r) -> None:
+def _conv_filter_direct_body(em, r) -> None:
     """acc[tap (a, b), c_in, :] += Σ over one image's positions of x[tap of the position,
     c_in] · dy[position, :]: per tap, tiles of `tile.rows` input channels × `tile.vectors`
     channel vectors, summed over the rectangle of positions whose tap is in the image."""
@@ -328,3 +336,67 @@ def conv_filter_direct_native(em, r) -> None:
                              final, oh_range, ow_range)
             _channel_blocks(b, lanes, tile, channels)
     em.builder.position_at_end(b.block)
+
+
+# -- the routines as functions ----------------------------------------------------------
+_BODIES = {ConvDirect: _conv_direct_body, ConvFilterDirect: _conv_filter_direct_body}
+_INDEXES = {ConvDirect: ("image", "part"), ConvFilterDirect: ("image", "acc_offset")}
+"""Each routine's expression fields, passed as i64 arguments after its buffers."""
+
+
+def routine_key(r, dtype) -> tuple:
+    """What a routine's code depends on: its kind, dtype, shape and static fields."""
+    return (type(r).__name__, dtype.short, r.shape, getattr(r, "parts", 1))
+
+
+def routine_symbol(key: tuple) -> str:
+    kind, dtype, shape, parts = key
+    digest = hashlib.sha1(repr(key).encode()).hexdigest()[:12]
+    return f"graphc_{kind.lower()}_{dtype}_{digest}"
+
+
+def _buffer_fields(kind) -> tuple:
+    return kind.READS + tuple(f for f in kind.WRITES if f not in kind.READS)
+
+
+def _signature(kind, dtype) -> ir.FunctionType:
+    pointer = storage_type(dtype).as_pointer()
+    return ir.FunctionType(ir.VoidType(), [pointer] * len(_buffer_fields(kind)) +
+                           [ir.IntType(64)] * len(_INDEXES[kind]))
+
+
+def conv_native(em, r) -> None:
+    """A call of the routine's shared function (declared here, defined by `define`)."""
+    dtype = em.dtypes[r.x]
+    kind = type(r)
+    key = routine_key(r, dtype)
+    name = routine_symbol(key)
+    fn = em.module.globals.get(name) or ir.Function(em.module, _signature(kind, dtype), name)
+    args = [em.buffers[getattr(r, f)] for f in _buffer_fields(kind)] + \
+        [em.expr(getattr(r, f)) for f in _INDEXES[kind]]
+    em.builder.call(fn, args)
+
+
+def define(module: ir.Module, key: tuple, dtypes_by_name: dict) -> str:
+    """Add the function of the routine `key` (routine_key) to `module`; its name."""
+    kind_name, dtype_short, shape, parts = key
+    kind = {k.__name__: k for k in _BODIES}[kind_name]
+    dtype = dtypes_by_name[dtype_short]
+    name = routine_symbol(key)
+    fn = ir.Function(module, _signature(kind, dtype), name)
+    buffers = _buffer_fields(kind)
+    for arg in fn.args[:len(buffers)]:
+        arg.add_attribute("noalias")      # a routine's buffers never overlap
+    em = FunctionEmitter(module, fn, dict(zip(buffers, fn.args)),
+                         {b: dtype for b in buffers}, None, {})
+    fields = {f: f for f in buffers}
+    for f, arg in zip(_INDEXES[kind], fn.args[len(buffers):]):
+        em.vars[f] = arg
+        fields[f] = Var(f)
+    if kind is ConvDirect:
+        r = ConvDirect(shape=shape, parts=parts, **fields)
+    else:
+        r = ConvFilterDirect(shape=shape, **fields)
+    _BODIES[kind](em, r)
+    em.finish()
+    return name

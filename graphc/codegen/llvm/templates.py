@@ -14,12 +14,13 @@ import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
 from ...lower.access import walk
+from ...ir import float32, float64
 from ...lower.routines import BlockSum, ConvDirect, ConvFilterDirect, Gemm, Print
 from .gemm import (EPILOGUE_TYPE, TRANSPOSES, define_gemm_family, define_micro_kernels,
                    gemm_name, gemm_type, host_config, micro_kernels_name)
 from ..base.cache import generator_version
 from .jit import JIT, CompileJob
-from .conv_direct import conv_direct_native, conv_filter_direct_native
+from . import conv_direct
 from .parallel import install_runtime
 from .render import value_type
 
@@ -199,8 +200,8 @@ def _counted_loop(em, name, count, initial, body) -> list:
     return carried
 
 
-TEMPLATES = {Gemm: gemm_native, BlockSum: block_sum_native, ConvDirect: conv_direct_native,
-             ConvFilterDirect: conv_filter_direct_native, Print: print_native}
+TEMPLATES = {Gemm: gemm_native, BlockSum: block_sum_native, ConvDirect: conv_direct.conv_native,
+             ConvFilterDirect: conv_direct.conv_native, Print: print_native}
 """How each routine the CPU target implements (lower/target.py) is emitted; lowering has
 expanded every other one into loops."""
 
@@ -217,15 +218,61 @@ def routines_needed(kernels) -> list[tuple]:
     return found
 
 
+def convolutions_needed(kernels) -> list[tuple]:
+    """The distinct direct-convolution routines (conv_direct.routine_key) the kernels
+    call."""
+    dtypes = {p.name: p.dtype for k in kernels for p in k.params}
+    found = []
+    for item in walk([s for k in kernels for s in k.body]):
+        if isinstance(item, (ConvDirect, ConvFilterDirect)):
+            key = conv_direct.routine_key(item, dtypes[item.x])
+            if key not in found:
+                found.append(key)
+    return found
+
+
+def convolution_module_text(key: tuple) -> str:
+    """The LLVM IR of one direct-convolution routine's module."""
+    module = ir.Module(name=conv_direct.routine_symbol(key))
+    conv_direct.define(module, key, _DTYPES)
+    return str(module)
+
+
+_DTYPES = {d.short: d for d in (float32, float64)}
+CONV_OPT_LEVEL = 3
+"""The direct convolutions' index arithmetic and accumulator allocas need the full
+pipeline (unlike the GEMM's explicit code)."""
+
+
+def _conv_job(key: tuple) -> CompileJob:
+    return CompileJob(_routines_jit(), f"{conv_direct.routine_symbol(key)}:{key}:"
+                      f"{generator_version()}", lambda: convolution_module_text(key),
+                      CONV_OPT_LEVEL)
+
+
 def routine_jobs(kernels) -> list[tuple]:
-    """Compile jobs (`jit.precompile`) of the GEMMs the kernels call that this process
-    has not loaded: for each dtype, its variants and its micro-kernels."""
+    """Compile jobs (`jit.precompile`) of the routines the kernels call that this process
+    has not loaded: for each dtype, the GEMM variants and micro-kernels; each distinct
+    direct convolution."""
     dtypes = sorted({dtype for dtype, _, _ in routines_needed(kernels)} - _LOADED)
-    return [job for dtype in dtypes for job in (gemm_job(dtype), kernels_job(dtype))]
+    return [job for dtype in dtypes for job in (gemm_job(dtype), kernels_job(dtype))] + \
+        [_conv_job(key) for key in convolutions_needed(kernels) if key not in _CONVS]
+
+
+_CONVS: set = set()
 
 
 def publish_routines(kernels) -> None:
-    """Make every GEMM variant the kernels call available to the linker (a program
-    loaded from the disk cache calls them without being rendered)."""
+    """Make every routine the kernels call available to the linker (a program loaded
+    from the disk cache calls them without being rendered)."""
     for variant in routines_needed(kernels):
         gemm_symbol(*variant)
+    for key in convolutions_needed(kernels):
+        if key in _CONVS:
+            continue
+        with _LOCK:
+            job = _conv_job(key)
+            _load(job)
+            name = conv_direct.routine_symbol(key)
+            llvm.add_symbol(name, job.jit.address(name))
+            _CONVS.add(key)
