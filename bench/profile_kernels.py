@@ -37,7 +37,7 @@ def main():
     exe.profile_cycles[:] = 0
     for _ in range(args.runs):
         exe.run(data, variables)
-    print(profile_report(exe, args.runs))
+    print(profile_report(exe, args.runs, batch))
 
 
 def _workload(name, batch):
