@@ -218,27 +218,48 @@ class KernelEmitter:
         The MR·vectors accumulators are allocas that SROA turns into registers; the k loop
         body is `vectors` loads of B, MR broadcasts of A and MR·vectors fmas. Kernels
         narrower than NR serve the last columns of C, so a ragged N wastes at most W - 1
-        columns of work instead of NR - 1. A full tile is stored with plain vector
-        stores; a partial one (mr < MR or nr < vectors·W) with masked ones.
+        columns of work instead of NR - 1; likewise a panel of fewer rows than MR takes
+        the shortest tile of SHORT_TILES that covers them. A full tile is stored with
+        plain vector stores; a partial one (mr or nr short of the tile) with masked ones.
         """
         cfg = self.cfg
         fn, b = self.internal(suffix, self.kernel_type(self.dtype).args)
         ap, bp, kc, c, ldc, mr, nr, beta, alpha, ldbk, a_row, a_depth = fn.args
         for arg in (ap, bp, c):
             arg.add_attribute("noalias")
-        width = vectors * cfg.width
         slots = [[b.alloca(self.vec) for _ in range(vectors)] for _ in range(cfg.mr)]
+        tiles = sorted({rows for rows in self.SHORT_TILES if rows < cfg.mr} | {cfg.mr})
+        blocks = {rows: fn.append_basic_block(f"rows{rows}") for rows in tiles}
+        switch = b.switch(mr, blocks[cfg.mr])
+        for count in range(1, cfg.mr):
+            switch.add_case(ir.Constant(I64, count),
+                            blocks[next(rows for rows in tiles if rows >= count)])
+        for rows, block in blocks.items():
+            b.position_at_end(block)
+            self.emit_tile(b, fn.args, slots[:rows], vectors)
+            b.ret_void()
+        return fn
+
+    SHORT_TILES = (1, 2, 4)
+    """Tiles of fewer rows than MR, for a panel of fewer rows (a batch of one, the last
+    rows of M): an 8-row tile for one row of A did eight times the row's work."""
+
+    def emit_tile(self, b, args, slots, vectors) -> None:
+        """The k loop and the stores of a tile of len(slots) rows."""
+        cfg = self.cfg
+        ap, bp, kc, c, ldc, mr, nr, beta, alpha, ldbk, a_row, a_depth = args
+        width = vectors * cfg.width
         for row in slots:
             for slot in row:
                 b.store(ir.Constant(self.vec, None), slot)
         if self.PREFETCH_C:
-            self.prefetch_tile(b, c, ldc, width)
+            self.prefetch_tile(b, c, ldc, width, len(slots))
         with b.loop(c64(0), kc, name="k") as k:
             brow = b.at(bp, b.mul(k, ldbk))
             bvecs = [b.load_vec(b.at(brow, c64(v * cfg.width)), self.vec, self.esize)
                      for v in range(vectors)]
             arow = b.at(ap, b.mul(k, a_depth))
-            for r in range(cfg.mr):
+            for r in range(len(slots)):
                 a = b.splat(b.load(b.at(arow, b.mul(c64(r), a_row))), self.vec)
                 for v in range(vectors):
                     acc = b.load(slots[r][v])
@@ -247,7 +268,8 @@ class KernelEmitter:
         for row in slots:
             for slot in row:
                 b.store(b.fmul(b.load(slot), scale), slot)
-        full = b.and_(b.icmp_signed("==", mr, c64(cfg.mr)), b.icmp_signed("==", nr, c64(width)))
+        full = b.and_(b.icmp_signed("==", mr, c64(len(slots))),
+                      b.icmp_signed("==", nr, c64(width)))
         accumulate = b.fcmp_ordered("!=", beta, self.zero)    # beta 0: C is never read
         scale_c = b.splat(beta, self.vec)
         with b.if_else(full) as (then, otherwise):
@@ -263,16 +285,14 @@ class KernelEmitter:
                         self.store_tile(b, slots, c, ldc, scale_c, mr, nr)
                     with store:
                         self.store_tile(b, slots, c, ldc, None, mr, nr)
-        b.ret_void()
-        return fn
 
-    def prefetch_tile(self, b, c, ldc, width):
+    def prefetch_tile(self, b, c, ldc, width, rows):
         """Ask for the C tile's cache lines now; they are read and written after the k
         loop, by which time they have arrived instead of stalling the stores."""
         prefetch = get_function(self.module, "llvm.prefetch.p0",
                                 ir.FunctionType(ir.VoidType(), [I8P, I32, I32, I32]))
         line = 64 // self.esize
-        for r in range(self.cfg.mr):
+        for r in range(rows):
             row = b.at(c, b.mul(c64(r), ldc))
             for offset in range(0, width, line):
                 address = b.bitcast(b.at(row, c64(offset)), I8P)
