@@ -25,6 +25,7 @@ _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 class GradientRecord:
     """Norms per variable name at each recorded step (steps count from 1)."""
 
+    loss: str = ""                  # the name of the loss differentiated
     steps: list[int] = field(default_factory=list)
     grad_norms: dict[str, list[float]] = field(default_factory=dict)
     weight_norms: dict[str, list[float]] = field(default_factory=dict)

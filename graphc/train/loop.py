@@ -104,6 +104,7 @@ def fit(sess, train_op: Node, loss: Node, inputs, train_data, val_data=None, epo
         raise ValueError(f"fit: record_gradients must be >= 0, got {record_gradients}")
     if record_gradients:
         names, norms = norm_fetches(loss)
+        history.gradients.loss = loss.name
         recorded_step = sess.make_callable(fetches + norms, feed_list)
 
     for epoch in range(1, epochs + 1):

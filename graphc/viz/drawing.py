@@ -144,11 +144,16 @@ def _hubs(view: v.View) -> set[v.Item]:
 def render(target, path, **options) -> Path:
     """Draw `target` (anything `to_dot` takes, or a Digraph already made) to `path`.
 
-    The format comes from the extension: .svg, .png, .pdf, or .dot/.gv for DOT text.
+    The format comes from the extension: .svg, .png, .pdf, .dot/.gv for DOT text, or
+    .html for an interactive page (html.py; it also takes `history=` for the gradient
+    flow over training).
     The file is written whole or not at all. Raises RenderError, naming the fix, when
     no installed renderer writes that format.
     """
     path = Path(path)
+    if path.suffix.lower() == ".html":
+        from .html import render_html
+        return render_html(target, path, **options)
     fmt = format_for(path)
     if isinstance(target, graphviz.Digraph | graphviz.Graph | graphviz.Source):
         if options:

@@ -104,20 +104,39 @@ def render_gradient_flow(loss: Node, wrt=None, feed_dict=None, session=None,
     for x, g, w_value in zip(wrt, grads, values[2]):
         g_value = next(grad_values) if g is not None else None
         stats[x.name] = measure(x.name, g_value, w_value, thresholds)
-    view = v.build_view([loss] + present + list(wrt), collapse_depth, show_backward,
-                        max_items=max_items)
-    dot = _draw(view, loss, wrt, grads, stats, float(values[0]), thresholds, rankdir, title)
+    view = flow_view(loss, wrt, grads, collapse_depth, show_backward, max_items)
+    dot = draw_flow(view, loss, wrt, grads, stats, float(values[0]), thresholds, rankdir,
+                    title)
     if path is not None:
         render(dot, path)
     return dot, stats
 
 
+def flow_view(loss: Node, wrt: list[Node], grads: list[Node | None],
+              collapse_depth=v.AUTO, show_backward: bool = False,
+              max_items: int = FLOW_MAX_ITEMS) -> v.View:
+    """What the gradient-flow picture draws: the loss, each tensor and its gradient."""
+    present = [g for g in grads if g is not None]
+    return v.build_view([loss] + present + list(wrt), collapse_depth, show_backward,
+                        max_items=max_items)
+
+
+def flow_gradients(loss: Node, wrt=None) -> tuple[list[Node], list[Node | None]]:
+    """(the tensors measured, their gradient nodes), built once per (loss, wrt)."""
+    wrt = _resolve_wrt(loss.graph, wrt)
+    return wrt, _gradients(loss, wrt)
+
+
 def measure(name: str, grad, weight, thresholds: Thresholds = Thresholds()) -> GradNorm:
     """Norms, ratio and verdict for one tensor (grad None: no gradient reaches it)."""
-    w_norm = _norm(weight)
-    if grad is None:
+    return from_norms(name, None if grad is None else _norm(grad), _norm(weight), thresholds)
+
+
+def from_norms(name: str, g_norm: float | None, w_norm: float,
+               thresholds: Thresholds = Thresholds()) -> GradNorm:
+    """Ratio and verdict from the two norms (g_norm None: no gradient reaches it)."""
+    if g_norm is None:
         return GradNorm(name, None, w_norm, None, NO_GRADIENT)
-    g_norm = _norm(grad)
     ratio = g_norm / w_norm if w_norm > 0 else None
     return GradNorm(name, g_norm, w_norm, ratio, classify(g_norm, ratio, thresholds))
 
@@ -189,13 +208,15 @@ def _number(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3g}"
 
 
-def _edge_label(stat: GradNorm) -> str:
+def edge_label(stat: GradNorm) -> str:
+    """The gradient edge's label: the ratio, or the norm when there is no ratio."""
     if stat.ratio is None:
         return f"‖g‖ {_number(stat.grad_norm)}"
     return f"ratio {_number(stat.ratio)}"
 
 
-def _annotation(stat: GradNorm) -> list[str]:
+def annotation(stat: GradNorm) -> list[str]:
+    """The lines a measured tensor's box gets."""
     if stat.status == NO_GRADIENT:
         return ["no gradient reaches it"]
     lines = [f"‖g‖ = {_number(stat.grad_norm)}", f"‖g‖/‖w‖ = {_number(stat.ratio)}"]
@@ -204,12 +225,14 @@ def _annotation(stat: GradNorm) -> list[str]:
     return lines
 
 
-def _draw(view, loss, wrt, grads, stats, loss_value, thresholds, rankdir, title):
+def draw_flow(view, loss, wrt, grads, stats, loss_value, thresholds=Thresholds(),
+              rankdir="TB", title=None):
+    """The gradient-flow picture of `view` annotated with `stats` ({name: GradNorm})."""
     lines: dict[Node, list[str]] = {loss: [f"= {loss_value:.4g}"]}
     attrs: dict[Node, dict] = {}
     for x, g in zip(wrt, grads):
         stat = stats[x.name]
-        lines[x] = _annotation(stat)
+        lines[x] = annotation(stat)
         if stat.status == NO_GRADIENT:
             continue
         colour = scale_colour(scale_position(stat, thresholds))
@@ -229,7 +252,7 @@ def _draw(view, loss, wrt, grads, stats, loss_value, thresholds, rankdir, title)
         # below its variable, beside its layer; drawn pointing at the variable
         dot.edge(view.item_of[x].key, view.item_of[g].key, dir="back",
                  color=colour, fontcolor=colour, penwidth=f"{1.5 + 3 * pos:.1f}",
-                 xlabel=_edge_label(stat), style="bold")
+                 xlabel=edge_label(stat), style="bold")
     dot.node("legend", label=_legend(stats, thresholds), shape="plaintext", margin="0")
     return dot
 
