@@ -114,8 +114,8 @@ def mlp10(out: Path, fmt: str) -> list[Path]:
         with gc.name_scope("sgd"):
             updates = [gc.assign_sub(w, 0.01 * gw) for w, gw in zip(params, grads)]
         train = gc.group(*updates, name="train")
-    title = (f"10-layer MLP train step: {len(g.nodes)} nodes; backward scopes collapsed to "
-             "one box per differentiated op")
+    title = (f"10-layer MLP train step: {len(g.nodes)} nodes; the backward pass framed by "
+             "the layer each op differentiates")
     return [gc.viz.render([loss, train], out / f"mlp10_train_step.{fmt}", legend=True,
                           title=title)]
 

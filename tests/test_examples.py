@@ -37,4 +37,4 @@ def test_the_pictures_in_docs_are_compact():
     for path in pictures:
         with image.open(path) as picture:
             assert picture.mode == "P", f"{path.name} is {picture.mode}, not a palette image"
-    assert sum(path.stat().st_size for path in pictures) < 2_000_000
+    assert sum(path.stat().st_size for path in pictures) < 1_200_000     # 976 KB now
