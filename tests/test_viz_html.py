@@ -95,3 +95,15 @@ def test_bad_requests_are_refused_clearly(tmp_path):
     with pytest.raises(TypeError, match="every level"):
         gc.viz.render(m.loss, tmp_path / "x.html", collapse_depth=1)
     assert not list(tmp_path.iterdir())
+
+
+def test_graphc_render_writes_a_page(tmp_path, monkeypatch):
+    from graphc.cli import main
+    script = tmp_path / "model.py"
+    script.write_text("import graphc as gc\n"
+                      "x = gc.placeholder(gc.float32, (None, 2), name='x')\n"
+                      "out = gc.nn.relu(x, name='out')\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["render", "model.py:out", "--out", "out.html"]) == 0
+    data = page_data(tmp_path / "out.html")
+    assert any(i["title"] == "out" for i in data["pictures"][0]["items"].values())

@@ -30,7 +30,8 @@ def add_parser(sub) -> None:
                    help="e.g. model.py:train_graph or mypkg.models:build")
     p.add_argument("--out", required=True, metavar="FILE",
                    help="picture to write; the extension picks the format "
-                        "(.svg .png .pdf, or .dot/.gv for DOT text)")
+                        "(.svg .png .pdf, .dot/.gv for DOT text, .html for an "
+                        "interactive page)")
     p.add_argument("--collapse-depth", default="auto", type=_depth, metavar="N",
                    help="draw name scopes deeper than N as one box (auto, none, or N >= 0)")
     p.add_argument("--no-backward", action="store_true",
@@ -57,9 +58,11 @@ def run(args) -> int:
     from .drawing import render
     try:
         target = load_target(args.target)
-        path = render(target, args.out, collapse_depth=args.collapse_depth,
-                      show_backward=not args.no_backward, rankdir=args.rankdir,
-                      legend=args.legend, title=args.title)
+        options = dict(show_backward=not args.no_backward, rankdir=args.rankdir,
+                       legend=args.legend, title=args.title)
+        if not args.out.lower().endswith(".html"):      # a page holds every level
+            options["collapse_depth"] = args.collapse_depth
+        path = render(target, args.out, **options)
     except (GraphcError, ValueError, TypeError, ImportError, OSError) as err:
         print(f"graphc render: error: {err}", file=sys.stderr)
         return 1
