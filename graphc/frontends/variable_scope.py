@@ -18,10 +18,10 @@ import numpy as np
 from ..ir import Node, as_dtype, float32, get_default_graph
 from ..ir.types import normalize_shape
 from ..ops.state import Variable
+from ..ops.weighted_losses import REGULARIZATION_LOSSES
 from .initializers import glorot_uniform
 
 AUTO_REUSE = "auto_reuse"
-REGULARIZATION_LOSSES = "regularization_losses"
 
 
 @dataclass

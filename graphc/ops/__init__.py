@@ -18,8 +18,8 @@ from .array_composites import boolean_mask, gather_nd, reverse, stack, unstack
 from .random import ndtri, random_normal, random_uniform, truncated_normal
 from .linalg import matmul
 from .losses import (apply_regularization, elastic_net_regularizer, l1_loss, l1_regularizer,
-                     l2_loss, l2_regularizer, mean_squared_error, multiclass_hinge_loss,
-                     sparse_softmax_cross_entropy)
+                     l2_loss, l2_regularizer, multiclass_hinge_loss)
+from .weighted_losses import mean_squared_error, sparse_softmax_cross_entropy
 from .nn_extra import (batch_normalization, bias_add, dropout, maxout, moments,
                        stateless_dropout)
 from .pool import avg_pool2d, max_pool2d

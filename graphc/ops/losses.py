@@ -1,12 +1,12 @@
-"""Losses and regularisers built from primitive ops (autodiff differentiates them)."""
+"""Losses and regularisers built from primitive ops (autodiff differentiates them); TF1's
+weighted tf.losses family is in weighted_losses.py."""
 from __future__ import annotations
 
 from ..ir import Node, get_default_graph
-from .base import as_tensor, as_tensors_like
+from .base import as_tensor
 from .elementwise import abs, relu, square
-from .reduce import reduce_mean, reduce_sum
+from .reduce import reduce_sum
 from .indexing import one_hot
-from .softmax import sparse_softmax_cross_entropy_with_logits
 
 WEIGHTS = "weights"  # collection of tensors that regularizers apply to by default
 
@@ -18,17 +18,6 @@ def multiclass_hinge_loss(labels, logits, margin=1.0, name=None) -> Node:
     correct = reduce_sum(logits * target, -1, keepdims=True)
     margins = relu(logits - correct + margin) * (1 - target)
     return reduce_sum(margins, -1, name=name or "hinge_loss")
-
-
-def mean_squared_error(labels, predictions, name=None) -> Node:
-    labels, predictions = as_tensors_like(labels, predictions)
-    return reduce_mean(square(predictions - labels), name=name or "mean_squared_error")
-
-
-def sparse_softmax_cross_entropy(labels, logits, name=None) -> Node:
-    """Mean over the batch of the per-example cross-entropy (tf.losses' default reduction)."""
-    per_example = sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    return reduce_mean(per_example, name=name or "cross_entropy")
 
 
 def l2_loss(t, name=None) -> Node:
