@@ -1,6 +1,8 @@
 """What is particular to the LLVM backend and the CPU target's lowering: its stages in
 `inspect`, the direct convolutions' choice, the same bits whatever the thread count,
 GEMMs that update a variable in place. (The backend-neutral matrix: test_backends.py.)"""
+import re
+
 import numpy as np
 import pytest
 
@@ -113,3 +115,24 @@ def test_momentum_velocity_is_one_gemm_call_and_matches_the_interpreter(graph, r
         np.testing.assert_allclose(fast.variable_value(v), ref.variable_value(v), rtol=1e-5,
                                    atol=1e-6, err_msg=v.name)
 
+
+
+def test_kernels_with_the_same_code_share_one_function(graph):
+    """Two layers that differ only in their buffers compile one kernel function, called
+    once for each with its own buffers: both results still come out right."""
+    rng = np.random.default_rng(6)
+    x1 = gc.placeholder(gc.float32, (None, 40), name="x1")
+    x2 = gc.placeholder(gc.float32, (None, 40), name="x2")
+    y1 = gc.tanh(x1) * 2.0 + 1.0
+    y2 = gc.tanh(x2) * 2.0 + 1.0
+    y3 = gc.tanh(x2) * 3.0 + 1.0                       # another constant: other code
+    feed = {x1: rng.standard_normal((5, 40)), x2: rng.standard_normal((5, 40))}
+    sess = gc.Session(graph, backend="llvm")
+    seen = sess.inspect([y1, y2, y3], feed)
+    defined = re.findall(r'define internal void @"?(kernel\d+)"?\(', seen["LLVM IR"])
+    assert len(defined) == 2, defined
+    got = sess.run([y1, y2, y3], feed)
+    want = gc.Session(graph, backend="numpy").run([y1, y2, y3], feed)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(got[0], got[1])

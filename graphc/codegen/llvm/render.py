@@ -9,6 +9,8 @@ the table — a whole train step is one native call.
 """
 from __future__ import annotations
 
+import re
+
 import llvmlite.ir as ir
 
 from ...ir import DType, bool_, float32, float64, int32, int64
@@ -479,27 +481,54 @@ def program_modules(kernels: list[Kernel], table_slots: dict[str, int], template
     just that part is rendered (a compile worker builds the module it compiles)."""
     wanted = range(parts) if only is None else [only]
     modules = {i: ir.Module(name=f"graphc_part{i}") for i in wanted}
+    same = same_code(kernels)
+    unique = [k for k in kernels if same[k.name] is k]
     load = [0] * parts
     home = {}
-    weight = {k.name: _weight(k) for k in kernels}
-    for k in sorted(kernels, key=lambda k: -weight[k.name]):
+    weight = {k.name: _weight(k) for k in unique}
+    for k in sorted(unique, key=lambda k: -weight[k.name]):
         part = min(range(parts), key=load.__getitem__)
         home[k.name] = part
         load[part] += weight[k.name]
     entry_module = modules.get(parts - 1)
-    functions = []
-    for k in kernels:
+    defined = {}
+    for k in unique:
         if home[k.name] in modules:
             fn = kernel_function(modules[home[k.name]], k, templates, tasks=tasks)
             if home[k.name] != parts - 1:
                 fn.linkage = "external"
         if entry_module is not None and home[k.name] != parts - 1:
             fn = ir.Function(entry_module, kernel_signature(k), k.name)   # a declaration
-        functions.append(fn if entry_module is not None else None)
+        defined[k.name] = fn if entry_module is not None else None
     if entry_module is not None:
+        functions = [defined[same[k.name].name] for k in kernels]
         _entry_function(entry_module, kernels, functions, table_slots, entry, profile_slot,
                         stop_slot)
     return [modules[i] for i in wanted]
+
+
+def same_code(kernels: list[Kernel]) -> dict[str, Kernel]:
+    """For each kernel, the first kernel whose code is the same but for the buffers it is
+    given (a ResNet's seven batch norms: one function, called seven times with their own
+    buffers), so each distinct kernel is compiled once."""
+    first: dict[str, Kernel] = {}
+    out = {}
+    for k in kernels:
+        out[k.name] = first.setdefault(_code_key(k), k)
+    return out
+
+
+def _code_key(kernel: Kernel) -> str:
+    """The kernel's text with its name and its buffers' names replaced by their places
+    (its buffers' types, sizes and `distinct` flags stay in the text)."""
+    places = {p.name: f"%{i}" for i, p in enumerate(kernel.params)}
+    names = sorted(places, key=len, reverse=True)
+    text = str(kernel).replace(kernel.name, "%kernel", 1)
+    flags = "".join("d" if p.distinct else "-" for p in kernel.params)
+    if not names:
+        return flags + text
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, names)) + r")\b")
+    return flags + pattern.sub(lambda m: places[m.group(1)], text)
 
 
 def _weight(kernel: Kernel) -> int:
