@@ -213,14 +213,15 @@ class LLVMObjects(ExportTarget):
         from ..codegen.llvm.parallel import runtime_ir
         from ..codegen.llvm.render import program_module
         from ..codegen.llvm.templates import (TEMPLATES, convolution_module_text,
-                                              convolutions_needed, routines_needed)
+                                              native_routines)
         texts = [runtime_ir()]
         kernels = [k for p in model.programs for k in p.lowered.kernels]
-        for dtype in sorted({d for d, _, _ in routines_needed(kernels)}):
+        needed = native_routines(kernels)
+        for dtype in sorted({d for d, _, _ in needed.gemms}):
             module = ir.Module(name=f"gemm_{dtype}")
             define_gemm_family(module, dtype, gemm_config(dtype, bits, fma))
             texts.append(str(module))
-        texts += [convolution_module_text(key) for key in convolutions_needed(kernels)]
+        texts += [convolution_module_text(key) for key in needed.convolutions]
         for i, p in enumerate(model.programs):
             stop = p.slots["status"] if p.lowered.failures else None
             renamed = [replace(k, name=f"gx_p{i}_{k.name}") for k in p.lowered.kernels]

@@ -20,7 +20,7 @@ from ..base.cache import generator_version
 from .jit import JIT, CompileJob, assembly_of, compile_workers, precompile
 from .parallel import configured_threads, cycles_per_us, default_pool, install_runtime
 from .render import program_module, program_modules
-from .templates import TEMPLATES, publish_routines, routine_jobs
+from .templates import TEMPLATES, native_routines, publish_routines, routine_jobs
 from .thread_choice import ThreadChoice
 
 ENTRY = "graphc_program"
@@ -59,11 +59,12 @@ class LLVMExecutable(CompiledProgram):
         parts = [(f"{key}\n// part {i} of {self.parts}", functools.partial(self._part_ir, i))
                  for i in range(self.parts)]
         level = PROGRAM_OPT_LEVEL
+        needed = native_routines(lowered.kernels)
         precompile([CompileJob(self.jit, part_key, source, level) for part_key, source in parts] +
-                   routine_jobs(lowered.kernels),      # the longest jobs first
+                   routine_jobs(needed),      # the longest jobs first
                    meanwhile=functools.partial(self._start_runtime, parallel or profile,
                                                parallel))
-        publish_routines(lowered.kernels)   # the program links against them
+        publish_routines(needed)   # the program links against them
         for part_key, source in parts:           # the entry point's part comes last
             self.jit.add(source, level, key=part_key)
         self.from_cache = self.jit.last_from_cache
