@@ -10,7 +10,8 @@ from .ir import (DTypeError, FeedError, Graph, GraphcError, GraphMismatchError, 
                  TensorType, bool_, float32, float64, get_default_graph, int32, int64,
                  reset_default_graph)
 from .ir import Node as Tensor
-from .ops import (Variable, abs, add, add_n, argmax, argmin, assign, assign_add, assign_sub,
+from .ops import (Variable, abs, add, add_n, argmax, argmin, argsort, assign, assign_add,
+                  assign_sub,
                   boolean_mask, broadcast_to, cast, ceil, clip_by_global_norm, clip_by_norm,
                   clip_by_value, concat, constant, control_dependencies, cos, cumsum, div,
                   divide, equal, exp, expand_dims, expm1, fill, floor, floordiv, floormod,
@@ -23,8 +24,8 @@ from .ops import (Variable, abs, add, add_n, argmax, argmin, assign, assign_add,
                   random_uniform, range, rank, reciprocal, reduce_all, reduce_any,
                   reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod,
                   reduce_sum, reshape, reverse, round, rsqrt, shape, sigmoid, sign, sin, size,
-                  slice, split, sqrt, square, squeeze, stack, stop_gradient, sub, subtract,
-                  tanh, tile, trainable_variables, transpose, truediv, truncated_normal,
+                  slice, sort, split, sqrt, square, squeeze, stack, stop_gradient, sub, subtract,
+                  tanh, tile, top_k, trainable_variables, transpose, truediv, truncated_normal,
                   unstack, variables_initializer, where, zeros, zeros_like)
 from .ops import print_ as print  # noqa: A001 - TF1 spelling gc.print
 from .ir import ExecutionError, NumericsError

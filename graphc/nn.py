@@ -6,11 +6,12 @@ from .ops.elementwise import elu, leaky_relu, relu, sigmoid, softplus, tanh
 from .ops.losses import l2_loss, multiclass_hinge_loss
 from .ops.nn_extra import (batch_normalization, bias_add, dropout, maxout, moments,
                            stateless_dropout)
-from .ops.nn_tf1 import (avg_pool, conv1d, conv2d, embedding_lookup, in_top_k, l2_normalize,
-                         max_pool, sigmoid_cross_entropy_with_logits,
+from .ops.nn_tf1 import (avg_pool, conv1d, conv2d, conv2d_transpose, embedding_lookup,
+                         in_top_k, l2_normalize, max_pool, sigmoid_cross_entropy_with_logits,
                          softmax_cross_entropy_with_logits,
                          softmax_cross_entropy_with_logits_v2)
 from .ops.pool import avg_pool2d, max_pool2d
+from .ops.sorting import top_k
 from .ops.softmax import log_softmax, softmax, sparse_softmax_cross_entropy_with_logits
 
 __all__ = ["elu", "erf", "gelu", "leaky_relu", "log_softmax", "l2_loss",
@@ -20,5 +21,6 @@ __all__ = ["elu", "erf", "gelu", "leaky_relu", "log_softmax", "l2_loss",
            "softmax_cross_entropy_with_logits_v2", "embedding_lookup", "in_top_k",
            "l2_normalize",
            "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "conv1d", "conv2d",
-           "conv2d_backprop_filter", "conv2d_backprop_input", "dropout", "max_pool",
+           "conv2d_backprop_filter", "conv2d_backprop_input", "conv2d_transpose",
+           "top_k", "dropout", "max_pool",
            "max_pool2d", "maxout", "moments", "stateless_dropout"]

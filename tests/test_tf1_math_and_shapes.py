@@ -192,3 +192,34 @@ def test_clear_errors_where_a_size_is_needed(graph):
         gc.unstack(x)
     with pytest.raises(TypeError, match="bool tensor"):
         gc.reduce_any(x)
+
+
+SCORES = np.array([[0.3, -1.0, 2.5, 0.3, 7.0], [1.0, 1.0, 1.0, -2.0, 0.5],
+                   [4.0, 3.0, 2.0, 1.0, 0.0]])
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_sort_argsort_and_top_k_match_numpy(backend):
+    graph = gc.Graph()
+    with graph.as_default():
+        x = gc.placeholder(gc.float64, (None, 5), name="x")
+        values, indices = gc.top_k(x, 3)
+        fetches = [gc.sort(x), gc.sort(x, direction="DESCENDING"), gc.argsort(x),
+                   values, indices]
+    got = gc.Session(graph, backend=backend).run(fetches, {x: SCORES})
+    order = np.argsort(-SCORES, axis=1, kind="stable")        # ties: the first index first
+    np.testing.assert_array_equal(got[0], np.sort(SCORES, 1))
+    np.testing.assert_array_equal(got[1], -np.sort(-SCORES, 1))
+    np.testing.assert_array_equal(got[2], np.argsort(SCORES, 1, kind="stable"))
+    np.testing.assert_array_equal(got[3], np.take_along_axis(SCORES, order, 1)[:, :3])
+    np.testing.assert_array_equal(got[4], order[:, :3])
+
+
+def test_sort_and_top_k_gradients_match_finite_differences():
+    graph = gc.Graph()
+    with graph.as_default():
+        x = gc.placeholder(gc.float64, (3, 5), name="x")
+        y = gc.sort(x) * gc.range(1.0, 6.0, dtype=gc.float64) + gc.top_k(x, 2)[0][:, :1]
+    value = RNG.permutation(15).reshape(3, 5) * 0.3            # no ties
+    ((theoretical, numerical),) = gc.test.compute_gradient([x], y, {x: value})
+    np.testing.assert_allclose(theoretical, numerical, rtol=1e-7, atol=1e-8)

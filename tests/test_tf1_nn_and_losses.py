@@ -64,7 +64,8 @@ def _forward(z, p, y, b, img, seq):
                             xent),
         "sigmoid_xent": (gc.nn.sigmoid_cross_entropy_with_logits(labels=b, logits=z * 30.0),
                          _np_sigmoid_xent(Z * 30, B)),
-        "embedding": (gc.nn.embedding_lookup(z, gc.constant([[3, 0], [3, 1]])), Z[[[3, 0], [3, 1]]]),
+        "embedding": (gc.nn.embedding_lookup(z, gc.constant([[3, 0], [3, 1]])),
+                      Z[[[3, 0], [3, 1]]]),
         "embedding_shards": (gc.nn.embedding_lookup([z, z * 2.0], gc.constant([6, 1]),
                                                     partition_strategy="div"),
                              np.concatenate([Z, 2 * Z])[[6, 1]]),
@@ -231,3 +232,24 @@ def test_gelu_matches_its_definition_with_math_erf():
     want = [t * 0.5 * (1 + math.erf(t / math.sqrt(2))) for t in v]
     np.testing.assert_allclose(gc.Session(graph, backend="numpy").run(y, {x: v}), want,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_conv2d_transpose_is_the_adjoint_of_conv2d(backend):
+    """⟨conv2d(x, w), v⟩ = ⟨x, conv2d_transpose(v, w)⟩ for every x and v."""
+    graph = gc.Graph()
+    w = RNG.standard_normal((3, 3, 2, 4))
+    x, v = RNG.standard_normal((2, 6, 5, 2)), RNG.standard_normal((2, 3, 3, 4))
+    with graph.as_default():
+        xs = gc.placeholder(gc.float64, x.shape)
+        vs = gc.placeholder(gc.float64, v.shape)
+        forward = gc.nn.conv2d(xs, gc.constant(w), strides=2, padding="SAME")
+        back = gc.nn.conv2d_transpose(vs, gc.constant(w), x.shape, [1, 2, 2, 1], "SAME")
+        back_nchw = gc.nn.conv2d_transpose(gc.transpose(vs, (0, 3, 1, 2)), gc.constant(w),
+                                           (2, 2, 6, 5), [1, 1, 2, 2], "SAME",
+                                           data_format="NCHW")
+    y, xt, xt_nchw = gc.Session(graph, backend=backend).run([forward, back, back_nchw],
+                                                            {xs: x, vs: v})
+    assert xt.shape == x.shape
+    assert np.sum(y * v) == pytest.approx(np.sum(x * xt), rel=1e-12)
+    np.testing.assert_allclose(xt_nchw, xt.transpose(0, 3, 1, 2), rtol=1e-13)

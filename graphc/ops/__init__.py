@@ -15,6 +15,7 @@ from .composite_reduce import (cumsum, reduce_all, reduce_any, reduce_logsumexp,
                                reduce_prod)
 from .constructors import fill, ones, range, rank, shape, zeros
 from .array_composites import boolean_mask, gather_nd, reverse, stack, unstack
+from .sorting import argsort, sort, top_k
 from .random import ndtri, random_normal, random_uniform, truncated_normal
 from .linalg import matmul
 from .losses import (apply_regularization, elastic_net_regularizer, l1_loss, l1_regularizer,

@@ -1,20 +1,21 @@
 """TF1's gc.nn functions composed of primitives: dense-label and sigmoid cross-entropy,
 embedding_lookup, in_top_k, l2_normalize, the pooling and convolution spellings with
 data_format (NCHW runs as a transpose on each side of the NHWC op, which the simplifier
-cancels between layers) and conv1d (a conv2d over a height of 1).
+cancels between layers), conv1d (a conv2d over a height of 1) and conv2d_transpose
+(conv2d_backprop_input, its output's shape from a broadcast zero it never reads).
 """
 from __future__ import annotations
 
 from ..ir import Node, ShapeError
 from .base import as_tensor, as_tensors_like
-from .conv import conv2d as _conv2d
+from .conv import conv2d as _conv2d, conv2d_backprop_input
 from .elementwise import abs, cast, exp, less, log1p, maximum, relu, rsqrt, square
 from .indexing import gather, one_hot
 from .pool import avg_pool2d, max_pool2d
 from .reduce import reduce_sum
-from .shape import concat, expand_dims, squeeze, transpose
+from .shape import broadcast_to, concat, expand_dims, squeeze, transpose
 from .softmax import log_softmax
-from .state import identity, stop_gradient
+from .state import constant, identity, stop_gradient
 
 TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 
@@ -141,3 +142,17 @@ def _hw(value, data_format):
     if data_format == "NCHW" and isinstance(value, list | tuple) and len(value) == 4:
         return tuple(value[2:])
     return value
+
+
+def conv2d_transpose(value, filter, output_shape, strides, padding="SAME",  # noqa: A002
+                     data_format="NHWC", name=None) -> Node:
+    """The gradient of conv2d with respect to its input, as an op (TF1's; filters are
+    [h, w, output channels, input channels]; output_shape fully known)."""
+    output_shape = tuple(int(d) for d in output_shape)
+    if data_format == "NCHW":
+        output_shape = tuple(output_shape[i] for i in TO_NHWC)
+    strides = _hw(strides, data_format)
+    like = broadcast_to(constant(0.0, as_tensor(value).dtype), output_shape)
+    return _in_nhwc(lambda v, n: conv2d_backprop_input(like, filter, v, strides, padding,
+                                                       name=n),
+                    value, data_format, name or "conv2d_transpose")
