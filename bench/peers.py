@@ -22,6 +22,8 @@ def jax_available():
 CONVS = {"lenet5": ((2, True), (0, True)),
          "cifar-vgg": ((1, False), (1, True), (1, False), (1, True), (1, True))}
 CHANNELS_LAST = ("lenet5", "cifar-vgg", "cifar-resnet")
+ADAM = ("mlp-wide", "cifar-resnet")
+"""Workloads trained with Adam (the others: SGD with momentum 0.9)."""
 """Workloads with convolutions: PyTorch runs them in NCHW and in channels_last order."""
 """Each workload's convolutions: (padding, followed by a 2x2 max pool)."""
 
@@ -70,7 +72,8 @@ def torch_step(name, params, data, compiled=False, threads=2, device="cpu",
             for i in range(0, len(rest) - 2, 2):
                 h = F.relu(h @ rest[i] + rest[i + 1])
             return F.cross_entropy(h @ rest[-2] + rest[-1], labels)
-        opt = torch.optim.SGD(ps, lr=0.01, momentum=0.9)
+        opt = torch.optim.Adam(ps, lr=1e-3, eps=1e-8) if name in ADAM else \
+            torch.optim.SGD(ps, lr=0.01, momentum=0.9)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -116,8 +119,8 @@ def _torch_resnet(torch, F, ps, data, channels_last):
 
 # -- JAX ---------------------------------------------------------------------------------
 def jax_step(name, params, data):
-    """None for a workload without a JAX version (the ResNet-style net)."""
-    if name == "cifar-resnet":
+    """None for a workload without a JAX version (those trained with Adam)."""
+    if name in ADAM:
         return None
     import jax
     import jax.numpy as jnp

@@ -68,6 +68,23 @@ def deep_mlp(depth=12, width=64, lr=1e-3, seed=0) -> TrainStep:
         return TrainStep(g, x, y, loss, train_op, logits)
 
 
+def mlp_wide(lr=1e-3, seed=0) -> TrainStep:
+    """784-1024-1024-10 with biases and ReLU, mean sparse softmax CE, Adam (epsilon
+    1e-8): the GEMM-bound workload."""
+    g = Graph()
+    with g.as_default():
+        x = placeholder(float32, (None, 784), name="x")
+        y = placeholder(int32, (None,), name="y")
+        h = layers.dense(x, 1024, activation=nn.relu, seed=seed)
+        h = layers.dense(h, 1024, activation=nn.relu, seed=seed + 1)
+        logits = layers.dense(h, 10, seed=seed + 2)
+        loss = reduce_mean(nn.sparse_softmax_cross_entropy_with_logits(labels=y,
+                                                                       logits=logits),
+                           name="loss")
+        train_op = train.AdamOptimizer(lr, epsilon=1e-8).minimize(loss)
+        return TrainStep(g, x, y, loss, train_op, logits)
+
+
 def lenet5(lr=0.01, momentum=0.9, seed=0) -> TrainStep:
     """LeNet-5 on NHWC 28x28x1: conv 6@5x5 pad 2 + bias, ReLU, maxpool 2/2, conv 16@5x5
     + bias, ReLU, maxpool 2/2, 400 → 120 → 84 → 10 with ReLUs; SGD momentum 0.9."""

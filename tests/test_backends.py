@@ -213,7 +213,8 @@ def test_sums_over_leading_axes_match_the_interpreter(graph, dtype, shape, axes,
 @pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize("dtype", [gc.float32, gc.float64])
 @pytest.mark.parametrize("shape,axes", [((5, 7, 6, 4), (0, 1, 2)), ((300, 3), (0,)),
-                                        ((2, 1), (0,)), ((129, 2, 16), (0, 1))])
+                                        ((2, 1), (0,)), ((129, 2, 16), (0, 1)),
+                                        ((37, 1000), (0,))])
 def test_sums_of_computed_values_over_leading_axes_match_the_interpreter(graph, dtype, shape,
                                                                          axes, backend):
     """Batch norm's statistics and gradient sums: a value computed in the kernel summed

@@ -204,7 +204,7 @@ def lower_column_sum(anchor, vb, names: Names, period: int, workspace: str,
 
 COLUMN_CHUNKS = 32         # fixed (not the thread count): the same sums on every machine
 COLUMN_SLOTS = 4           # partial rows per chunk, taken in turn: independent additions
-COLUMN_MOST = 256          # kept columns (one partial row of them stays in L1)
+COLUMN_MOST = 1024         # kept columns (a chunk's partial rows, 16 KiB, stay in L1)
 
 
 def column_reduce_applies(anchor) -> bool:

@@ -5,8 +5,6 @@ on the calling thread alone, whichever has been faster lately.
 """
 from __future__ import annotations
 
-import math
-
 import ctypes
 import functools
 import time
@@ -122,10 +120,10 @@ class LLVMExecutable(CompiledProgram):
         choice.record(pooled, time.perf_counter() - start)
 
 
-def profile_report(exe: LLVMExecutable, runs: int, batch: int | None = None) -> str:
-    """Per-kernel share of the time, from an executable compiled with profile=True; with
-    the batch size, each GEMM's and convolution's GFLOP/s and every other kernel's GB/s
-    (the bytes of the buffers it reads and writes, each once)."""
+def profile_report(exe: LLVMExecutable, runs: int, rate=None) -> str:
+    """Per-kernel share of the time, from an executable compiled with profile=True;
+    `rate(fused_kernel, microseconds)` adds a column (bench/profile_kernels.py: GFLOP/s
+    or GB/s)."""
     total = max(int(exe.profile_cycles.sum()), 1)
     graph = exe.program.annotations["kernels"]
     lines = []
@@ -133,37 +131,7 @@ def profile_report(exe: LLVMExecutable, runs: int, batch: int | None = None) -> 
     for i in order:
         k = graph.kernels[i]
         us = exe.profile_cycles[i] / cycles_per_us() / runs
-        rate = ""
-        if batch is not None and us > 0:
-            flops = kernel_flops(k, batch)
-            rate = f"{flops / us / 1e3:6.1f} GFLOP/s " if flops else \
-                f"{kernel_bytes(k, batch) / us / 1e3:6.1f} GB/s     "
-        lines.append(f"{us:9.1f} us {100 * exe.profile_cycles[i] / total:5.1f}%  {rate}"
+        extra = rate(k, us) if rate is not None and us > 0 else ""
+        lines.append(f"{us:9.1f} us {100 * exe.profile_cycles[i] / total:5.1f}%  {extra}"
                      f"kernel {i} {k.kind:<12} -> {', '.join(r.name for r in k.roots)}")
     return "\n".join(lines)
-
-
-def _elements(node, batch: int) -> int:
-    return math.prod(d if isinstance(d, int) else batch for d in node.shape)
-
-
-def kernel_flops(k, batch: int) -> int:
-    """2·(multiply-adds) of a kernel's GEMM or convolution (0 for the others)."""
-    a = k.anchor
-    if a is None:
-        return 0
-    if a.op.name == "matmul":
-        x = a.inputs[0]
-        inner = x.shape[-2] if a.attrs.get("transpose_a") else x.shape[-1]
-        return 2 * _elements(a, batch) * (inner if isinstance(inner, int) else batch)
-    if a.op.name.startswith("conv2d"):
-        kh, kw, cin, cout = a.inputs[1].shape
-        out = a.inputs[2] if a.op.name != "conv2d" else a       # dY: the output positions
-        return 2 * _elements(out, batch) * kh * kw * cin
-    return 0
-
-
-def kernel_bytes(k, batch: int) -> int:
-    """Bytes of the buffers a kernel reads and the values it writes, each once."""
-    nodes = {n.id: n for n in tuple(k.inputs) + tuple(k.roots)}
-    return sum(_elements(n, batch) * n.dtype.itemsize for n in nodes.values())
