@@ -74,6 +74,56 @@ def test_restore_into_a_new_graph_by_name_continues_training_identically(tmp_pat
                                sess.run(t["loss"], {t["x"]: data}), rtol=1e-6)
 
 
+def _noisy_model():
+    """Dropout and a random_normal input noise: a step's numbers depend on the streams."""
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float64, (8, 4), name="x")
+        noisy = x + gc.random_normal((8, 4), stddev=0.5, dtype=gc.float64, seed=3)
+        h = gc.nn.dropout(gc.layers.dense(noisy, 6, activation=gc.nn.relu, seed=1), rate=0.5)
+        loss = gc.reduce_mean(gc.square(gc.layers.dense(h, 1, seed=2)))
+        train = gc.train.GradientDescentOptimizer(0.1).minimize(loss)
+    return g, x, train
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_a_restored_run_draws_what_an_uninterrupted_one_would(tmp_path, backend):
+    data = np.random.default_rng(4).standard_normal((8, 4))
+
+    def steps(sess, x, train, n):
+        for _ in range(n):
+            sess.run(train, {x: data})
+        return _values(sess)
+
+    g, x, train = _noisy_model()
+    sess = gc.Session(g, backend=backend)
+    steps(sess, x, train, 3)
+    gc.train.Saver().save(sess, tmp_path / "model.ckpt", global_step=3)
+    uninterrupted = steps(sess, x, train, 3)
+
+    g2, x2, train2 = _noisy_model()                   # a new process would build this
+    fresh = gc.Session(g2, backend=backend)
+    gc.train.Saver().restore(fresh, gc.train.latest_checkpoint(tmp_path))
+    resumed = steps(fresh, x2, train2, 3)
+    for name, value in uninterrupted.items():
+        np.testing.assert_array_equal(resumed[name], value, err_msg=name)
+
+    g3, x3, train3 = _noisy_model()          # variables alone: the streams start again
+    partial = gc.Session(g3, backend=backend)
+    gc.train.Saver(gc.global_variables(g3)).restore(partial, tmp_path / "model.ckpt-3")
+    restarted = steps(partial, x3, train3, 3)
+    assert not np.allclose(restarted["dense/kernel"], uninterrupted["dense/kernel"])
+
+
+def test_malformed_random_streams_are_refused(tmp_path):
+    g, x, train = _noisy_model()
+    sess = gc.Session(g, backend="numpy")
+    arrays = {v.name: sess.variable_value(v) for v in gc.global_variables(g)}
+    path = ckpt.write_checkpoint(tmp_path / "bad.ckpt", arrays, {"random_streams": [1]})
+    with pytest.raises(ckpt.CheckpointError, match="random_streams"):
+        gc.train.Saver().restore(sess, path)
+
+
 def test_partial_restore_for_transfer_learning(tmp_path):
     g, t, data, sess = _trained()
     path = gc.train.Saver().save(sess, tmp_path / "model.ckpt")

@@ -2,6 +2,7 @@
 from ..ir.node import OPERATORS
 from .base import apply, as_tensor
 from .debug import print_
+from .collective import allreduce
 from .clip import clip_by_global_norm, clip_by_norm, clip_by_value, global_norm
 from .conv import conv2d, conv2d_backprop_filter, conv2d_backprop_input
 from .elementwise import (abs, add, add_n, cast, ceil, cos, div, divide, elu, equal, exp,
@@ -13,7 +14,7 @@ from .elementwise import (abs, add, add_n, cast, ceil, cos, div, divide, elu, eq
                           zeros_like)
 from .composite_reduce import (cumsum, reduce_all, reduce_any, reduce_logsumexp,
                                reduce_prod)
-from .constructors import fill, ones, range, rank, shape, zeros
+from .constructors import fill, ones, range, rank, shape, size, zeros
 from .array_composites import boolean_mask, gather_nd, reverse, stack, unstack
 from .sorting import argsort, sort, top_k
 from .random import ndtri, random_normal, random_uniform, truncated_normal
@@ -24,7 +25,7 @@ from .weighted_losses import mean_squared_error, sparse_softmax_cross_entropy
 from .nn_extra import (batch_normalization, bias_add, dropout, maxout, moments,
                        stateless_dropout)
 from .pool import avg_pool2d, max_pool2d
-from .reduce import argmax, argmin, reduce_max, reduce_mean, reduce_min, reduce_sum, size
+from .reduce import argmax, argmin, reduce_max, reduce_mean, reduce_min, reduce_sum
 from .indexing import gather, getitem, one_hot, pad, slice
 from .shape import (broadcast_like, broadcast_to, concat, expand_dims, reshape, reshape_like,
                     split, squeeze, sum_like, tile, transpose)

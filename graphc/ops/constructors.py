@@ -1,4 +1,5 @@
-"""Tensors made from shapes and numbers (TF1's shape, rank, range, zeros, ones, fill).
+"""Tensors made from shapes and numbers (TF1's shape, size, rank, range, zeros, ones,
+fill).
 
 `shape` is an op, because a dimension may be known only at run time (the batch); the
 rest are constants, or a broadcast of a tensor value, since their shapes are given as
@@ -11,6 +12,7 @@ import numpy as np
 from ..ir import Fusion, Node, OpDef, TensorType, as_dtype, float32, int32, register
 from ..ir.errors import dtype_error
 from .base import apply, as_tensor
+from .reduce import size as _count
 from .shape import broadcast_to
 from .state import constant
 
@@ -52,6 +54,11 @@ register(Shape())
 def shape(input, out_type=int32, name=None) -> Node:  # noqa: A002 - TF1 names
     """The shape of `input` at run time, as a 1-D tensor (int32 by default, as TF1)."""
     return apply("shape", [as_tensor(input)], name=name, dtype=as_dtype(out_type))
+
+
+def size(input, name=None, out_type=int32) -> Node:  # noqa: A002 - TF1 names
+    """The number of elements of `input` at run time (int32 by default, as TF1)."""
+    return _count(input, None, out_type, name=name)
 
 
 def rank(input, name=None) -> Node:  # noqa: A002 - TF1 names

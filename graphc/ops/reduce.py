@@ -216,5 +216,7 @@ register(Size())
 
 
 def size(x, axis=None, dtype=int64, name=None) -> Node:
+    """The element count over `axis` (all); int64 for internal counts (a mean's
+    gradient). TF1's gc.size, int32 by default, is in constructors.py."""
     axes = axis if axis is None or isinstance(axis, int) else tuple(axis)
     return apply("size", [as_tensor(x)], name=name, axes=axes, dtype=as_dtype(dtype))

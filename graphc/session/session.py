@@ -94,6 +94,24 @@ class Session:
             self._check_open()
             self._variables[var] = value.copy()
 
+    # -- random streams -------------------------------------------------------------------
+    def random_streams(self) -> dict[str, int]:
+        """How many draws each stateful random stream (dropout, the random ops) has made:
+        with the variables, the state a checkpoint keeps so a restored run draws what an
+        uninterrupted one would."""
+        with self._run_lock:
+            return dict(self._rng_counters)
+
+    def set_random_streams(self, counts: dict[str, int]) -> None:
+        """Set every stream's draw count (a stream not named starts again from 0)."""
+        counts = {str(k): int(v) for k, v in counts.items()}
+        if any(v < 0 for v in counts.values()):
+            raise ValueError(f"random stream counts must not be negative: {counts}")
+        with self._run_lock:
+            self._check_open()
+            self._rng_counters.clear()
+            self._rng_counters.update(counts)
+
     # -- running --------------------------------------------------------------------------
     def run(self, fetches, feed_dict=None):
         """Compute `fetches` (a tensor, a name, or nested lists/tuples/dicts of them)."""

@@ -1,4 +1,5 @@
-"""Checkpoints: variables (optimizer slots and global_step included) saved by name.
+"""Checkpoints: variables (optimizer slots and global_step included) saved by name, and
+the session's random streams' draw counts (dropout, random ops) in the header's meta.
 
 File format, version 1 (all integers little-endian):
 
@@ -308,6 +309,12 @@ class Saver:
     Each save records itself in the folder's "checkpoint" state file (read by
     `latest_checkpoint`); as in TF1 a Saver keeps its `max_to_keep` newest saves
     (5; None or 0 keeps all) and deletes its older ones (never files it did not write).
+
+    A Saver of every variable (var_list=None) also saves how many draws each random
+    stream of the session has made (dropout masks, random ops) and restores those
+    counts, so a restored run draws the numbers an uninterrupted one would. A Saver of
+    a subset leaves the streams alone: restoring part of one model into another must
+    not move the other's streams.
     """
 
     def __init__(self, var_list=None, max_to_keep=5):
@@ -340,7 +347,10 @@ class Saver:
             step = sess.run(global_step) if isinstance(global_step, Node) else global_step
             path = f"{path}-{int(step)}"
         arrays = {name: _value(sess, var) for name, var in self._resolve(sess).items()}
-        write_checkpoint(path, arrays, {"graphc_checkpoint": FORMAT_VERSION})
+        meta = {"graphc_checkpoint": FORMAT_VERSION}
+        if self._var_list is None:
+            meta[RANDOM_STREAMS] = sess.random_streams()
+        write_checkpoint(path, arrays, meta)
         if write_state:
             self._record(path, latest_filename)
         return path
@@ -360,7 +370,7 @@ class Saver:
     def restore(self, sess, path) -> list[str]:
         """Set each variable to its saved value, matched by name; every variable must be
         in the file with the same shape and dtype. Returns the names restored."""
-        arrays, _ = read_checkpoint(path)
+        arrays, meta = read_checkpoint(path)
         targets = self._resolve(sess)
         missing = [name for name in targets if name not in arrays]
         if missing:
@@ -374,9 +384,26 @@ class Saver:
                 raise CheckpointError(
                     f"checkpoint '{path}': '{name}' is {value.dtype}{list(value.shape)} but "
                     f"variable '{var.name}' is {var.dtype.name}{list(var.shape)}")
+        streams = _random_streams(path, meta) if self._var_list is None else None
         for name, var in targets.items():
             sess.set_variable_value(var, arrays[name])
+        if streams is not None:
+            sess.set_random_streams(streams)
         return list(targets)
+
+
+RANDOM_STREAMS = "random_streams"
+
+
+def _random_streams(path: str, meta: dict) -> dict[str, int] | None:
+    """The saved draw count of each random stream (None in a file saved without them)."""
+    streams = meta.get(RANDOM_STREAMS)
+    if streams is None:
+        return None
+    if not isinstance(streams, dict) or not all(_count(v) for v in streams.values()):
+        raise CheckpointError(f"checkpoint '{path}' has a malformed header: "
+                              f"'{RANDOM_STREAMS}' is not a map of names to draw counts")
+    return streams
 
 
 def _check_variable(var) -> Node:
