@@ -16,6 +16,7 @@ LAYERS = [
     {"lower"},
     {"codegen"},
     {"session", "export"},
+    {"distributed"},
     {"frontends", "nn", "losses", "data"},
     {"init", "layers", "train", "viz", "test"},
     {"models", "examples_support"},

@@ -1,0 +1,11 @@
+"""`gc.distributed`: data-parallel training over MPI (Horovod's model on TF1).
+
+Start N processes with an MPI launcher (`mpiexec -n 2 python train.py`); each calls
+`init()`, builds the same graph, wraps its optimizer in `DistributedOptimizer` (the
+gradients are averaged across ranks by `allreduce` nodes, inside the compiled step),
+calls `broadcast_variables(sess)` so every rank starts from rank 0's weights, and trains
+on its own shard of the data. Without a launcher it is one process, unchanged."""
+from ..ops.collective import allreduce
+from .world import DistributedError, init, is_root, launched_by_mpi, rank, size
+
+__all__ = ["DistributedError", "allreduce", "init", "is_root", "launched_by_mpi", "rank", "size"]
