@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import distributed as dist
 from . import layers, nn, train
 from .ir import Graph, Node, float32, int32
 from .ops import control_dependencies, placeholder, reduce_mean
@@ -31,14 +32,18 @@ class TrainStep:
                 self.y: rng.integers(0, self.logits.shape[-1], n).astype(np.int32)}
 
 
-def _classifier_step(graph, x, y, logits, lr, momentum) -> TrainStep:
+def _classifier_step(graph, x, y, logits, lr, momentum, distributed=False) -> TrainStep:
+    """distributed: gradients averaged over the MPI ranks (gc.distributed)."""
     loss = reduce_mean(nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits),
                        name="loss")
-    train_op = train.MomentumOptimizer(lr, momentum=momentum).minimize(loss)
+    optimizer = train.MomentumOptimizer(lr, momentum=momentum)
+    if distributed:
+        optimizer = dist.DistributedOptimizer(optimizer)
+    train_op = optimizer.minimize(loss)
     return TrainStep(graph, x, y, loss, train_op, logits)
 
 
-def mlp(lr=0.01, momentum=0.9, seed=0) -> TrainStep:
+def mlp(lr=0.01, momentum=0.9, seed=0, distributed=False) -> TrainStep:
     """784-256-256-10 with biases and ReLU, mean sparse softmax CE, SGD momentum 0.9."""
     g = Graph()
     with g.as_default():
@@ -47,7 +52,7 @@ def mlp(lr=0.01, momentum=0.9, seed=0) -> TrainStep:
         h = layers.dense(x, 256, activation=nn.relu, seed=seed)
         h = layers.dense(h, 256, activation=nn.relu, seed=seed + 1)
         logits = layers.dense(h, 10, seed=seed + 2)
-        return _classifier_step(g, x, y, logits, lr, momentum)
+        return _classifier_step(g, x, y, logits, lr, momentum, distributed)
 
 
 def deep_mlp(depth=12, width=64, lr=1e-3, seed=0) -> TrainStep:
@@ -85,7 +90,7 @@ def mlp_wide(lr=1e-3, seed=0) -> TrainStep:
         return TrainStep(g, x, y, loss, train_op, logits)
 
 
-def lenet5(lr=0.01, momentum=0.9, seed=0) -> TrainStep:
+def lenet5(lr=0.01, momentum=0.9, seed=0, distributed=False) -> TrainStep:
     """LeNet-5 on NHWC 28x28x1: conv 6@5x5 pad 2 + bias, ReLU, maxpool 2/2, conv 16@5x5
     + bias, ReLU, maxpool 2/2, 400 → 120 → 84 → 10 with ReLUs; SGD momentum 0.9."""
     g = Graph()
@@ -100,7 +105,7 @@ def lenet5(lr=0.01, momentum=0.9, seed=0) -> TrainStep:
         h = layers.dense(h, 120, activation=nn.relu, seed=seed + 2)
         h = layers.dense(h, 84, activation=nn.relu, seed=seed + 3)
         logits = layers.dense(h, 10, seed=seed + 4)
-        return _classifier_step(g, x, y, logits, lr, momentum)
+        return _classifier_step(g, x, y, logits, lr, momentum, distributed)
 
 
 def cifar_vgg(lr=0.01, momentum=0.9, seed=0) -> TrainStep:

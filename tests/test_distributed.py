@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.ir.printer import format_graph
 
 NO_MPI4PY = "import sys; sys.modules['mpi4py'] = None\n"
 
@@ -43,3 +44,21 @@ def test_allreduce_in_one_process_is_the_identity(backend):
     value = np.arange(6, dtype=np.float32).reshape(2, 3)
     with gc.Session(graph=g, backend=backend) as sess:
         np.testing.assert_array_equal(sess.run(y, {x: value}), value * 2)
+
+
+def test_distributed_optimizer_averages_each_gradient_before_the_update():
+    step = gc.models.mlp(distributed=True)
+    reduced = [n for n in step.graph.nodes if n.op.name == "allreduce"]
+    assert len(reduced) == len(gc.trainable_variables(step.graph))
+    assert all(n.inputs[0].grad_of is not None for n in reduced)
+    text = format_graph(step.graph.nodes)
+    assert "= allreduce(%gradients/" in text
+
+
+def test_broadcast_in_one_process_changes_nothing():
+    step = gc.models.mlp()
+    with gc.Session(graph=step.graph) as sess:
+        before = [sess.variable_value(v) for v in gc.global_variables(step.graph)]
+        gc.distributed.broadcast_variables(sess)
+        after = [sess.variable_value(v) for v in gc.global_variables(step.graph)]
+    assert all((a == b).all() for a, b in zip(before, after))

@@ -6,6 +6,8 @@ gradients are averaged across ranks by `allreduce` nodes, inside the compiled st
 calls `broadcast_variables(sess)` so every rank starts from rank 0's weights, and trains
 on its own shard of the data. Without a launcher it is one process, unchanged."""
 from ..ops.collective import allreduce
+from .broadcast import broadcast_variables
+from .optimizer import DistributedOptimizer
 from .world import DistributedError, init, is_root, launched_by_mpi, rank, size
 
-__all__ = ["DistributedError", "allreduce", "init", "is_root", "launched_by_mpi", "rank", "size"]
+__all__ = ["DistributedError", "DistributedOptimizer", "allreduce", "broadcast_variables", "init", "is_root", "launched_by_mpi", "rank", "size"]
