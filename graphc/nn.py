@@ -2,6 +2,7 @@
 with TF1's names and spellings."""
 from .ops.activations import erf, gelu, relu6, selu, silu, softsign, swish
 from .ops.conv import conv2d_backprop_filter, conv2d_backprop_input
+from .ops.depthwise import depthwise_conv2d, depthwise_conv2d_native, separable_conv2d
 from .ops.elementwise import elu, leaky_relu, relu, sigmoid, softplus, tanh
 from .ops.losses import l2_loss, multiclass_hinge_loss
 from .ops.nn_extra import (batch_normalization, bias_add, dropout, maxout, moments,
@@ -22,5 +23,6 @@ __all__ = ["elu", "erf", "gelu", "leaky_relu", "log_softmax", "l2_loss",
            "l2_normalize",
            "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "conv1d", "conv2d",
            "conv2d_backprop_filter", "conv2d_backprop_input", "conv2d_transpose",
+           "depthwise_conv2d", "depthwise_conv2d_native", "separable_conv2d",
            "top_k", "dropout", "max_pool",
            "max_pool2d", "maxout", "moments", "stateless_dropout"]

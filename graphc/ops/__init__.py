@@ -20,6 +20,7 @@ from .array_composites import boolean_mask, gather_nd, reverse, stack, unstack
 from .sorting import argsort, sort, top_k
 from .random import ndtri, random_normal, random_uniform, truncated_normal
 from .linalg import matmul
+from .einsum import einsum
 from .losses import (apply_regularization, elastic_net_regularizer, l1_loss, l1_regularizer,
                      l2_loss, l2_regularizer, multiclass_hinge_loss)
 from .weighted_losses import mean_squared_error, sparse_softmax_cross_entropy

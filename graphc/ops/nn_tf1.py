@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..ir import Node, ShapeError
 from .base import as_tensor, as_tensors_like
 from .conv import conv2d as _conv2d, conv2d_backprop_input
+from .data_format import TO_NHWC, in_nhwc, spatial
 from .elementwise import abs, cast, exp, less, log1p, maximum, relu, rsqrt, square
 from .indexing import gather, one_hot
 from .pool import avg_pool2d, max_pool2d
@@ -16,8 +17,6 @@ from .reduce import reduce_sum
 from .shape import broadcast_to, concat, expand_dims, squeeze, transpose
 from .softmax import log_softmax
 from .state import constant, identity, stop_gradient
-
-TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 
 
 def softmax_cross_entropy_with_logits_v2(labels=None, logits=None, axis=-1, name=None) -> Node:
@@ -82,26 +81,17 @@ def l2_normalize(x, axis=None, epsilon=1e-12, name=None) -> Node:
     return identity(x * rsqrt(maximum(norm_sq, epsilon)), name=name or "l2_normalize")
 
 
-def _in_nhwc(fn, x, data_format, name):
-    """fn applied to NHWC x; an NCHW x is transposed in and the result back."""
-    if data_format == "NHWC":
-        return fn(as_tensor(x), name)
-    if data_format != "NCHW":
-        raise ValueError(f"data_format must be 'NHWC' or 'NCHW', got {data_format!r}")
-    return transpose(fn(transpose(as_tensor(x), TO_NHWC), None), TO_NCHW, name=name)
-
-
 def max_pool(value, ksize, strides, padding, data_format="NHWC", name=None) -> Node:
     """TF1's tf.nn.max_pool: ksize and strides an int, (h, w) or (1, h, w, 1)."""
-    ksize, strides = _hw(ksize, data_format), _hw(strides, data_format)
-    return _in_nhwc(lambda x, n: max_pool2d(x, ksize, strides, padding, name=n), value,
+    ksize, strides = spatial(ksize, data_format), spatial(strides, data_format)
+    return in_nhwc(lambda x, n: max_pool2d(x, ksize, strides, padding, name=n), value,
                     data_format, name)
 
 
 def avg_pool(value, ksize, strides, padding, data_format="NHWC", name=None) -> Node:
     """TF1's tf.nn.avg_pool (padding excluded from each window's count, as TF1)."""
-    ksize, strides = _hw(ksize, data_format), _hw(strides, data_format)
-    return _in_nhwc(lambda x, n: avg_pool2d(x, ksize, strides, padding, name=n), value,
+    ksize, strides = spatial(ksize, data_format), spatial(strides, data_format)
+    return in_nhwc(lambda x, n: avg_pool2d(x, ksize, strides, padding, name=n), value,
                     data_format, name)
 
 
@@ -110,8 +100,8 @@ def conv2d(input, filters=None, strides=1, padding="VALID", dilations=1,  # noqa
     """conv2d (ops/conv.py) with TF1's data_format= and filter= spellings: HWIO filters,
     NHWC or NCHW input and output."""
     w = filters if filter is None else filter
-    strides, dilations = _hw(strides, data_format), _hw(dilations, data_format)
-    return _in_nhwc(lambda x, n: _conv2d(x, w, strides, padding, dilations, strict, name=n),
+    strides, dilations = spatial(strides, data_format), spatial(dilations, data_format)
+    return in_nhwc(lambda x, n: _conv2d(x, w, strides, padding, dilations, strict, name=n),
                     input, data_format, name)
 
 
@@ -137,13 +127,6 @@ def _pair(padding):
     return (padding, padding) if isinstance(padding, int) else tuple(padding)
 
 
-def _hw(value, data_format):
-    """An NCHW (1, 1, h, w) window or stride as (h, w); anything else as given."""
-    if data_format == "NCHW" and isinstance(value, list | tuple) and len(value) == 4:
-        return tuple(value[2:])
-    return value
-
-
 def conv2d_transpose(value, filter, output_shape, strides, padding="SAME",  # noqa: A002
                      data_format="NHWC", name=None) -> Node:
     """The gradient of conv2d with respect to its input, as an op (TF1's; filters are
@@ -151,8 +134,8 @@ def conv2d_transpose(value, filter, output_shape, strides, padding="SAME",  # no
     output_shape = tuple(int(d) for d in output_shape)
     if data_format == "NCHW":
         output_shape = tuple(output_shape[i] for i in TO_NHWC)
-    strides = _hw(strides, data_format)
+    strides = spatial(strides, data_format)
     like = broadcast_to(constant(0.0, as_tensor(value).dtype), output_shape)
-    return _in_nhwc(lambda v, n: conv2d_backprop_input(like, filter, v, strides, padding,
+    return in_nhwc(lambda v, n: conv2d_backprop_input(like, filter, v, strides, padding,
                                                        name=n),
                     value, data_format, name or "conv2d_transpose")
