@@ -33,7 +33,7 @@ def _run_two_ranks(*args) -> subprocess.CompletedProcess:
                           cwd=ROOT)
 
 
-@pytest.mark.parametrize("backend", ["numpy"])
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
 @pytest.mark.parametrize("model", ["mlp", "lenet5"])
 def test_two_ranks_train_like_one_process_on_the_whole_batch(model, backend):
     done = _run_two_ranks(model, backend, "equal")
@@ -41,15 +41,24 @@ def test_two_ranks_train_like_one_process_on_the_whole_batch(model, backend):
     assert done.stdout.strip() == "OK"
 
 
-def test_a_rank_that_raises_ends_the_run_with_its_error():
-    done = _run_two_ranks("mlp", "numpy", "raise")     # a hang would time out
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_a_rank_that_raises_ends_the_run_with_its_error(backend):
+    done = _run_two_ranks("mlp", backend, "raise")     # a hang would time out
     assert done.returncode != 0
     assert "rank 1 fails on purpose" in done.stderr
     assert "rank 1 of 2 raised RuntimeError; aborting every rank" in done.stderr
 
 
-@pytest.mark.parametrize("backend", ["numpy"])
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
 def test_checkpoint_on_rank_0_restore_broadcast_and_continue(tmp_path, backend):
     done = _run_two_ranks("mlp", backend, "checkpoint", str(tmp_path))
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.strip() == "OK"
+
+
+@pytest.mark.parametrize("backend", ["c", "cuda-host"])
+def test_a_backend_without_mpi_refuses_the_allreduce_by_name(backend):
+    done = _run_two_ranks("mlp", backend, "refuse")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("LoweringError: op 'allreduce'")
+    assert f"on the {backend.split('-')[0]} backend" in done.stdout

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from ..ops.collective import set_world, world
 
 LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE",
                       "MPI_LOCALNRANKS", "HYDRA_CONTROL_FD")
 """Set by MPICH's and Open MPI's launchers (and PMIx-based ones such as Slurm's srun)."""
+
+ABORT_GRACE_S = 0.3
 
 
 class DistributedError(RuntimeError):
@@ -59,7 +62,8 @@ def is_root(root: int = 0) -> bool:
 
 
 def _abort_on_uncaught_exception(comm) -> None:
-    """Print the traceback, then MPI_Abort: the launcher ends the other ranks."""
+    """Print the traceback, then MPI_Abort: the launcher ends the other ranks (after a
+    moment in which it forwards what this rank printed; MPICH's drops it otherwise)."""
     previous = sys.excepthook
 
     def abort(kind, value, traceback):
@@ -67,5 +71,6 @@ def _abort_on_uncaught_exception(comm) -> None:
         sys.stderr.write(f"graphc.distributed: rank {comm.Get_rank()} of {comm.Get_size()} "
                          f"raised {kind.__name__}; aborting every rank\n")
         sys.stderr.flush()
+        time.sleep(ABORT_GRACE_S)
         comm.Abort(1)
     sys.excepthook = abort

@@ -5,7 +5,7 @@ from dataclasses import fields
 
 from .loopir import (Assign, Binary, Cast, Compare, Const, Declare, Kernel, Load, Local, Loop,
                      Select, Store, Unary, Var)
-from .routines import ConvShape, Routine
+from .routines import ConvShape, MpiHandles, Routine
 
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "floordiv": "//", "mod": "%",
             "eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
@@ -66,7 +66,7 @@ def format_routine(r: Routine) -> str:
         if v is None or isinstance(v, Loop):
             continue
         text = v if isinstance(v, str) else str(v) if isinstance(v, int | float | bool) else \
-            v.describe() if isinstance(v, ConvShape) else format_expr(v)
+            v.describe() if isinstance(v, ConvShape | MpiHandles) else format_expr(v)
         parts.append(f"{f.name}={text}")
     return f"{r.name}({', '.join(parts)})"
 

@@ -21,6 +21,7 @@ from .reductions import (column_reduce_applies, column_reduce_workspace, column_
 from .conv_gemm import (CONV_GEMM, conv_workspace_elements, lower_conv, lower_conv_implicit,
                         workspace_name)
 from .matmul import lower_matmul
+from .collective import lower_allreduce
 from .routines import ConvGemm, Print, expand_routines
 from .target import CPU, Target
 from .values import Checks, LoweringError, ValueBuilder
@@ -341,6 +342,8 @@ def _lower_template(k, anchor, vb, names, buffer_of, value_buffer, store_roots,
         body = WINDOW_TEMPLATES[lowering](anchor, vb, names, out)
     elif lowering == "print":
         body = _lower_print(anchor, vb, names, out, prints)
+    elif lowering == "allreduce":
+        body = lower_allreduce(anchor, vb, names, out, target)
     else:
         raise LoweringError(f"op '{anchor.op.name}' ({anchor.name}) has no compiled "
                             "implementation yet")

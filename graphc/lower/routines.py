@@ -9,6 +9,8 @@ expansion into plain loops, so a target that lacks one still runs the whole prog
     BlockSum         the period partial sums of a contiguous buffer (a column sum)
     Print            hand a value to the runtime's print function (no expansion: every
                      target calls the runtime)
+    Allreduce        sum a buffer over the MPI world in place (no expansion: a target
+                     calls MPI or refuses it)
 
 Every routine knows the buffers it reads and writes and its expression fields (so
 analyses such as `access.walk` need no special cases), expands into loop IR
@@ -25,6 +27,7 @@ import numpy as np
 
 from ..ir import DType
 from ..ir.symbolic import SymbolicDim, evaluate
+from ..ops.collective import MpiHandles, world
 from ..ops.debug import format_print
 from .loopir import (SIZES, Assign, Binary, Compare, Declare, Expr, Load, Local, Loop, Select,
                      Store, add, const, idx, linear_index, mul, row_major_strides)
@@ -518,7 +521,35 @@ class Print(Routine):
         print(format_print(node, shown), flush=True)
 
 
-ROUTINES = (Gemm, ConvDirect, ConvFilterDirect, ConvGemm, BlockSum, Print)
+@dataclass(eq=False)
+class Allreduce(Routine):
+    """MPI_Allreduce(MPI_IN_PLACE, target, count, ...): `target`'s first `count` elements
+    summed over every rank. `mpi` holds the MPI library's handles (ops/collective.py),
+    constants of the compiled code."""
+
+    name: ClassVar[str] = "allreduce_sum"
+    READS: ClassVar = ("target",)
+    WRITES: ClassVar = ("target",)
+
+    target: str
+    count: Expr
+    mpi: MpiHandles
+
+    def __post_init__(self):
+        self.count = _as_index(self.count)
+
+    def expressions(self) -> tuple[Expr, ...]:
+        return (self.count,)
+
+    def expand(self, dtype_of, names):
+        raise TypeError("allreduce_sum calls MPI: lowering refuses a target without it")
+
+    def run_numpy(self, buffers, value):
+        from mpi4py import MPI
+        world().Allreduce(MPI.IN_PLACE, buffers[self.target][: value(self.count)], op=MPI.SUM)
+
+
+ROUTINES = (Gemm, ConvDirect, ConvFilterDirect, ConvGemm, BlockSum, Print, Allreduce)
 
 
 def expand_routines(stmts: list, keep: Callable[[Routine], bool], dtype_of,

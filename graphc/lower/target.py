@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from ..ir import DType
 from .access import loop_work
 from .loopir import Loop
-from .routines import BlockSum, ConvDirect, ConvFilterDirect, ConvGemm, Gemm, Print, Routine
+from .routines import (Allreduce, BlockSum, ConvDirect, ConvFilterDirect, ConvGemm, Gemm, Print,
+                       Routine)
 
 
 @dataclass(frozen=True)
@@ -72,11 +73,11 @@ class Target:
 
 
 CPU = Target("cpu", vector_bytes=64,
-             native=frozenset({Gemm, ConvDirect, ConvFilterDirect, BlockSum, Print}),
+             native=frozenset({Gemm, ConvDirect, ConvFilterDirect, BlockSum, Print, Allreduce}),
              tasks=TaskPolicy())
 """The LLVM backend on this machine: AVX-512-wide vectors (the direct convolutions keep
 a position's C_out channels in one: 16 in float32, 8 in float64), the native GEMM,
-direct convolutions and column sums, and the thread pool."""
+direct convolutions and column sums, MPI's allreduce, and the thread pool."""
 
 
 PORTABLE_C = Target("c", vector_bytes=64, native=frozenset({Print}), tasks=TaskPolicy())

@@ -6,6 +6,8 @@ The world is the communicator `gc.distributed.init()` hands to `set_world`; befo
 backend reduces through mpi4py; compiled code calls MPI itself (lower/program.py)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..ir import Fusion, Node, OpDef, register
@@ -27,6 +29,31 @@ def world():
 
 def world_size() -> int:
     return 1 if _world is None else _world.Get_size()
+
+
+@dataclass(frozen=True)
+class MpiHandles:
+    """What compiled code passes MPI_Allreduce: the datatype, MPI_SUM, the communicator
+    and MPI_IN_PLACE, as the integers this process's MPI library uses (handles are ints
+    in MPICH and pointers in Open MPI: `handle_bytes` says which width)."""
+    datatype: int
+    op: int
+    comm: int
+    in_place: int
+    handle_bytes: int
+
+    def describe(self) -> str:
+        return (f"mpi(datatype={self.datatype:#x}, op={self.op:#x}, comm={self.comm:#x}, "
+                f"in_place={self.in_place}, handle_bytes={self.handle_bytes})")
+
+
+def mpi_handles(dtype) -> MpiHandles:
+    """The world's handles for a sum of `dtype` values (read from mpi4py, never
+    spelled out: they differ between MPI implementations)."""
+    from mpi4py import MPI
+    datatype = {"float32": MPI.FLOAT, "float64": MPI.DOUBLE}[dtype.name]
+    return MpiHandles(MPI._handleof(datatype), MPI._handleof(MPI.SUM),
+                      MPI._handleof(_world), int(MPI.IN_PLACE), MPI._sizeof(MPI.Comm))
 
 
 class Allreduce(OpDef):

@@ -5,7 +5,8 @@ graphc model, checked against one process training on the concatenated batch.
 
 MODEL: mlp | lenet5; SCENARIO: equal (k steps), raise (rank 1 raises mid-training),
 checkpoint (k steps, rank 0 saves, a fresh session restores on rank 0, broadcasts and
-trains k more). Rank 0 prints "OK" when every check passed."""
+trains k more), refuse (BACKEND cannot call MPI: rank 0 prints the error). Rank 0 prints
+"OK" when every check passed."""
 import os
 import sys
 
@@ -81,6 +82,12 @@ def main(model, backend, scenario, directory=None):
     rounds = 2 if scenario == "checkpoint" else 1
     global_batches = batches(step, size, STEPS * rounds)
     sess = gc.Session(graph=step.graph, backend=backend)
+    if scenario == "refuse":
+        try:
+            sess.run(step.train_op, shard(global_batches[0], step, rank))
+        except Exception as err:           # noqa: BLE001 - the refusal, whatever its class
+            print(f"{type(err).__name__}: {err}" if rank == 0 else "", end="", flush=True)
+        return
     scramble(sess, step, rank)
     gc.distributed.broadcast_variables(sess)
     start = weights(sess, step)

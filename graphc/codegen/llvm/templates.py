@@ -16,12 +16,13 @@ import llvmlite.ir as ir
 
 from ...lower.access import walk
 from ...ir import float32, float64
-from ...lower.routines import BlockSum, ConvDirect, ConvFilterDirect, Gemm, Print
+from ...lower.routines import Allreduce, BlockSum, ConvDirect, ConvFilterDirect, Gemm, Print
 from .gemm import (EPILOGUE_TYPE, TRANSPOSES, define_gemm_family, define_micro_kernels,
                    gemm_name, gemm_type, host_config, micro_kernels_name)
 from ..base.cache import generator_version
 from .jit import JIT, CompileJob
 from . import conv_direct
+from .mpi import allreduce_native, link_mpi
 from .parallel import install_runtime
 from .render import value_type
 
@@ -202,7 +203,8 @@ def _counted_loop(em, name, count, initial, body) -> list:
 
 
 TEMPLATES = {Gemm: gemm_native, BlockSum: block_sum_native, ConvDirect: conv_direct.conv_native,
-             ConvFilterDirect: conv_direct.conv_native, Print: print_native}
+             ConvFilterDirect: conv_direct.conv_native, Print: print_native,
+             Allreduce: allreduce_native}
 """How each routine the CPU target implements (lower/target.py) is emitted; lowering has
 expanded every other one into loops."""
 
@@ -210,22 +212,25 @@ expanded every other one into loops."""
 @dataclass(frozen=True)
 class NativeRoutines:
     """What a program's kernels call natively: GEMM variants (dtype, trans_a, trans_b) and
-    distinct direct convolutions (conv_direct.routine_key), each listed once."""
+    distinct direct convolutions (conv_direct.routine_key), each listed once; whether it
+    calls MPI."""
     gemms: tuple
     convolutions: tuple
+    mpi: bool = False
 
 
 def native_routines(kernels) -> NativeRoutines:
     """One walk over the kernels (a ResNet's 200: a tenth of its start from the cache,
     when each list took a walk of its own)."""
     dtypes = {p.name: p.dtype for k in kernels for p in k.params}
-    gemms, convolutions = {}, {}
+    gemms, convolutions, mpi = {}, {}, False
     for item in walk([s for k in kernels for s in k.body]):
         if isinstance(item, Gemm) and dtypes[item.c].is_floating:
             gemms[(dtypes[item.c].short, item.trans_a, item.trans_b)] = None
         elif isinstance(item, (ConvDirect, ConvFilterDirect)):
             convolutions[conv_direct.routine_key(item, dtypes[item.x])] = None
-    return NativeRoutines(tuple(gemms), tuple(convolutions))
+        mpi = mpi or isinstance(item, Allreduce)
+    return NativeRoutines(tuple(gemms), tuple(convolutions), mpi)
 
 
 def convolution_module_text(key: tuple) -> str:
@@ -262,6 +267,8 @@ _CONVS: set = set()
 def publish_routines(needed: NativeRoutines) -> None:
     """Make every routine a program calls available to the linker (a program loaded
     from the disk cache calls them without being rendered)."""
+    if needed.mpi:
+        link_mpi()
     for variant in needed.gemms:
         gemm_symbol(*variant)
     for key in needed.convolutions:
