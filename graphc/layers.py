@@ -22,6 +22,7 @@ import numpy as np
 from .frontends import initializers as init
 from .ir import Node, ShapeError, float32, get_default_graph
 from .ir.types import format_shape
+from .ops import data_format as layout
 from .ops import nn_extra
 from .ops.base import as_tensor, normalize_axis
 from .ops.conv import conv2d as conv2d_op
@@ -121,30 +122,38 @@ def dense(inputs, units, activation=None, use_bias=True,
         return _record(graph, scope, "dense", y, made)
 
 
-def conv2d(inputs, filters, kernel_size, strides=1, padding="VALID", dilation_rate=1,
-           activation=None, use_bias=True, kernel_initializer=init.glorot_uniform,
-           bias_initializer=init.zeros, seed=None, strict=False, trainable=True,
-           name=None) -> Node:
-    """`filters` output channels from a kernel_size window over NHWC inputs (HWIO kernel).
+def conv2d(inputs, filters, kernel_size, strides=1, padding="VALID",
+           data_format="channels_last", dilation_rate=1, activation=None, use_bias=True,
+           kernel_initializer=init.glorot_uniform, bias_initializer=init.zeros, seed=None,
+           strict=False, trainable=True, name=None) -> Node:
+    """`filters` output channels from a kernel_size window (HWIO kernel), in TF1's
+    argument order.
 
-    strides, padding, dilation_rate and strict mean what they mean for `gc.nn.conv2d`.
+    strides, padding, dilation_rate and strict mean what they mean for `gc.nn.conv2d`;
+    data_format "channels_last" (NHWC) or "channels_first" (NCHW, through a transpose
+    on each side that the simplifier cancels between layers).
     """
     x = as_tensor(inputs)
-    channels = _known_dim(x, -1, "conv2d", "channel dimension")
+    channel_axis = layout.channel_axis(data_format)
+    channels = _known_dim(x, channel_axis, "conv2d", "channel dimension")
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
     graph = x.graph
     with graph.as_default(), graph.name_scope(name or "conv2d") as scope:
         kernel = _variable("kernel", kernel_initializer, (kh, kw, channels, int(filters)),
                            x.dtype, seed, trainable)
         graph.add_to_collection(WEIGHTS, kernel)
-        made = [kernel]
-        y = conv2d_op(x, kernel, strides, padding, dilation_rate, strict=strict, name="conv")
-        if use_bias:
-            bias = _variable("bias", bias_initializer, (int(filters),), x.dtype,
-                             _offset_seed(seed, 1), trainable)
-            made.append(bias)
-            y = nn_extra.bias_add(y, bias, name="bias_add")
-        y = _activate(y, activation)
+        bias = _variable("bias", bias_initializer, (int(filters),), x.dtype,
+                         _offset_seed(seed, 1), trainable) if use_bias else None
+        made = [kernel] if bias is None else [kernel, bias]
+
+        def conv(v, _):
+            """NHWC, activation included: an NCHW layer's transpose back then meets the
+            next layer's transpose in, and the simplifier cancels the pair."""
+            y = conv2d_op(v, kernel, strides, padding, dilation_rate, strict=strict,
+                          name="conv")
+            y = y if bias is None else nn_extra.bias_add(y, bias, name="bias_add")
+            return _activate(y, activation)
+        y = layout.in_nhwc(conv, x, data_format, None)
         return _record(graph, scope, "conv2d", y, made)
 
 
@@ -244,25 +253,31 @@ def _base(node: Node) -> str:
 
 
 # -- layers without variables -------------------------------------------------------------
-def max_pool2d(inputs, pool_size, strides=None, padding="VALID", strict=False,
-               name=None) -> Node:
-    """Max pooling (strides default to pool_size); see `gc.nn.max_pool2d`."""
-    return _pool(max_pool2d_op, "max_pool2d", inputs, pool_size, strides, padding, strict,
-                 name)
+def max_pool2d(inputs, pool_size, strides=None, padding="VALID",
+               data_format="channels_last", strict=False, name=None) -> Node:
+    """Max pooling (strides default to pool_size); see `gc.nn.max_pool2d`. data_format
+    as for `conv2d`. TF1's tf.layers.max_pooling2d."""
+    return _pool(max_pool2d_op, "max_pool2d", inputs, pool_size, strides, padding,
+                 data_format, strict, name)
 
 
-def avg_pool2d(inputs, pool_size, strides=None, padding="VALID", strict=False,
-               name=None) -> Node:
-    """Average pooling (strides default to pool_size); see `gc.nn.avg_pool2d`."""
-    return _pool(avg_pool2d_op, "avg_pool2d", inputs, pool_size, strides, padding, strict,
-                 name)
+def avg_pool2d(inputs, pool_size, strides=None, padding="VALID",
+               data_format="channels_last", strict=False, name=None) -> Node:
+    """Average pooling (strides default to pool_size); see `gc.nn.avg_pool2d`. data_format
+    as for `conv2d`. TF1's tf.layers.average_pooling2d."""
+    return _pool(avg_pool2d_op, "avg_pool2d", inputs, pool_size, strides, padding,
+                 data_format, strict, name)
 
 
-def _pool(op, kind, inputs, pool_size, strides, padding, strict, name):
+max_pooling2d, average_pooling2d = max_pool2d, avg_pool2d      # TF1's names
+
+
+def _pool(op, kind, inputs, pool_size, strides, padding, data_format, strict, name):
     x = as_tensor(inputs)
     graph = x.graph
     with graph.as_default(), graph.name_scope(name or kind) as scope:
-        y = op(x, pool_size, strides, padding, strict=strict, name="pool")
+        y = layout.in_nhwc(lambda v, _: op(v, pool_size, strides, padding, strict=strict,
+                                           name="pool"), x, data_format, None)
         return _record(graph, scope, kind, y, [])
 
 
@@ -346,6 +361,7 @@ def format_summary(graph=None) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["LAYERS", "LayerInfo", "UPDATE_OPS", "avg_pool2d", "batch_norm",
-           "batch_normalization", "conv2d", "count_params", "dense", "dropout", "flatten",
-           "format_summary", "max_pool2d", "summary", "variables"]
+__all__ = ["LAYERS", "LayerInfo", "UPDATE_OPS", "average_pooling2d", "avg_pool2d",
+           "batch_norm", "batch_normalization", "conv2d", "count_params", "dense", "dropout",
+           "flatten", "format_summary", "max_pool2d", "max_pooling2d", "summary",
+           "variables"]

@@ -376,6 +376,62 @@ def test_pooling_and_dropout_layers(graph):
     assert kinds == ["max_pool2d", "avg_pool2d", "dropout"]
 
 
+def _np_conv_same_3x3(x, k, b):
+    """NHWC 3x3 'SAME' convolution (stride 1) plus bias, written out in numpy."""
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    h, w = x.shape[1:3]
+    return sum(np.einsum("nhwc,co->nhwo", xp[:, a:a + h, c:c + w], k[a, c])
+               for a in range(3) for c in range(3)) + b
+
+
+def _channels_first_net(x, kernel, bias, pool):
+    h = gc.layers.conv2d(x, 4, 3, 1, "same", "channels_first", activation=gc.nn.relu,
+                         kernel_initializer=kernel, bias_initializer=bias)
+    return pool(h, 2, 2, "valid", "channels_first")
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_channels_first_conv_and_pool_layers_match_numpy(backend, rng):
+    x = rng.standard_normal((2, 3, 6, 6))                     # NCHW
+    kernel, bias = rng.standard_normal((3, 3, 3, 4)), rng.standard_normal(4)
+    graph = gc.Graph()
+    with graph.as_default():
+        xs = gc.placeholder(gc.float64, (None, 3, 6, 6))
+        maxed = _channels_first_net(xs, kernel, bias, gc.layers.max_pooling2d)
+        averaged = gc.layers.average_pooling2d(xs, 3, 1, data_format="channels_first")
+    assert gc.layers.variables("conv2d", graph=graph)[0].shape == (3, 3, 3, 4)   # HWIO
+    got_max, got_avg = gc.Session(graph, backend=backend).run([maxed, averaged], {xs: x})
+    conv = np.maximum(_np_conv_same_3x3(x.transpose(0, 2, 3, 1), kernel, bias), 0)
+    want_max = conv.reshape(2, 3, 2, 3, 2, 4).max(axis=(2, 4)).transpose(0, 3, 1, 2)
+    want_avg = np.array([[[[x[n, c, i:i + 3, j:j + 3].mean() for j in range(4)]
+                           for i in range(4)] for c in range(3)] for n in range(2)])
+    np.testing.assert_allclose(got_max, want_max, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got_avg, want_avg, rtol=1e-12, atol=1e-12)
+
+
+def test_channels_first_layers_transpose_once_in_and_once_out(graph, rng):
+    """Between two NCHW layers the transpose back and the next transpose in cancel."""
+    from graphc.passes import compile_program
+    x = gc.placeholder(gc.float32, (None, 3, 8, 8))
+    h = x
+    for _ in range(2):
+        h = _channels_first_net(h, gc.init.glorot_uniform, gc.init.zeros,
+                                gc.layers.max_pooling2d)
+    built = sum(1 for n in graph.nodes if n.op.name == "transpose")
+    program = compile_program([h], {x: np.zeros((2, 3, 8, 8), np.float32)}).program
+    assert built == 8
+    assert sum(1 for n in program.nodes if n.op.name == "transpose") == 2
+
+
+def test_channels_first_small_cnn_gradient_against_finite_differences(graph, rng):
+    x = gc.constant(rng.standard_normal((2, 2, 6, 6)))
+    h = gc.layers.conv2d(x, 3, 3, strides=2, padding="same", data_format="channels_first",
+                         activation=gc.tanh, seed=0)
+    h = gc.layers.avg_pool2d(h, 2, 1, data_format="channels_first")
+    loss = gc.reduce_sum(gc.square(gc.layers.dense(gc.layers.flatten(h), 2, seed=1)))
+    assert gc.test.gradient_inner_product_error(gc.trainable_variables(), loss, seed=4) < 1e-6
+
+
 def test_small_cnn_gradient_against_finite_differences(graph, rng):
     """Every layer kind together: conv (SAME, stride 2) + bias, tanh, max pool, batch norm,
     flatten, dense, cross-entropy; the inner-product check over all variables."""
