@@ -34,6 +34,10 @@ from .session import InteractiveSession, Session, get_default_session
 from .frontends.variable_scope import (AUTO_REUSE, VariableScope, get_variable,
                                        get_variable_scope, variable_scope)
 from .export import ExportError, WeightsError, export, load_exported
+from .frontends.tf1_initializers import (constant_initializer, glorot_normal_initializer,
+                                        glorot_uniform_initializer, ones_initializer,
+                                        random_normal_initializer, random_uniform_initializer,
+                                        truncated_normal_initializer, zeros_initializer)
 
 bool = bool_  # noqa: A001 - TF1 spelling gc.bool
 

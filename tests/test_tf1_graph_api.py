@@ -8,6 +8,43 @@ import graphc as gc
 from backends import ALL
 
 
+def test_tf1_initializer_objects_with_get_variable_and_layers(graph):
+    big = 200_000
+    made = {
+        "zeros": gc.get_variable("zeros", [2, 3], initializer=gc.zeros_initializer()),
+        "ones": gc.get_variable("ones", [2], gc.float64, initializer=gc.ones_initializer()),
+        "fill": gc.get_variable("fill", [3], initializer=gc.constant_initializer(2.5)),
+        "array": gc.get_variable("array", [2, 2], gc.float64,
+                                 initializer=gc.constant_initializer([1, 2, 3, 4])),
+        "normal": gc.get_variable("normal", [big], initializer=gc.random_normal_initializer(
+            1.0, 2.0, seed=1)),
+        "truncated": gc.get_variable("truncated", [big],
+                                     initializer=gc.truncated_normal_initializer(stddev=0.5,
+                                                                                 seed=2)),
+        "uniform": gc.get_variable("uniform", [big],
+                                   initializer=gc.random_uniform_initializer(-1, 3, seed=3)),
+        "glorot": gc.get_variable("glorot", [300, 500],
+                                  initializer=gc.glorot_uniform_initializer(seed=4)),
+    }
+    kernel = gc.layers.dense(gc.placeholder(gc.float32, (None, 2)), 3,
+                             kernel_initializer=gc.constant_initializer(0.25))
+    values = gc.Session(graph, backend="numpy").run(made)
+    np.testing.assert_array_equal(values["zeros"], np.zeros((2, 3), np.float32))
+    assert values["ones"].dtype == np.float64 and values["fill"].tolist() == [2.5] * 3
+    np.testing.assert_array_equal(values["array"], [[1, 2], [3, 4]])
+    assert abs(values["normal"].mean() - 1) < 0.03 and abs(values["normal"].std() - 2) < 0.03
+    t = values["truncated"]        # N(0, 0.5²) cut at ±1: std 0.5·0.8796
+    assert np.abs(t).max() <= 1.0 and abs(t.std() - 0.5 * 0.8796) < 0.005
+    u = values["uniform"]
+    assert -1 <= u.min() and u.max() < 3 and abs(u.mean() - 1) < 0.02
+    assert np.abs(values["glorot"]).max() <= np.sqrt(6 / 800)
+    np.testing.assert_array_equal(
+        gc.Session(graph, backend="numpy").run(gc.layers.variables(kernel)[0]),
+        np.full((2, 3), 0.25, np.float32))
+    with pytest.raises(ValueError, match="4 values for shape"):
+        gc.get_variable("bad", [3], initializer=gc.constant_initializer([1, 2, 3, 4]))
+
+
 def test_get_variable_names_creates_and_reuses_as_tf1(graph):
     with gc.variable_scope("layer1"):
         w = gc.get_variable("w", [3, 2], initializer=gc.init.ones)
