@@ -62,3 +62,13 @@ def test_broadcast_in_one_process_changes_nothing():
         gc.distributed.broadcast_variables(sess)
         after = [sess.variable_value(v) for v in gc.global_variables(step.graph)]
     assert all((a == b).all() for a, b in zip(before, after))
+
+
+def test_batches_shard_every_epoch_into_equal_disjoint_parts():
+    x = np.arange(11)
+    parts = [gc.data.BatchIterator(x, batch_size=2, seed=3, shard=(r, 2)) for r in range(2)]
+    seen = [np.concatenate(list(p)) for p in parts]
+    assert [len(p) for p in parts] == [3, 3] and [len(s) for s in seen] == [5, 5]
+    assert not set(seen[0]) & set(seen[1])
+    whole = np.concatenate(list(gc.data.BatchIterator(x, batch_size=2, seed=3)))
+    assert sorted(whole) == list(range(11))

@@ -62,3 +62,11 @@ def test_a_backend_without_mpi_refuses_the_allreduce_by_name(backend):
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("LoweringError: op 'allreduce'")
     assert f"on the {backend.split('-')[0]} backend" in done.stdout
+
+
+def test_fit_trains_each_rank_on_its_shard_and_only_rank_0_prints():
+    done = _run_two_ranks("mlp", "llvm", "fit")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "OK"
+    assert [line.split("  ")[0] for line in lines[:-1]] == ["epoch 1/2", "epoch 2/2"]

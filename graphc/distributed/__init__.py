@@ -7,7 +7,9 @@ calls `broadcast_variables(sess)` so every rank starts from rank 0's weights, an
 on its own shard of the data. Without a launcher it is one process, unchanged."""
 from ..ops.collective import allreduce
 from .broadcast import broadcast_variables
+from .metrics import average
 from .optimizer import DistributedOptimizer
 from .world import DistributedError, init, is_root, launched_by_mpi, rank, size
 
-__all__ = ["DistributedError", "DistributedOptimizer", "allreduce", "broadcast_variables", "init", "is_root", "launched_by_mpi", "rank", "size"]
+__all__ = ["DistributedError", "DistributedOptimizer", "allreduce", "average",
+           "broadcast_variables", "init", "is_root", "launched_by_mpi", "rank", "size"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import distributed
 from ..data.batching import BatchIterator
 from ..ir import Node, float32
 from ..ops import argmax, cast, equal, reduce_mean
@@ -87,12 +88,16 @@ def fit(sess, train_op: Node, loss: Node, inputs, train_data, val_data=None, epo
         that step (0: never). `History.plot_gradients` and `gc.viz.render(...,
         "flow.html", history=history)` show them.
     A loss that is NaN or infinite stops training at once; `History.stopped` says why.
+    Under gc.distributed each rank trains on its shard of `train_data`; the losses and
+    accuracies recorded are averages over the ranks, and only rank 0 prints and plots.
     """
     from tqdm.auto import tqdm
 
     x_ph, y_ph = inputs
     x_train, y_train = train_data
-    say = _writer(log, tqdm)
+    root = distributed.is_root()
+    say = _writer(log if root else None, tqdm)
+    progress = progress and root
     batches = BatchIterator(x_train, y_train, batch_size, shuffle=True, seed=seed,
                             augment=augment)
     extra = list((train_feed_dict or {}).items())
@@ -120,7 +125,9 @@ def fit(sess, train_op: Node, loss: Node, inputs, train_data, val_data=None, epo
                 history.gradients.add(number, names, values[len(fetches):])
             else:
                 values = step(xb, yb, *[v for _, v in extra])
-            loss_value = float(values[0])
+            metrics = distributed.average([values[0], 0.0 if accuracy_op is None else
+                                           values[1]])
+            loss_value = float(metrics[0])
             if not math.isfinite(loss_value):
                 bar.close()
                 history.stopped = (
@@ -129,10 +136,9 @@ def fit(sess, train_op: Node, loss: Node, inputs, train_data, val_data=None, epo
                     "(the variables now hold that step's non-finite update: restore a "
                     "checkpoint or re-initialize before training again)")
                 say(history.stopped)
-                return _finish(history, plot_path, plot_title, say)
+                return _finish(history, plot_path if root else None, plot_title, say)
             history.step_loss.append(loss_value)
-            sums += [loss_value * len(xb),
-                     0.0 if accuracy_op is None else float(values[1]) * len(xb)]
+            sums += metrics * len(xb)
             seen += len(xb)
             bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
             bar.update(1)
@@ -149,7 +155,7 @@ def fit(sess, train_op: Node, loss: Node, inputs, train_data, val_data=None, epo
                 history.val_accuracy.append(v_acc)
         history.seconds.append(time.perf_counter() - start)
         say(_epoch_line(history, epochs))
-    return _finish(history, plot_path, plot_title, say)
+    return _finish(history, plot_path if root else None, plot_title, say)
 
 
 def _epoch_line(h: History, epochs: int) -> str:

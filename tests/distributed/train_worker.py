@@ -5,8 +5,8 @@ graphc model, checked against one process training on the concatenated batch.
 
 MODEL: mlp | lenet5; SCENARIO: equal (k steps), raise (rank 1 raises mid-training),
 checkpoint (k steps, rank 0 saves, a fresh session restores on rank 0, broadcasts and
-trains k more), refuse (BACKEND cannot call MPI: rank 0 prints the error). Rank 0 prints
-"OK" when every check passed."""
+trains k more), refuse (BACKEND cannot call MPI: rank 0 prints the error), fit
+(gc.train.fit on a sharded data set). Rank 0 prints "OK" when every check passed."""
 import os
 import sys
 
@@ -62,7 +62,7 @@ def reference(build, backend, start, global_batches):
         return weights(sess, step)
 
 
-def check(mine, comm, expected):
+def check(mine, comm, expected=()):
     everyone = comm.gather(mine, root=0)
     if comm.Get_rank() != 0:
         return
@@ -88,6 +88,8 @@ def main(model, backend, scenario, directory=None):
         except Exception as err:           # noqa: BLE001 - the refusal, whatever its class
             print(f"{type(err).__name__}: {err}" if rank == 0 else "", end="", flush=True)
         return
+    if scenario == "fit":
+        return fit(sess, step, MPI.COMM_WORLD)
     scramble(sess, step, rank)
     gc.distributed.broadcast_variables(sess)
     start = weights(sess, step)
@@ -110,6 +112,18 @@ def main(model, backend, scenario, directory=None):
     expected = reference(build, backend, start, global_batches)
     check(weights(sess, step), MPI.COMM_WORLD, expected)
     if rank == 0:
+        print("OK", flush=True)
+
+
+def fit(sess, step, comm):
+    """Each rank trains on half of 64 samples; the ranks agree on the weights and on the
+    (averaged) losses, and only rank 0 prints."""
+    x, y = batches(step, 4, 1)[0]             # 4 x PER_RANK = 32 samples
+    history = gc.train.fit(sess, step.train_op, step.loss, (step.x, step.y), (x, y),
+                           epochs=2, batch_size=4, progress=False)
+    assert len(history.step_loss) == 2 * 32 // 2 // 4, len(history.step_loss)
+    check(weights(sess, step) + [np.array(history.step_loss)], comm)
+    if comm.Get_rank() == 0:
         print("OK", flush=True)
 
 
