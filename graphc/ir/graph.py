@@ -2,13 +2,14 @@
 names under name scopes, collections, control-dependency and gradient contexts."""
 from __future__ import annotations
 
+import weakref
+
 import contextlib
 import re
 import threading
 from collections import defaultdict
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
-import networkx as nx
 import numpy as np
 
 from .errors import GraphMismatchError, InferError
@@ -16,6 +17,9 @@ from .node import GradInfo, Node
 from .op import get_op
 from .source import SourceLocation, user_location
 from .types import TensorType
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 _NAME_OK = re.compile(r"^[A-Za-z0-9_.\-/]+$")
 
@@ -193,8 +197,9 @@ class Graph:
                 stack.extend(n.control_inputs)
         return [n for n in self.nodes if n.id in seen]
 
-    def to_networkx(self, nodes: Iterable[Node] | None = None) -> nx.DiGraph:
+    def to_networkx(self, nodes: Iterable[Node] | None = None) -> "nx.DiGraph":
         """A networkx view (data edges carry `index`, control edges `control=True`)."""
+        import networkx as nx       # here: 19 MiB a process that never asks does not pay
         nodes = list(self.nodes if nodes is None else nodes)
         keep = {n.id for n in nodes}
         g = nx.DiGraph()
@@ -241,11 +246,20 @@ def reset_default_graph() -> Graph:
     return _GLOBAL_DEFAULT[0]
 
 
+_FROZEN: "weakref.WeakValueDictionary[int, np.ndarray]" = weakref.WeakValueDictionary()
+"""The read-only copies freeze_attr made (by id; an entry dies with its array)."""
+
+
 def freeze_attr(value):
-    """Make attrs hashable and immutable (lists become tuples; arrays are copied read-only)."""
+    """Make attrs hashable and immutable (lists become tuples; arrays are copied read-only,
+    once: an array this function made is shared as it is, so the passes' rebuilds of a
+    graph do not copy every initial value again)."""
     if isinstance(value, np.ndarray):
+        if _FROZEN.get(id(value)) is value:
+            return value
         value = value.copy()
         value.flags.writeable = False
+        _FROZEN[id(value)] = value
         return value
     if isinstance(value, list | tuple):
         return tuple(freeze_attr(v) for v in value)

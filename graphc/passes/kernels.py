@@ -12,9 +12,11 @@ From the materialisation decisions of `fuse.py` it builds:
 """
 from __future__ import annotations
 
+import heapq
+from collections import defaultdict
+
 from dataclasses import dataclass, field
 
-import networkx as nx
 
 from ..ir import Fusion, Node
 from ..ir.printer import format_node
@@ -253,28 +255,40 @@ def _update_to_join(k: FusedKernel, by_root) -> FusedKernel | None:
 
 
 def _order(program: Program, graph: KernelGraph) -> list[FusedKernel]:
+    """The kernels in an order that respects their data (and a variable's readers before
+    its update), otherwise in program order: of the kernels ready to run, the one whose
+    root comes first in the program (Kahn's algorithm with a heap)."""
     position = {n: i for i, n in enumerate(program.nodes)}
     producer = {r: i for i, k in enumerate(graph.kernels) for r in k.roots}
-    dag = nx.DiGraph()
+    readers: dict[Node, list[int]] = defaultdict(list)
+    after: list[set[int]] = [set() for _ in graph.kernels]
     for i, k in enumerate(graph.kernels):
-        dag.add_node(i)
         for x in k.inputs:
             base = graph.base_of(x)
+            readers[base].append(i)
             if base in producer and producer[base] != i:
-                dag.add_edge(producer[base], i)
+                after[producer[base]].add(i)
     for i, k in enumerate(graph.kernels):     # readers of a variable before its update
         for root in k.roots:
             if root.op.name in ASSIGN_OPS:
-                var = root.inputs[0]
-                for j, other in enumerate(graph.kernels):
-                    if j != i and var in (graph.base_of(x) for x in other.inputs):
-                        dag.add_edge(j, i)
-    def program_position(i):
-        return position[graph.kernels[i].root]
-
-    try:
-        order = list(nx.lexicographical_topological_sort(dag, key=program_position))
-    except nx.NetworkXUnfeasible:
+                after_reads = (j for j in readers.get(root.inputs[0], ()) if j != i)
+                for j in after_reads:
+                    after[j].add(i)
+    waiting = [0] * len(graph.kernels)
+    for successors in after:
+        for i in successors:
+            waiting[i] += 1
+    ready = [(position[k.root], i) for i, k in enumerate(graph.kernels) if not waiting[i]]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, i = heapq.heappop(ready)
+        order.append(i)
+        for j in after[i]:
+            waiting[j] -= 1
+            if not waiting[j]:
+                heapq.heappush(ready, (position[graph.kernels[j].root], j))
+    if len(order) < len(graph.kernels):
         raise ValueError("a fetched value depends on a variable's new value and on its "
-                         "old value in one run; fetch them in separate runs") from None
+                         "old value in one run; fetch them in separate runs")
     return [graph.kernels[i] for i in order]

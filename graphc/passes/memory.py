@@ -3,12 +3,19 @@
 Liveness: a value lives from the kernel that computes it to the last kernel that reads
 it (fetched values to the end of the run). Walking the kernels in order, a value takes
 the slot of an input that dies in the same kernel when the kernel is purely elementwise
-over that input and their elements are as wide (in place), else the smallest free slot
-that fits it without wasting more than a third of the slot (best fit), else a new slot
-of its size rounded up to 64 bytes. Variables and optimizer state keep persistent
-buffers of their own; an update writes its variable's buffer; feeds and constants are
-not in the arena. The plan reports the arena's size (peak) against the naive sum: every
-intermediate of the unfused program in a buffer of its own.
+over that input and their elements are as wide (in place), else a slot of its own, its
+size rounded up to 64 bytes. Variables and optimizer state keep persistent buffers of
+their own; an update writes its variable's buffer; feeds and constants are not in the
+arena.
+
+The slots are then placed in the arena by size, largest first, each at the lowest
+offset that no slot busy at an overlapping time takes (a slot is busy from its first
+value's kernel to its last value's last reader, both included): slots never live
+together share memory, so the arena is near the most bytes live at once (the VGG-style
+step's arena: 739 KB per image when freed slots were reused by best fit and laid end to
+end, 715 KB placed). The plan
+reports the arena's size (peak) against the naive sum: every intermediate of the
+unfused program in a buffer of its own.
 """
 from __future__ import annotations
 
@@ -45,20 +52,20 @@ class MemoryPlan:
     persistent: dict[Node, int]        # variables and their bytes
     naive_bytes: int
     slot_per_row: list[bool] | None = None   # slot sizes in bytes per batch row
+    fixed_peak: int = 0                      # the arena's fixed bytes, then
+    row_peak: int = 0                        # its bytes per batch row
 
     @property
     def peak_bytes(self):
         """Arena bytes: an int, or k·N + c for a batch-polymorphic program."""
-        rows = self.slot_per_row or [False] * len(self.slot_sizes)
-        fixed = sum(s for s, r in zip(self.slot_sizes, rows) if not r)
-        return make(sum(s for s, r in zip(self.slot_sizes, rows) if r), fixed)
+        return make(self.row_peak, self.fixed_peak)
 
     @property
     def persistent_bytes(self) -> int:
         return sum(self.persistent.values())
 
     def format(self) -> str:
-        lines = [f"// memory: arena {self.peak_bytes} B in {len(self.slot_sizes)} slots, "
+        lines = [f"// memory: arena {self.peak_bytes} B for {len(self.slot_sizes)} slots, "
                  f"naive {self.naive_bytes} B, persistent {self.persistent_bytes} B, "
                  f"{len(self.in_place)} in place"]
         for node, offset in self.offsets.items():
@@ -105,6 +112,7 @@ class PlanMemory:
         slot_of: dict[Node, int] = {}
         in_place: list[tuple[Node, Node]] = []
         taken_over: set[Node] = set()
+        busy: dict[int, list[int]] = {}          # slot -> [first kernel, last kernel]
         for i, k in enumerate(kernels):
             scratch = k.anchor if is_template(k.anchor) and template_target(k) is None \
                 and k.anchor not in k.roots and gemm_update(k, kg.base_of) is None else None
@@ -120,19 +128,17 @@ class PlanMemory:
                 else:
                     slot = slots.take(*_need(value))
                 slot_of[value] = slot
-            if scratch is not None:                 # the template's result dies with its kernel
-                dying.setdefault(i, []).append(scratch)
-            for dead in dying.get(i, []):           # freed after kernel i wrote its result
-                if dead in slot_of and dead not in taken_over:
-                    slots.release(slot_of[dead])
-        offsets = {node: slots.offset(slot) for node, slot in slot_of.items()}
+                span = busy.setdefault(slot, [i, i])
+                span[1] = max(span[1], i if value is scratch else last_use.get(value, i))
+        placed = slots.place(busy)
+        offsets = {node: placed[slot] for node, slot in slot_of.items()}
         for view in kg.aliases:
             if kg.base_of(view) in offsets:
                 offsets[view] = offsets[kg.base_of(view)]
         persistent = {v: nbytes(v) for v in program.variables.values()}
         naive = program.annotations.get("naive_bytes", 0)
         plan = MemoryPlan(offsets, slot_of, slots.sizes, in_place, persistent, naive,
-                          slots.per_row)
+                          slots.per_row, slots.fixed_peak, slots.row_peak)
         program = program.with_changes(annotations={**program.annotations, "memory": plan})
         return program, {"peak bytes": plan.peak_bytes, "naive bytes": naive,
                          "slots": len(slots.sizes), "in place": len(in_place)}
@@ -159,36 +165,45 @@ def _need(value: Node) -> tuple[int, bool]:
 
 class _Slots:
     """Arena slots of two kinds: fixed bytes, and bytes per batch row. Slots of one kind
-    are planned together (best fit, reuse after death); the per-row region follows the
-    fixed one, so every offset is `fixed_peak + row_offset·N`."""
+    are planned together (best fit, reuse after death, then `place`); the per-row region
+    follows the fixed one, so every offset is `fixed_peak + row_offset·N`."""
 
     def __init__(self):
         self.sizes: list[int] = []
         self.per_row: list[bool] = []
-        self.free: list[int] = []
+        self.fixed_peak = self.row_peak = 0
 
     def fits(self, slot: int, need: int, rows: bool) -> bool:
         return self.per_row[slot] == rows and fits(self.sizes[slot], need)
 
     def take(self, need: int, rows: bool) -> int:
-        fitting = [s for s in self.free if self.fits(s, need, rows)]
-        if fitting:
-            slot = min(fitting, key=self.sizes.__getitem__)
-            self.free.remove(slot)
-            return slot
+        """A new slot: `place` lets slots never busy together share memory."""
         self.sizes.append(need)
         self.per_row.append(rows)
         return len(self.sizes) - 1
 
-    def release(self, slot: int) -> None:
-        self.free.append(slot)
-
-    def offset(self, slot: int):
-        rows = self.per_row[slot]
-        before = sum(size for size, r in zip(self.sizes[:slot], self.per_row) if r == rows)
-        if not rows:
-            return before
-        return make(before, sum(s for s, r in zip(self.sizes, self.per_row) if not r))
+    def place(self, busy: dict[int, list[int]]) -> dict[int, object]:
+        """Each slot's arena offset (`fixed_peak + row_offset·N` for a per-row slot):
+        largest first, at the lowest offset where it overlaps no placed slot of its kind
+        busy at an overlapping time (kernel indices, inclusive)."""
+        offsets: dict[int, int] = {}
+        peaks = {False: 0, True: 0}
+        order = sorted(busy, key=lambda s: (-self.sizes[s], busy[s][0]))
+        for slot in order:
+            rows, (start, end) = self.per_row[slot], busy[slot]
+            taken = sorted((offsets[o], offsets[o] + self.sizes[o]) for o in offsets
+                           if self.per_row[o] == rows and busy[o][0] <= end and
+                           start <= busy[o][1])
+            at = 0
+            for lo, hi in taken:
+                if at + self.sizes[slot] <= lo:
+                    break
+                at = max(at, hi)
+            offsets[slot] = at
+            peaks[rows] = max(peaks[rows], at + self.sizes[slot])
+        self.fixed_peak, self.row_peak = peaks[False], peaks[True]
+        return {slot: make(at, self.fixed_peak) if self.per_row[slot] else at
+                for slot, at in offsets.items()}
 
 
 def naive_bytes(program: Program) -> int:
