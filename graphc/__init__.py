@@ -3,7 +3,7 @@
 Declare a model as a static graph (placeholders, variables, ops), derive its gradients
 symbolically, and run it with a Session. Public names follow TensorFlow 1.x.
 """
-from . import data, distributed, init, layers, losses, models, nn, passes, test, train, viz
+from . import data, distributed, init, layers, losses, models, nn, passes, test, train
 from .autodiff import gradients
 from .log import set_log
 from .ir import (DTypeError, FeedError, Graph, GraphcError, GraphMismatchError, ShapeError,
@@ -40,5 +40,14 @@ from .frontends.tf1_initializers import (constant_initializer, glorot_normal_ini
                                         truncated_normal_initializer, zeros_initializer)
 
 bool = bool_  # noqa: A001 - TF1 spelling gc.bool
+
+
+def __getattr__(name: str):
+    """`gc.viz` imported on first use: a process that never draws does not load the
+    pictures' modules and the graphviz package."""
+    if name == "viz":
+        import importlib
+        return importlib.import_module(".viz", __name__)
+    raise AttributeError(f"module 'graphc' has no attribute {name!r}")
 
 __version__ = "0.1.0"
