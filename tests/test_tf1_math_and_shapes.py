@@ -53,6 +53,7 @@ def _forward(x, xi):
                             np.cumsum(X[::-1], 0)[::-1] - X),
         "shape": (gc.shape(x), [3, 4]),
         "size": (gc.size(x), 12),
+        "size_int64": (gc.size(x, out_type=gc.int64), 12),
         "rank": (gc.rank(x), 2),
         "range": (gc.range(2, 11, 3), np.arange(2, 11, 3)),
         "range_float": (gc.range(1.5), [0.0, 1.0]),
@@ -89,6 +90,8 @@ def test_forward_matches_numpy(backend):
     for key, want in expected.items():
         assert np.shape(got[key]) == want.shape, key
         np.testing.assert_allclose(got[key], want, rtol=1e-13, atol=1e-13, err_msg=key)
+    assert got["size"].dtype == got["shape"].dtype == np.int32          # TF1's out_type
+    assert got["size_int64"].dtype == np.int64
 
 
 def test_sin_and_cos_over_a_wide_range_and_in_float32():
