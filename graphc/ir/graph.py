@@ -66,6 +66,26 @@ class Graph:
         self._names[node_name] = node
         return node
 
+    def in_place_of(self, node: Node) -> "_Place":
+        """Nodes made inside take `node`'s source line, backward marker and name scope:
+        provenance() and within_scope() in one cheap step (a rebuild enters it for every
+        node of a program)."""
+        return _Place(self, node.location, node.grad_of, node.name.rpartition("/")[0])
+
+    def copy_node(self, node: Node, inputs: Sequence[Node], attrs: dict | None = None) -> Node:
+        """`node` made again in this graph from `inputs` (a pass's rebuild): its name as
+        it is, its source line and backward marker kept, its type inferred again. (The
+        same as create_node inside provenance() and within_scope(""), without their
+        context managers: a rebuild copies every node of a program.)"""
+        saved = self._grad_of, self._location_override, self._scope
+        self._grad_of, self._location_override, self._scope = node.grad_of, node.location, []
+        try:
+            return self.create_node(node.op.name, inputs,
+                                    dict(node.attrs if attrs is None else attrs),
+                                    name=node.name)
+        finally:
+            self._grad_of, self._location_override, self._scope = saved
+
     def unique_name(self, base: str) -> str:
         if not _NAME_OK.match(base):
             raise ValueError(f"bad node name {base!r}: use letters, digits and _ . - /")
@@ -244,6 +264,24 @@ def reset_default_graph() -> Graph:
         raise RuntimeError("reset_default_graph() inside a `with graph.as_default()` block")
     _GLOBAL_DEFAULT[0] = Graph()
     return _GLOBAL_DEFAULT[0]
+
+
+class _Place:
+    """The context of Graph.in_place_of (a class: cheaper than a generator's context)."""
+    __slots__ = ("graph", "state", "saved")
+
+    def __init__(self, graph, location, grad_of, scope: str):
+        self.graph = graph
+        self.state = (grad_of, location, scope.split("/") if scope else [])
+
+    def __enter__(self):
+        g = self.graph
+        self.saved = g._grad_of, g._location_override, g._scope
+        g._grad_of, g._location_override, g._scope = self.state
+
+    def __exit__(self, *exc):
+        g = self.graph
+        g._grad_of, g._location_override, g._scope = self.saved
 
 
 _FROZEN: "weakref.WeakValueDictionary[int, np.ndarray]" = weakref.WeakValueDictionary()

@@ -21,9 +21,7 @@ Rule = Callable[[Node, list[Node]], "Node | None"]
 
 
 def copy_node(graph: Graph, node: Node, inputs: list[Node], attrs: dict | None = None) -> Node:
-    with graph.provenance(node.location, node.grad_of), graph.within_scope(""):
-        return graph.create_node(node.op.name, inputs, dict(node.attrs if attrs is None
-                                                            else attrs), name=node.name)
+    return graph.copy_node(node, inputs, attrs)
 
 
 def rebuild(program: Program, rule: Rule | None = None) -> tuple[Program, dict[Node, Node]]:
@@ -35,8 +33,7 @@ def rebuild(program: Program, rule: Rule | None = None) -> tuple[Program, dict[N
             replacement = None
             if rule is not None:
                 made = len(new.nodes)
-                scope = node.name.rpartition("/")[0]
-                with new.provenance(node.location, node.grad_of), new.within_scope(scope):
+                with new.in_place_of(node):
                     replacement = rule(node, inputs)
                 if replacement is not None and replacement.id >= made and \
                         not node.auto_named:
