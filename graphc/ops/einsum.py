@@ -31,7 +31,7 @@ from .reduce import reduce_sum
 from .shape import expand_dims, reshape, squeeze, transpose
 from .state import constant, identity
 
-_ELLIPSIS_LETTERS = "".join(sorted(set(string.ascii_letters)))[::-1]   # z, y, ... for `...`
+_ELLIPSIS_LETTERS = string.ascii_letters[::-1]   # `...` takes unused ones: Z, Y, ..., z, ...
 
 
 class _Term:
