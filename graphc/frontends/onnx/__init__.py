@@ -1,0 +1,6 @@
+"""ONNX import and export (`pip install 'graphc[onnx]'`): `load` turns an ONNX model
+into a graphc graph, `export` writes a graphc graph as an ONNX model."""
+from .errors import NeedsStaticValue, OnnxError
+from .loader import load
+
+__all__ = ["NeedsStaticValue", "OnnxError", "load"]

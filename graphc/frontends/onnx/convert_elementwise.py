@@ -1,0 +1,122 @@
+"""Elementwise ONNX ops: unary and binary math, comparisons, logic, activations with
+attributes, Where, Clip, Cast. Most are one table row: ONNX op type → graphc function."""
+from __future__ import annotations
+
+import functools
+
+from ... import nn, ops
+from ...ops import cast
+from .context import converter
+from .dtypes import TO_GRAPHC, onnx_type_name
+
+UNARY = {
+    "Abs": ops.abs, "Neg": ops.neg, "Exp": ops.exp, "Log": ops.log, "Sqrt": ops.sqrt,
+    "Reciprocal": ops.reciprocal, "Sigmoid": ops.sigmoid, "Tanh": ops.tanh, "Relu": ops.relu,
+    "Softplus": ops.softplus, "Floor": ops.floor, "Ceil": ops.ceil, "Round": ops.round,
+    "Sign": ops.sign, "Sin": ops.sin, "Cos": ops.cos, "Not": ops.logical_not,
+    "Erf": nn.erf, "Softsign": nn.softsign, "Identity": ops.identity,
+}
+BINARY = {
+    "Add": ops.add, "Sub": ops.sub, "Mul": ops.mul, "Div": ops.div, "Pow": ops.pow,
+    "Equal": ops.equal, "Less": ops.less, "LessOrEqual": ops.less_equal,
+    "Greater": ops.greater, "GreaterOrEqual": ops.greater_equal,
+    "And": ops.logical_and, "Or": ops.logical_or, "Xor": ops.not_equal,
+}
+VARIADIC = {"Max": ops.maximum, "Min": ops.minimum, "Sum": ops.add}
+
+
+def _unary(fn, ctx):
+    return fn(ctx.input(0))
+
+
+def _binary(fn, ctx):
+    return fn(ctx.input(0), ctx.input(1))
+
+
+def _variadic(fn, ctx):
+    return functools.reduce(fn, ctx.inputs())
+
+
+for _type, _fn in UNARY.items():
+    converter(_type)(functools.partial(_unary, _fn))
+for _type, _fn in BINARY.items():
+    converter(_type)(functools.partial(_binary, _fn))
+for _type, _fn in VARIADIC.items():
+    converter(_type)(functools.partial(_variadic, _fn))
+
+
+@converter("Mean")
+def mean(ctx):
+    return _variadic(ops.add, ctx) / float(ctx.num_inputs)
+
+
+@converter("Mod", attrs=("fmod",))
+def mod(ctx):
+    a = ctx.input(0)
+    ctx.require("fmod", (0,) if a.dtype.is_floating else (0, 1), 0)
+    if ctx.attr("fmod", 0) == 1:
+        raise ctx.error("fmod=1 (C's remainder, the dividend's sign) is not supported: "
+                        "graphc's floormod takes the divisor's sign")
+    return ops.floormod(a, ctx.input(1))
+
+
+@converter("LeakyRelu", attrs=("alpha",))
+def leaky_relu(ctx):
+    return nn.leaky_relu(ctx.input(0), ctx.attr("alpha", 0.01))
+
+
+@converter("Elu", attrs=("alpha",))
+def elu(ctx):
+    return nn.elu(ctx.input(0), ctx.attr("alpha", 1.0))
+
+
+@converter("Selu", attrs=("alpha", "gamma"))
+def selu(ctx):
+    return nn.elu(ctx.input(0), ctx.attr("alpha", 1.67326319217681884765625)) * \
+        ctx.attr("gamma", 1.05070102214813232421875)
+
+
+@converter("HardSigmoid", attrs=("alpha", "beta"))
+def hard_sigmoid(ctx):
+    x = ctx.input(0)
+    return ops.clip_by_value(x * ctx.attr("alpha", 0.2) + ctx.attr("beta", 0.5), 0.0, 1.0)
+
+
+@converter("Gelu", attrs=("approximate",))
+def gelu(ctx):
+    approximate = ctx.require("approximate", ("none", "tanh"), "none")
+    return nn.gelu(ctx.input(0), approximate=approximate == "tanh")
+
+
+@converter("PRelu")
+def prelu(ctx):
+    x, slope = ctx.input(0), ctx.input(1)
+    return ops.where(x < 0, x * slope, x)
+
+
+@converter("Where")
+def where(ctx):
+    return ops.where(ctx.input(0), ctx.input(1), ctx.input(2))
+
+
+@converter("Clip")
+def clip(ctx):
+    x = ctx.input(0)
+    if ctx.has_input(1):
+        x = ops.maximum(x, ctx.input(1))
+    if ctx.has_input(2):
+        x = ops.minimum(x, ctx.input(2))
+    return x
+
+
+@converter("Cast", attrs=("to", "saturate"))
+def cast_(ctx):
+    to = ctx.attr("to")
+    if to not in TO_GRAPHC:
+        raise ctx.error(f"cast to {onnx_type_name(to)}: graphc lacks that dtype")
+    return cast(ctx.input(0), TO_GRAPHC[to])
+
+
+@converter("CastLike", attrs=("saturate",))
+def cast_like(ctx):
+    return cast(ctx.input(0), ctx.input(1).dtype)

@@ -1,0 +1,192 @@
+"""ONNX's neural-network ops: Gemm, MatMul, Conv, the poolings, BatchNormalization,
+Softmax, Dropout, Einsum, TopK, CumSum."""
+from __future__ import annotations
+
+import math
+
+from ... import nn, ops
+from ...ir import bool_, int64
+from .context import converter
+from .layout import as_nhwc, from_nhwc, padding, pairs, spatial_rank
+
+
+@converter("MatMul")
+def matmul(ctx):
+    a, b = ctx.input(0), ctx.input(1)
+    if a.rank == 1 and b.rank == 1:
+        return ops.reduce_sum(a * b)
+    y = ops.matmul(ops.expand_dims(a, 0) if a.rank == 1 else a,
+                   ops.expand_dims(b, -1) if b.rank == 1 else b)
+    if a.rank == 1:
+        return ops.squeeze(y, [-2])
+    return ops.squeeze(y, [-1]) if b.rank == 1 else y
+
+
+@converter("Gemm", attrs=("alpha", "beta", "transA", "transB"))
+def gemm(ctx):
+    y = ops.matmul(ctx.input(0), ctx.input(1), transpose_a=bool(ctx.attr("transA", 0)),
+                   transpose_b=bool(ctx.attr("transB", 0)))
+    alpha, beta = ctx.attr("alpha", 1.0), ctx.attr("beta", 1.0)
+    if alpha != 1.0:
+        y = y * alpha
+    if ctx.has_input(2):
+        c = ctx.input(2)
+        y = y + (c * beta if beta != 1.0 else c)
+    return y
+
+
+def _window(ctx, x, kernel):
+    """(rank, strides, dilations, padding) of a conv or pool node over x."""
+    rank = spatial_rank(ctx, x)
+    strides = pairs(ctx.attr("strides", [1] * rank), rank, 1)
+    dilations = pairs(ctx.attr("dilations", [1] * rank), rank, 1)
+    in_hw = pairs(x.shape[2:], rank, 1)
+    return rank, strides, dilations, padding(ctx, in_hw, kernel, strides, dilations, rank)
+
+
+@converter("Conv", attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads",
+                          "strides"))
+def conv(ctx):
+    x, w = ctx.input(0), ctx.input(1)
+    rank = spatial_rank(ctx, x)
+    if rank == 1:
+        w = ops.expand_dims(w, 2)
+    kernel = list(w.shape[2:])
+    rank, strides, dilations, pads = _window(ctx, x, kernel)
+    group, c_in, c_out = ctx.attr("group", 1), x.shape[1], w.shape[0]
+    xh = as_nhwc(x, rank)
+    if group == 1:
+        y = nn.conv2d(xh, ops.transpose(w, (2, 3, 1, 0)), strides=strides, padding=pads,
+                      dilations=dilations)
+    elif group == c_in and c_out % group == 0:
+        # depthwise: output channel c·M + m reads input channel c
+        wd = ops.transpose(ops.reshape(w, (c_in, c_out // c_in) + tuple(kernel)),
+                           (2, 3, 0, 1))
+        y = nn.depthwise_conv2d(xh, wd, strides=[1, *strides, 1],
+                                padding=[[0, 0], *pads, [0, 0]],
+                                dilations=dilations)
+    else:
+        raise ctx.error(f"group={group} with {c_in} input channels: graphc has plain and "
+                        "depthwise convolutions, no grouped conv2d")
+    if ctx.has_input(2):
+        y = nn.bias_add(y, ctx.input(2))
+    return from_nhwc(y, rank)
+
+
+def _ceil_extra(ctx, x, kernel, strides, dilations, pads, rank):
+    """ceil_mode=1 as extra end padding: enough for one more (partial) window, which
+    must start inside the input or its begin padding (ONNX's rule)."""
+    if not ctx.attr("ceil_mode", 0):
+        return pads
+    sides = []
+    for n, k, s, d, (lo, hi) in zip(pairs(x.shape[2:], rank, 1), kernel, strides,
+                                      dilations, pads):
+        if n is None:
+            raise ctx.error("ceil_mode=1 needs the input's spatial size, unknown here")
+        span = n + lo + hi - (k - 1) * d - 1
+        out = math.ceil(span / s) + 1
+        if (out - 1) * s >= n + lo:
+            out -= 1
+        sides.append((lo, max((out - 1) * s + (k - 1) * d + 1 - n - lo, hi)))
+    return tuple(sides)
+
+
+_POOL_ATTRS = ("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "strides")
+
+
+@converter("MaxPool", attrs=_POOL_ATTRS + ("storage_order",))
+def max_pool(ctx):
+    if len(ctx.node.output) > 1 and ctx.node.output[1]:
+        raise ctx.error("output 1 (Indices) is not supported")
+    return _pool(ctx, nn.max_pool2d)
+
+
+@converter("AveragePool", attrs=_POOL_ATTRS + ("count_include_pad",))
+def average_pool(ctx):
+    return _pool(ctx, nn.avg_pool2d)
+
+
+def _pool(ctx, pool):
+    x = ctx.input(0)
+    rank = spatial_rank(ctx, x)
+    kernel = pairs(ctx.attr("kernel_shape"), rank, 1)
+    rank, strides, dilations, pads = _window(ctx, x, kernel)
+    if dilations != [1, 1]:
+        raise ctx.error(f"dilations={ctx.attr('dilations')}: graphc's poolings are not "
+                        "dilated")
+    xh = as_nhwc(x, rank)
+    if ctx.attr("count_include_pad", 0) and any(map(any, pads)):
+        # padded zeros count in the mean: pad first, then pool the padded input
+        xh = ops.pad(xh, [(0, 0), *pads, (0, 0)])
+        x = from_nhwc(xh, rank)
+        pads = ((0, 0), (0, 0))
+    pads = _ceil_extra(ctx, x, kernel, strides, dilations, pads, rank)
+    return from_nhwc(pool(xh, kernel, strides, padding=pads), rank)
+
+
+@converter("GlobalAveragePool")
+def global_average_pool(ctx):
+    x = ctx.input(0)
+    return ops.reduce_mean(x, list(range(2, x.rank)), keepdims=True)
+
+
+@converter("GlobalMaxPool")
+def global_max_pool(ctx):
+    x = ctx.input(0)
+    return ops.reduce_max(x, list(range(2, x.rank)), keepdims=True)
+
+
+@converter("BatchNormalization", attrs=("epsilon", "momentum", "training_mode"))
+def batch_normalization(ctx):
+    ctx.require("training_mode", (0,), 0)
+    if len([o for o in ctx.node.output if o]) > 1:
+        raise ctx.error("the running-statistics outputs (training mode) are not supported")
+    x = ctx.input(0)
+
+    def per_channel(i):
+        v = ctx.input(i)
+        return ops.reshape(v, (v.shape[0],) + (1,) * (x.rank - 2))
+    return nn.batch_normalization(x, per_channel(3), per_channel(4), per_channel(2),
+                                  per_channel(1), ctx.attr("epsilon", 1e-5))
+
+
+@converter("Softmax", attrs=("axis",))
+def softmax(ctx):
+    return nn.softmax(ctx.input(0), ctx.attr("axis", -1))
+
+
+@converter("LogSoftmax", attrs=("axis",))
+def log_softmax(ctx):
+    return nn.log_softmax(ctx.input(0), ctx.attr("axis", -1))
+
+
+@converter("Dropout", attrs=("seed",))
+def dropout(ctx):
+    """Inference: the identity (and an all-true mask)."""
+    if ctx.has_input(2) and bool(ctx.static(2)):
+        raise ctx.error("training_mode=true is not supported (inference only)")
+    x = ops.identity(ctx.input(0))
+    return [x, ops.cast(ops.ones_like(x), bool_)]
+
+
+@converter("Einsum", attrs=("equation",))
+def einsum(ctx):
+    return ops.einsum(ctx.attr("equation").replace(" ", ""), *ctx.inputs())
+
+
+@converter("CumSum", attrs=("exclusive", "reverse"))
+def cumsum(ctx):
+    return ops.cumsum(ctx.input(0), int(ctx.static(1)),
+                      exclusive=bool(ctx.attr("exclusive", 0)),
+                      reverse=bool(ctx.attr("reverse", 0)))
+
+
+@converter("TopK", attrs=("axis", "largest", "sorted"))
+def top_k(ctx):
+    x, k = ctx.input(0), ctx.static_ints(1)[0]
+    axis = ctx.attr("axis", -1) % x.rank
+    if axis != x.rank - 1:
+        raise ctx.error(f"axis={ctx.attr('axis')}: graphc's top_k runs along the last axis")
+    sign = 1 if ctx.attr("largest", 1) else -1
+    values, indices = ops.top_k(x * sign if sign < 0 else x, k)
+    return [values * sign if sign < 0 else values, ops.cast(indices, int64)]

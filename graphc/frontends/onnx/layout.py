@@ -1,0 +1,63 @@
+"""ONNX's channels-first convolutions and poolings on graphc's NHWC ops: a transpose
+on each side (the simplifier cancels the pairs between layers), 1-D as 2-D of height 1,
+and ONNX's padding attributes as graphc's explicit ((top, bottom), (left, right))."""
+from __future__ import annotations
+
+import math
+
+from ... import ops
+
+TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
+
+
+def spatial_rank(ctx, x) -> int:
+    rank = x.rank - 2
+    if rank not in (1, 2):
+        raise ctx.error(f"{rank}-D {ctx.op_type} is not supported: graphc's convolutions "
+                        "and poolings are 2-D (1-D runs as 2-D of height 1)")
+    return rank
+
+
+def pairs(values, rank: int, fill: int) -> list[int]:
+    """An attribute's per-axis values as two (height, width) values; 1-D gets `fill`
+    for the height."""
+    return list(values) if rank == 2 else [fill] + list(values)
+
+
+def as_nhwc(x, rank: int):
+    """NC(H)W → NHWC (1-D: NCW → N,1,W,C)."""
+    if rank == 1:
+        x = ops.expand_dims(x, 2)
+    return ops.transpose(x, TO_NHWC)
+
+
+def from_nhwc(y, rank: int):
+    y = ops.transpose(y, TO_NCHW)
+    return ops.squeeze(y, [2]) if rank == 1 else y
+
+
+def padding(ctx, in_hw, kernel, strides, dilations, rank: int):
+    """graphc's padding for ONNX's auto_pad and pads (2-D, explicit pairs)."""
+    auto_pad = ctx.require("auto_pad", ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"),
+                           "NOTSET")
+    if auto_pad == "VALID":
+        return ((0, 0), (0, 0))
+    if auto_pad == "NOTSET":
+        pads = pairs_of_pads(ctx.attr("pads", [0] * (2 * rank)), rank)
+        return pads
+    if None in in_hw:
+        raise ctx.error(f"auto_pad={auto_pad} needs the input's spatial size, unknown here")
+    sides = []
+    for n, k, s, d in zip(in_hw, kernel, strides, dilations):
+        total = max((math.ceil(n / s) - 1) * s + (k - 1) * d + 1 - n, 0)
+        small, big = total // 2, total - total // 2
+        sides.append((small, big) if auto_pad == "SAME_UPPER" else (big, small))
+    return tuple(sides)
+
+
+def pairs_of_pads(pads, rank: int):
+    """ONNX pads [x1_begin, x2_begin, x1_end, x2_end] → ((top, bottom), (left, right))."""
+    begins, ends = list(pads[:rank]), list(pads[rank:])
+    if rank == 1:
+        begins, ends = [0] + begins, [0] + ends
+    return tuple(zip(begins, ends))

@@ -1,0 +1,112 @@
+"""ONNX model → graphc graph: inputs become placeholders, float initializers variables
+(so a loaded model trains), other initializers constants; each node goes through the
+converter registered for its op type."""
+from __future__ import annotations
+
+import re
+from os import PathLike
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ...ir import Graph, Node
+from ...ops import Variable, constant, placeholder
+from . import convert_elementwise, convert_nn, convert_reduce, convert_shape  # noqa: F401
+from .context import CONVERTERS, Context
+from .dtypes import TO_GRAPHC, onnx_type_name
+from .errors import OnnxError
+
+MIN_OPSET = 13
+
+
+def load(model, constant_inputs: dict | None = None):
+    """Import an ONNX model (a path or a ModelProto) for opset 13 and later.
+
+    Returns (graph, inputs, outputs): the new graphc Graph, and ordered dicts from the
+    ONNX input and output names to its placeholders and result nodes.
+    `constant_inputs`: ONNX input names bound to values, made constants instead of
+    placeholders (inputs that decide shapes must be known when the graph is built).
+    """
+    if isinstance(model, (str, PathLike)):
+        model = onnx.load(model)
+    _check_opset(model)
+    constant_inputs = constant_inputs or {}
+    graph = Graph()
+    with graph.as_default():
+        values: dict[str, Node] = {}
+        for init in model.graph.initializer:
+            values[init.name] = _initializer(init)
+        inputs = {}
+        for vi in model.graph.input:
+            if vi.name in values:
+                continue
+            if vi.name in constant_inputs:
+                values[vi.name] = constant(np.asarray(constant_inputs[vi.name]),
+                                           name=_name(vi.name))
+            else:
+                values[vi.name] = inputs[vi.name] = _placeholder(vi)
+        graph_inputs = {vi.name for vi in model.graph.input}
+        for node in model.graph.node:
+            _convert(graph, node, values, graph_inputs)
+        outputs = {vo.name: values[vo.name] for vo in model.graph.output}
+    return graph, inputs, outputs
+
+
+def _check_opset(model: onnx.ModelProto) -> None:
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx") and opset.version < MIN_OPSET:
+            raise OnnxError(f"ONNX opset {opset.version} is not supported: graphc imports "
+                            f"opset {MIN_OPSET} and later (onnx.version_converter "
+                            "can upgrade a model)")
+
+
+def _name(onnx_name: str) -> str:
+    """A graphc node name for an ONNX value name (which may hold '.', ':', ...)."""
+    return re.sub(r"[^A-Za-z0-9_/-]", "_", onnx_name).strip("/") or "value"
+
+
+def _dtype(elem_type: int, what: str):
+    if elem_type not in TO_GRAPHC:
+        raise OnnxError(f"{what} has element type {onnx_type_name(elem_type)}, which graphc "
+                        "lacks (graphc has float, double, int32, int64 and bool)")
+    return TO_GRAPHC[elem_type]
+
+
+def _placeholder(vi: onnx.ValueInfoProto) -> Node:
+    tensor = vi.type.tensor_type
+    dtype = _dtype(tensor.elem_type, f"ONNX input '{vi.name}'")
+    if not tensor.HasField("shape"):
+        raise OnnxError(f"ONNX input '{vi.name}' has no shape; graphc needs its rank")
+    shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
+    return placeholder(dtype, shape, name=_name(vi.name))
+
+
+def _initializer(init: onnx.TensorProto) -> Node:
+    dtype = _dtype(init.data_type, f"ONNX initializer '{init.name}'")
+    array = numpy_helper.to_array(init).astype(dtype.np_type)
+    if dtype.is_floating:
+        return Variable(array, name=_name(init.name))
+    return constant(array, name=_name(init.name))
+
+
+def _convert(graph: Graph, node: onnx.NodeProto, values: dict[str, Node],
+             graph_inputs: set[str]) -> None:
+    ctx = Context(graph, node, values, graph_inputs)
+    if node.domain not in ("", "ai.onnx"):
+        raise ctx.error(f"operator domain '{node.domain}' is not supported")
+    conv = CONVERTERS.get(node.op_type)
+    if conv is None:
+        raise ctx.error("graphc has no converter for this op type")
+    unknown = sorted({a.name for a in node.attribute} - conv.attrs)
+    if unknown:
+        raise ctx.error(f"attribute(s) {', '.join(unknown)} not supported")
+    with graph.name_scope(_name(node.name or node.op_type)):
+        results = conv.fn(ctx)
+    results = results if isinstance(results, (list, tuple)) else [results]
+    for i, name in enumerate(node.output):
+        if not name:
+            continue
+        if i >= len(results) or results[i] is None:
+            raise ctx.error(f"output {i} ('{name}') is not supported")
+        values[name] = results[i]
