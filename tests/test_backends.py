@@ -237,6 +237,26 @@ def test_sums_of_computed_values_over_leading_axes_match_the_interpreter(graph, 
 
 
 @pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("shape,axes", [((6, 5, 4, 16), (1, 2)), ((3, 9, 7), (1,)),
+                                        ((2, 3, 4, 5, 6), (2, 3))])
+def test_sums_over_middle_axes_match_the_interpreter(graph, shape, axes, backend):
+    """Global average pooling and its kind: sums over a block of middle axes, each
+    leading index's rows added into its own outputs (a mean, a prologue, keepdims, and
+    a sum with an epilogue, which takes the general path)."""
+    rng = np.random.default_rng(10)
+    x = gc.placeholder(gc.float64, (None,) + shape[1:], name="x")
+    pooled = gc.reduce_mean(gc.nn.relu(x), axis=axes, name="pooled")
+    kept = gc.reduce_sum(x * x, axis=axes, keepdims=True, name="kept")
+    shifted = gc.reduce_sum(x, axis=axes) + 1.0
+    for n in (shape[0], 1, 0):
+        feed = {x: rng.standard_normal((n,) + shape[1:])}
+        with np.errstate(all="ignore"):
+            got, want = _run_both(graph, [pooled, kept, shifted], feed, backend)
+        for g, w_ in zip(got, want):
+            np.testing.assert_allclose(g, w_, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize("height", [8, 7])        # windows tile the image, or leave a row
 def test_max_pool_gradient_with_ties_goes_to_the_first_maximum(graph, height, backend):
     """Tiling windows write all their taps; ties (ReLU zeros) must still pick the first."""

@@ -16,7 +16,8 @@ from .loopir import (SIZES, Binary, Buffer, Cast, Compare, Declare, Kernel, Load
                      Store, idx, linear_index, row_major_strides)
 from .nests import Names, nest
 from .reductions import (column_reduce_applies, column_reduce_workspace, column_sum_period,
-                         lower_arg_reduce, lower_column_reduce, lower_column_sum, lower_reduce,
+                         inner_column_reduce_applies, lower_arg_reduce, lower_column_reduce,
+                         lower_column_sum, lower_inner_column_reduce, lower_reduce,
                          lower_softmax_family, lower_tile_grad)
 from .conv_gemm import (CONV_GEMM, conv_workspace_elements, lower_conv, lower_conv_implicit,
                         workspace_name)
@@ -269,6 +270,8 @@ def lower_kernel(name: str, k, graph: KernelGraph, value_buffer, buffers, rng_ke
         workspaces[anchor.dtype] = max(workspaces.get(anchor.dtype, 0), need)
         body = lower_column_reduce(anchor, vb, names, workspace_name(anchor.dtype),
                                    store_roots)
+    elif anchor.op.lowering == "reduce" and inner_column_reduce_applies(anchor, k.roots):
+        body = lower_inner_column_reduce(anchor, vb, names, value_buffer[anchor])
     elif anchor.op.lowering in REDUCTIONS:
         reduce = REDUCTIONS[anchor.op.lowering]
         # every kept element independent; the rows' own loops are serial, so a row is

@@ -283,3 +283,53 @@ def lower_column_reduce(anchor, vb, names: Names, workspace: str, emit_epilogue)
 
 def mul_idx(e, k: int):
     return Binary("mul", e, idx(k))
+
+
+def inner_column_reduce_applies(anchor, roots) -> bool:
+    """A float sum or mean over a block of middle axes, keeping leading axes and a few
+    static trailing columns (global average pooling: (N, H, W, C) → (N, C)), in a kernel
+    whose only root is the reduction itself (its buffer holds the partial sums)."""
+    if roots != (anchor,) or anchor.op.name not in ("reduce_sum", "reduce_mean") or \
+            not anchor.dtype.is_floating:
+        return False
+    x = anchor.inputs[0]
+    axes = tuple(anchor.attrs["axes"])
+    if not axes or axes[0] == 0 or axes != tuple(range(axes[0], axes[-1] + 1)) or \
+            axes[-1] == x.rank - 1:
+        return False
+    kept = x.shape[axes[-1] + 1:]
+    return all(isinstance(d, int) for d in (*kept, *(x.shape[a] for a in axes))) and \
+        math.prod(kept) <= COLUMN_MOST
+
+
+def lower_inner_column_reduce(anchor, vb, names: Names, out: str) -> list:
+    """Each leading index's sum over its rows, row by row into its own C outputs (the
+    prologue's loads and the additions vectorise along the row; `lower_reduce` would take
+    one column at a time with a stride of C), then scaled for a mean."""
+    x = anchor.inputs[0]
+    dtype = x.dtype
+    axes = tuple(anchor.attrs["axes"])
+    lead, block, kept = x.shape[:axes[0]], x.shape[axes[0]:axes[-1] + 1], \
+        x.shape[axes[-1] + 1:]
+    columns, rows = math.prod(kept), math.prod(block)
+    row = names.var("row")
+
+    def per_lead(lead_index):
+        base = mul_idx(linear_index(lead_index, row_major_strides(lead)), columns)
+
+        def clear(c):
+            return [Store(out, add(base, c[0]), const(0, dtype))]
+
+        def accumulate(c):
+            at = add(base, c[0])
+            value = vb.value(x, tuple(lead_index) + unravel(row, block) +
+                             unravel(c[0], kept))
+            return [Store(out, at, Binary("add", Load(out, at, dtype), value))]
+        stmts = nest(names, (columns,), clear) + [
+            Loop(row, idx(rows), nest(names, (columns,), accumulate), "serial")]
+        if anchor.op.name == "reduce_mean":
+            stmts += nest(names, (columns,), lambda c: [Store(out, add(base, c[0]), Binary(
+                "div", Load(out, add(base, c[0]), dtype), const(rows, dtype)))])
+        return stmts
+    return nest(names, lead, per_lead, inner_kind="parallel", outer_kind="parallel",
+                middle_kind="parallel")
