@@ -70,6 +70,15 @@ class Context:
             raise self.error(f"input {i} is required")
         return self._values[self.node.input[i]]
 
+    def with_input(self, i: int, value: Node) -> "Context":
+        """This node seen with input i replaced (a converter adapting a dtype)."""
+        alias = f"{self.node.input[i]}#{self.op_type}"
+        values = dict(self._values, **{alias: value})
+        node = onnx.NodeProto()
+        node.CopyFrom(self.node)
+        node.input[i] = alias
+        return Context(self.graph, node, values, self._graph_inputs)
+
     def inputs(self) -> list[Node]:
         return [self.input(i) for i in range(self.num_inputs) if self.has_input(i)]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 from ... import nn, ops
 from ...ops import cast
 from .context import converter
@@ -17,7 +19,7 @@ UNARY = {
     "Erf": nn.erf, "Softsign": nn.softsign, "Identity": ops.identity,
 }
 BINARY = {
-    "Add": ops.add, "Sub": ops.sub, "Mul": ops.mul, "Div": ops.div, "Pow": ops.pow,
+    "Add": ops.add, "Sub": ops.sub, "Mul": ops.mul,
     "Equal": ops.equal, "Less": ops.less, "LessOrEqual": ops.less_equal,
     "Greater": ops.greater, "GreaterOrEqual": ops.greater_equal,
     "And": ops.logical_and, "Or": ops.logical_or, "Xor": ops.not_equal,
@@ -43,6 +45,33 @@ for _type, _fn in BINARY.items():
     converter(_type)(functools.partial(_binary, _fn))
 for _type, _fn in VARIADIC.items():
     converter(_type)(functools.partial(_variadic, _fn))
+
+
+@converter("Div")
+def div(ctx):
+    a, b = ctx.input(0), ctx.input(1)
+    if a.dtype.is_floating:
+        return ops.div(a, b)
+    # integer Div truncates toward zero, which no graphc op does; shape arithmetic
+    # (the usual case) is known now and folds
+    x, y = ctx.static(0, None), ctx.static(1, None)
+    if x is None or y is None:
+        raise ctx.error(f"integer division of run-time {a.dtype.name} values: graphc's div "
+                        "is float-only and floordiv rounds down, not toward zero")
+    return ops.constant((np.abs(x) // np.abs(y) * np.sign(x) * np.sign(y)).astype(x.dtype))
+
+
+@converter("Pow")
+def pow_(ctx):
+    """The exponent may have another dtype than the base (the result's)."""
+    a, b = ctx.input(0), ctx.input(1)
+    if not a.dtype.is_floating:
+        x, y = ctx.static(0, None), ctx.static(1, None)
+        if x is None or y is None:
+            raise ctx.error(f"pow of run-time {a.dtype.name} values: graphc's pow is "
+                            "float-only")
+        return ops.constant(np.power(x, y).astype(x.dtype))
+    return ops.pow(a, cast(b, a.dtype))
 
 
 @converter("Mean")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from ... import ops
-from ...ir import int64
+from ...ir import bool_, int32, int64
 from .context import converter
 
 REDUCE = {
@@ -21,6 +21,9 @@ REDUCE = {
 
 def _reduce(fn, ctx):
     x = ctx.input(0)
+    if x.dtype == bool_ and ctx.op_type in ("ReduceMax", "ReduceMin"):
+        # any / all, as graphc's reduce_any and reduce_all compute them
+        return ops.cast(_reduce(fn, ctx.with_input(0, ops.cast(x, int32))), bool_)
     axes = ctx.static_ints(1, None) if ctx.num_inputs > 1 else ctx.attr("axes", None)
     if not axes:
         if ctx.attr("noop_with_empty_axes", 0):
@@ -35,10 +38,16 @@ for _type, _fn in REDUCE.items():
 
 
 def _arg(fn, ctx):
-    ctx.require("select_last_index", (0,), 0)
     x = ctx.input(0)
     axis = ctx.attr("axis", 0) % x.rank
-    y = fn(x, axis, output_type=int64)
+    if ctx.attr("select_last_index", 0):
+        # the last extreme is the first one of the reversed axis
+        if x.shape[axis] is None:
+            raise ctx.error("select_last_index=1 needs the axis' size, unknown here")
+        flipped = x[(slice(None),) * axis + (slice(None, None, -1),)]
+        y = (x.shape[axis] - 1) - fn(flipped, axis, output_type=int64)
+    else:
+        y = fn(x, axis, output_type=int64)
     return ops.expand_dims(y, axis) if ctx.attr("keepdims", 1) else y
 
 

@@ -72,7 +72,8 @@ def reshape(ctx):
 @converter("Flatten", attrs=("axis",))
 def flatten(ctx):
     x = ctx.input(0)
-    axis = ctx.attr("axis", 1) % (x.rank + 1) if x.rank else 0
+    axis = ctx.attr("axis", 1)
+    axis = axis + x.rank if axis < 0 else axis
     outer, inner = x.shape[:axis], x.shape[axis:]
     dims = [-1 if None in part else math.prod(part) for part in (outer, inner)]
     if dims == [-1, -1]:
@@ -180,8 +181,14 @@ def tile(ctx):
 
 @converter("OneHot", attrs=("axis",))
 def one_hot(ctx):
-    ctx.require("axis", (-1,), -1)
-    depth, values = int(ctx.static(1)), ctx.static(2)
-    indices = ctx.input(0)
-    return ops.one_hot(indices, depth, on_value=values[1].item(),
-                       off_value=values[0].item(), dtype=ctx.input(2).dtype)
+    depth, values, indices = int(ctx.static(1)), ctx.static(2), ctx.input(0)
+    if indices.op.name == "constant":     # ONNX counts negative indices from the end
+        known = ctx.static(0)
+        indices = ops.constant(np.where(known < 0, known + depth, known))
+    y = ops.one_hot(indices, depth, on_value=values[1].item(), off_value=values[0].item(),
+                    dtype=ctx.input(2).dtype)
+    axis = ctx.attr("axis", -1) % y.rank
+    if axis == y.rank - 1:
+        return y
+    perm = list(range(y.rank - 1))
+    return ops.transpose(y, perm[:axis] + [y.rank - 1] + perm[axis:])
