@@ -32,62 +32,51 @@ class TrainStep:
                 self.y: rng.integers(0, self.logits.shape[-1], n).astype(np.int32)}
 
 
-def _classifier_step(graph, x, y, logits, lr, momentum, distributed=False) -> TrainStep:
-    """distributed: gradients averaged over the MPI ranks (gc.distributed)."""
+def _classifier_step(graph, x, y, logits, optimizer, distributed=False) -> TrainStep:
+    """Mean sparse softmax cross-entropy, minimised by `optimizer` after the graph's
+    update ops (batch norm's moving averages); distributed: gradients averaged over the
+    MPI ranks (gc.distributed)."""
     loss = reduce_mean(nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits),
                        name="loss")
-    optimizer = train.MomentumOptimizer(lr, momentum=momentum)
     if distributed:
         optimizer = dist.DistributedOptimizer(optimizer)
-    train_op = optimizer.minimize(loss)
+    with control_dependencies(graph.get_collection(layers.UPDATE_OPS)):
+        train_op = optimizer.minimize(loss)
     return TrainStep(graph, x, y, loss, train_op, logits)
 
 
-def mlp(lr=0.01, momentum=0.9, seed=0, distributed=False) -> TrainStep:
-    """784-256-256-10 with biases and ReLU, mean sparse softmax CE, SGD momentum 0.9."""
-    g = Graph()
-    with g.as_default():
-        x = placeholder(float32, (None, 784), name="x")
-        y = placeholder(int32, (None,), name="y")
-        h = layers.dense(x, 256, activation=nn.relu, seed=seed)
-        h = layers.dense(h, 256, activation=nn.relu, seed=seed + 1)
-        logits = layers.dense(h, 10, seed=seed + 2)
-        return _classifier_step(g, x, y, logits, lr, momentum, distributed)
+def _momentum(lr, momentum):
+    return train.MomentumOptimizer(lr, momentum=momentum)
 
 
-def deep_mlp(depth=12, width=64, lr=1e-3, seed=0) -> TrainStep:
-    """`depth` dense layers on 784 inputs (`width` units and ReLU each, the last 10
-    logits), mean sparse softmax CE, Adam: a deep net whose pictures must stay readable."""
+def _dense_net(widths, optimizer, seed, distributed=False) -> TrainStep:
+    """784 inputs, a dense layer with ReLU per width, then 10 logits."""
     g = Graph()
     with g.as_default():
         x = placeholder(float32, (None, 784), name="x")
         y = placeholder(int32, (None,), name="y")
         h = x
-        for i in range(depth - 1):
+        for i, width in enumerate(widths):
             h = layers.dense(h, width, activation=nn.relu, seed=seed + i)
-        logits = layers.dense(h, 10, seed=seed + depth - 1)
-        loss = reduce_mean(nn.sparse_softmax_cross_entropy_with_logits(labels=y,
-                                                                       logits=logits),
-                           name="loss")
-        train_op = train.AdamOptimizer(lr).minimize(loss)
-        return TrainStep(g, x, y, loss, train_op, logits)
+        logits = layers.dense(h, 10, seed=seed + len(widths))
+        return _classifier_step(g, x, y, logits, optimizer, distributed)
+
+
+def mlp(lr=0.01, momentum=0.9, seed=0, distributed=False) -> TrainStep:
+    """784-256-256-10 with biases and ReLU, mean sparse softmax CE, SGD momentum 0.9."""
+    return _dense_net((256, 256), _momentum(lr, momentum), seed, distributed)
+
+
+def deep_mlp(depth=12, width=64, lr=1e-3, seed=0) -> TrainStep:
+    """`depth` dense layers on 784 inputs (`width` units and ReLU each, the last 10
+    logits), mean sparse softmax CE, Adam: a deep net whose pictures must stay readable."""
+    return _dense_net((width,) * (depth - 1), train.AdamOptimizer(lr), seed)
 
 
 def mlp_wide(lr=1e-3, seed=0) -> TrainStep:
     """784-1024-1024-10 with biases and ReLU, mean sparse softmax CE, Adam (epsilon
     1e-8): the GEMM-bound workload."""
-    g = Graph()
-    with g.as_default():
-        x = placeholder(float32, (None, 784), name="x")
-        y = placeholder(int32, (None,), name="y")
-        h = layers.dense(x, 1024, activation=nn.relu, seed=seed)
-        h = layers.dense(h, 1024, activation=nn.relu, seed=seed + 1)
-        logits = layers.dense(h, 10, seed=seed + 2)
-        loss = reduce_mean(nn.sparse_softmax_cross_entropy_with_logits(labels=y,
-                                                                       logits=logits),
-                           name="loss")
-        train_op = train.AdamOptimizer(lr, epsilon=1e-8).minimize(loss)
-        return TrainStep(g, x, y, loss, train_op, logits)
+    return _dense_net((1024, 1024), train.AdamOptimizer(lr, epsilon=1e-8), seed)
 
 
 def lenet5(lr=0.01, momentum=0.9, seed=0, distributed=False) -> TrainStep:
@@ -105,7 +94,7 @@ def lenet5(lr=0.01, momentum=0.9, seed=0, distributed=False) -> TrainStep:
         h = layers.dense(h, 120, activation=nn.relu, seed=seed + 2)
         h = layers.dense(h, 84, activation=nn.relu, seed=seed + 3)
         logits = layers.dense(h, 10, seed=seed + 4)
-        return _classifier_step(g, x, y, logits, lr, momentum, distributed)
+        return _classifier_step(g, x, y, logits, _momentum(lr, momentum), distributed)
 
 
 def cifar_vgg(lr=0.01, momentum=0.9, seed=0) -> TrainStep:
@@ -125,7 +114,7 @@ def cifar_vgg(lr=0.01, momentum=0.9, seed=0) -> TrainStep:
         h = layers.flatten(h)
         h = layers.dense(h, 256, activation=nn.relu, seed=seed + len(VGG_CONVS))
         logits = layers.dense(h, 10, seed=seed + len(VGG_CONVS) + 1)
-        return _classifier_step(g, x, y, logits, lr, momentum)
+        return _classifier_step(g, x, y, logits, _momentum(lr, momentum))
 
 
 VGG_CONVS = ((32, False), (32, True), (64, False), (64, True), (128, True))
@@ -153,9 +142,4 @@ def cifar_resnet(lr=1e-3, seed=0, blocks=3, channels=16) -> TrainStep:
             h = nn.relu(h + conv_bn(nn.relu(conv_bn(h))))
         h = reduce_mean(h, (1, 2))
         logits = layers.dense(h, 10, seed=seed + next(layer))
-        loss = reduce_mean(nn.sparse_softmax_cross_entropy_with_logits(labels=y,
-                                                                       logits=logits),
-                           name="loss")
-        with control_dependencies(g.get_collection(layers.UPDATE_OPS)):
-            train_op = train.AdamOptimizer(lr, epsilon=1e-8).minimize(loss)
-        return TrainStep(g, x, y, loss, train_op, logits)
+        return _classifier_step(g, x, y, logits, train.AdamOptimizer(lr, epsilon=1e-8))
