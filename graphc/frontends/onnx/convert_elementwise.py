@@ -10,6 +10,7 @@ from ... import nn, ops
 from ...ops import cast
 from .context import converter
 from .dtypes import TO_GRAPHC, onnx_type_name
+from .layout import through_transpose
 
 UNARY = {
     "Abs": ops.abs, "Neg": ops.neg, "Exp": ops.exp, "Log": ops.log, "Sqrt": ops.sqrt,
@@ -28,7 +29,7 @@ VARIADIC = {"Max": ops.maximum, "Min": ops.minimum, "Sum": ops.add}
 
 
 def _unary(fn, ctx):
-    return fn(ctx.input(0))
+    return through_transpose(ctx.input(0), lambda x, _: fn(x))
 
 
 def _binary(fn, ctx):
@@ -91,12 +92,14 @@ def mod(ctx):
 
 @converter("LeakyRelu", attrs=("alpha",))
 def leaky_relu(ctx):
-    return nn.leaky_relu(ctx.input(0), ctx.attr("alpha", 0.01))
+    alpha = ctx.attr("alpha", 0.01)
+    return through_transpose(ctx.input(0), lambda x, _: nn.leaky_relu(x, alpha))
 
 
 @converter("Elu", attrs=("alpha",))
 def elu(ctx):
-    return nn.elu(ctx.input(0), ctx.attr("alpha", 1.0))
+    alpha = ctx.attr("alpha", 1.0)
+    return through_transpose(ctx.input(0), lambda x, _: nn.elu(x, alpha))
 
 
 @converter("Selu", attrs=("alpha", "gamma"))

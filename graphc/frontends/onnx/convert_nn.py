@@ -7,7 +7,7 @@ import math
 from ... import nn, ops
 from ...ir import bool_, int64
 from .context import converter
-from .layout import as_nhwc, from_nhwc, padding, pairs, spatial_rank
+from .layout import as_nhwc, from_nhwc, padding, pairs, spatial_rank, through_transpose
 
 
 @converter("MatMul")
@@ -141,13 +141,14 @@ def batch_normalization(ctx):
     ctx.require("training_mode", (0,), 0)
     if len([o for o in ctx.node.output if o]) > 1:
         raise ctx.error("the running-statistics outputs (training mode) are not supported")
-    x = ctx.input(0)
-
-    def per_channel(i):
-        v = ctx.input(i)
-        return ops.reshape(v, (v.shape[0],) + (1,) * (x.rank - 2))
-    return nn.batch_normalization(x, per_channel(3), per_channel(4), per_channel(2),
-                                  per_channel(1), ctx.attr("epsilon", 1e-5))
+    def normalize(x, channel_axis):
+        def per_channel(i):
+            shape = [1] * x.rank
+            shape[channel_axis] = -1
+            return ops.reshape(ctx.input(i), shape)
+        return nn.batch_normalization(x, per_channel(3), per_channel(4), per_channel(2),
+                                      per_channel(1), ctx.attr("epsilon", 1e-5))
+    return through_transpose(ctx.input(0), normalize)
 
 
 @converter("Softmax", attrs=("axis",))

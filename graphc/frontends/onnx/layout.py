@@ -61,3 +61,14 @@ def pairs_of_pads(pads, rank: int):
     if rank == 1:
         begins, ends = [0] + begins, [0] + ends
     return tuple(zip(begins, ends))
+
+
+def through_transpose(x, fn):
+    """fn(x) for an fn that commutes with transposes (elementwise, per-channel with
+    the channel axis followed): applied before a layout transpose instead of after, so
+    the next layer's opposite transpose meets this one and the simplifier cancels both.
+    fn gets the tensor and the position of x's axis 1 in it."""
+    if x.op.name == "transpose":
+        perm = x.attrs["perm"]
+        return ops.transpose(fn(x.inputs[0], perm[1]), perm)
+    return fn(x, 1)

@@ -1,0 +1,131 @@
+"""ONNX import (issue 23): an MLP written with onnx.helper and LeNet-5 / a VGG-style
+net exported by PyTorch load into graphc, match ONNX Runtime (and PyTorch) on the
+numpy and llvm backends, fine-tune with gc.train like PyTorch does, and unsupported
+models fail naming the node."""
+import warnings
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx", reason="ONNX import needs `pip install 'graphc[onnx]'`")
+ort = pytest.importorskip("onnxruntime", reason="the comparisons need onnxruntime")
+
+import graphc as gc  # noqa: E402
+import onnx_models  # noqa: E402
+from graphc.frontends.onnx import OnnxError, load  # noqa: E402
+from onnx import TensorProto, helper  # noqa: E402
+
+BACKENDS = ["numpy", "llvm"]
+
+
+def _torch():
+    return pytest.importorskip("torch", reason="the PyTorch-exported models need torch")
+
+
+def _run_ort(model, x):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"x": x})[0]
+
+
+def _run_graphc(model, x, backend):
+    graph, inputs, outputs = load(model)
+    with gc.Session(graph, backend=backend) as sess:
+        return sess.run(outputs["logits"], {inputs["x"]: x})
+
+
+def _models():
+    yield "mlp", onnx_models.mlp, (3, 784)
+    yield "lenet5", lambda: _export(onnx_models.torch_lenet5(), (1, 1, 28, 28)), (3, 1, 28, 28)
+    yield "vgg_bn", lambda: _export(onnx_models.torch_vgg(), (1, 3, 32, 32), fold=False), \
+        (3, 3, 32, 32)
+
+
+def _export(net, shape, fold=True):
+    _torch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return onnx_models.export_torch(net, shape, fold=fold)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name,make,shape", list(_models()), ids=lambda v: v
+                         if isinstance(v, str) else "")
+def test_loaded_model_matches_onnxruntime(name, make, shape, backend):
+    model = make()
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    np.testing.assert_allclose(_run_graphc(model, x, backend), _run_ort(model, x),
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_vgg_layout_transposes_cancel():
+    """Inside the net no layout transpose is left: only the input's, the one before
+    the global pool and the OIHW → HWIO filter transposes (variables, so per run)."""
+    model = _export(onnx_models.torch_vgg(), (1, 3, 32, 32), fold=False)
+    graph, inputs, outputs = load(model)
+    x = np.zeros((2, 3, 32, 32), np.float32)
+    with gc.Session(graph, backend="llvm") as sess:
+        program = sess.inspect(outputs["logits"], {inputs["x"]: x}).program
+    kept = [line for line in program.splitlines() if "= transpose(" in line]
+    filters = [line for line in kept if "(2, 3, 1, 0)" in line]
+    assert len(filters) == 4 and len(kept) == 6, "\n".join(kept)
+
+
+def test_lenet5_fine_tunes_like_pytorch():
+    """Three SGD steps in graphc on the loaded model give PyTorch's weights and loss."""
+    torch = _torch()
+    net = onnx_models.torch_lenet5()
+    model = _export(net, (1, 1, 28, 28))
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((8, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 8)
+
+    graph, inputs, outputs = load(model)
+    with graph.as_default():
+        labels = gc.placeholder(gc.int64, (None,), name="labels")
+        loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=labels, logits=outputs["logits"]))
+        step = gc.train.GradientDescentOptimizer(0.05).minimize(loss)
+    with gc.Session(graph, backend="llvm") as sess:
+        ours = [sess.run([loss, step], {inputs["x"]: x, labels: y})[0] for _ in range(3)]
+        final = sess.run(loss, {inputs["x"]: x, labels: y})
+
+    opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    theirs = []
+    for _ in range(4):
+        opt.zero_grad()
+        out = torch.nn.functional.cross_entropy(net(torch.from_numpy(x)), torch.from_numpy(y))
+        theirs.append(out.item())
+        out.backward()
+        opt.step()
+    np.testing.assert_allclose(ours + [final], theirs[:4], rtol=1e-4)
+    assert final < ours[0]
+
+
+def _single_node_model(node, inputs, outputs):
+    graph = helper.make_graph([node], "g", inputs, outputs)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_unsupported_op_names_the_node():
+    model = _single_node_model(
+        helper.make_node("Det", ["x"], ["y"], name="det1"),
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [])])
+    with pytest.raises(OnnxError, match=r"ONNX node 'det1' \(Det\): graphc has no converter"):
+        load(model)
+
+
+def test_unsupported_attribute_and_dtype_are_named():
+    model = _single_node_model(
+        helper.make_node("Pad", ["x", "p"], ["y"], name="pad1", mode="reflect"),
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2]),
+         helper.make_tensor_value_info("p", TensorProto.INT64, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])])
+    with pytest.raises(OnnxError, match=r"'pad1' \(Pad\): attribute mode='reflect'"):
+        load(model, constant_inputs={"p": np.array([1, 1, 1, 1])})
+    model = _single_node_model(
+        helper.make_node("Relu", ["x"], ["y"]),
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT16, [2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [2])])
+    with pytest.raises(OnnxError, match="FLOAT16, which graphc lacks"):
+        load(model)
