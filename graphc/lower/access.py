@@ -15,28 +15,41 @@ def walk(items):
     while stack:
         item = stack.pop()
         yield item
-        if isinstance(item, Load):
-            stack.append(item.index)
-        elif isinstance(item, Store):
-            stack.extend((item.index, item.value))
-            if item.when is not None:
-                stack.append(item.when)
-        elif isinstance(item, Loop):
-            stack.extend(item.body)
-            stack.append(item.extent)
+        children = _CHILDREN.get(type(item))
+        if children is not None:
+            stack.extend(children(item))
         elif isinstance(item, Routine):
             stack.extend(item.expressions())
             stack.extend(item.nested())
-        elif isinstance(item, Declare):
-            stack.append(item.init)
-        elif isinstance(item, Assign):
-            stack.append(item.value)
-        elif isinstance(item, Unary | Cast):
-            stack.append(item.x)
-        elif isinstance(item, Binary | Compare):
-            stack.extend((item.a, item.b))
-        elif isinstance(item, Select):
-            stack.extend((item.cond, item.a, item.b))
+
+
+_CHILDREN = {
+    Load: lambda e: (e.index,),
+    Store: lambda s: (s.index, s.value) if s.when is None else (s.index, s.value, s.when),
+    Loop: lambda s: (*s.body, s.extent),
+    Declare: lambda s: (s.init,),
+    Assign: lambda s: (s.value,),
+    Unary: lambda e: (e.x,),
+    Cast: lambda e: (e.x,),
+    Binary: lambda e: (e.a, e.b),
+    Compare: lambda e: (e.a, e.b),
+    Select: lambda e: (e.cond, e.a, e.b),
+}
+"""What `walk` visits under each kind of item (routines: their expressions and nested
+statements); a table, not a chain of isinstance tests: lowering walks every kernel."""
+
+
+def statements(items):
+    """Every statement in `items`, loop bodies and routines' nested statements included,
+    without descending into expressions (finding the routines a program calls)."""
+    stack = list(items)
+    while stack:
+        item = stack.pop()
+        yield item
+        if isinstance(item, Loop):
+            stack.extend(item.body)
+        elif isinstance(item, Routine):
+            stack.extend(item.nested())
 
 
 def buffers_used(stmts) -> set[str]:

@@ -118,6 +118,9 @@ def normalize_axes(axis, rank: int) -> tuple[int, ...]:
 
 def broadcast_shapes(*shapes) -> tuple:
     """numpy broadcasting with unknown dims: None against 1 or None stays None."""
+    first = tuple(shapes[0])
+    if all(tuple(s) == first for s in shapes[1:]):     # the common case: nothing to do
+        return first
     rank = max(len(s) for s in shapes)
     padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
     out = []

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
-from ...lower.access import walk
+from ...lower.access import statements
 from ...ir import float32, float64
 from ...lower.routines import Allreduce, BlockSum, ConvDirect, ConvFilterDirect, Gemm, Print
 from .gemm import (EPILOGUE_TYPE, TRANSPOSES, define_gemm_family, define_micro_kernels,
@@ -224,7 +224,7 @@ def native_routines(kernels) -> NativeRoutines:
     when each list took a walk of its own)."""
     dtypes = {p.name: p.dtype for k in kernels for p in k.params}
     gemms, convolutions, mpi = {}, {}, False
-    for item in walk([s for k in kernels for s in k.body]):
+    for item in statements([s for k in kernels for s in k.body]):
         if isinstance(item, Gemm) and dtypes[item.c].is_floating:
             gemms[(dtypes[item.c].short, item.trans_a, item.trans_b)] = None
         elif isinstance(item, (ConvDirect, ConvFilterDirect)):
