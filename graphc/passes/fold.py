@@ -23,21 +23,14 @@ class FoldConstants:
 
     def run(self, program):
         folded = 0
+        if not any(self._inputs_known(node, node.inputs) for node in program.nodes):
+            return program, {"folded": 0}    # nothing to fold: no rebuild
 
         def fold(node, inputs):
             nonlocal folded
-            if node.op.stateful or node.op.name in NEVER_FOLDED:
+            values = self._inputs_known(node, inputs)
+            if values is None:
                 return None
-            if not node.type.is_static or node.type.num_elements > self.max_elements:
-                return None
-            values = []
-            for i, x in enumerate(inputs):
-                if is_constant(x):
-                    values.append(x.attrs["value"])
-                elif i in node.op.shape_only_inputs and x.type.is_static:
-                    values.append(np.broadcast_to(np.zeros((), x.dtype.np_type), x.shape))
-                else:
-                    return None
             try:
                 value = np.asarray(node.op.reference(node, *values), dtype=node.dtype.np_type)
             except (ValueError, IndexError, TypeError, FloatingPointError):
@@ -47,3 +40,20 @@ class FoldConstants:
 
         new, _ = rebuild(program, fold)
         return new, {"folded": folded}
+
+    def _inputs_known(self, node, inputs) -> list | None:
+        """The values of a foldable node's inputs (zeros of the right shape for inputs
+        that count only for their shape), or None when it cannot be folded."""
+        if node.op.stateful or node.op.name in NEVER_FOLDED:
+            return None
+        if not node.type.is_static or node.type.num_elements > self.max_elements:
+            return None
+        values = []
+        for i, x in enumerate(inputs):
+            if is_constant(x):
+                values.append(x.attrs["value"])
+            elif i in node.op.shape_only_inputs and x.type.is_static:
+                values.append(np.broadcast_to(np.zeros((), x.dtype.np_type), x.shape))
+            else:
+                return None
+        return values
