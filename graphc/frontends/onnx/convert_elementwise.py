@@ -6,7 +6,8 @@ import functools
 
 import numpy as np
 
-from ... import nn, ops
+from ... import ops
+from ...ops import activations as act
 from ...ops import cast
 from .context import converter
 from .dtypes import TO_GRAPHC, onnx_type_name
@@ -17,7 +18,7 @@ UNARY = {
     "Reciprocal": ops.reciprocal, "Sigmoid": ops.sigmoid, "Tanh": ops.tanh, "Relu": ops.relu,
     "Softplus": ops.softplus, "Floor": ops.floor, "Ceil": ops.ceil, "Round": ops.round,
     "Sign": ops.sign, "Sin": ops.sin, "Cos": ops.cos, "Not": ops.logical_not,
-    "Erf": nn.erf, "Softsign": nn.softsign, "Identity": ops.identity,
+    "Erf": act.erf, "Softsign": act.softsign, "Identity": ops.identity,
 }
 BINARY = {
     "Add": ops.add, "Sub": ops.sub, "Mul": ops.mul,
@@ -93,18 +94,18 @@ def mod(ctx):
 @converter("LeakyRelu", attrs=("alpha",))
 def leaky_relu(ctx):
     alpha = ctx.attr("alpha", 0.01)
-    return through_transpose(ctx.input(0), lambda x, _: nn.leaky_relu(x, alpha))
+    return through_transpose(ctx.input(0), lambda x, _: ops.leaky_relu(x, alpha))
 
 
 @converter("Elu", attrs=("alpha",))
 def elu(ctx):
     alpha = ctx.attr("alpha", 1.0)
-    return through_transpose(ctx.input(0), lambda x, _: nn.elu(x, alpha))
+    return through_transpose(ctx.input(0), lambda x, _: ops.elu(x, alpha))
 
 
 @converter("Selu", attrs=("alpha", "gamma"))
 def selu(ctx):
-    return nn.elu(ctx.input(0), ctx.attr("alpha", 1.67326319217681884765625)) * \
+    return ops.elu(ctx.input(0), ctx.attr("alpha", 1.67326319217681884765625)) * \
         ctx.attr("gamma", 1.05070102214813232421875)
 
 
@@ -117,7 +118,13 @@ def hard_sigmoid(ctx):
 @converter("Gelu", attrs=("approximate",))
 def gelu(ctx):
     approximate = ctx.require("approximate", ("none", "tanh"), "none")
-    return nn.gelu(ctx.input(0), approximate=approximate == "tanh")
+    return act.gelu(ctx.input(0), approximate=approximate == "tanh")
+
+
+@converter("Swish", attrs=("alpha",))
+def swish(ctx):
+    alpha = ctx.attr("alpha", 1.0)
+    return through_transpose(ctx.input(0), lambda x, _: act.swish(x, beta=alpha))
 
 
 @converter("PRelu")

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import math
 
-from ... import nn, ops
+import numpy as np
+
+from ... import ops
 from ...ir import bool_, int64
+from ...ops.conv import conv2d
+from ...ops.depthwise import depthwise_conv2d
+from ...ops import nn_extra
+from ...ops.pool import avg_pool2d, max_pool2d
+from ...ops.softmax import log_softmax as log_softmax_
+from ...ops.softmax import softmax as softmax_
 from .context import converter
 from .layout import as_nhwc, from_nhwc, padding, pairs, spatial_rank, through_transpose
 
@@ -56,20 +64,20 @@ def conv(ctx):
     group, c_in, c_out = ctx.attr("group", 1), x.shape[1], w.shape[0]
     xh = as_nhwc(x, rank)
     if group == 1:
-        y = nn.conv2d(xh, ops.transpose(w, (2, 3, 1, 0)), strides=strides, padding=pads,
+        y = conv2d(xh, ops.transpose(w, (2, 3, 1, 0)), strides=strides, padding=pads,
                       dilations=dilations)
     elif group == c_in and c_out % group == 0:
         # depthwise: output channel c·M + m reads input channel c
         wd = ops.transpose(ops.reshape(w, (c_in, c_out // c_in) + tuple(kernel)),
                            (2, 3, 0, 1))
-        y = nn.depthwise_conv2d(xh, wd, strides=[1, *strides, 1],
+        y = depthwise_conv2d(xh, wd, strides=[1, *strides, 1],
                                 padding=[[0, 0], *pads, [0, 0]],
                                 dilations=dilations)
     else:
         raise ctx.error(f"group={group} with {c_in} input channels: graphc has plain and "
                         "depthwise convolutions, no grouped conv2d")
     if ctx.has_input(2):
-        y = nn.bias_add(y, ctx.input(2))
+        y = nn_extra.bias_add(y, ctx.input(2))
     return from_nhwc(y, rank)
 
 
@@ -98,12 +106,12 @@ _POOL_ATTRS = ("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "st
 def max_pool(ctx):
     if len(ctx.node.output) > 1 and ctx.node.output[1]:
         raise ctx.error("output 1 (Indices) is not supported")
-    return _pool(ctx, nn.max_pool2d)
+    return _pool(ctx, max_pool2d)
 
 
 @converter("AveragePool", attrs=_POOL_ATTRS + ("count_include_pad",))
 def average_pool(ctx):
-    return _pool(ctx, nn.avg_pool2d)
+    return _pool(ctx, avg_pool2d)
 
 
 def _pool(ctx, pool):
@@ -146,25 +154,26 @@ def batch_normalization(ctx):
             shape = [1] * x.rank
             shape[channel_axis] = -1
             return ops.reshape(ctx.input(i), shape)
-        return nn.batch_normalization(x, per_channel(3), per_channel(4), per_channel(2),
+        return nn_extra.batch_normalization(x, per_channel(3), per_channel(4), per_channel(2),
                                       per_channel(1), ctx.attr("epsilon", 1e-5))
     return through_transpose(ctx.input(0), normalize)
 
 
 @converter("Softmax", attrs=("axis",))
 def softmax(ctx):
-    return nn.softmax(ctx.input(0), ctx.attr("axis", -1))
+    return softmax_(ctx.input(0), ctx.attr("axis", -1))
 
 
 @converter("LogSoftmax", attrs=("axis",))
 def log_softmax(ctx):
-    return nn.log_softmax(ctx.input(0), ctx.attr("axis", -1))
+    return log_softmax_(ctx.input(0), ctx.attr("axis", -1))
 
 
 @converter("Dropout", attrs=("seed",))
 def dropout(ctx):
-    """Inference: the identity (and an all-true mask)."""
-    if ctx.has_input(2) and bool(ctx.static(2)):
+    """Inference (or a ratio of 0): the identity, and an all-true mask."""
+    ratio = ctx.static(1, np.float32(0.5))
+    if ctx.has_input(2) and bool(ctx.static(2)) and float(ratio) != 0.0:
         raise ctx.error("training_mode=true is not supported (inference only)")
     x = ops.identity(ctx.input(0))
     return [x, ops.cast(ops.ones_like(x), bool_)]

@@ -23,7 +23,7 @@ def _reduce(fn, ctx):
     x = ctx.input(0)
     if x.dtype == bool_ and ctx.op_type in ("ReduceMax", "ReduceMin"):
         # any / all, as graphc's reduce_any and reduce_all compute them
-        return ops.cast(_reduce(fn, ctx.with_input(0, ops.cast(x, int32))), bool_)
+        return _reduce(fn, ctx.with_input(0, ops.cast(x, int32))) > 0
     axes = ctx.static_ints(1, None) if ctx.num_inputs > 1 else ctx.attr("axes", None)
     if not axes:
         if ctx.attr("noop_with_empty_axes", 0):

@@ -154,6 +154,12 @@ def gather(ctx):
     return ops.gather(params, indices, axis=axis)
 
 
+@converter("GatherND", attrs=("batch_dims",))
+def gather_nd(ctx):
+    ctx.require("batch_dims", (0,), 0)
+    return ops.gather_nd(ctx.input(0), ctx.input(1))
+
+
 @converter("Pad", attrs=("mode",))
 def pad(ctx):
     ctx.require("mode", ("constant",), "constant")
@@ -182,9 +188,9 @@ def tile(ctx):
 @converter("OneHot", attrs=("axis",))
 def one_hot(ctx):
     depth, values, indices = int(ctx.static(1)), ctx.static(2), ctx.input(0)
-    if indices.op.name == "constant":     # ONNX counts negative indices from the end
-        known = ctx.static(0)
-        indices = ops.constant(np.where(known < 0, known + depth, known))
+    if not indices.dtype.is_integer:      # ONNX takes float indices too
+        indices = ops.cast(indices, int64)
+    indices = ops.where(indices < 0, indices + depth, indices)   # from the end
     y = ops.one_hot(indices, depth, on_value=values[1].item(), off_value=values[0].item(),
                     dtype=ctx.input(2).dtype)
     axis = ctx.attr("axis", -1) % y.rank
