@@ -103,9 +103,12 @@ class Fuse:
             for x in dict.fromkeys(n.data_inputs):
                 consumers[x].append(n)
         reasons = self._initial(program, consumers)
+        small_left = True       # materialising splits kernels: no new small value appears
         while True:
             kernels = {r: _closure(r, reasons) for r in nodes if r in reasons}
-            added = self._violations(kernels, reasons, consumers)
+            small = self._small_values(kernels, reasons) if small_left else {}
+            small_left = bool(small)
+            added = small or self._violations(kernels, reasons, consumers)
             if not added:
                 break
             reasons.update(added)
@@ -138,15 +141,9 @@ class Fuse:
         return reasons
 
     def _violations(self, kernels, reasons, consumers) -> dict[Node, str]:
-        """Values to materialise next. Small broadcast values first, then shared values:
-        materialising a value that several kernels need often resolves their anchor
-        conflicts too."""
-        small = {}
-        for root, members in kernels.items():
-            small.update(self._small_broadcast_values(root, members, reasons))
-        small = {n: r for n, r in small.items() if n not in reasons}
-        if small:          # first: what is left of a shared value may be cheap to recompute
-            return small
+        """Values to materialise next, after the small broadcast values (`run`): shared
+        values first, since materialising a value that several kernels need often
+        resolves their anchor conflicts too."""
         shared = self._shared_values(kernels, reasons)
         if shared:
             return shared
@@ -170,6 +167,14 @@ class Fuse:
                         added.setdefault(root.inputs[1], f"computed from '{var.name}' out of "
                                                          "place before its update")
         return {n: r for n, r in added.items() if n not in reasons}
+
+    def _small_values(self, kernels, reasons) -> dict[Node, str]:
+        """Small broadcast values of every kernel, materialised before anything else:
+        what is left of a shared value may then be cheap to recompute."""
+        small = {}
+        for root, members in kernels.items():
+            small.update(self._small_broadcast_values(root, members, reasons))
+        return {n: r for n, r in small.items() if n not in reasons}
 
     @staticmethod
     def _small_broadcast_values(root, members, reasons) -> dict[Node, str]:
