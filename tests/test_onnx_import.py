@@ -129,3 +129,21 @@ def test_unsupported_attribute_and_dtype_are_named():
         [helper.make_tensor_value_info("y", TensorProto.FLOAT16, [2])])
     with pytest.raises(OnnxError, match="FLOAT16, which graphc lacks"):
         load(model)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_loaded_mlp_fine_tunes(backend):
+    """The MLP's initializers are variables: gc.train lowers the loss (no torch needed)."""
+    graph, inputs, outputs = load(onnx_models.mlp())
+    rng = np.random.default_rng(3)
+    feeds_x = rng.standard_normal((32, 784)).astype(np.float32)
+    with graph.as_default():
+        labels = gc.placeholder(gc.int32, (None,), name="labels")
+        loss = gc.reduce_mean(gc.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=labels, logits=outputs["logits"]))
+        step = gc.train.MomentumOptimizer(0.05, momentum=0.9).minimize(loss)
+    assert len(gc.trainable_variables(graph)) == 6
+    feeds = {inputs["x"]: feeds_x, labels: rng.integers(0, 10, 32).astype(np.int32)}
+    with gc.Session(graph, backend=backend) as sess:
+        losses = [sess.run([loss, step], feeds)[0] for _ in range(5)]
+    assert losses[-1] < 0.8 * losses[0]
