@@ -29,7 +29,7 @@ from .loopir import (Binary, Const, Load, Loop, Select, Store, add, const, idx, 
                      mul, row_major_strides)
 from .nests import Names, extent, fill, nest
 from .routines import ConvDirect, ConvFilterDirect, ConvGemm, ConvShape, Gemm
-from .indexing import clamp, in_range
+from .indexing import clamp, in_range, unravel
 
 def workspace_name(dtype) -> str:
     return f"workspace_{dtype.short}"
@@ -318,11 +318,12 @@ def lower_conv2d_direct(node, names: Names, out: str, buffer_of) -> list:
         source, weights = buffer_of(node.inputs[2]), workspace_name(node.dtype)
         shape = ConvShape(oh, ow, cout, h, w_in, cin, kh, kw, (kh - 1) * dh - ph,
                           (kw - 1) * dw - pw, 1, 1, dh, dw)
-        stmts = nest(names, (kh, kw, cout, cin), lambda i: [Store(
-            weights, linear_index(i, row_major_strides((kh, kw, cout, cin))),
-            Load(buffer_of(w), linear_index(
-                (Binary("sub", idx(kh - 1), i[0]), Binary("sub", idx(kw - 1), i[1]), i[3], i[2]),
-                row_major_strides((kh, kw, cin, cout))), node.dtype))], outer_kind="serial")
+        def turn(flat):        # one flat loop: a nest of static loops compiled slowly
+            a, b, co, ci = unravel(flat[0], (kh, kw, cout, cin))
+            source = (Binary("sub", idx(kh - 1), a), Binary("sub", idx(kw - 1), b), ci, co)
+            return [Store(weights, flat[0], Load(buffer_of(w), linear_index(
+                source, row_major_strides((kh, kw, cin, cout))), node.dtype))]
+        stmts = nest(names, (kh * kw * cout * cin,), turn, inner_kind="serial")
     parts = direct_conv_parts(shape.oh)
     task = names.var("img")
     image, part = (task, idx(0)) if parts == 1 else (
