@@ -36,8 +36,6 @@ KNOWN_GAPS: dict[str, str] = {
                                "integer division",
     r"^test_mod_(mixed_sign_float|int64_fmod)":
         "Mod with fmod=1 (C's remainder): graphc's floormod takes the divisor's sign",
-    r"^test_mod_float_edge_cases_fmod_0": "graphc's floormod gives NaN for an infinite "
-                                          "divisor (numpy: the dividend)",
     r"^test_gathernd_example_int32_batch_dim1": "GatherND with batch_dims: not yet",
     r"^test_(edge|reflect|wrap)_pad": "Pad modes other than constant: graphc's pad is "
                                        "constant-only",

@@ -274,18 +274,33 @@ def _g_floormod(n, a, b, gy):   # a − floor(a/b)·b
 
 def _floor_division(op):
     """a // b or a mod b with the loop IR's floor semantics (numpy's for integers; for
-    floats, floor(a / b) and a − floor(a / b)·b), and numpy's 0 for an integer divisor
-    of 0 (compiled code must not trap, nor on INT_MIN // −1)."""
+    floats, floor(a / b) and a − floor(a / b)·b, but a mod ±∞ as numpy's: a, or the
+    divisor when a's sign differs), and numpy's 0 for an integer divisor of 0 (compiled
+    code must not trap, nor on INT_MIN // −1)."""
     def reference(a, b):
         if np.issubdtype(np.result_type(a, b), np.floating):
-            quotient = np.floor(a / b)
-            return quotient if op == "floordiv" else a - quotient * b
+            with np.errstate(invalid="ignore", divide="ignore"):
+                quotient = np.floor(a / b)
+                if op == "floordiv":
+                    return quotient
+                # an infinite divisor: a itself when a is 0 or has b's sign, else b
+                # (numpy's; a − 0·∞ would be NaN)
+                keep = (a == 0) | ((a > 0) == (b > 0))
+                return np.where(np.isinf(b) & np.isfinite(a), np.where(keep, a, b),
+                                a - quotient * b)
         with np.errstate(divide="ignore", over="ignore"):
             return np.floor_divide(a, b) if op == "floordiv" else np.mod(a, b)
 
     def rule(b, node, x, y):
         if node.dtype.is_floating:
-            return b.binary(op, x, y)
+            if op == "floordiv":
+                return b.binary(op, x, y)
+            zero, inf = b.like(y, 0), b.like(y, float("inf"))
+            keep = b.binary("or", b.compare("eq", x, zero),
+                            b.compare("eq", b.compare("gt", x, zero), b.compare("gt", y, zero)))
+            infinite = b.binary("and", b.compare("eq", b.unary("abs", y), inf),
+                                b.compare("lt", b.unary("abs", x), inf))
+            return b.select(infinite, b.select(keep, x, y), b.binary(op, x, y))
         zero, one, minus_one = b.like(y, 0), b.like(y, 1), b.like(y, -1)
         awkward = b.binary("or", b.compare("eq", y, zero), b.compare("eq", y, minus_one))
         value = b.binary(op, x, b.select(awkward, one, y))
