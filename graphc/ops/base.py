@@ -122,20 +122,19 @@ def broadcast_shapes(*shapes) -> tuple:
     if all(tuple(s) == first for s in shapes[1:]):     # the common case: nothing to do
         return first
     rank = max(len(s) for s in shapes)
-    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
-    out = []
-    for dims in zip(*padded):
-        known = {d for d in dims if d is not None and d != 1}
-        if len(known) > 1:
-            raise shape_error("shapes " + " and ".join(_fmt(s) for s in shapes)
-                              + " cannot be broadcast together")
-        if known:
-            out.append(known.pop())
-        elif any(d is None for d in dims):
-            out.append(None)
-        else:
-            out.append(1)
-    return tuple(out)
+    out = [1] * rank
+    unknown = [False] * rank
+    for shape in shapes:
+        offset = rank - len(shape)
+        for i, d in enumerate(shape, offset):
+            if d is None:
+                unknown[i] = True
+            elif d != 1:
+                if out[i] != 1 and out[i] != d:
+                    raise shape_error("shapes " + " and ".join(_fmt(s) for s in shapes)
+                                      + " cannot be broadcast together")
+                out[i] = d
+    return tuple(None if unknown[i] and out[i] == 1 else out[i] for i in range(rank))
 
 
 def _fmt(shape) -> str:
