@@ -1,5 +1,5 @@
 """ONNX's neural-network ops: Gemm, MatMul, Conv, the poolings, BatchNormalization,
-Softmax, Dropout, Einsum, TopK, CumSum."""
+ConvTranspose, Softmax, Dropout, Einsum, TopK, CumSum."""
 from __future__ import annotations
 
 import math
@@ -8,14 +8,15 @@ import numpy as np
 
 from ... import ops
 from ...ir import bool_, int64
-from ...ops.conv import conv2d
+from ...ops.conv import conv2d, conv2d_backprop_input
 from ...ops.depthwise import depthwise_conv2d
 from ...ops import nn_extra
 from ...ops.pool import avg_pool2d, max_pool2d
 from ...ops.softmax import log_softmax as log_softmax_
 from ...ops.softmax import softmax as softmax_
 from .context import converter
-from .layout import as_nhwc, from_nhwc, padding, pairs, spatial_rank, through_transpose
+from .layout import (as_nhwc, from_nhwc, padding, pairs, pairs_of_pads, spatial_rank,
+                     through_transpose)
 
 
 @converter("MatMul")
@@ -200,3 +201,55 @@ def top_k(ctx):
     sign = 1 if ctx.attr("largest", 1) else -1
     values, indices = ops.top_k(x * sign if sign < 0 else x, k)
     return [values * sign if sign < 0 else values, ops.cast(indices, int64)]
+
+
+@converter("ConvTranspose", attrs=("auto_pad", "dilations", "group", "kernel_shape",
+                                   "output_padding", "output_shape", "pads", "strides"))
+def conv_transpose(ctx):
+    """graphc's conv2d_backprop_input over the full (unpadded) output, then ONNX's pads
+    (and output_padding / output_shape) as a slice or trailing zeros."""
+    x, w = ctx.input(0), ctx.input(1)
+    rank = spatial_rank(ctx, x)
+    if ctx.attr("group", 1) != 1:
+        raise ctx.error(f"group={ctx.attr('group')}: graphc's conv2d_transpose is not "
+                        "grouped (group=1 only)")
+    if rank == 1:
+        w = ops.expand_dims(w, 2)
+    in_hw = pairs(x.shape[2:], rank, 1)
+    if None in in_hw or x.shape[0] is None:
+        raise ctx.error("the input's batch and spatial sizes must be known")
+    kernel = list(w.shape[2:])
+    strides = pairs(ctx.attr("strides", [1] * rank), rank, 1)
+    dilations = pairs(ctx.attr("dilations", [1] * rank), rank, 1)
+    out_pad = pairs(ctx.attr("output_padding", [0] * rank), rank, 0)
+    full = [s * (n - 1) + (k - 1) * d + 1 for n, k, s, d in zip(in_hw, kernel, strides,
+                                                                 dilations)]
+    auto_pad = ctx.require("auto_pad", ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"),
+                           "NOTSET")
+    out_shape = ctx.attr("output_shape", None)
+    if out_shape is not None:
+        out_shape = pairs(list(out_shape)[-rank:], rank, 1)
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        out = out_shape or [n * s for n, s in zip(in_hw, strides)]
+        begins = []
+        for f, p, o in zip(full, out_pad, out):
+            total = f + p - o
+            begins.append(total // 2 if auto_pad == "SAME_UPPER" else total - total // 2)
+    else:
+        pads = pairs_of_pads(ctx.attr("pads", [0] * (2 * rank)), rank) \
+            if auto_pad == "NOTSET" else ((0, 0), (0, 0))
+        begins = [lo for lo, _ in pads]
+        out = out_shape or [f + p - lo - hi for f, p, (lo, hi) in zip(full, out_pad, pads)]
+    c_out = w.shape[1]
+    like = ops.zeros((x.shape[0], *full, c_out), x.dtype)
+    y = conv2d_backprop_input(like, ops.transpose(w, (2, 3, 1, 0)), as_nhwc(x, rank),
+                              strides=strides, padding="VALID", dilations=dilations)
+    if any(b < 0 for b in begins):
+        raise ctx.error(f"negative padding {begins} is not supported")
+    keep = [min(o, f - b) for o, f, b in zip(out, full, begins)]
+    y = ops.slice(y, [0, *begins, 0], [-1, *keep, -1])
+    if keep != list(out):
+        y = ops.pad(y, [(0, 0), *((0, o - k) for o, k in zip(out, keep)), (0, 0)])
+    if ctx.has_input(2):
+        y = nn_extra.bias_add(y, ctx.input(2))
+    return from_nhwc(y, rank)
