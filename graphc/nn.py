@@ -5,8 +5,8 @@ from .ops.conv import conv2d_backprop_filter, conv2d_backprop_input
 from .ops.depthwise import depthwise_conv2d, depthwise_conv2d_native, separable_conv2d
 from .ops.elementwise import elu, leaky_relu, relu, sigmoid, softplus, tanh
 from .ops.losses import l2_loss, multiclass_hinge_loss
-from .ops.nn_extra import (batch_normalization, bias_add, dropout, maxout, moments,
-                           stateless_dropout)
+from .ops.nn_extra import (batch_normalization, bias_add, dropout, layer_normalization,
+                           maxout, moments, stateless_dropout)
 from .ops.nn_tf1 import (avg_pool, conv1d, conv2d, conv2d_transpose, embedding_lookup,
                          in_top_k, l2_normalize, max_pool, sigmoid_cross_entropy_with_logits,
                          softmax_cross_entropy_with_logits,
@@ -24,5 +24,5 @@ __all__ = ["elu", "erf", "gelu", "leaky_relu", "log_softmax", "l2_loss",
            "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "conv1d", "conv2d",
            "conv2d_backprop_filter", "conv2d_backprop_input", "conv2d_transpose",
            "depthwise_conv2d", "depthwise_conv2d_native", "separable_conv2d",
-           "top_k", "dropout", "max_pool",
+           "top_k", "dropout", "layer_normalization", "max_pool",
            "max_pool2d", "maxout", "moments", "stateless_dropout"]

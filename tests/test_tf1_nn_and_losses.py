@@ -253,3 +253,24 @@ def test_conv2d_transpose_is_the_adjoint_of_conv2d(backend):
     assert xt.shape == x.shape
     assert np.sum(y * v) == pytest.approx(np.sum(x * xt), rel=1e-12)
     np.testing.assert_allclose(xt_nchw, xt.transpose(0, 3, 1, 2), rtol=1e-13)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_layer_normalization_matches_numpy_and_finite_differences(backend):
+    x = RNG.standard_normal((2, 3, 4))
+    scale, offset = RNG.standard_normal((3, 4)), RNG.standard_normal((4,))
+    graph = gc.Graph()
+    with graph.as_default():
+        xs = gc.placeholder(gc.float64, x.shape)
+        ss = gc.placeholder(gc.float64, scale.shape)
+        y = gc.nn.layer_normalization(xs, ss, gc.constant(offset), begin_axis=1,
+                                      epsilon=1e-3)
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    var = x.var(axis=(1, 2), keepdims=True)
+    want = (x - mean) / np.sqrt(var + 1e-3) * scale + offset
+    got = gc.Session(graph, backend=backend).run(y, {xs: x, ss: scale})
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    pairs = gc.test.compute_gradient([xs, ss], y, {xs: x, ss: scale},
+                                     session=gc.Session(graph, backend=backend))
+    for theoretical, numerical in pairs:
+        np.testing.assert_allclose(theoretical, numerical, rtol=1e-6, atol=1e-6)

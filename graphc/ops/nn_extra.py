@@ -190,6 +190,19 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon,
     return x * inv + shift if name is None else identity(x * inv + shift, name=name)
 
 
+def layer_normalization(x, scale=None, offset=None, begin_axis=-1, epsilon=1e-5,
+                        name=None) -> Node:
+    """Layer normalisation: x normalised over the axes begin_axis .. rank − 1 with its
+    own (biased) mean and variance there, then · scale + offset (each None or
+    broadcast against those trailing axes). A composite of `moments` and
+    `batch_normalization`; its gradient comes from theirs."""
+    x = as_tensor(x)
+    begin = normalize_axis(int(begin_axis), x.rank)
+    mean, variance = moments(x, list(range(begin, x.rank)), keepdims=True,
+                             name=f"{name or 'layer_normalization'}_moments")
+    return batch_normalization(x, mean, variance, offset, scale, epsilon, name=name)
+
+
 # -- maxout -------------------------------------------------------------------------------
 def maxout(x, num_units, axis=-1, name=None) -> Node:
     """Max over groups of k = C / num_units consecutive channels along `axis`: unit u is

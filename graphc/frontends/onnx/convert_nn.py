@@ -1,5 +1,5 @@
 """ONNX's neural-network ops: Gemm, MatMul, Conv, the poolings, BatchNormalization,
-ConvTranspose, Softmax, Dropout, Einsum, TopK, CumSum."""
+ConvTranspose, LayerNormalization, Softmax, Dropout, Einsum, TopK, CumSum."""
 from __future__ import annotations
 
 import math
@@ -253,3 +253,18 @@ def conv_transpose(ctx):
     if ctx.has_input(2):
         y = nn_extra.bias_add(y, ctx.input(2))
     return from_nhwc(y, rank)
+
+
+@converter("LayerNormalization", attrs=("axis", "epsilon", "stash_type"))
+def layer_normalization(ctx):
+    """graphc's layer_normalization; the Mean and InvStdDev outputs from `moments`."""
+    x, eps = ctx.input(0), ctx.attr("epsilon", 1e-5)
+    axis = ctx.attr("axis", -1) % x.rank
+    y = nn_extra.layer_normalization(x, ctx.input(1),
+                                     ctx.input(2) if ctx.has_input(2) else None,
+                                     begin_axis=axis, epsilon=eps)
+    outputs = [y]
+    if len(ctx.node.output) > 1:
+        mean, variance = nn_extra.moments(x, list(range(axis, x.rank)), keepdims=True)
+        outputs += [mean, ops.rsqrt(variance + eps)][:len(ctx.node.output) - 1]
+    return outputs if len(outputs) > 1 else y
