@@ -1,5 +1,5 @@
-"""ONNX's shape and data-movement ops, and its constants. Shapes, axes, pads and
-slice bounds must be known while the graph is built (`ctx.static`)."""
+"""ONNX's shape and data-movement ops (Trilu among them), and its constants. Shapes,
+axes, pads and slice bounds must be known while the graph is built (`ctx.static`)."""
 from __future__ import annotations
 
 import builtins
@@ -198,3 +198,15 @@ def one_hot(ctx):
         return y
     perm = list(range(y.rank - 1))
     return ops.transpose(y, perm[:axis] + [y.rank - 1] + perm[axis:])
+
+
+@converter("Trilu", attrs=("upper",))
+def trilu(ctx):
+    """The upper (or lower) triangle of the last two axes, from the k-th diagonal on:
+    a constant mask (static shapes) selecting x or zero."""
+    x, k = ctx.input(0), ctx.static_ints(1, [0])[0]
+    if None in x.shape[-2:]:
+        raise ctx.error("the last two axes' sizes must be known")
+    rows, cols = x.shape[-2:]
+    mask = (np.triu if ctx.attr("upper", 1) else np.tril)(np.ones((rows, cols), bool), k)
+    return ops.where(ops.constant(mask), x, ops.zeros_like(x))
