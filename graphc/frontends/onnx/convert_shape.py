@@ -160,6 +160,20 @@ def gather_nd(ctx):
     return ops.gather_nd(ctx.input(0), ctx.input(1))
 
 
+@converter("GatherElements", attrs=("axis",))
+def gather_elements(ctx):
+    """graphc's gather_nd with a constructed index: the indices along `axis`, each other
+    axis's own position (a constant, from the indices' static shape)."""
+    x, indices = ctx.input(0), ctx.input(1)
+    axis = ctx.attr("axis", 0) % x.rank
+    if None in indices.shape or x.shape[axis] is None:
+        raise ctx.error("the indices' shape and the data's size along axis must be known")
+    indices = ops.where(ops.less(indices, 0), indices + x.shape[axis], indices)
+    grid = np.indices(indices.shape, dtype=indices.dtype.np_type)
+    return ops.gather_nd(x, ops.stack([indices if a == axis else ops.constant(grid[a])
+                                       for a in range(x.rank)], axis=-1))
+
+
 @converter("Pad", attrs=("mode",))
 def pad(ctx):
     ctx.require("mode", ("constant",), "constant")
