@@ -274,3 +274,26 @@ def test_layer_normalization_matches_numpy_and_finite_differences(backend):
                                      session=gc.Session(graph, backend=backend))
     for theoretical, numerical in pairs:
         np.testing.assert_allclose(theoretical, numerical, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_nll_loss_matches_numpy_and_finite_differences(backend):
+    logp = RNG.standard_normal((3, 4, 2))           # classes along axis 1
+    labels = np.array([[0, 3], [-1, 2], [1, -1]])   # -1 ignored (outside [0, 4))
+    weights = np.array([1.0, 2.0, 0.5, 3.0])
+    graph = gc.Graph()
+    with graph.as_default():
+        lp = gc.placeholder(gc.float64, logp.shape)
+        y = gc.losses.nll_loss(lp, gc.constant(labels), gc.constant(weights),
+                               ignore_index=-1, reduction="mean")
+    keep = labels != -1
+    safe = np.where(keep, labels, 0)
+    w = weights[safe] * keep
+    picked = np.take_along_axis(logp, safe[:, None, :], axis=1)[:, 0, :]
+    want = (-picked * w).sum() / w.sum()
+    got = gc.Session(graph, backend=backend).run(y, {lp: logp})
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    pairs = gc.test.compute_gradient([lp], y, {lp: logp},
+                                     session=gc.Session(graph, backend=backend))
+    for theoretical, numerical in pairs:
+        np.testing.assert_allclose(theoretical, numerical, rtol=1e-6, atol=1e-6)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from ..ir import Node, get_default_graph
 from .base import as_tensor
-from .elementwise import abs, relu, square
+from .elementwise import abs, cast, not_equal, relu, square, where, zeros_like
 from .reduce import reduce_sum
 from .indexing import one_hot
+from .shape import transpose
 
 WEIGHTS = "weights"  # collection of tensors that regularizers apply to by default
 
@@ -18,6 +19,33 @@ def multiclass_hinge_loss(labels, logits, margin=1.0, name=None) -> Node:
     correct = reduce_sum(logits * target, -1, keepdims=True)
     margins = relu(logits - correct + margin) * (1 - target)
     return reduce_sum(margins, -1, name=name or "hinge_loss")
+
+
+def nll_loss(log_probs, labels, weights=None, ignore_index=None, reduction="mean",
+             axis=1, name=None) -> Node:
+    """Negative log-likelihood of integer `labels` under `log_probs`, the classes along
+    `axis` (labels have log_probs' shape without that axis): −log_probs[…, y, …] · w[y],
+    with w = `weights` (one per class; default 1) and 0 where y == `ignore_index` (which
+    may lie outside [0, C)). `reduction`: "none" (per element), "sum", or "mean" (the sum over
+    Σ w). A composite of one_hot and reduce_sum, so autodiff differentiates it."""
+    log_probs, labels = as_tensor(log_probs), as_tensor(labels)
+    axis = axis % log_probs.rank
+    perm = [a for a in range(log_probs.rank) if a != axis] + [axis]
+    keep = None if ignore_index is None else not_equal(labels, int(ignore_index))
+    if keep is not None:      # ignored labels may be out of range: pick class 0, weight 0
+        labels = where(keep, labels, zeros_like(labels))
+    target = one_hot(labels, log_probs.shape[axis], dtype=log_probs.dtype)
+    w = reduce_sum(target if weights is None else target * as_tensor(weights), -1)
+    if keep is not None:
+        w = w * cast(keep, log_probs.dtype)
+    loss = -reduce_sum(transpose(log_probs, perm) * target, -1) * w
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return reduce_sum(loss, name=name or "nll_loss")
+    if reduction == "mean":
+        return reduce_sum(loss) / reduce_sum(w)   # 0/0 = nan when every label is ignored
+    raise ValueError(f"nll_loss: reduction must be 'none', 'sum' or 'mean', got {reduction!r}")
 
 
 def l2_loss(t, name=None) -> Node:

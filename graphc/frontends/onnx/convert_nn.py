@@ -1,5 +1,5 @@
 """ONNX's neural-network ops: Gemm, MatMul, Conv, the poolings, BatchNormalization,
-ConvTranspose, LayerNormalization, Softmax, Dropout, Einsum, TopK, CumSum."""
+ConvTranspose, LayerNormalization, Softmax, NegativeLogLikelihoodLoss, Dropout, Einsum, TopK, CumSum."""
 from __future__ import annotations
 
 import math
@@ -11,6 +11,7 @@ from ...ir import bool_, int64
 from ...ops.conv import conv2d, conv2d_backprop_input
 from ...ops.depthwise import depthwise_conv2d
 from ...ops import nn_extra
+from ...ops.losses import nll_loss
 from ...ops.pool import avg_pool2d, max_pool2d
 from ...ops.softmax import log_softmax as log_softmax_
 from ...ops.softmax import softmax as softmax_
@@ -168,6 +169,16 @@ def softmax(ctx):
 @converter("LogSoftmax", attrs=("axis",))
 def log_softmax(ctx):
     return log_softmax_(ctx.input(0), ctx.attr("axis", -1))
+
+
+def _nll(ctx, log_probs):
+    return nll_loss(log_probs, ctx.input(1), ctx.input(2) if ctx.has_input(2) else None,
+                    ctx.attr("ignore_index", None), ctx.attr("reduction", "mean"))
+
+
+@converter("NegativeLogLikelihoodLoss", attrs=("ignore_index", "reduction"))
+def negative_log_likelihood_loss(ctx):
+    return _nll(ctx, ctx.input(0))
 
 
 @converter("Dropout", attrs=("seed",))
