@@ -1,5 +1,6 @@
 """ONNX's neural-network ops: Gemm, MatMul, Conv, the poolings, BatchNormalization,
-ConvTranspose, LayerNormalization, Softmax, NegativeLogLikelihoodLoss, Dropout, Einsum, TopK, CumSum."""
+ConvTranspose, LayerNormalization, Softmax, NegativeLogLikelihoodLoss,
+SoftmaxCrossEntropyLoss, Dropout, Einsum, TopK, CumSum."""
 from __future__ import annotations
 
 import math
@@ -179,6 +180,11 @@ def _nll(ctx, log_probs):
 @converter("NegativeLogLikelihoodLoss", attrs=("ignore_index", "reduction"))
 def negative_log_likelihood_loss(ctx):
     return _nll(ctx, ctx.input(0))
+
+
+@converter("SoftmaxCrossEntropyLoss", attrs=("ignore_index", "reduction"))
+def softmax_cross_entropy_loss(ctx):
+    return [_nll(ctx, log_prob := log_softmax_(ctx.input(0), 1)), log_prob]
 
 
 @converter("Dropout", attrs=("seed",))
