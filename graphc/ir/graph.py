@@ -75,16 +75,12 @@ class Graph:
     def copy_node(self, node: Node, inputs: Sequence[Node], attrs: dict | None = None) -> Node:
         """`node` made again in this graph from `inputs` (a pass's rebuild): its name as
         it is, its source line and backward marker kept, its type inferred again. (The
-        same as create_node inside provenance() and within_scope(""), without their
-        context managers: a rebuild copies every node of a program.)"""
-        saved = self._grad_of, self._location_override, self._scope
-        self._grad_of, self._location_override, self._scope = node.grad_of, node.location, []
-        try:
+        same as create_node inside provenance() and within_scope(""), in one cheap step:
+        a rebuild copies every node of a program.)"""
+        with _Place(self, node.location, node.grad_of, ""):
             return self.create_node(node.op.name, inputs,
                                     dict(node.attrs if attrs is None else attrs),
                                     name=node.name)
-        finally:
-            self._grad_of, self._location_override, self._scope = saved
 
     def unique_name(self, base: str) -> str:
         if not _NAME_OK.match(base):

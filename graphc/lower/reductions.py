@@ -152,12 +152,17 @@ def lower_tile_grad(anchor, vb, names: Names, out_index, emit_epilogue):
         nest(names, multiples, fold, inner_kind="serial") + emit_epilogue(out_index)
 
 
+def _float_sum(anchor) -> bool:
+    """A float reduce_sum or reduce_mean: what the column-sum lowerings take."""
+    return anchor.op.name in ("reduce_sum", "reduce_mean") and anchor.dtype.is_floating
+
+
 def column_sum_period(anchor, buffered, lanes: int, most: int) -> int | None:
     """How many accumulators a column sum of `anchor` keeps (a multiple of the target's
     `lanes`, at most `most`), or None when it does not qualify: a float sum or mean over the leading axes
     of a buffered value, keeping a few static columns (a bias gradient: Σ over batch and
     image positions per channel)."""
-    if anchor.op.name not in ("reduce_sum", "reduce_mean") or not anchor.dtype.is_floating:
+    if not _float_sum(anchor):
         return None
     x = anchor.inputs[0]
     axes = tuple(anchor.attrs["axes"])
@@ -210,7 +215,7 @@ COLUMN_MOST = 1024         # kept columns (a chunk's partial rows, 16 KiB, stay 
 def column_reduce_applies(anchor) -> bool:
     """A float sum or mean over the leading axes of a value computed in the kernel (a
     prologue: batch norm's Σ (x − mean)², Σ dy·x), keeping a few static columns."""
-    if anchor.op.name not in ("reduce_sum", "reduce_mean") or not anchor.dtype.is_floating:
+    if not _float_sum(anchor):
         return False
     x = anchor.inputs[0]
     axes = tuple(anchor.attrs["axes"])
@@ -289,8 +294,7 @@ def inner_column_reduce_applies(anchor, roots) -> bool:
     """A float sum or mean over a block of middle axes, keeping leading axes and a few
     static trailing columns (global average pooling: (N, H, W, C) → (N, C)), in a kernel
     whose only root is the reduction itself (its buffer holds the partial sums)."""
-    if roots != (anchor,) or anchor.op.name not in ("reduce_sum", "reduce_mean") or \
-            not anchor.dtype.is_floating:
+    if roots != (anchor,) or not _float_sum(anchor):
         return False
     x = anchor.inputs[0]
     axes = tuple(anchor.attrs["axes"])

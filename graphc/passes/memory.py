@@ -105,9 +105,6 @@ class PlanMemory:
                 last_use[kg.base_of(x)] = i
         for out in program.outputs:
             last_use[kg.base_of(out)] = len(kernels)
-        dying: dict[int, list[Node]] = {}
-        for value, i in last_use.items():
-            dying.setdefault(i, []).append(value)
         slots = _Slots()
         slot_of: dict[Node, int] = {}
         in_place: list[tuple[Node, Node]] = []

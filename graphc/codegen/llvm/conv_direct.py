@@ -63,7 +63,7 @@ class Lanes:
     the last one masked when C_out is not a multiple of the width."""
 
     def __init__(self, em, b, dtype, cout: int):
-        self.module, self.b, self.cout, self.align = em.module, b, cout, dtype.itemsize
+        self.module, self.b, self.align = em.module, b, dtype.itemsize
         register = 64 // dtype.itemsize
         self.width = min(register, 1 << (cout - 1).bit_length())
         self.count = -(-cout // self.width)
