@@ -248,3 +248,34 @@ def test_an_array_changed_in_place_and_fed_again_is_read_again(graph, rng, backe
     for _ in range(3):
         np.testing.assert_allclose(f(xv), xv.sum(axis=0), rtol=1e-5)
         xv += rng.standard_normal(xv.shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("backend", ["llvm", "c"])
+def test_a_callables_lean_path_matches_the_interpreter_whatever_changes(graph, rng, backend):
+    """After its first run a callable on a compiled backend calls the program directly
+    (no dictionaries, no conversions) while the feeds keep their dtype, shape and
+    layout. Training steps, new arrays, other batch sizes, layouts and dtypes, variables
+    reset or restored between calls: every result is the interpreter's."""
+    x = gc.placeholder(gc.float32, (None, 3), name="x")
+    w = gc.Variable(rng.standard_normal((3, 2)).astype(np.float32), name="w")
+    loss = gc.reduce_mean(gc.square(gc.matmul(x, w)))
+    train = gc.train.GradientDescentOptimizer(0.1).minimize(loss)
+    sess, oracle = gc.Session(graph, backend=backend), gc.Session(graph, backend="numpy")
+    step = sess.make_callable([loss, train], [x])
+    score = sess.make_callable(loss, [x])
+    batches = [rng.standard_normal((n, 3)).astype(np.float32) for n in (4, 4, 7, 4, 1)]
+    wide = rng.standard_normal((4, 6)).astype(np.float32)
+    feeds = batches + [wide[:, ::2], batches[0].astype(np.float64), batches[1]]
+    for i, xv in enumerate(feeds):
+        got_loss, got_none = step(xv)
+        want_loss, _ = oracle.run([loss, train], {x: xv})
+        assert got_none is None and isinstance(got_loss, np.floating)
+        np.testing.assert_allclose(got_loss, want_loss, rtol=1e-5)
+        np.testing.assert_allclose(score(xv), oracle.run(loss, {x: xv}), rtol=1e-5)
+        if i == 3:                   # the session's variable arrays replaced between calls
+            sess.initialize()
+            oracle.initialize()
+    np.testing.assert_allclose(sess.run(w), oracle.run(w), rtol=1e-5)
+    sess.close()
+    with pytest.raises(gc.GraphcError, match="closed"):
+        step(batches[0])

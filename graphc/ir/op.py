@@ -82,6 +82,13 @@ class OpDef:
     def __repr__(self) -> str:
         return f"<op {self.name}>"
 
+    def __reduce__(self):
+        """A registered op pickles as its name (a compiled program in the program cache
+        refers to the live op, not a copy)."""
+        if OPS.get(self.name) is self:
+            return get_op, (self.name,)
+        return super().__reduce__()
+
 
 OPS: dict[str, OpDef] = {}
 

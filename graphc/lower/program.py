@@ -2,6 +2,7 @@
 table of buffers its single entry point receives."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,6 +68,15 @@ class LoweredProgram:
 
     def buffer(self, name: str) -> BufferInfo:
         return self._by_name[name]
+
+    def kernels_digest(self) -> str:
+        """A hash of the kernels' loop IR, for native-code cache keys (computed once, and
+        kept with the program in the program cache, so a warm start never prints it)."""
+        digest = self.__dict__.get("_kernels_digest")
+        if digest is None:
+            text = "\n".join(str(k) for k in self.kernels)
+            digest = self._kernels_digest = hashlib.sha256(text.encode()).hexdigest()
+        return digest
 
     def batch_size(self, feeds: dict) -> int:
         """N for this run, from the feeds (keyed by program nodes); 0 when the program

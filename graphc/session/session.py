@@ -1,6 +1,7 @@
 """Session: owns variable values and runs programs on a backend (TF1's define-and-run)."""
 from __future__ import annotations
 
+import operator
 import threading
 from typing import TYPE_CHECKING, Sequence
 
@@ -133,6 +134,7 @@ class Session:
         checked = [None] * len(placeholders)   # (dtype, shape) of arrays passed as they are
         # a plain list of tensors comes back as the list of values, without `rebuild`
         as_list = type(fetches) is list and all(isinstance(f, Node | str) for f in fetches)
+        single = isinstance(fetches, Node | str)
 
         def feed(i, placeholder, value):
             """convert_feed, skipped for an array of the dtype and shape last checked."""
@@ -144,8 +146,25 @@ class Session:
                 checked[i] = (value.dtype, value.shape)
             return array
 
+        # the backend's lean run for the feeds' last (dtype, shape)s, when it has one:
+        # (those kinds, the runner, each fetch's position among the program's outputs)
+        direct = None
+
         def run_callable(*values):
-            nonlocal program
+            nonlocal program, direct
+            if direct is not None and len(values) == len(direct[0]):
+                for value, kind in zip(values, direct[0]):
+                    if type(value) is not np.ndarray or (value.dtype, value.shape) != kind \
+                            or not value.flags.c_contiguous:
+                        break
+                else:
+                    with self._run_lock:
+                        self._check_open()
+                        outputs = direct[1](values)
+                    if single:
+                        return direct[2](outputs)
+                    values = [fetched(outputs) for fetched in direct[2]]
+                    return values if as_list else rebuild(fetches, values)
             if len(values) != len(placeholders):
                 raise TypeError(f"expected {len(placeholders)} feed values "
                                 f"({', '.join(p.name for p in placeholders)}), got "
@@ -155,10 +174,31 @@ class Session:
                 self._check_open()
                 if program is None:
                     program = self._program(flat, feeds)
-                values = self._run_program(program, flat, feeds)
-            return values if as_list else rebuild(fetches, values)
+                results = self._run_program(program, flat, feeds)
+                direct = self._direct_run(program, flat, feeds, placeholders, values, results)
+                if direct is not None and single:
+                    direct = direct[:2] + tuple(direct[2])
+            return results if as_list else rebuild(fetches, results)
 
         return run_callable
+
+    def _direct_run(self, program: Program, flat: list[Node], feeds: dict, placeholders,
+                    values, results: list) -> tuple | None:
+        """make_callable's lean path for feeds of these kinds (when the backend has one
+        and every value was passed as the array the program reads): the kinds, the
+        runner, and for each fetch a function of the runner's outputs giving what `run`
+        gives for it (`results`: what this run gave: None, a scalar or an array)."""
+        make = getattr(self.backend, "direct_runner", None)
+        if make is None or len(set(flat)) != len(flat) or \
+                any(feeds[p] is not v for p, v in zip(placeholders, values)):
+            return None
+        runner = make(program, {p: a.shape for p, a in feeds.items()}, list(placeholders),
+                      self._variables)
+        if runner is None:
+            return None
+        position = {n: k for k, n in enumerate(program.user_outputs)}
+        return (tuple((a.dtype, a.shape) for a in (feeds[p] for p in placeholders)), runner,
+                [_fetch_of(position[n], result) for n, result in zip(flat, results)])
 
     def _convert_feeds(self, feed_dict) -> dict[Node, np.ndarray]:
         feeds = {}
@@ -217,6 +257,15 @@ class Session:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _fetch_of(k: int, result):
+    """What `run` gives for output k, from a direct run's outputs, like `result`."""
+    if result is None:
+        return lambda outputs: None
+    if isinstance(result, np.ndarray):
+        return operator.itemgetter(k)
+    return lambda outputs: outputs[k][()]       # a 0-d output: its scalar
 
 
 def _fetched_value(node: Node, value: np.ndarray, fresh: bool = False):

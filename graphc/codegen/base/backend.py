@@ -16,6 +16,7 @@ from ...ir.symbolic import BATCH, SymbolicShapeError
 from ... import passes
 from ...ops.nn_extra import dropout_key
 from ...runtime.interpreter import RunContext
+from .program_cache import PROGRAMS
 
 
 class CompiledBackend:
@@ -84,14 +85,44 @@ class CompiledBackend:
         self._compiled[key] = (program, exe)     # keep the program: its id is the key
         return exe
 
-    def make_executable(self, program):
-        """The CompiledProgram of an optimised program (the backend's code generator)."""
+    def make_executable(self, program, lowered=None):
+        """The CompiledProgram of an optimised program (the backend's code generator);
+        `lowered`: the program already lowered (from the program cache)."""
         raise NotImplementedError
 
+    program_cache = False
+    """Whether its optimised and lowered programs are kept on disk (program_cache.py)."""
+
+    def cache_identity(self) -> str:
+        """What else than the program decides its lowering: the backend, its options."""
+        return (f"{self.name}:{self.check_numerics}:{self.static_batch}:"
+                f"{self.matmul_precision}")
+
     def _compile(self, program, shapes):
+        key = PROGRAMS.key(program, shapes, self.cache_identity()) \
+            if self.program_cache else None
+        cached = PROGRAMS.load(key, program) if key is not None else None
+        if cached is not None:
+            optimized, lowered = cached
+            exe = self.make_executable(optimized, lowered)
+            exe.program_from_cache = True
+            return passes.PipelineResult(optimized), exe
         pipeline = passes.default_passes(shapes, one_op_per_kernel=self.check_numerics)
         result = passes.run_pipeline(program, pipeline, print_after=None)
-        return result, self.make_executable(result.program)
+        exe = self.make_executable(result.program)
+        if key is not None:
+            PROGRAMS.store(key, program, result.program, exe.lowered)
+        return result, exe
+
+    direct_runs = False
+    """Whether its programs offer `direct_runner` (variables in the session's arrays)."""
+
+    def direct_runner(self, program, feed_shapes: dict, users: list, variables: dict):
+        """A lean run of `program` for repeated calls with exactly these feed shapes
+        (CompiledProgram.direct_runner), or None."""
+        if not self.direct_runs:
+            return None
+        return self.executable(program, feed_shapes).direct_runner(users, variables)
 
     def run(self, program, ctx: RunContext) -> dict:
         exe = self.executable(program, {ph: value.shape for ph, value in ctx.feeds.items()})
@@ -136,6 +167,10 @@ def _compile_line(program, shapes, previous, exe, passes_s, codegen_s, note="") 
         why = "new static shape: " + "; ".join(changes)
     kernels = len(exe.lowered.kernels)
     source = "disk cache" if exe.from_cache else "compiled"
-    return (f"compiled [{names}] ({why}): {kernels} kernels, passes {passes_s * 1e3:.0f} ms, "
+    if exe.program_from_cache:
+        passes = "passes and lowering skipped (program from disk cache)"
+    else:
+        passes = f"passes {passes_s * 1e3:.0f} ms"
+    return (f"compiled [{names}] ({why}): {kernels} kernels, {passes}, "
             f"lower+codegen {codegen_s * 1e3:.0f} ms, object from {source}"
             + (f"; {note}" if note else ""))

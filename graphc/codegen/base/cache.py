@@ -177,10 +177,10 @@ def generator_version() -> str:
     return tree_version(Path(__file__).resolve().parents[2])      # the graphc package
 
 
-def tree_version(root: Path) -> str:
-    """generator_version of the graphc package at `root`."""
+def tree_version(root: Path, packages=GENERATOR_PACKAGES) -> str:
+    """A hash of the source of `packages` of the graphc package at `root`."""
     h = hashlib.sha256()
-    for package in GENERATOR_PACKAGES:
+    for package in packages:
         for path in sorted((root / package).rglob("*.py")):
             h.update(str(path.relative_to(root)).encode() + b"\0")
             h.update(path.read_bytes() + b"\0")

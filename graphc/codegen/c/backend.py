@@ -10,5 +10,8 @@ from .executable import CExecutable
 class CBackend(CompiledBackend):
     name = "c"
 
-    def make_executable(self, program):
-        return CExecutable(program, check_numerics=self.check_numerics)
+    program_cache = True
+    direct_runs = True
+
+    def make_executable(self, program, lowered=None):
+        return CExecutable(program, check_numerics=self.check_numerics, lowered=lowered)

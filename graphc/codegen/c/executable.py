@@ -13,10 +13,12 @@ TARGET = PORTABLE_C
 
 
 class CExecutable(CompiledProgram):
-    def __init__(self, program, check_numerics: bool = False, threads: bool = True):
+    def __init__(self, program, check_numerics: bool = False, threads: bool = True,
+                 lowered=None):
         """threads: OpenMP loops where the target's task policy splits (when the compiler
-        has OpenMP)."""
-        lowered = lower_program(program, check_numerics, TARGET)
+        has OpenMP); lowered: `program` lowered already (the program cache's)."""
+        if lowered is None:
+            lowered = lower_program(program, check_numerics, TARGET)
         slots = {b.name: i for i, b in enumerate(lowered.buffers)}
         stop_slot = slots["status"] if lowered.failures else None
         self.source = program_source(lowered.kernels, slots, TARGET.tasks if threads else None,

@@ -24,7 +24,7 @@ class CUDABackend(CompiledBackend):
                               "CPU, slowly, for tests")
         self.device_variables = DeviceVariables(mem)
 
-    def make_executable(self, program):
+    def make_executable(self, program, lowered=None):
         return CUDAExecutable(program, self.device_variables, self.check_numerics,
                               self.host_build, tf32=self.matmul_precision == "high")
 

@@ -8,5 +8,8 @@ from .executable import LLVMExecutable
 class LLVMBackend(CompiledBackend):
     name = "llvm"
 
-    def make_executable(self, program):
-        return LLVMExecutable(program, check_numerics=self.check_numerics)
+    program_cache = True
+    direct_runs = True
+
+    def make_executable(self, program, lowered=None):
+        return LLVMExecutable(program, check_numerics=self.check_numerics, lowered=lowered)

@@ -30,10 +30,12 @@ PROGRAM_OPT_LEVEL = 3
 
 class LLVMExecutable(CompiledProgram):
     def __init__(self, program, templates=None, threads: bool = True, profile: bool = False,
-                 check_numerics: bool = False, adaptive_threads: bool = True):
+                 check_numerics: bool = False, adaptive_threads: bool = True, lowered=None):
         """threads: use the process's thread pool; adaptive_threads: each run uses it or
-        not, whichever has been faster lately (thread_choice.py; off when profiling)."""
-        lowered = lower_program(program, check_numerics, TARGET)
+        not, whichever has been faster lately (thread_choice.py; off when profiling);
+        lowered: `program` lowered already (the program cache's)."""
+        if lowered is None:
+            lowered = lower_program(program, check_numerics, TARGET)
         slots = {b.name: i for i, b in enumerate(lowered.buffers)}
         parallel = threads and configured_threads() > 1
         n_kernels = len(lowered.kernels)
@@ -49,8 +51,7 @@ class LLVMExecutable(CompiledProgram):
         self.jit = JIT()
         self.pool = None
         key = (f"program:{generator_version()}:{TARGET.name}:{parallel}:{profile_slot}:"
-               f"{stop_slot}:{sorted(slots.items())}"
-               + "\n".join(str(k) for k in lowered.kernels))
+               f"{stop_slot}:{sorted(slots.items())}:{lowered.kernels_digest()}")
         # on a cold cache the program's parts and the GEMMs it needs compile side by side
         workers = compile_workers()
         self.parts = workers if n_kernels >= 2 * workers else 1

@@ -51,6 +51,7 @@ def new_target_machine(reloc: str = "default") -> llvm.TargetMachine:
         opt=3, reloc=reloc, codemodel="jitdefault" if reloc == "default" else "default")
 
 
+@functools.lru_cache(maxsize=1)
 def host_description() -> str:
     """CPU name and features: part of every disk-cache key."""
     _init()

@@ -42,5 +42,5 @@ class LoopIRProgram(CompiledProgram):
 class LoopIRBackend(CompiledBackend):
     name = "loopir"
 
-    def make_executable(self, program):
+    def make_executable(self, program, lowered=None):
         return LoopIRProgram(program, check_numerics=self.check_numerics)
