@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from .export.cli import add_parser as add_export_parser
+from .frontends.onnx_cli import add_parser as add_import_parser
 from .ir import GraphcError
 from .viz.cli import add_parser as add_render_parser
 
@@ -51,6 +52,7 @@ def main(argv=None) -> int:
     add_demo_parser(sub)
     add_render_parser(sub)
     add_export_parser(sub)
+    add_import_parser(sub)
     for command in sub.choices.values():          # `graphc demo --debug` as well
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help=DEBUG_HELP)

@@ -63,6 +63,8 @@ def torch_vgg():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-0.2, 0.2)
                 m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.8, 1.2)     # distinct: the exporter shares equal ones
+                m.bias.uniform_(-0.1, 0.1)
     return net.eval()
 
 

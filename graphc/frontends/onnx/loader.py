@@ -35,8 +35,9 @@ def load(model, constant_inputs: dict | None = None):
     graph = Graph()
     with graph.as_default():
         values: dict[str, Node] = {}
+        statistics = _statistics(model.graph)
         for init in model.graph.initializer:
-            values[init.name] = _initializer(init)
+            values[init.name] = _initializer(init, trainable=init.name not in statistics)
         inputs = {}
         for vi in model.graph.input:
             if vi.name in values:
@@ -82,11 +83,18 @@ def _placeholder(vi: onnx.ValueInfoProto) -> Node:
     return placeholder(dtype, shape, name=_name(vi.name))
 
 
-def _initializer(init: onnx.TensorProto) -> Node:
+def _statistics(graph: onnx.GraphProto) -> set[str]:
+    """Initializers that are batch norms' running mean and variance: variables that no
+    optimizer trains (TF1's moving statistics, PyTorch's buffers)."""
+    return {name for node in graph.node if node.op_type == "BatchNormalization"
+            for name in node.input[3:5]}
+
+
+def _initializer(init: onnx.TensorProto, trainable: bool = True) -> Node:
     dtype = _dtype(init.data_type, f"ONNX initializer '{init.name}'")
     array = numpy_helper.to_array(init).astype(dtype.np_type)
     if dtype.is_floating:
-        return Variable(array, name=_name(init.name))
+        return Variable(array, name=_name(init.name), trainable=trainable)
     return constant(array, name=_name(init.name))
 
 
