@@ -15,11 +15,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..ir import Node, ShapeError, as_dtype
-from ..ir.errors import dtype_error
-from .base import as_tensor, require_float
-from .elementwise import (cast, equal, greater_equal, less, less_equal, logical_and, tanh,
-                          where)
+from ..ir import DTypeError, Node, ShapeError, as_dtype
+from .base import as_tensor, as_tensors_like, float_tensor
+from .elementwise import cast, equal, logical_and, tanh, where
 from .indexing import pad
 from .linalg import matmul
 from .reduce import reduce_max
@@ -73,17 +71,19 @@ def attention(query, key, value, attn_mask=None, is_causal=False, scale=None, so
       ≥ kv_lengths[b] are padding and never read.
     - `softmax_dtype`: a wider float type the softmax runs in.
     """
-    q, k, v = (as_tensor(t) for t in (query, key, value))
+    q, k, v = (float_tensor(t, f"attention {what}")
+               for t, what in ((query, "query"), (key, "key"), (value, "value")))
     for t, what in ((q, "query"), (k, "key"), (v, "value")):
-        require_float(t, f"attention {what}")
         if t.rank < 3:
             raise ShapeError(f"attention: {what} '{t.name}' {t.type} needs rank >= 3 "
                              "(..., heads, sequence, features)")
+    past = 0
     if past_key is not None:
-        k = concat([as_tensor(past_key), k], -2, name="present_key")
+        past_key = as_tensor(past_key)
+        past = past_key.shape[-2]
+        k = concat([past_key, k], -2, name="present_key")
     if past_value is not None:
         v = concat([as_tensor(past_value), v], -2, name="present_value")
-    past = 0 if past_key is None else as_tensor(past_key).shape[-2]
     depth = q.shape[-1]
     if scale is None:
         if depth is None:
@@ -148,51 +148,46 @@ def _grouped_matmul(a: Node, b: Node, groups: int, transpose_b=False) -> Node:
 
 def _bias(q, attn_mask, is_causal, window, kv_lengths, past, q_len, kv_len):
     """The additive mask (0 or −inf, or the float mask's values) or None."""
-    terms = []
-    if attn_mask is not None:
-        terms.append(_mask_bias(q, as_tensor(attn_mask), kv_len))
     left, right = window if window is not None else (None, None)
     positional = is_causal or left is not None or right is not None
-    if positional or kv_lengths is not None:
-        if q_len is None or kv_len is None:
-            raise ShapeError("attention: causal, window and key-length masks need the "
-                             "query and key sequence lengths")
+    if (positional or kv_lengths is not None) and (q_len is None or kv_len is None):
+        raise ShapeError("attention: causal, window and key-length masks need the "
+                         "query and key sequence lengths")
+    if kv_lengths is not None:
+        kv_lengths = as_tensor(kv_lengths)
+        if not kv_lengths.dtype.is_integer:
+            raise DTypeError(f"attention: kv_lengths must be integers, got "
+                             f"{kv_lengths.type}")
+    terms = [] if attn_mask is None else [_mask_bias(q, as_tensor(attn_mask), kv_len)]
     if positional:
-        # diff = (i + offset) − j for query i and key j
+        # (i + offset) − j for query i and key j: a constant unless the offset is
+        # per batch (kv_lengths − Sq)
         diff = np.arange(q_len)[:, None] - np.arange(kv_len)[None, :]
         if kv_lengths is None:
             diff = diff + past
         else:
-            lengths = as_tensor(kv_lengths)
-            offset = lengths - q_len
-            for _ in range(3):
-                offset = expand_dims(offset, -1)
-            diff = constant(diff.astype(lengths.dtype.np_type)) + offset
-        allowed = []
-        if is_causal:
-            allowed.append(diff >= 0 if isinstance(diff, np.ndarray)
-                           else greater_equal(diff, 0))
-        if left is not None:
-            allowed.append(diff <= left if isinstance(diff, np.ndarray)
-                           else less_equal(diff, int(left)))
-        if right is not None:
-            allowed.append(-diff <= right if isinstance(diff, np.ndarray)
-                           else greater_equal(diff, -int(right)))
+            diff = constant(diff.astype(kv_lengths.dtype.np_type)) \
+                + _per_batch(kv_lengths - q_len)
+        allowed = [diff >= 0] if is_causal else []
+        allowed += [] if left is None else [diff <= int(left)]
+        allowed += [] if right is None else [-diff <= int(right)]
         terms.append(_allowed_bias(q, allowed))
     if kv_lengths is not None:
-        lengths = as_tensor(kv_lengths)
-        if not lengths.dtype.is_integer:
-            raise dtype_error(f"attention: kv_lengths must be integers, got {lengths.type}")
-        positions = constant(np.arange(kv_len, dtype=lengths.dtype.np_type))
-        for _ in range(3):
-            lengths = expand_dims(lengths, -1)
-        terms.append(_allowed_bias(q, [less(positions, lengths)]))
+        positions = constant(np.arange(kv_len, dtype=kv_lengths.dtype.np_type))
+        terms.append(_allowed_bias(q, [positions < _per_batch(kv_lengths)]))
     if not terms:
         return None
     bias = terms[0]
     for term in terms[1:]:
         bias = bias + term
     return bias
+
+
+def _per_batch(value: Node) -> Node:
+    """A value per batch entry, shaped to broadcast against (..., heads, Sq, Skv)."""
+    for _ in range(3):
+        value = expand_dims(value, -1)
+    return value
 
 
 def _allowed_bias(q: Node, allowed: list) -> Node:
@@ -211,7 +206,7 @@ def _mask_bias(q: Node, mask: Node, kv_len) -> Node:
     if mask.dtype.is_bool:
         mask = where(mask, constant(0.0, q.dtype), constant(-np.inf, q.dtype))
     elif mask.dtype != q.dtype:
-        raise dtype_error(f"attention: attn_mask must be bool or {q.dtype.name}, got "
+        raise DTypeError(f"attention: attn_mask must be bool or {q.dtype.name}, got "
                           f"{mask.type}")
     short = None if kv_len is None or mask.shape[-1] is None else kv_len - mask.shape[-1]
     if short:
@@ -232,9 +227,8 @@ def rotary_embedding(x, cos, sin, interleaved=False, rotary_dim=None, name=None)
     (a, b) becomes (a·cos − b·sin, a·sin + b·cos). `cos` and `sin` broadcast against
     x[..., :rotary_dim/2]; the remaining features pass through.
     """
-    x = as_tensor(x)
-    require_float(x, "rotary_embedding input")
-    cos, sin = as_tensor(cos), as_tensor(sin)
+    x = float_tensor(x, "rotary_embedding input")
+    cos, sin = as_tensors_like(x, cos, sin)[1:]
     depth = x.shape[-1]
     rotary_dim = depth if not rotary_dim else int(rotary_dim)
     if depth is None or rotary_dim % 2 or rotary_dim > depth:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Node, ShapeError
-from .base import as_tensor, as_tensors_like, normalize_axis, require_float
+from .base import as_tensors_like, float_tensor, normalize_axis
 from .elementwise import abs as abs_, maximum, pow as pow_, rsqrt, square
 from .linalg import matmul
 from .nn_extra import batch_normalization, moments
@@ -26,8 +26,7 @@ def _named(y: Node, name, default: str) -> Node:
 def rms_normalization(x, scale=None, begin_axis=-1, epsilon=1e-5, name=None) -> Node:
     """x / √(mean(x²) + ε) over the axes begin_axis .. rank − 1, times `scale` (None or
     broadcast against those axes): layer normalisation without centring (RMSNorm)."""
-    x = as_tensor(x)
-    require_float(x, "rms_normalization input")
+    x = float_tensor(x, "rms_normalization input")
     begin = normalize_axis(int(begin_axis), x.rank)
     mean_square = reduce_mean(square(x), list(range(begin, x.rank)), keepdims=True)
     y = x * rsqrt(mean_square + float(epsilon))
@@ -52,8 +51,7 @@ def group_normalization(x, groups, scale=None, offset=None, epsilon=1e-5, channe
     example's group is normalised by its own mean and (biased) variance over the
     group's channels and every axis but the batch (0), then · scale + offset (each None
     or a (C,) per-channel vector). TF1 contrib's group_norm, channels last by default."""
-    x = as_tensor(x)
-    require_float(x, "group_normalization input")
+    x = float_tensor(x, "group_normalization input")
     axis = normalize_axis(int(channels_axis), x.rank)
     channels, groups = x.shape[axis], int(groups)
     if axis == 0 or channels is None or groups < 1 or channels % groups:
@@ -76,8 +74,7 @@ def instance_normalization(x, scale=None, offset=None, epsilon=1e-5, channels_ax
     """Instance normalisation: each example's channel normalised by its own mean and
     (biased) variance over the other non-batch axes, then · scale + offset (each None
     or (C,)); group normalisation with one channel per group."""
-    x = as_tensor(x)
-    require_float(x, "instance_normalization input")
+    x = float_tensor(x, "instance_normalization input")
     axis = normalize_axis(int(channels_axis), x.rank)
     if axis == 0 or x.rank < 3:
         raise ShapeError(f"instance_normalization: '{x.name}' {x.type} needs a batch, a "
@@ -96,14 +93,13 @@ def _affine(y: Node, scale, offset, axis: int, name, default: str) -> Node:
     return _named(y, name, default)
 
 
-def local_response_normalization(input, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5,  # noqa: A002
-                                 name=None) -> Node:
+def local_response_normalization(input, depth_radius=5,  # noqa: A002 - TF1's name
+                                 bias=1.0, alpha=1.0, beta=0.5, name=None) -> Node:
     """TF1's tf.nn.local_response_normalization (lrn) over the last axis:
     x / (bias + alpha · Σ x²)^beta, the sum over channels c − r .. c + r clipped to the
     channels. `depth_radius` may be a (before, after) pair for an uneven window. The
     windowed sum is a matmul of x² against a constant 0/1 band matrix."""
-    x = as_tensor(input)
-    require_float(x, "local_response_normalization input")
+    x = float_tensor(input, "local_response_normalization input")
     channels = x.shape[-1]
     if channels is None:
         raise ShapeError(f"local_response_normalization: the channels of '{x.name}' "
@@ -123,8 +119,7 @@ lrn = local_response_normalization
 def lp_normalize(x, p=2, axis=-1, epsilon=1e-12, name=None) -> Node:
     """x / max(‖x‖_p, ε) along `axis` (PyTorch's normalize): a zero vector stays zero.
     p = 2 is x · rsqrt(max(Σx², ε²)), TF1's l2_normalize with its ε squared."""
-    x = as_tensor(x)
-    require_float(x, "lp_normalize input")
+    x = float_tensor(x, "lp_normalize input")
     p = float(p)
     if p <= 0:
         raise ValueError(f"lp_normalize: p must be positive, got {p}")
