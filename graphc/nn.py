@@ -13,6 +13,7 @@ from .ops.nn_tf1 import (avg_pool, conv1d, conv2d, conv2d_transpose, embedding_l
                          in_top_k, l2_normalize, max_pool, sigmoid_cross_entropy_with_logits,
                          softmax_cross_entropy_with_logits,
                          softmax_cross_entropy_with_logits_v2)
+from .ops.linear_attention import linear_attention
 from .ops.normalization import (group_normalization, instance_normalization,
                                 local_response_normalization, lp_normalize, lrn,
                                 rms_normalization)
@@ -31,6 +32,6 @@ __all__ = ["elu", "erf", "gelu", "leaky_relu", "log_softmax", "l2_loss",
            "depthwise_conv2d", "depthwise_conv2d_native", "separable_conv2d",
            "top_k", "dropout", "layer_normalization", "max_pool",
            "max_pool2d", "maxout", "moments", "stateless_dropout",
-           "AttentionResult", "attention", "rotary_embedding", "scaled_dot_product_attention",
+           "AttentionResult", "attention", "linear_attention", "rotary_embedding", "scaled_dot_product_attention",
            "group_normalization", "instance_normalization", "local_response_normalization",
            "lp_normalize", "lrn", "rms_normalization"]

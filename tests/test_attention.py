@@ -201,3 +201,63 @@ def test_bad_heads_and_masks_are_refused(graph):
         gc.nn.scaled_dot_product_attention(q, q, q, gc.constant(np.zeros((2, 2), np.int32)))
     with pytest.raises(ShapeError, match="rotary_dim 3 must be even"):
         gc.nn.rotary_embedding(q, 1.0, 0.0, rotary_dim=3)
+
+
+def _np_linear_attention(q, k, v, state, decay, beta, scale):
+    """Step by step, one (batch, key head) state at a time."""
+    groups = q.shape[1] // k.shape[1]
+    out = np.zeros(q.shape[:3] + (v.shape[-1],))
+    state = np.array(np.broadcast_to(state, k.shape[:2] + (k.shape[-1], v.shape[-1])))
+    for b, h, t in np.ndindex(*k.shape[:3]):
+        s = state[b, h]
+        if decay is not None:
+            s *= np.exp(np.broadcast_to(decay[b, h, t], k.shape[-1:]))[:, None]
+        v_t = v[b, h, t]
+        if beta is not None:
+            v_t = beta[b, min(h, beta.shape[1] - 1), t, 0] * (v_t - s.T @ k[b, h, t])
+        s += np.outer(k[b, h, t], v_t)
+        for g in range(groups):
+            out[b, h * groups + g, t] = scale * s.T @ q[b, h * groups + g, t]
+    return out, state
+
+
+LQ, LK, LV = (RNG.standard_normal(s) for s in [(2, 4, 3, 5), (2, 2, 3, 5), (2, 2, 3, 4)])
+LS0 = RNG.standard_normal((2, 2, 5, 4))
+DECAY = -RNG.uniform(0, 1, (2, 2, 3, 5))
+HEAD_DECAY = -RNG.uniform(0, 1, (2, 2, 3, 1))
+BETA = RNG.uniform(0, 1, (2, 1, 3, 1))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("rule", ["linear", "gated", "delta", "gated_delta_past"])
+def test_linear_attention_matches_a_step_by_step_reference(backend, rule):
+    decay = {"gated": HEAD_DECAY, "gated_delta_past": DECAY}.get(rule)
+    beta = BETA if "delta" in rule else None
+    state = LS0 if "past" in rule else np.zeros(1)
+    graph = gc.Graph()
+    with graph.as_default():
+        q, k, v = (gc.placeholder(gc.float64, (None,) + a.shape[1:]) for a in (LQ, LK, LV))
+        out, final = gc.nn.linear_attention(
+            q, k, v, LS0 if "past" in rule else None, decay, beta,
+            scale=0.5 if rule == "delta" else None)
+    got = gc.Session(graph, backend=backend).run([out, final], {q: LQ, k: LK, v: LV})
+    want = _np_linear_attention(LQ, LK, LV, state, decay, beta,
+                                0.5 if rule == "delta" else 1 / np.sqrt(5))
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+
+
+def test_linear_attention_gradients_match_finite_differences():
+    rng = np.random.default_rng(4)
+    values = [rng.standard_normal(s) for s in [(1, 2, 3, 2), (1, 1, 3, 2), (1, 1, 3, 2),
+                                               (1, 1, 2, 2)]]
+    values += [-rng.uniform(0, 1, (1, 1, 3, 2)), rng.uniform(0, 1, (1, 1, 3, 1))]
+    graph = gc.Graph()
+    with graph.as_default():
+        xs = [gc.placeholder(gc.float64, a.shape) for a in values]
+        out, state = gc.nn.linear_attention(*xs[:3], xs[3], xs[4], xs[5])
+        y = gc.concat([gc.reshape(out, [-1]), gc.reshape(state, [-1])], 0)
+    pairs = gc.test.compute_gradient(xs, y, dict(zip(xs, values)))
+    for theoretical, numerical in pairs:
+        np.testing.assert_allclose(theoretical, numerical, rtol=1e-6, atol=1e-7)
+    assert all(np.abs(t).max() > 0 for t, _ in pairs)

@@ -91,9 +91,9 @@ def attention(query, key, value, attn_mask=None, is_causal=False, scale=None, so
                              f"size, unknown in {q.type}")
         scale = 1.0 / math.sqrt(depth)
     q_len, kv_len = q.shape[-2], k.shape[-2]
-    groups = _groups(q, k, v)
+    groups = query_groups(q, k, v)
 
-    scores = _grouped_matmul(q * float(scale), k, groups, transpose_b=True)
+    scores = grouped_matmul(q * float(scale), k, groups, transpose_b=True)
     if softcap is not None and softcap > 0:
         scores = tanh(scores * (1.0 / softcap)) * float(softcap)
     bias = _bias(q, attn_mask, is_causal, window, kv_lengths, past, q_len, kv_len)
@@ -107,12 +107,12 @@ def attention(query, key, value, attn_mask=None, is_causal=False, scale=None, so
         weights = softmax(where(masked_row, 0.0, wide))
         weights = where(masked_row, 0.0, weights)
     weights = cast(weights, q.dtype)
-    output = _grouped_matmul(weights, v, groups)
+    output = grouped_matmul(weights, v, groups)
     return AttentionResult(identity(output, name=name or "attention"), k, v, scores,
                            logits, weights)
 
 
-def _groups(q: Node, k: Node, v: Node) -> int:
+def query_groups(q: Node, k: Node, v: Node) -> int:
     """Query heads per key head (1 without grouped-query attention)."""
     hq, hk = q.shape[-3], k.shape[-3]
     if v.shape[-3] != hk or k.rank != q.rank or v.rank != q.rank:
@@ -134,7 +134,7 @@ def _dims(shape) -> list[int]:
     return dims
 
 
-def _grouped_matmul(a: Node, b: Node, groups: int, transpose_b=False) -> Node:
+def grouped_matmul(a: Node, b: Node, groups: int, transpose_b=False) -> Node:
     """a @ b over (..., Hq, m, k) × (..., Hk, k, n), query head h reading key head
     h // groups: a's heads split into (Hk, groups) against b broadcast over the groups
     (the key and value heads are never copied)."""

@@ -1,5 +1,6 @@
-"""ONNX's transformer ops: Attention (`gc.nn.attention`), RotaryEmbedding
-(`gc.nn.rotary_embedding`) and SwiGLU (swish · gate).
+"""ONNX's transformer ops: Attention (`gc.nn.attention`), LinearAttention
+(`gc.nn.linear_attention`), RotaryEmbedding (`gc.nn.rotary_embedding`) and SwiGLU
+(swish · gate).
 
 ONNX's 3-D form (batch, sequence, heads · features) is graphc's (batch, heads, sequence,
 features) through a reshape and a transpose on each side; everything else (masks, the
@@ -13,6 +14,7 @@ from ...ir import float64
 from ...ops.activations import swish
 from ...ops.attention import attention as attention_
 from ...ops.attention import rotary_embedding as rotary_embedding_
+from ...ops.linear_attention import linear_attention as linear_attention_
 from .context import converter
 
 _QK_OUTPUTS = ("scores", "scores", "logits", "weights")   # by qk_matmul_output_mode
@@ -77,6 +79,46 @@ def attention(ctx):
     output = _merge_heads(result.output) if three_d else result.output
     return [output, result.present_key, result.present_value,
             getattr(result, _QK_OUTPUTS[mode])]
+
+
+_UPDATE_RULES = {"linear": (False, False), "gated": (True, False), "delta": (False, True),
+                 "gated_delta": (True, True)}     # (decay, beta) each rule takes
+
+
+def _per_step(ctx, i, heads: int):
+    """Input i, (B, T, heads·n or heads or 1) → (B, heads or 1, T, n or 1)."""
+    x = ctx.input(i)
+    width = x.shape[2]
+    split = heads if width is not None and width % heads == 0 and width != 1 else 1
+    batch = -1 if x.shape[0] is None else x.shape[0]
+    return ops.transpose(ops.reshape(x, (batch, x.shape[1], split, width // split)),
+                         (0, 2, 1, 3))
+
+
+@converter("LinearAttention", attrs=("chunk_size", "kv_num_heads", "q_num_heads", "scale",
+                                     "update_rule"))
+def linear_attention(ctx):
+    """3-D (B, T, heads · features) inputs as graphc's (B, heads, T, features); decay
+    per key feature (B, T, Hk·Dk) or per head (B, T, Hk), beta per head or shared
+    (B, T, Hk or 1). chunk_size is a tuning hint with no effect on the result."""
+    rule = ctx.require("update_rule", tuple(_UPDATE_RULES), "gated_delta")
+    for i, (wanted, what) in zip((4, 5), zip(_UPDATE_RULES[rule], ("decay", "beta"))):
+        if ctx.has_input(i) != wanted:
+            raise ctx.error(f"update_rule '{rule}' {'needs' if wanted else 'forbids'} "
+                            f"the {what} input")
+    q, k, v = ctx.input(0), ctx.input(1), ctx.input(2)
+    if q.rank != 3:
+        raise ctx.error(f"query {q.type} must be 3-D (batch, sequence, heads · features)")
+    hk = ctx.attr("kv_num_heads")
+    q, k, v = _heads(ctx, q, "q_num_heads"), _heads(ctx, k, "kv_num_heads"), \
+        _heads(ctx, v, "kv_num_heads")
+    scale = ctx.attr("scale", 0.0)
+    output, state = linear_attention_(
+        q, k, v, ctx.input(3) if ctx.has_input(3) else None,
+        decay=_per_step(ctx, 4, hk) if ctx.has_input(4) else None,
+        beta=_per_step(ctx, 5, hk) if ctx.has_input(5) else None,
+        scale=scale or None)
+    return [_merge_heads(output), state]
 
 
 @converter("RotaryEmbedding", attrs=("interleaved", "num_heads", "rotary_embedding_dim"))
