@@ -1,5 +1,7 @@
-"""`gc.nn`: neural-network ops (activations, softmax, cross-entropy, convolution, pooling),
-with TF1's names and spellings."""
+"""`gc.nn`: neural-network ops (activations, softmax, cross-entropy, convolution, pooling,
+normalisations, attention), with TF1's names and spellings (PyTorch's where TF1 has none)."""
+from .ops.attention import (AttentionResult, attention, rotary_embedding,
+                            scaled_dot_product_attention)
 from .ops.activations import erf, gelu, relu6, selu, silu, softsign, swish
 from .ops.conv import conv2d_backprop_filter, conv2d_backprop_input
 from .ops.depthwise import depthwise_conv2d, depthwise_conv2d_native, separable_conv2d
@@ -11,6 +13,10 @@ from .ops.nn_tf1 import (avg_pool, conv1d, conv2d, conv2d_transpose, embedding_l
                          in_top_k, l2_normalize, max_pool, sigmoid_cross_entropy_with_logits,
                          softmax_cross_entropy_with_logits,
                          softmax_cross_entropy_with_logits_v2)
+from .ops.linear_attention import linear_attention
+from .ops.normalization import (group_normalization, instance_normalization,
+                                local_response_normalization, lp_normalize, lrn,
+                                rms_normalization)
 from .ops.pool import avg_pool2d, max_pool2d
 from .ops.sorting import top_k
 from .ops.softmax import log_softmax, softmax, sparse_softmax_cross_entropy_with_logits
@@ -25,4 +31,7 @@ __all__ = ["elu", "erf", "gelu", "leaky_relu", "log_softmax", "l2_loss",
            "conv2d_backprop_filter", "conv2d_backprop_input", "conv2d_transpose",
            "depthwise_conv2d", "depthwise_conv2d_native", "separable_conv2d",
            "top_k", "dropout", "layer_normalization", "max_pool",
-           "max_pool2d", "maxout", "moments", "stateless_dropout"]
+           "max_pool2d", "maxout", "moments", "stateless_dropout",
+           "AttentionResult", "attention", "linear_attention", "rotary_embedding", "scaled_dot_product_attention",
+           "group_normalization", "instance_normalization", "local_response_normalization",
+           "lp_normalize", "lrn", "rms_normalization"]

@@ -6,7 +6,7 @@ from typing import Sequence
 import numpy as np
 
 from ..ir import DType, Graph, Node, as_dtype, get_default_graph
-from ..ir.errors import GraphMismatchError, dtype_error, shape_error
+from ..ir.errors import DTypeError, GraphMismatchError, dtype_error, shape_error
 
 
 def graph_of(values: Sequence) -> Graph:
@@ -97,6 +97,15 @@ def same_dtype(types, what: str = "inputs"):
 def require_float(t, what: str = "input"):
     if not t.dtype.is_floating:
         raise dtype_error(f"{what} must be float32 or float64, got {t}")
+
+
+def float_tensor(value, what: str) -> Node:
+    """`value` as a tensor, refused unless float32 or float64: the check of a function
+    composed of ops (require_float is type inference's)."""
+    t = as_tensor(value)
+    if not t.dtype.is_floating:
+        raise DTypeError(f"{what} must be float32 or float64, got '{t.name}' {t.type}")
+    return t
 
 
 def normalize_axis(axis: int, rank: int, what: str = "axis") -> int:
