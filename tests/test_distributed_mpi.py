@@ -1,5 +1,6 @@
 """Data-parallel training under `mpiexec -n 2` (tests/distributed/train_worker.py): both
-ranks end with the weights one process gets on the concatenated batches; a rank that
+ranks end with the weights one process gets on the concatenated batches, whatever the
+bucket size (bit for bit the same between bucket sizes); a rank that
 raises ends the run instead of leaving the other waiting; a checkpoint saved on rank 0,
 restored there and broadcast continues identically."""
 import os
@@ -42,6 +43,15 @@ def test_two_ranks_train_like_one_process_on_the_whole_batch(model, backend):
 
 
 @pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("model", ["mlp", "lenet5"])
+def test_one_bucket_several_and_one_allreduce_per_gradient_give_identical_weights(model,
+                                                                                  backend):
+    done = _run_two_ranks(model, backend, "buckets")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "OK"
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
 def test_a_rank_that_raises_ends_the_run_with_its_error(backend):
     done = _run_two_ranks("mlp", backend, "raise")     # a hang would time out
     assert done.returncode != 0
@@ -60,7 +70,7 @@ def test_checkpoint_on_rank_0_restore_broadcast_and_continue(tmp_path, backend):
 def test_a_backend_without_mpi_refuses_the_allreduce_by_name(backend):
     done = _run_two_ranks("mlp", backend, "refuse")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.startswith("LoweringError: op 'allreduce'")
+    assert done.stdout.startswith("LoweringError: op 'allreduce_bucket'")
     assert f"on the {backend.split('-')[0]} backend" in done.stdout
 
 
