@@ -217,8 +217,8 @@ def lenet_demo(epochs=None, quick=False, backend=None, source="auto", out_dir="g
     checkpoint = gc.train.Saver().save(sess, os.path.join(out_dir, "lenet.ckpt"))
     print(f"wrote the trained variables to {checkpoint} (gc.train.Saver().restore)")
     if ranks > 1:
-        print("no C export: its train step would call MPI (gc.export has no MPI); "
-              "graphc export demo --checkpoint makes one from the checkpoint")
+        print(f"no C export: its train step would call MPI (gc.export has no MPI); "
+              f"graphc export demo --checkpoint {checkpoint} --out DIR makes one")
     else:
         _export(gc, sess, model, train_op, test, out_dir)
     _gradient_flow(gc, model, sess, train, os.path.join(out_dir, "gradient_flow.svg"))

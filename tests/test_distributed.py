@@ -93,7 +93,7 @@ def test_a_negative_bucket_size_is_refused():
                                             bucket_bytes=-1)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("backend", ["numpy", "llvm", "c", "loopir"])
 def test_allreduce_bucket_in_one_process_is_the_concatenation(backend):
     g = gc.Graph()
     with g.as_default():

@@ -13,5 +13,6 @@ from .metrics import average
 from .optimizer import DistributedOptimizer
 from .world import DistributedError, init, is_root, launched_by_mpi, rank, size
 
-__all__ = ["DEFAULT_BUCKET_BYTES", "DistributedError", "DistributedOptimizer", "allreduce", "allreduce_bucket",
-           "average", "broadcast_variables", "init", "is_root", "launched_by_mpi", "rank", "size"]
+__all__ = ["DEFAULT_BUCKET_BYTES", "DistributedError", "DistributedOptimizer", "allreduce",
+           "allreduce_bucket", "average", "broadcast_variables", "init", "is_root",
+           "launched_by_mpi", "rank", "size"]

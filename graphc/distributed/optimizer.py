@@ -55,8 +55,8 @@ class DistributedOptimizer:
 
 def _average(grads, variables, index):
     """The gradients of one bucket averaged over the ranks: one allreduce of their
-    flattened concatenation, split back into their shapes (views the updates read) (a bucket of one: its own
-    allreduce, named after its variable)."""
+    flattened concatenation, split back into their shapes (views the updates read); a
+    bucket of one: its own allreduce, named after its variable."""
     if len(grads) == 1:
         return [allreduce(grads[0], name=f"allreduce_{_scope_name(variables[0])}")]
     reduced = allreduce_bucket(grads, name=f"allreduce_bucket_{index}")

@@ -4,10 +4,10 @@ graphc model, checked against one process training on the concatenated batch.
     python train_worker.py MODEL BACKEND SCENARIO [CHECKPOINT_DIR]
 
 MODEL: mlp | lenet5; SCENARIO: equal (k steps), buckets (k steps with the gradients in
-one bucket, in several and one allreduce each: identical weights), raise (rank 1 raises mid-training),
-checkpoint (k steps, rank 0 saves, a fresh session restores on rank 0, broadcasts and
-trains k more), refuse (BACKEND cannot call MPI: rank 0 prints the error), fit
-(gc.train.fit on a sharded data set). Rank 0 prints "OK" when every check passed."""
+one bucket, in several and one allreduce each: identical weights), raise (rank 1 raises
+mid-training), checkpoint (k steps, rank 0 saves, a fresh session restores on rank 0,
+broadcasts and trains k more), refuse (BACKEND cannot call MPI: rank 0 prints the
+error), fit (gc.train.fit on a sharded data set). Rank 0 prints "OK" when every check passed."""
 import os
 import sys
 
