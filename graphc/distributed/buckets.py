@@ -8,7 +8,7 @@ together; each holds one dtype."""
 from __future__ import annotations
 
 DEFAULT_BUCKET_BYTES = 4 << 20
-"""4 MiB: both benchmark models' gradients (mlp 1.07 MB, LeNet-5 0.25 MB) in one bucket;
+"""4 MiB: both benchmark models' gradients (mlp 1.08 MB, LeNet-5 0.25 MB) in one bucket;
 below Horovod's 64 MiB fusion buffer and PyTorch's 25 MiB buckets, which are sized for
 models of hundreds of megabytes (bench/distributed.py's bucket sweep, docs/distributed.md)."""
 
