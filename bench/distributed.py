@@ -64,7 +64,8 @@ def worker(batch: int, steps: int, buckets: list[int]) -> None:
         mpi = _alternating(comm, {
             "each": lambda: [comm.Allreduce(MPI.IN_PLACE, g) for g in grads],
             "bucket": lambda: comm.Allreduce(MPI.IN_PLACE, bucket)}, steps)
-        _report(rank, f"{name:7s} ranks {size}  step {default:7.3f} ms ({batch * size / default * 1e3:7.0f} "
+        rate = batch * size / default * 1e3
+        _report(rank, f"{name:7s} ranks {size}  step {default:7.3f} ms ({rate:7.0f} "
                 f"examples/s)  allreduce in the step {default - ms['plain']:+.3f} ms (step without "
                 f"it {ms['plain']:.3f});  mpi4py, {bucket.nbytes / 1e6:.2f} MB: {len(grads)} calls "
                 f"{mpi['each']:.3f} ms, one {mpi['bucket']:.3f} ms")
