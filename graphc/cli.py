@@ -11,11 +11,16 @@ from .viz.cli import add_parser as add_render_parser
 
 
 def demo(args) -> int:
-    """Train LeNet-5 on real handwritten digits and print its held-out accuracy."""
+    """Train LeNet-5 on real handwritten digits and print its held-out accuracy; with
+    --ranks N, on N processes (this command again, under mpiexec)."""
+    from . import distributed
+    if args.ranks != 1 and not distributed.launched_by_mpi():
+        from .distributed.launch import run_on_ranks
+        return run_on_ranks(args.ranks, args.argv)
     from .examples_support import lenet_demo
     return lenet_demo(epochs=args.epochs, quick=args.quick, backend=args.backend,
                       source=args.data, out_dir=args.out, seed=args.seed,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, limit=args.limit)
 
 
 def add_demo_parser(sub) -> None:
@@ -35,6 +40,11 @@ def add_demo_parser(sub) -> None:
                    help="folder for the loss curve, checkpoint and gradient-flow picture")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--ranks", type=int, default=1,
+                   help="train data-parallel on this many processes of this machine (starts "
+                        "mpiexec; needs graphc[mpi]); under an MPI launcher, its ranks")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="train on the first N training images only: a check that it runs")
     p.set_defaults(func=demo)
 
 
@@ -56,7 +66,9 @@ def main(argv=None) -> int:
     for command in sub.choices.values():          # `graphc demo --debug` as well
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help=DEBUG_HELP)
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -66,10 +78,18 @@ def main(argv=None) -> int:
         if args.debug:
             raise
         print(f"graphc {args.command}: error: {one_line(err)}", file=sys.stderr)
+        _abort_other_ranks()
         return 1
 
 
 DEBUG_HELP = "on an error, show the Python traceback, not only its message"
+
+
+def _abort_other_ranks() -> None:
+    """Under MPI, end the other ranks too: they would wait for this one for ever."""
+    from .distributed import world
+    if world.size() > 1:
+        world.abort()
 
 
 def one_line(err: Exception) -> str:

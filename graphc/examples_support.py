@@ -139,66 +139,95 @@ QUICK_EPOCHS = RECIPES[28].quick_epochs
 
 
 def demo_model(graph, image_shape, seed=0, learning_rate=RECIPES[28].learning_rate,
-               steps=1000):
+               steps=1000, distributed=False):
     """The demo's LeNet-5 and its train op (Adam, a cosine schedule over `steps`), in
-    `graph`: what `graphc export demo` rebuilds to restore the demo's checkpoint."""
+    `graph`: what `graphc export demo` rebuilds to restore the demo's checkpoint.
+    distributed: the gradients averaged over the MPI ranks (gc.distributed)."""
     import graphc as gc
     model = build_lenet(graph, image_shape, seed=seed)
     with graph.as_default():
         global_step = gc.train.get_or_create_global_step()
         rate = gc.train.cosine_decay(learning_rate, global_step, steps)
-        train_op = gc.train.AdamOptimizer(rate).minimize(model["loss"], global_step=global_step)
+        optimizer = gc.train.AdamOptimizer(rate)
+        if distributed:
+            optimizer = gc.distributed.DistributedOptimizer(optimizer)
+        train_op = optimizer.minimize(model["loss"], global_step=global_step)
     return model, train_op
 
 
 def lenet_demo(epochs=None, quick=False, backend=None, source="auto", out_dir="graphc-demo",
-               seed=0, progress=True) -> int:
+               seed=0, progress=True, limit=None) -> int:
     """Train LeNet-5 on real handwritten digits and print the held-out accuracy.
 
     Adam with a cosine learning-rate schedule over the run, per-channel mean
     subtraction and, on 28x28 MNIST, live random-crop augmentation (shifts of up to
     2 pixels); 1,000 MNIST digits (or 20% of the 8x8 set) are never seen until the
-    final evaluation.
+    final evaluation. `limit`: train on the first `limit` training images only.
+
+    Under an MPI launcher (`graphc demo --ranks 2` starts one) it trains data-parallel:
+    each rank takes its share of every batch of the recipe (the same global batch, so
+    the same training as one process), the gradients are averaged over the ranks, and
+    rank 0 alone prints and writes the files.
     """
     import graphc as gc
     started = time.perf_counter()
+    rank, ranks = gc.distributed.init()
+    say = print if rank == 0 else _silent
     graph = gc.Graph()
     sess = gc.Session(graph, backend=backend)     # an unusable backend fails before the data
     try:
         (train, val, test), what = digits_splits(source, seed)
     except gc.data.DatasetUnavailable as err:
-        print(f"graphc demo: error: {err}", file=sys.stderr)
+        if rank == 0:
+            print(f"graphc demo: error: {err}", file=sys.stderr)
         return 2
+    if limit is not None:
+        train = (train[0][:limit], train[1][:limit])
     recipe = RECIPES[train[0].shape[1]]
+    batch_size = max(1, recipe.batch_size // ranks)
     epochs = epochs or (recipe.quick_epochs if quick else recipe.epochs)
-    steps = epochs * -(-len(train[0]) // recipe.batch_size)
-    model, train_op = demo_model(graph, train[0].shape[1:], seed, recipe.learning_rate, steps)
-    print(f"graphc {gc.__version__} demo: LeNet-5 on {what}, backend={sess.backend.name}")
-    print(f"  {len(train[0])} training, {len(val[0])} validation and {len(test[0])} held-out "
-          f"images; {gc.layers.count_params(graph=graph, trainable_only=True):,} parameters; "
-          f"Adam + cosine schedule, {epochs} epochs")
+    steps = epochs * len(gc.data.BatchIterator(train[0], batch_size=batch_size))
+    model, train_op = demo_model(graph, train[0].shape[1:], seed, recipe.learning_rate, steps,
+                                 distributed=ranks > 1)
+    say(f"graphc {gc.__version__} demo: LeNet-5 on {what}, backend={sess.backend.name}"
+        + (f", {ranks} ranks of {batch_size} images a batch each" if ranks > 1 else ""))
+    say(f"  {len(train[0])} training, {len(val[0])} validation and {len(test[0])} held-out "
+        f"images; {gc.layers.count_params(graph=graph, trainable_only=True):,} parameters; "
+        f"Adam + cosine schedule, {epochs} epochs")
+    gc.distributed.broadcast_variables(sess)
     augment = None
     if recipe.crop_padding:
-        augment = gc.data.Augmenter([gc.data.RandomCrop(recipe.crop_padding)], seed=seed)
+        augment = gc.data.Augmenter([gc.data.RandomCrop(recipe.crop_padding)],
+                                    seed=seed + rank)
     os.makedirs(out_dir, exist_ok=True)
     inputs = (model["images"], model["labels"])
     history = gc.train.fit(sess, train_op, model["loss"], inputs, train, val, epochs=epochs,
-                           batch_size=recipe.batch_size, accuracy_op=model["accuracy"],
+                           batch_size=batch_size, accuracy_op=model["accuracy"],
                            augment=augment, seed=seed, progress=progress,
                            plot_path=os.path.join(out_dir, "loss_curve.png"),
                            plot_title=f"LeNet-5 on {what}")
     if history.stopped:
         return 1
+    if rank != 0:
+        return 0
     _, held_out = gc.train.evaluate(sess, model["loss"], inputs, test[0], test[1],
                                     model["accuracy"])
     print(f"held-out accuracy: {held_out:.1%}  ({round(held_out * len(test[0]))} of "
           f"{len(test[0])} digits never seen in training)")
     checkpoint = gc.train.Saver().save(sess, os.path.join(out_dir, "lenet.ckpt"))
     print(f"wrote the trained variables to {checkpoint} (gc.train.Saver().restore)")
-    _export(gc, sess, model, train_op, test, out_dir)
+    if ranks > 1:
+        print(f"no C export: its train step would call MPI (gc.export has no MPI); "
+              f"graphc export demo --checkpoint {checkpoint} --out DIR makes one")
+    else:
+        _export(gc, sess, model, train_op, test, out_dir)
     _gradient_flow(gc, model, sess, train, os.path.join(out_dir, "gradient_flow.svg"))
     print(f"done in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _silent(*args, **kwargs) -> None:
+    return None
 
 
 DIGITS_MAGIC = b"GCDIGIT1"

@@ -32,14 +32,15 @@ class TrainStep:
                 self.y: rng.integers(0, self.logits.shape[-1], n).astype(np.int32)}
 
 
-def _classifier_step(graph, x, y, logits, optimizer, distributed=False) -> TrainStep:
+def _classifier_step(graph, x, y, logits, optimizer, distributed=False,
+                     bucket_bytes=dist.DEFAULT_BUCKET_BYTES) -> TrainStep:
     """Mean sparse softmax cross-entropy, minimised by `optimizer` after the graph's
     update ops (batch norm's moving averages); distributed: gradients averaged over the
-    MPI ranks (gc.distributed)."""
+    MPI ranks (gc.distributed) in buckets of `bucket_bytes`."""
     loss = reduce_mean(nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits),
                        name="loss")
     if distributed:
-        optimizer = dist.DistributedOptimizer(optimizer)
+        optimizer = dist.DistributedOptimizer(optimizer, bucket_bytes=bucket_bytes)
     with control_dependencies(graph.get_collection(layers.UPDATE_OPS)):
         train_op = optimizer.minimize(loss)
     return TrainStep(graph, x, y, loss, train_op, logits)
@@ -49,7 +50,8 @@ def _momentum(lr, momentum):
     return train.MomentumOptimizer(lr, momentum=momentum)
 
 
-def _dense_net(widths, optimizer, seed, distributed=False) -> TrainStep:
+def _dense_net(widths, optimizer, seed, distributed=False,
+               bucket_bytes=dist.DEFAULT_BUCKET_BYTES) -> TrainStep:
     """784 inputs, a dense layer with ReLU per width, then 10 logits."""
     g = Graph()
     with g.as_default():
@@ -59,12 +61,13 @@ def _dense_net(widths, optimizer, seed, distributed=False) -> TrainStep:
         for i, width in enumerate(widths):
             h = layers.dense(h, width, activation=nn.relu, seed=seed + i)
         logits = layers.dense(h, 10, seed=seed + len(widths))
-        return _classifier_step(g, x, y, logits, optimizer, distributed)
+        return _classifier_step(g, x, y, logits, optimizer, distributed, bucket_bytes)
 
 
-def mlp(lr=0.01, momentum=0.9, seed=0, distributed=False) -> TrainStep:
+def mlp(lr=0.01, momentum=0.9, seed=0, distributed=False,
+        bucket_bytes=dist.DEFAULT_BUCKET_BYTES) -> TrainStep:
     """784-256-256-10 with biases and ReLU, mean sparse softmax CE, SGD momentum 0.9."""
-    return _dense_net((256, 256), _momentum(lr, momentum), seed, distributed)
+    return _dense_net((256, 256), _momentum(lr, momentum), seed, distributed, bucket_bytes)
 
 
 def deep_mlp(depth=12, width=64, lr=1e-3, seed=0) -> TrainStep:
@@ -79,7 +82,8 @@ def mlp_wide(lr=1e-3, seed=0) -> TrainStep:
     return _dense_net((1024, 1024), train.AdamOptimizer(lr, epsilon=1e-8), seed)
 
 
-def lenet5(lr=0.01, momentum=0.9, seed=0, distributed=False) -> TrainStep:
+def lenet5(lr=0.01, momentum=0.9, seed=0, distributed=False,
+           bucket_bytes=dist.DEFAULT_BUCKET_BYTES) -> TrainStep:
     """LeNet-5 on NHWC 28x28x1: conv 6@5x5 pad 2 + bias, ReLU, maxpool 2/2, conv 16@5x5
     + bias, ReLU, maxpool 2/2, 400 → 120 → 84 → 10 with ReLUs; SGD momentum 0.9."""
     g = Graph()
@@ -94,7 +98,8 @@ def lenet5(lr=0.01, momentum=0.9, seed=0, distributed=False) -> TrainStep:
         h = layers.dense(h, 120, activation=nn.relu, seed=seed + 2)
         h = layers.dense(h, 84, activation=nn.relu, seed=seed + 3)
         logits = layers.dense(h, 10, seed=seed + 4)
-        return _classifier_step(g, x, y, logits, _momentum(lr, momentum), distributed)
+        return _classifier_step(g, x, y, logits, _momentum(lr, momentum), distributed,
+                                bucket_bytes)
 
 
 def cifar_vgg(lr=0.01, momentum=0.9, seed=0) -> TrainStep:

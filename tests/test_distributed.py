@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
+from graphc.distributed.buckets import plan_buckets
 from graphc.ir.printer import format_graph
 
 NO_MPI4PY = "import sys; sys.modules['mpi4py'] = None\n"
@@ -46,13 +47,74 @@ def test_allreduce_in_one_process_is_the_identity(backend):
         np.testing.assert_array_equal(sess.run(y, {x: value}), value * 2)
 
 
-def test_distributed_optimizer_averages_each_gradient_before_the_update():
+def test_distributed_optimizer_averages_the_gradients_in_one_bucket_by_default():
     step = gc.models.mlp(distributed=True)
-    reduced = [n for n in step.graph.nodes if n.op.name == "allreduce"]
+    (bucket,) = [n for n in step.graph.nodes if n.op.name.startswith("allreduce")]
+    assert bucket.op.name == "allreduce_bucket"
+    assert len(bucket.inputs) == len(gc.trainable_variables(step.graph))
+    assert all(x.grad_of is not None for x in bucket.inputs)
+    # the last layer's gradients first: the order the backward pass produces them
+    assert bucket.inputs[0].shape == (10,) and bucket.inputs[-1].shape == (784, 256)
+    assert "= allreduce_bucket(%gradients/" in format_graph(step.graph.nodes)
+
+
+def test_bucket_bytes_zero_gives_each_gradient_its_own_allreduce():
+    step = gc.models.mlp(distributed=True, bucket_bytes=0)
+    reduced = [n for n in step.graph.nodes if n.op.name.startswith("allreduce")]
     assert len(reduced) == len(gc.trainable_variables(step.graph))
+    assert {n.op.name for n in reduced} == {"allreduce"}
     assert all(n.inputs[0].grad_of is not None for n in reduced)
-    text = format_graph(step.graph.nodes)
-    assert "= allreduce(%gradients/" in text
+
+
+def _pairs(*specs):
+    """(gradient, variable) pairs of the given (shape, dtype), None for no gradient."""
+    g = gc.Graph()
+    with g.as_default():
+        out = []
+        for spec in specs:
+            var = gc.Variable(np.zeros(spec[0] if spec else (1,), np.float32))
+            out.append((None if spec is None else gc.placeholder(spec[1], spec[0]), var))
+    return out
+
+
+def test_buckets_fill_in_reverse_up_to_their_size_one_dtype_each():
+    f32, f64 = gc.float32, gc.float64
+    pairs = _pairs(((100,), f32), ((10,), f32), None, ((20,), f64), ((50,), f32),
+                   ((300,), f32))
+    # 400 bytes: the 1200-byte gradient alone, then 50+10 floats, then 100 floats
+    assert plan_buckets(pairs, 400) == [[5], [4, 1], [3], [0]]
+    assert plan_buckets(pairs, 0) == [[5], [4], [3], [1], [0]]
+    assert plan_buckets(pairs, 10 << 20) == [[5, 4, 1, 0], [3]]
+
+
+def test_a_negative_bucket_size_is_refused():
+    with pytest.raises(ValueError, match="bucket_bytes must be >= 0"):
+        gc.distributed.DistributedOptimizer(gc.train.GradientDescentOptimizer(0.1),
+                                            bucket_bytes=-1)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm", "c", "loopir"])
+def test_allreduce_bucket_in_one_process_is_the_concatenation(backend):
+    g = gc.Graph()
+    with g.as_default():
+        a = gc.placeholder(gc.float32, [2, 3])
+        b = gc.placeholder(gc.float32, [4])
+        y = gc.distributed.allreduce_bucket([a * 2.0, b])
+    va = np.arange(6, dtype=np.float32).reshape(2, 3)
+    vb = np.arange(4, dtype=np.float32) - 10
+    with gc.Session(graph=g, backend=backend) as sess:
+        np.testing.assert_array_equal(sess.run(y, {a: va, b: vb}),
+                                      np.concatenate([va.ravel() * 2, vb]))
+
+
+def test_a_bucket_refuses_mixed_dtypes_and_unknown_shapes():
+    g = gc.Graph()
+    with g.as_default():
+        a = gc.placeholder(gc.float32, [2])
+        with pytest.raises(gc.DTypeError, match="share one dtype"):
+            gc.distributed.allreduce_bucket([a, gc.placeholder(gc.float64, [2])])
+        with pytest.raises(gc.ShapeError, match="static shapes"):
+            gc.distributed.allreduce_bucket([a, gc.placeholder(gc.float32, [None])])
 
 
 def test_broadcast_in_one_process_changes_nothing():

@@ -163,7 +163,7 @@ def test_graphc_demo_command_line_options(monkeypatch):
     assert cli.main(["demo", "--quick", "--backend", "numpy", "--data", "sklearn",
                      "--out", "somewhere", "--no-progress"]) == 0
     assert calls == [dict(epochs=None, quick=True, backend="numpy", source="sklearn",
-                          out_dir="somewhere", seed=0, progress=False)]
+                          out_dir="somewhere", seed=0, progress=False, limit=None)]
 
 
 def test_demo_without_a_data_set_says_what_to_install(monkeypatch, capsys):

@@ -17,6 +17,6 @@ def broadcast_variables(session, root: int = 0, var_list=None) -> None:
     if var_list is None:
         var_list = global_variables(session.graph)
     for var in var_list:
-        value = np.ascontiguousarray(session.variable_value(var))
+        value = np.array(session.variable_value(var), order="C")   # 0-d stays 0-d
         comm.Bcast(value, root=root)
         session.set_variable_value(var, value)

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 
+from ..ir import GraphcError
 from ..ops.collective import set_world, world
 
 LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE",
@@ -15,8 +16,8 @@ LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE
 ABORT_GRACE_S = 0.3
 
 
-class DistributedError(RuntimeError):
-    pass
+class DistributedError(GraphcError, RuntimeError):
+    """MPI is missing or misused (a graphc error: the command line shows its message)."""
 
 
 def launched_by_mpi() -> bool:
@@ -61,16 +62,22 @@ def is_root(root: int = 0) -> bool:
     return rank() == root
 
 
+def abort(code: int = 1) -> None:
+    """MPI_Abort: the launcher ends every rank (after a moment in which it forwards what
+    this rank printed; MPICH's drops it otherwise)."""
+    sys.stderr.flush()
+    sys.stdout.flush()
+    time.sleep(ABORT_GRACE_S)
+    world().Abort(code)
+
+
 def _abort_on_uncaught_exception(comm) -> None:
-    """Print the traceback, then MPI_Abort: the launcher ends the other ranks (after a
-    moment in which it forwards what this rank printed; MPICH's drops it otherwise)."""
+    """Print the traceback, then abort every rank."""
     previous = sys.excepthook
 
-    def abort(kind, value, traceback):
+    def abort_all(kind, value, traceback):
         previous(kind, value, traceback)
         sys.stderr.write(f"graphc.distributed: rank {comm.Get_rank()} of {comm.Get_size()} "
                          f"raised {kind.__name__}; aborting every rank\n")
-        sys.stderr.flush()
-        time.sleep(ABORT_GRACE_S)
-        comm.Abort(1)
-    sys.excepthook = abort
+        abort(1)
+    sys.excepthook = abort_all

@@ -1,11 +1,13 @@
-"""Lowering of `allreduce`: the value, divided by the number of ranks, copied into its
-buffer, then one in-place MPI sum of that buffer (so the sum is the average)."""
+"""Lowering of `allreduce` and `allreduce_bucket`: each input, divided by the number of
+ranks, copied into its part of the node's buffer (one loop nest per input: a bucket is
+packed at the cost of the copy a single allreduce makes anyway), then one in-place MPI
+sum of that buffer (so the sum is the average)."""
 from __future__ import annotations
 
 import math
 
 from ..ops.collective import mpi_handles, world_size
-from .loopir import Binary, Store, const, idx, linear_index, mul, row_major_strides
+from .loopir import Binary, Store, add, const, idx, linear_index, mul, row_major_strides
 from .nests import nest
 from .routines import Allreduce
 from .target import Target
@@ -16,18 +18,26 @@ def lower_allreduce(node, vb, names, out: str, target: Target) -> list:
     ranks = world_size()
     if ranks > 1 and not target.implements(Allreduce, node.dtype):
         raise LoweringError(
-            f"op 'allreduce' ({node.name}) has no implementation on the {target.name} "
+            f"op '{node.op.name}' ({node.name}) has no implementation on the {target.name} "
             "backend: its code does not call MPI; train data-parallel with "
             "backend='llvm' or 'numpy'")
     scale = const(1.0 / ranks, node.dtype)
-    strides = row_major_strides(node.shape)
-    copy = nest(names, node.shape, lambda i: [
-        Store(out, linear_index(i, strides), Binary("mul", vb.value(node.inputs[0], i),
-                                                    scale))],
-        outer_kind="parallel")
+    starts = [0]
+    for x in node.inputs[:-1]:            # a bucket's inputs have static sizes
+        starts.append(starts[-1] + x.type.num_elements)
+    body = [s for x, start in zip(node.inputs, starts)
+            for s in _scaled_copy(x, vb, names, out, start, scale)]
     if ranks == 1:
-        return copy
-    return copy + [Allreduce(out, _element_count(node.shape), mpi_handles(node.dtype))]
+        return body
+    return body + [Allreduce(out, _element_count(node.shape), mpi_handles(node.dtype))]
+
+
+def _scaled_copy(x, vb, names, out: str, offset: int, scale) -> list:
+    """out[offset + i] = x[i] · scale over x's elements in row-major order."""
+    strides = row_major_strides(x.shape)
+    return nest(names, x.shape, lambda i: [
+        Store(out, add(idx(offset), linear_index(i, strides)),
+              Binary("mul", vb.value(x, i), scale))], outer_kind="parallel")
 
 
 def _element_count(shape):

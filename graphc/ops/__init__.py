@@ -2,7 +2,7 @@
 from ..ir.node import OPERATORS
 from .base import apply, as_tensor
 from .debug import print_
-from .collective import allreduce
+from .collective import allreduce, allreduce_bucket
 from .clip import clip_by_global_norm, clip_by_norm, clip_by_value, global_norm
 from .conv import conv2d, conv2d_backprop_filter, conv2d_backprop_input
 from .elementwise import (abs, add, add_n, cast, ceil, cos, div, divide, elu, equal, exp,

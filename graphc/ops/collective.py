@@ -1,5 +1,7 @@
 """`allreduce`: the average of a tensor over every process of the MPI world, the node
-`gc.distributed.DistributedOptimizer` places between the backward pass and the update.
+`gc.distributed.DistributedOptimizer` places between the backward pass and the update;
+`allreduce_bucket`: the same for several tensors at once, flattened end to end into one
+vector, so that they share one MPI call (one latency) instead of paying one each.
 
 The world is the communicator `gc.distributed.init()` hands to `set_world`; before that
 (or in a single process) there is one rank and allreduce is the identity. The numpy
@@ -10,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import Fusion, Node, OpDef, register
+from ..ir import Fusion, Node, OpDef, TensorType, dtype_error, register, shape_error
 from .base import apply, as_tensor, require_float
+from .shape import reshape, split
 
 _world = None
 """mpi4py's communicator once `gc.distributed.init()` ran under an MPI launcher."""
@@ -68,12 +71,7 @@ class Allreduce(OpDef):
         return inputs[0]
 
     def reference(self, node, x):
-        out = np.array(x, copy=True)
-        if _world is None or _world.Get_size() == 1:
-            return out
-        from mpi4py import MPI
-        _world.Allreduce(MPI.IN_PLACE, out, op=MPI.SUM)
-        return out / out.dtype.type(_world.Get_size())
+        return _average(np.array(x, copy=True))
 
     def grad(self, node, gy):
         # linear: the gradient of an average over ranks is the average of the gradients
@@ -83,6 +81,54 @@ class Allreduce(OpDef):
 register(Allreduce())
 
 
+class AllreduceBucket(OpDef):
+    """The inputs, flattened and concatenated (one dtype, static shapes), averaged over
+    the ranks by one allreduce. Compiled code copies each input into its part of the
+    bucket (times 1/size), then calls MPI once."""
+    name = "allreduce_bucket"
+    lowering = "allreduce"
+    fusion = Fusion.OPAQUE
+    stateful = True
+
+    def infer(self, inputs, attrs):
+        if not inputs:
+            raise shape_error("allreduce_bucket needs at least one tensor")
+        for t in inputs:
+            require_float(t, "allreduce_bucket's inputs (averages over ranks)")
+            if t.dtype != inputs[0].dtype:
+                raise dtype_error(f"allreduce_bucket's inputs share one dtype: {t} among "
+                                  f"{inputs[0].dtype.name} tensors")
+            if not isinstance(t.num_elements, int):
+                raise shape_error(f"allreduce_bucket's inputs need static shapes, got {t}")
+        return TensorType(inputs[0].dtype, (sum(t.num_elements for t in inputs),))
+
+    def reference(self, node, *xs):
+        return _average(np.concatenate([np.ravel(x) for x in xs]))
+
+    def grad(self, node, gy):
+        parts = split(allreduce(gy), [x.type.num_elements for x in node.inputs])
+        return [reshape(p, x.shape) for p, x in zip(parts, node.inputs)]
+
+
+register(AllreduceBucket())
+
+
+def _average(values: np.ndarray) -> np.ndarray:
+    """`values` (a fresh array) summed over the ranks in place, then divided by their count."""
+    if _world is None or _world.Get_size() == 1:
+        return values
+    from mpi4py import MPI
+    _world.Allreduce(MPI.IN_PLACE, values, op=MPI.SUM)
+    return values / values.dtype.type(_world.Get_size())
+
+
 def allreduce(x, name=None) -> Node:
     """The average of `x` over every rank (x itself in a single process)."""
     return apply("allreduce", [as_tensor(x)], name=name or "allreduce")
+
+
+def allreduce_bucket(tensors, name=None) -> Node:
+    """The average over every rank of `tensors` flattened and concatenated, as one vector
+    (one MPI call for all of them); their own shapes come back with split + reshape."""
+    return apply("allreduce_bucket", [as_tensor(t) for t in tensors],
+                 name=name or "allreduce_bucket")

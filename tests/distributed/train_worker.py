@@ -3,10 +3,11 @@ graphc model, checked against one process training on the concatenated batch.
 
     python train_worker.py MODEL BACKEND SCENARIO [CHECKPOINT_DIR]
 
-MODEL: mlp | lenet5; SCENARIO: equal (k steps), raise (rank 1 raises mid-training),
-checkpoint (k steps, rank 0 saves, a fresh session restores on rank 0, broadcasts and
-trains k more), refuse (BACKEND cannot call MPI: rank 0 prints the error), fit
-(gc.train.fit on a sharded data set). Rank 0 prints "OK" when every check passed."""
+MODEL: mlp | lenet5; SCENARIO: equal (k steps), buckets (k steps with the gradients in
+one bucket, in several and one allreduce each: identical weights), raise (rank 1 raises
+mid-training), checkpoint (k steps, rank 0 saves, a fresh session restores on rank 0,
+broadcasts and trains k more), refuse (BACKEND cannot call MPI: rank 0 prints the
+error), fit (gc.train.fit on a sharded data set). Rank 0 prints "OK" when every check passed."""
 import os
 import sys
 
@@ -90,6 +91,8 @@ def main(model, backend, scenario, directory=None):
         return
     if scenario == "fit":
         return fit(sess, step, MPI.COMM_WORLD)
+    if scenario == "buckets":
+        return buckets(build, backend, sess, step, global_batches, rank, MPI.COMM_WORLD)
     scramble(sess, step, rank)
     gc.distributed.broadcast_variables(sess)
     start = weights(sess, step)
@@ -111,6 +114,34 @@ def main(model, backend, scenario, directory=None):
         train(sess, step, global_batches[STEPS:], rank)
     expected = reference(build, backend, start, global_batches)
     check(weights(sess, step), MPI.COMM_WORLD, expected)
+    if rank == 0:
+        print("OK", flush=True)
+
+
+BUCKET_SIZES = (0, 16 << 10)
+"""One allreduce per gradient; 16 KiB buckets (several of them, and a gradient larger than
+a bucket alone in its own). The default (one bucket for all) is `sess`."""
+
+
+def buckets(build, backend, sess, step, global_batches, rank, comm):
+    """Every bucket size gives the same weights, bit for bit: each element's sum over
+    the ranks is the same sum whichever buffer it travels in."""
+    scramble(sess, step, rank)
+    gc.distributed.broadcast_variables(sess)
+    start = weights(sess, step)
+    train(sess, step, global_batches, rank)
+    bucketed = weights(sess, step)
+    for bucket_bytes in BUCKET_SIZES:
+        other = build(distributed=True, bucket_bytes=bucket_bytes)
+        calls = [n for n in other.graph.nodes if n.op.name.startswith("allreduce")]
+        assert len(calls) > 1, calls
+        with gc.Session(graph=other.graph, backend=backend) as other_sess:
+            for v, value in zip(gc.global_variables(other.graph), start):
+                other_sess.set_variable_value(v, value)
+            train(other_sess, other, global_batches, rank)
+            for a, b in zip(bucketed, weights(other_sess, other)):
+                np.testing.assert_array_equal(a, b, err_msg=f"bucket_bytes={bucket_bytes}")
+    check(bucketed, comm, reference(build, backend, start, global_batches))
     if rank == 0:
         print("OK", flush=True)
 
