@@ -23,7 +23,7 @@ LAYERS = [
     {"cli", "__init__", "__main__"},
 ]
 LAYER_OF = {name: depth for depth, names in enumerate(LAYERS) for name in names}
-TOOLS = {"__main__.py", "codegen/cuda/selftest.py", "export/cli.py"}
+TOOLS = {"__main__.py", "codegen/cuda/selftest.py", "export/cli.py", "frontends/onnx_cli.py"}
 """Commands run as `python -m ...` that drive the whole library: the top layer."""
 
 
