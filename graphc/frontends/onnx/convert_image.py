@@ -1,0 +1,67 @@
+"""ONNX's image and spatial ops onto gc.image and graphc's layout functions: Resize,
+GridSample, AffineGrid, SpaceToDepth, DepthToSpace, CenterCropPad, Col2Im, MaxUnpool.
+Sizes, scales and regions must be known when the graph is built (`ctx.static`)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...ops import image_resize
+from .context import converter
+
+_RESIZE_ATTRS = ("antialias", "axes", "coordinate_transformation_mode", "cubic_coeff_a",
+                 "exclude_outside", "extrapolation_value", "keep_aspect_ratio_policy",
+                 "mode", "nearest_mode")
+
+
+def _resize_sizes(ctx, shape, axes):
+    """(sizes, scales) along `axes` from the scales or sizes input, with
+    keep_aspect_ratio_policy applied (ONNX's rounding)."""
+    in_sizes = [shape[a] for a in axes]
+    scales = ctx.static(2, None) if ctx.has_input(2) else None
+    scales = None if scales is None or scales.size == 0 else scales.astype(np.float64)
+    sizes = ctx.static_ints(3, None) if ctx.has_input(3) else None
+    if (scales is None) == (sizes is None):
+        raise ctx.error("exactly one of the inputs scales and sizes must be given")
+    if scales is not None:
+        if len(scales) != len(axes):
+            raise ctx.error(f"{len(scales)} scales for {len(axes)} axes")
+        return [int(s * n) for s, n in zip(scales, in_sizes)], list(scales)
+    if len(sizes) != len(axes):
+        raise ctx.error(f"{len(sizes)} sizes for {len(axes)} axes")
+    policy = ctx.require("keep_aspect_ratio_policy", ("stretch", "not_larger", "not_smaller"),
+                         "stretch")
+    if policy == "stretch":
+        return sizes, None
+    ratios = [s / n for s, n in zip(sizes, in_sizes)]
+    scale = min(ratios) if policy == "not_larger" else max(ratios)
+    return [int(scale * n + 0.5) for n in in_sizes], [scale] * len(axes)
+
+
+@converter("Resize", attrs=_RESIZE_ATTRS)
+def resize(ctx):
+    x = ctx.input(0)
+    axes = [a % x.rank for a in ctx.attr("axes", range(x.rank))]
+    if any(x.shape[a] is None for a in axes):
+        raise ctx.error(f"input {x.type}: the resized axes need known sizes")
+    sizes, scales = _resize_sizes(ctx, x.shape, axes)
+    method = ctx.require("mode", ("nearest", "linear", "cubic"), "nearest")
+    coordinates = ctx.require("coordinate_transformation_mode", image_resize.COORDINATES,
+                              "half_pixel")
+    antialias = bool(ctx.attr("antialias", 0))
+    if antialias and method == "nearest":
+        raise ctx.error("antialias=1 is defined for linear and cubic modes only")
+    roi = None
+    if coordinates == "tf_crop_and_resize":
+        values = ctx.static(1).astype(np.float64).ravel()
+        if len(values) == 2 * x.rank and len(axes) != x.rank:
+            values = np.concatenate([values[:x.rank][axes], values[x.rank:][axes]])
+        if len(values) != 2 * len(axes):
+            raise ctx.error(f"roi has {len(values)} values for {len(axes)} axes")
+        roi = list(zip(values[:len(axes)], values[len(axes):]))
+    return image_resize.resize_axes(
+        x, sizes, axes, method, coordinates, scales=scales,
+        nearest_mode=ctx.require("nearest_mode", image_resize.NEAREST_MODES,
+                                 "round_prefer_floor"),
+        cubic_coeff_a=float(ctx.attr("cubic_coeff_a", -0.75)),
+        exclude_outside=bool(ctx.attr("exclude_outside", 0)), antialias=antialias,
+        roi=roi, extrapolation_value=float(ctx.attr("extrapolation_value", 0.0)))

@@ -1,0 +1,8 @@
+"""`gc.image`: resizing, resampling and cropping of images, with TF1's names (NHWC
+images) where TF1 has them."""
+from .ops.image_resize import axis_taps, resize_axes
+from .ops.image_tf1 import (ResizeMethod, resize_area, resize_bicubic, resize_bilinear,
+                            resize_images, resize_nearest_neighbor)
+
+__all__ = ["ResizeMethod", "axis_taps", "resize_area", "resize_axes", "resize_bicubic",
+           "resize_bilinear", "resize_images", "resize_nearest_neighbor"]
