@@ -29,6 +29,7 @@ from .ops import (Variable, abs, add, add_n, argmax, argmin, argsort, assign, as
                   tanh, tile, top_k, trainable_variables, transpose, truediv, truncated_normal,
                   unstack, variables_initializer, where, zeros, zeros_like)
 from .ops import print_ as print  # noqa: A001 - TF1 spelling gc.print
+from .ops.image_layout import depth_to_space, space_to_depth
 from .ir import ExecutionError, NumericsError
 from .session import InteractiveSession, Session, get_default_session
 from .frontends.variable_scope import (AUTO_REUSE, VariableScope, get_variable,

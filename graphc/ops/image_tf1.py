@@ -15,6 +15,7 @@ import enum
 
 from ..ir import Node, ShapeError
 from .base import as_tensor
+from .image_layout import center_crop_or_pad
 from .image_resize import as_float, resize_axes
 from .shape import expand_dims, squeeze
 
@@ -112,3 +113,15 @@ def resize_images(images, size, method=ResizeMethod.BILINEAR, align_corners=Fals
         raise ValueError(f"resize_images: unknown method {method!r} (use "
                          "gc.image.ResizeMethod)") from None
     return fn(images, (height, width), align_corners=align_corners, name=name)
+
+
+def resize_image_with_crop_or_pad(image, target_height, target_width, name=None) -> Node:
+    """TF1: the centre of an NHWC (or HWC) image cropped, or zero-padded, to
+    target_height × target_width."""
+    x = as_tensor(image)
+    if x.rank not in (3, 4):
+        raise ShapeError(f"resize_image_with_crop_or_pad: image '{x.name}' {x.type} must "
+                         "be 4-D NHWC or 3-D HWC")
+    axes = (0, 1) if x.rank == 3 else (1, 2)
+    return center_crop_or_pad(x, (target_height, target_width), axes,
+                              name=name or "resize_image_with_crop_or_pad")

@@ -93,10 +93,26 @@ class Context:
             name = self.node.input[i]
             message = (f"input {i} ('{name}') must be known when the graph is built "
                        "(graphc's shapes are static), but it is computed at run time")
-            if name in self._graph_inputs:
-                raise NeedsStaticValue(str(self.error(message)), name)
+            source = name if name in self._graph_inputs else self._integer_input_under(i)
+            if source is not None:
+                raise NeedsStaticValue(str(self.error(message)), source)
             raise self.error(message)
         return value
+
+    def _integer_input_under(self, i: int) -> str | None:
+        """An integer graph input that input i is computed from (shape arithmetic
+        reading a graph input: binding it may make input i known), or None."""
+        inputs = {self._values[n].id: n for n in self._graph_inputs if n in self._values}
+        seen, stack = set(), [self.input(i)]
+        while stack:
+            n = stack.pop()
+            if n.id in seen:
+                continue
+            seen.add(n.id)
+            if n.id in inputs and n.op.source and n.dtype.is_integer:
+                return inputs[n.id]
+            stack.extend(n.inputs)
+        return None
 
     def static_ints(self, i: int, default=_MISSING) -> list[int] | None:
         value = self.static(i, default)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ops import image_resize
+from ...ops import image_layout, image_resize
 from .context import converter
 
 _RESIZE_ATTRS = ("antialias", "axes", "coordinate_transformation_mode", "cubic_coeff_a",
@@ -65,3 +65,18 @@ def resize(ctx):
         cubic_coeff_a=float(ctx.attr("cubic_coeff_a", -0.75)),
         exclude_outside=bool(ctx.attr("exclude_outside", 0)), antialias=antialias,
         roi=roi, extrapolation_value=float(ctx.attr("extrapolation_value", 0.0)))
+
+
+@converter("SpaceToDepth", "DepthToSpace", attrs=("blocksize", "mode"))
+def space_depth(ctx):
+    fn = image_layout.space_to_depth if ctx.op_type == "SpaceToDepth" \
+        else image_layout.depth_to_space
+    return fn(ctx.input(0), ctx.attr("blocksize"), data_format="NCHW",
+              mode=ctx.require("mode", ("DCR", "CRD"), "DCR"))
+
+
+@converter("CenterCropPad", attrs=("axes",))
+def center_crop_pad(ctx):
+    x = ctx.input(0)
+    axes = ctx.attr("axes", range(x.rank))
+    return image_layout.center_crop_or_pad(x, ctx.static_ints(1), axes)
