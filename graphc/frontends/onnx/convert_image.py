@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...ops import image_layout, image_resize
+from ... import ops
+from ...ops import image_layout, image_resize, image_sample
 from .context import converter
 
 _RESIZE_ATTRS = ("antialias", "axes", "coordinate_transformation_mode", "cubic_coeff_a",
@@ -80,3 +81,35 @@ def center_crop_pad(ctx):
     x = ctx.input(0)
     axes = ctx.attr("axes", range(x.rank))
     return image_layout.center_crop_or_pad(x, ctx.static_ints(1), axes)
+
+
+def _channels_last(x):
+    return ops.transpose(x, [0, *range(2, x.rank), 1])
+
+
+def _channels_first(y):
+    return ops.transpose(y, [0, y.rank - 1, *range(1, y.rank - 1)])
+
+
+_GRID_MODES = {"bilinear": "linear", "bicubic": "cubic", "linear": "linear",
+               "cubic": "cubic", "nearest": "nearest"}
+
+
+@converter("GridSample", attrs=("align_corners", "mode", "padding_mode"))
+def grid_sample(ctx):
+    x, grid = ctx.input(0), ctx.input(1)
+    mode = _GRID_MODES[ctx.require("mode", tuple(_GRID_MODES), "linear")]
+    if grid.dtype != x.dtype:
+        grid = ops.cast(grid, x.dtype)
+    y = image_sample.grid_sample(
+        _channels_last(x), grid, mode,
+        ctx.require("padding_mode", image_sample.PADDING_MODES, "zeros"),
+        bool(ctx.attr("align_corners", 0)))
+    return _channels_first(y)
+
+
+@converter("AffineGrid", attrs=("align_corners",))
+def affine_grid(ctx):
+    size = ctx.static_ints(1)
+    return image_sample.affine_grid(ctx.input(0), size[2:],
+                                    bool(ctx.attr("align_corners", 0)))
