@@ -1,14 +1,17 @@
-"""Moving image data between space and channels, and centring it in a new size: TF1's
-space_to_depth / depth_to_space (reshape + transpose) and
-resize_image_with_crop_or_pad (slice + pad), in forms general enough for ONNX."""
+"""Moving image data between space and channels, centring it in a new size, and
+folding patch columns back into an image: TF1's space_to_depth / depth_to_space
+(reshape + transpose), resize_image_with_crop_or_pad (slice + pad), and col2im (a
+scatter_nd with constant positions), in forms general enough for ONNX."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..ir import Node, ShapeError
+from .array_composites import scatter_nd
 from .base import as_tensor, normalize_axis
 from .indexing import pad, slice as slice_
 from .shape import reshape, transpose
+from .state import constant
 
 _MODES = ("DCR", "CRD")
 _FORMATS = ("NHWC", "NCHW")
@@ -110,3 +113,55 @@ def center_crop_or_pad(x, sizes, axes, name=None) -> Node:
         y = slice_(x, begin, size) if begin != [0] * x.rank or any(
             s != -1 for s in size) else x
         return pad(y, pads) if any(p != [0, 0] for p in pads) else y
+
+
+def _per_axis(value, k: int, what: str) -> list[int]:
+    values = [int(value)] * k if isinstance(value, int | np.integer) else \
+        [int(v) for v in value]
+    if len(values) != k:
+        raise ValueError(f"col2im: {what} needs {k} values, got {values}")
+    return values
+
+
+def col2im(columns, image_shape, block_shape, strides=1, dilations=1, pads=0,
+           name=None) -> Node:
+    """The adjoint of extracting sliding blocks (PyTorch's fold, ONNX's Col2Im):
+    columns (N, C·Π block_shape, L) hold one block per column, the L blocks sliding
+    over the (padded) image in row-major order; each value is added at its pixel of
+    the image (N, C, *image_shape), overlapping blocks summing. pads: an int or one
+    (begin, end) pair per axis."""
+    x = as_tensor(columns)
+    image_shape = [int(d) for d in image_shape]
+    block = [int(d) for d in block_shape]
+    k = len(image_shape)
+    strides = _per_axis(strides, k, "strides")
+    dilations = _per_axis(dilations, k, "dilations")
+    pads = [(int(pads), int(pads))] * k if isinstance(pads, int | np.integer) else \
+        [(int(a), int(b)) for a, b in pads]
+    if len(block) != k or len(pads) != k:
+        raise ValueError(f"col2im: block_shape {block} and pads {pads} need {k} axes")
+    counts = [(n + a + b - d * (kk - 1) - 1) // s + 1
+              for n, (a, b), kk, s, d in zip(image_shape, pads, block, strides, dilations)]
+    size = int(np.prod(block))
+    if x.rank != 3 or None in x.shape or x.shape[1] % size or \
+            x.shape[2] != int(np.prod(counts)):
+        raise ShapeError(f"col2im: columns '{x.name}' {x.type} must be (N, C·{size}, "
+                         f"{int(np.prod(counts))}) for image {image_shape}, blocks {block}")
+    n, c = x.shape[0], x.shape[1] // size
+    # the image pixel each (block offset, block number) lands on; padding → one past
+    offset = np.stack(np.meshgrid(*[np.arange(b) * d for b, d in zip(block, dilations)],
+                                  indexing="ij"), -1).reshape(-1, 1, k)
+    start = np.stack(np.meshgrid(*[np.arange(m) * s for m, s in zip(counts, strides)],
+                                 indexing="ij"), -1).reshape(1, -1, k)
+    pixel = offset + start - np.array([a for a, _ in pads])
+    inside = ((pixel >= 0) & (pixel < image_shape)).all(-1)
+    flat = np.ravel_multi_index(tuple(np.moveaxis(np.where(inside[..., None], pixel, 0),
+                                                  -1, 0)), image_shape)
+    total = int(np.prod(image_shape))
+    flat = np.where(inside, flat, total)
+    with x.graph.as_default(), x.graph.name_scope(name or "col2im"):
+        parts = transpose(reshape(x, (n, c, size, -1)), (2, 3, 0, 1))   # (K, L, N, C)
+        image = scatter_nd(constant(flat[..., None].astype(np.int32)), parts,
+                           (total + 1, n, c))
+        image = transpose(slice_(image, [0, 0, 0], [total, -1, -1]), (1, 2, 0))
+        return reshape(image, [n, c] + image_shape)

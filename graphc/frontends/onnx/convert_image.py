@@ -1,5 +1,6 @@
-"""ONNX's image and spatial ops onto gc.image and graphc's layout functions: Resize,
-GridSample, AffineGrid, SpaceToDepth, DepthToSpace, CenterCropPad, Col2Im, MaxUnpool.
+"""ONNX's image and spatial ops onto gc.image, graphc's layout functions and
+scatter_nd: Resize, GridSample, AffineGrid, SpaceToDepth, DepthToSpace, CenterCropPad,
+Col2Im, MaxUnpool.
 Sizes, scales and regions must be known when the graph is built (`ctx.static`)."""
 from __future__ import annotations
 
@@ -113,3 +114,39 @@ def affine_grid(ctx):
     size = ctx.static_ints(1)
     return image_sample.affine_grid(ctx.input(0), size[2:],
                                     bool(ctx.attr("align_corners", 0)))
+
+
+def _pairs(ctx, rank):
+    pads = ctx.attr("pads", [0] * 2 * rank)
+    return list(zip(pads[:rank], pads[rank:]))
+
+
+@converter("Col2Im", attrs=("dilations", "pads", "strides"))
+def col2im(ctx):
+    image, block = ctx.static_ints(1), ctx.static_ints(2)
+    k = len(image)
+    return image_layout.col2im(ctx.input(0), image, block, ctx.attr("strides", [1] * k),
+                               ctx.attr("dilations", [1] * k), _pairs(ctx, k))
+
+
+@converter("MaxUnpool", attrs=("kernel_shape", "pads", "strides"))
+def max_unpool(ctx):
+    """Values placed at MaxPool's flat indices (into the whole unpooled tensor) by
+    scatter_nd; indices repeated by overlapping windows add up where ONNX assigns."""
+    x, indices = ctx.input(0), ctx.input(1)
+    kernel = ctx.attr("kernel_shape")
+    k = len(kernel)
+    strides = ctx.attr("strides", [1] * k)
+    if None in x.shape:
+        raise ctx.error(f"input {x.type} needs known sizes")
+    shape = list(x.shape[:2]) + [(n - 1) * s - a - b + kk for n, s, (a, b), kk in
+                                 zip(x.shape[2:], strides, _pairs(ctx, k), kernel)]
+    total = int(np.prod(shape))
+    y = ops.reshape(ops.scatter_nd(ops.reshape(indices, (-1, 1)), ops.reshape(x, (-1,)),
+                                   (total,)), shape)
+    if ctx.has_input(2):
+        out = ctx.static_ints(2)
+        if len(out) != len(shape) or any(o < s for o, s in zip(out, shape)):
+            raise ctx.error(f"output_shape {out} is smaller than the unpooled {shape}")
+        y = ops.pad(y, [[0, o - s] for o, s in zip(out, shape)])
+    return y
