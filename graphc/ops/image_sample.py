@@ -1,5 +1,5 @@
 """Sampling images at computed points: grid_sample (PyTorch's and ONNX's GridSample,
-on channels-last images) and affine_grid, which makes its sampling grid.
+on channels-last images), affine_grid, which makes its sampling grid, and roi_align.
 
 Where grid_sample reads depends on the grid's values, so unlike resizing it cannot be
 a constant map: the integer tap positions and the interpolation weights are graph
@@ -17,9 +17,12 @@ import numpy as np
 from ..ir import Node, ShapeError
 from .base import as_tensor
 from .clip import clip_by_value
-from .elementwise import abs, cast, floor, greater, less, logical_or, mod, round, where
+from .array_composites import stack
+from .elementwise import (abs, add_n, cast, floor, greater, greater_equal, less, less_equal,
+                          logical_and, logical_or, maximum, mod, round, where)
 from .indexing import gather
 from .linalg import matmul
+from .reduce import reduce_max, reduce_sum
 from .shape import expand_dims, reshape, transpose
 from .state import constant
 
@@ -159,3 +162,64 @@ def affine_grid(theta, size, align_corners=False, name=None) -> Node:
                         transpose(theta, (0, 2, 1)))             # (N, Π size, k)
         return reshape(points, [-1 if theta.shape[0] is None else theta.shape[0]]
                        + size + [k])
+
+
+def _roi_axis(start: Node, length: Node, size: int, bins: int, samples: int):
+    """Bilinear taps along one axis of the sampling points of each ROI's bins: the
+    points start + (bin + (s + ½)/samples) · length/bins, shaped (R, bins, samples);
+    returns [(int position, weight)] for the two taps (ROIAlign's rule: a point more
+    than one pixel outside reads nothing, one past the last pixel reads the last)."""
+    offsets = constant(((np.arange(bins)[:, None] + (np.arange(samples) + 0.5) / samples)
+                        / bins).astype(start.dtype.np_type))
+    c = expand_dims(expand_dims(start, -1), -1) + \
+        expand_dims(expand_dims(length, -1), -1) * offsets
+    valid = cast(logical_and(greater_equal(c, -1.0), less_equal(c, float(size))), c.dtype)
+    c = maximum(c, 0.0)
+    f = floor(c)
+    edge = greater_equal(f, size - 1.0)
+    last = constant(size - 1.0, c.dtype)
+    low = where(edge, last, f)
+    high = where(edge, last, f + 1.0)
+    frac = where(edge, c * 0.0, c - f)
+    return [(cast(low, "int32"), (1.0 - frac) * valid), (cast(high, "int32"), frac * valid)]
+
+
+def roi_align(images, rois, batch_indices, output_size, spatial_scale=1.0,
+              sampling_ratio=2, mode="avg", aligned=False, name=None) -> Node:
+    """Mask R-CNN's ROIAlign (as ONNX RoiAlign) on NHWC images: each region
+    rois[r] = (x1, y1, x2, y2) (in input pixels / spatial_scale) of image
+    batch_indices[r], cut into output_size bins, each bin the average (mode "avg") of
+    sampling_ratio² bilinear samples, or ONNX's "max" (the largest weighted tap).
+    aligned shifts the region by half a pixel (ONNX's half_pixel). Result
+    (R, out_h, out_w, C). sampling_ratio must be ≥ 1 (an adaptive count would make
+    the graph's shape depend on the regions)."""
+    images, rois, batch_indices = as_tensor(images), as_tensor(rois), \
+        as_tensor(batch_indices)
+    out_h, out_w = (int(s) for s in output_size)
+    g = int(sampling_ratio)
+    if g < 1 or mode not in ("avg", "max"):
+        raise ValueError(f"roi_align: sampling_ratio must be >= 1 and mode 'avg' or 'max', "
+                         f"got {sampling_ratio}, {mode!r}")
+    if images.rank != 4 or None in images.shape or rois.rank != 2 or rois.shape[1] != 4:
+        raise ShapeError(f"roi_align: images {images.type} must be NHWC with known sizes "
+                         f"and rois {rois.type} (R, 4)")
+    _, height, width, channels = images.shape
+    with images.graph.as_default(), images.graph.name_scope(name or "roi_align"):
+        box = rois * float(spatial_scale) - (0.5 if aligned else 0.0)
+        x1, y1, x2, y2 = (box[:, i] for i in range(4))
+        w, h = x2 - x1, y2 - y1
+        if not aligned:
+            w, h = maximum(w, 1.0), maximum(h, 1.0)
+        ys = _roi_axis(y1, h, height, out_h, g)                  # (R, out_h, g)
+        xs = _roi_axis(x1, w, width, out_w, g)                   # (R, out_w, g)
+        base = reshape(cast(batch_indices, "int32") * (height * width), (-1, 1, 1, 1, 1))
+        flat = reshape(images, (-1, channels))
+        taps = []
+        for (yi, wy), (xi, wx) in itertools.product(ys, xs):
+            row = base + expand_dims(expand_dims(yi * width, -1), -1) + \
+                expand_dims(expand_dims(xi, 1), 1)              # (R, out_h, g, out_w, g)
+            weight = expand_dims(expand_dims(wy, -1), -1) * expand_dims(expand_dims(wx, 1), 1)
+            taps.append(gather(flat, row) * expand_dims(weight, -1))
+        if mode == "avg":
+            return reduce_sum(add_n(taps), [2, 4]) * (1.0 / (g * g))
+        return reduce_max(stack(taps, 0), [0, 3, 5])

@@ -1,6 +1,6 @@
 """ONNX's image and spatial ops onto gc.image, graphc's layout functions and
 scatter_nd: Resize, GridSample, AffineGrid, SpaceToDepth, DepthToSpace, CenterCropPad,
-Col2Im, MaxUnpool.
+Col2Im, MaxUnpool, RoiAlign.
 Sizes, scales and regions must be known when the graph is built (`ctx.static`)."""
 from __future__ import annotations
 
@@ -150,3 +150,21 @@ def max_unpool(ctx):
             raise ctx.error(f"output_shape {out} is smaller than the unpooled {shape}")
         y = ops.pad(y, [[0, o - s] for o, s in zip(out, shape)])
     return y
+
+
+@converter("RoiAlign", attrs=("coordinate_transformation_mode", "mode", "output_height",
+                              "output_width", "sampling_ratio", "spatial_scale"))
+def roi_align(ctx):
+    ratio = ctx.attr("sampling_ratio", 0)
+    if ratio < 1:
+        raise ctx.error("sampling_ratio=0 (a count adapted to each region's size) is not "
+                        "supported: graphc's shapes are static; give sampling_ratio >= 1")
+    x = ctx.input(0)
+    y = image_sample.roi_align(
+        _channels_last(x), ops.cast(ctx.input(1), x.dtype), ctx.input(2),
+        (ctx.attr("output_height", 1), ctx.attr("output_width", 1)),
+        spatial_scale=ctx.attr("spatial_scale", 1.0), sampling_ratio=ratio,
+        mode=ctx.require("mode", ("avg", "max"), "avg"),
+        aligned=ctx.require("coordinate_transformation_mode",
+                            ("half_pixel", "output_half_pixel"), "half_pixel") == "half_pixel")
+    return _channels_first(y)
