@@ -7,7 +7,7 @@ from .ops.image_tf1 import (ResizeMethod, resize_area, resize_bicubic, resize_bi
                             resize_image_with_crop_or_pad, resize_images,
                             resize_nearest_neighbor)
 
-__all__ = ["ResizeMethod", "affine_grid", "axis_taps", "center_crop_or_pad", "col2im", "depth_to_space",
-           "grid_sample", "resize_area", "resize_axes", "resize_bicubic", "resize_bilinear",
-           "resize_image_with_crop_or_pad", "resize_images", "resize_nearest_neighbor", "roi_align",
-           "space_to_depth"]
+__all__ = ["ResizeMethod", "affine_grid", "axis_taps", "center_crop_or_pad", "col2im",
+           "depth_to_space", "grid_sample", "resize_area", "resize_axes", "resize_bicubic",
+           "resize_bilinear", "resize_image_with_crop_or_pad", "resize_images",
+           "resize_nearest_neighbor", "roi_align", "space_to_depth"]

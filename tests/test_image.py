@@ -386,3 +386,64 @@ def test_gradients_match_the_interpreter(backend):
     got = gc.Session(graph, backend=backend).run(fetches, feed)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_resize_with_an_unknown_batch(backend):
+    graph = gc.Graph()
+    with graph.as_default():
+        x = gc.placeholder(gc.float64, (None, 5, 7, 3), name="x")
+        y = gc.image.resize_bilinear(x, (9, 4), align_corners=True)
+        (g,) = gc.gradients(gc.reduce_sum(y), [x])
+    got, grad = gc.Session(graph, backend=backend).run([y, g], {x: IMAGES})
+    np.testing.assert_allclose(got, _tf_2d(_tf_bilinear_1d, IMAGES, (9, 4),
+                                           align_corners=True), rtol=1e-12)
+    np.testing.assert_allclose(grad.sum(), 2 * 9 * 4 * 3, rtol=1e-12)  # weights sum to 1
+
+
+@pytest.mark.parametrize("op_type,attrs,message", [
+    ("RoiAlign", {"sampling_ratio": 0}, "sampling_ratio=0"),
+    ("Resize", {"mode": "nearest", "antialias": 1}, "antialias=1"),
+    ("Resize", {"mode": "linear", "coordinate_transformation_mode": "corner"},
+     "coordinate_transformation_mode='corner' is not supported"),
+])
+def test_onnx_converters_name_what_they_refuse(op_type, attrs, message):
+    onnx = pytest.importorskip("onnx")
+    from graphc.frontends.onnx import OnnxError, load
+    h = onnx.helper
+    if op_type == "RoiAlign":
+        inputs = [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 4, 4]),
+                  h.make_tensor_value_info("rois", onnx.TensorProto.FLOAT, [1, 4]),
+                  h.make_tensor_value_info("b", onnx.TensorProto.INT64, [1])]
+        init = []
+    else:
+        inputs = [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 4, 4])]
+        init = [h.make_tensor("roi", onnx.TensorProto.FLOAT, [0], []),
+                h.make_tensor("scales", onnx.TensorProto.FLOAT, [4], [1, 1, 2, 2])]
+    names = [i.name for i in inputs] + [t.name for t in init]
+    node = h.make_node(op_type, names, ["y"], name="n1", **attrs)
+    model = h.make_model(h.make_graph(
+        [node], "g", inputs, [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        initializer=init), opset_imports=[h.make_opsetid("", 19)])
+    with pytest.raises(OnnxError, match=f"'n1' \\({op_type}\\).*{message}"):
+        load(model)
+
+
+def test_onnx_resize_reads_scales_from_an_initializer():
+    """A float initializer (a graphc variable) as Resize's scales: its initial value
+    decides the output shape."""
+    onnx = pytest.importorskip("onnx")
+    from graphc.frontends.onnx import load
+    h = onnx.helper
+    scales = np.array([1, 1, 2, 1.5], np.float32)
+    model = h.make_model(h.make_graph(
+        [h.make_node("Resize", ["x", "", "scales"], ["y"], mode="linear")], "g",
+        [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2, 3, 4])],
+        [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        initializer=[onnx.numpy_helper.from_array(scales, "scales")]),
+        opset_imports=[h.make_opsetid("", 19)])
+    graph, inputs, outputs = load(model)
+    x = RNG.standard_normal((1, 2, 3, 4)).astype(np.float32)
+    got = gc.Session(graph).run(outputs["y"], {inputs["x"]: x})
+    want = _onnx_reference("Resize", [x, np.array([], np.float32), scales], mode="linear")
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -14,6 +14,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ...ir import Graph, Node
+from ...ops.state import initial_value_of
 from ...runtime.interpreter import RunContext, execute
 from .errors import NeedsStaticValue, OnnxError
 
@@ -143,9 +144,13 @@ class Context:
 def static_value(node: Node) -> np.ndarray | None:
     """The value of a node computed from constants only (by graphc's interpreter, so
     shape arithmetic such as Shape → Gather → Concat folds); None if it reads a
-    placeholder, a variable or random bits."""
+    placeholder, a variable or random bits. A variable read directly gives its initial
+    value: a float initializer (which the loader makes a variable) used as Resize's
+    scales or roi decides a shape, which training cannot change."""
     if node.op.name == "constant":
         return node.attrs["value"]
+    if node.op.name == "variable" and isinstance(initial_value_of(node), np.ndarray):
+        return initial_value_of(node)
     needed, stack = {}, [node]
     while stack:
         n = stack.pop()
