@@ -3,7 +3,7 @@
 Declare a model as a static graph (placeholders, variables, ops), derive its gradients
 symbolically, and run it with a Session. Public names follow TensorFlow 1.x.
 """
-from . import data, distributed, init, layers, losses, models, nn, passes, test, train
+from . import data, distributed, image, init, layers, losses, models, nn, passes, test, train
 from .autodiff import gradients
 from .log import set_log
 from .ir import (DTypeError, FeedError, Graph, GraphcError, GraphMismatchError, ShapeError,
@@ -24,11 +24,13 @@ from .ops import (Variable, abs, add, add_n, argmax, argmin, argsort, assign, as
                   ones, ones_like, pad, placeholder, placeholder_with_default, pow, random_normal,
                   random_uniform, range, rank, reciprocal, reduce_all, reduce_any,
                   reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod,
-                  reduce_sum, reshape, reverse, round, rsqrt, shape, sigmoid, sign, sin, size,
+                  reduce_sum, reshape, reverse, round, rsqrt, scatter_nd, shape, sigmoid, sign,
+                  sin, size,
                   slice, sort, split, sqrt, square, squeeze, stack, stop_gradient, sub, subtract,
                   tanh, tile, top_k, trainable_variables, transpose, truediv, truncated_normal,
                   unstack, variables_initializer, where, zeros, zeros_like)
 from .ops import print_ as print  # noqa: A001 - TF1 spelling gc.print
+from .ops.image_layout import depth_to_space, space_to_depth
 from .ir import ExecutionError, NumericsError
 from .session import InteractiveSession, Session, get_default_session
 from .frontends.variable_scope import (AUTO_REUSE, VariableScope, get_variable,

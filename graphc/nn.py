@@ -5,6 +5,7 @@ from .ops.attention import (AttentionResult, attention, rotary_embedding,
 from .ops.activations import erf, gelu, relu6, selu, silu, softsign, swish
 from .ops.conv import conv2d_backprop_filter, conv2d_backprop_input
 from .ops.depthwise import depthwise_conv2d, depthwise_conv2d_native, separable_conv2d
+from .ops.image_layout import depth_to_space, space_to_depth
 from .ops.elementwise import elu, leaky_relu, relu, sigmoid, softplus, tanh
 from .ops.losses import l2_loss, multiclass_hinge_loss
 from .ops.nn_extra import (batch_normalization, bias_add, dropout, layer_normalization,
@@ -31,7 +32,9 @@ __all__ = ["elu", "erf", "gelu", "leaky_relu", "log_softmax", "l2_loss",
            "conv2d_backprop_filter", "conv2d_backprop_input", "conv2d_transpose",
            "depthwise_conv2d", "depthwise_conv2d_native", "separable_conv2d",
            "top_k", "dropout", "layer_normalization", "max_pool",
-           "max_pool2d", "maxout", "moments", "stateless_dropout",
-           "AttentionResult", "attention", "linear_attention", "rotary_embedding", "scaled_dot_product_attention",
+           "max_pool2d", "maxout", "moments", "stateless_dropout", "space_to_depth",
+           "depth_to_space",
+           "AttentionResult", "attention", "linear_attention", "rotary_embedding",
+           "scaled_dot_product_attention",
            "group_normalization", "instance_normalization", "local_response_normalization",
            "lp_normalize", "lrn", "rms_normalization"]

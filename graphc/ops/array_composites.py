@@ -1,9 +1,11 @@
-"""TF1's stack, unstack, reverse, gather_nd and boolean_mask, composed of primitive ops
-(concat, slices, gather), so their gradients and lowering come from those.
+"""TF1's stack, unstack, reverse, gather_nd, scatter_nd and boolean_mask, composed of
+primitive ops (concat, slices, gather, gather_grad), so their gradients and lowering
+come from those.
 
 gather_nd turns each index tuple into a row number of params flattened over the
 indexed axes and gathers rows: gather's run-time check then covers every index (a tuple
 with a component out of range is sent to row −n−1, which the check refuses).
+scatter_nd adds rows into zeros the same way, with gather_grad (gather's adjoint).
 boolean_mask needs the mask's values when the graph is built (a constant), because its
 result's size depends on them.
 """
@@ -14,12 +16,12 @@ import builtins
 import numpy as np
 
 from ..ir import Node, ShapeError
-from .base import as_tensor, normalize_axes, normalize_axis
+from .base import apply, as_tensor, normalize_axes, normalize_axis
 from .composite_reduce import reduce_any
 from .elementwise import greater_equal, less, logical_or, where
 from .indexing import gather, getitem
 from .reduce import reduce_sum
-from .shape import concat, expand_dims, reshape
+from .shape import broadcast_to, concat, expand_dims, reshape
 from .state import constant
 
 
@@ -54,21 +56,12 @@ def reverse(tensor, axis, name=None) -> Node:
     return getitem(tensor, index, name=name or "reverse")
 
 
-def gather_nd(params, indices, name=None) -> Node:
-    """out[i...] = params[indices[i..., 0], ..., indices[i..., k−1], ...]: the last axis
-    of `indices` indexes the first k axes of params (all but the first need known
-    sizes)."""
-    params, indices = as_tensor(params), as_tensor(indices)
+def _rows(indices: Node, dims: tuple, what: str) -> Node:
+    """The row numbers of the index tuples in `indices` (last axis) into a tensor whose
+    leading axes `dims` are flattened; a tuple with a component out of range gets a row
+    far outside, which the gather's (or scatter's) run-time check refuses."""
     if not indices.dtype.is_integer:
-        raise TypeError(f"gather_nd indices must be integers, got {indices.type}")
-    k = indices.shape[-1] if indices.rank else None
-    if k is None or k > params.rank:
-        raise ShapeError(f"gather_nd: the last axis of indices {indices.type} must have a "
-                         f"known size of at most the rank of params {params.type}")
-    dims = params.shape[:k]
-    if None in dims[1:]:
-        raise ShapeError(f"gather_nd: axes 1..{k - 1} of params {params.type} need known "
-                         "sizes")
+        raise TypeError(f"{what} indices must be integers, got {indices.type}")
     info = np.iinfo(indices.dtype.np_type)
     strides = np.cumprod((1,) + dims[:0:-1])[::-1].astype(indices.dtype.np_type)
     row = reduce_sum(indices * constant(strides), -1)
@@ -76,10 +69,50 @@ def gather_nd(params, indices, name=None) -> Node:
     bounds = constant(np.asarray([info.max if d is None else d for d in dims],
                                  indices.dtype.np_type))
     outside = reduce_any(logical_or(less(indices, 0), greater_equal(indices, bounds)), -1)
-    row = where(outside, constant(info.min, indices.dtype), row)
+    return where(outside, constant(info.min, indices.dtype), row)
+
+
+def _depth(indices: Node, rank: int, what: str, shape_type) -> int:
+    k = indices.shape[-1] if indices.rank else None
+    if k is None or k > rank:
+        raise ShapeError(f"{what}: the last axis of indices {indices.type} must have a "
+                         f"known size of at most the rank of {shape_type}")
+    return k
+
+
+def gather_nd(params, indices, name=None) -> Node:
+    """out[i...] = params[indices[i..., 0], ..., indices[i..., k−1], ...]: the last axis
+    of `indices` indexes the first k axes of params (all but the first need known
+    sizes)."""
+    params, indices = as_tensor(params), as_tensor(indices)
+    k = _depth(indices, params.rank, "gather_nd", f"params {params.type}")
+    dims = params.shape[:k]
+    if None in dims[1:]:
+        raise ShapeError(f"gather_nd: axes 1..{k - 1} of params {params.type} need known "
+                         "sizes")
+    row = _rows(indices, dims, "gather_nd")
     rows = -1 if dims[0] is None else int(np.prod(dims))
     flat = reshape(params, (rows,) + tuple(-1 if d is None else d for d in params.shape[k:]))
     return gather(flat, row, name=name or "gather_nd")
+
+
+def scatter_nd(indices, updates, shape, name=None) -> Node:
+    """Zeros of `shape` (known) with each of `updates` added at its index tuple (the
+    last axis of `indices` indexes the first k axes; repeated tuples add up, as TF1).
+    The inverse of gather_nd: its gradient to updates is a gather_nd."""
+    indices, updates = as_tensor(indices), as_tensor(updates)
+    shape = tuple(int(d) for d in shape)
+    k = _depth(indices, len(shape), "scatter_nd", f"shape {shape}")
+    rest = shape[k:]
+    if tuple(updates.shape) != tuple(indices.shape[:-1]) + rest:
+        raise ShapeError(f"scatter_nd: updates {updates.type} must be shaped "
+                         f"indices.shape[:-1] + shape[{k}:] = "
+                         f"{tuple(indices.shape[:-1]) + rest}")
+    with updates.graph.as_default(), updates.graph.name_scope(name or "scatter_nd"):
+        row = _rows(indices, shape[:k], "scatter_nd")
+        like = broadcast_to(constant(0, updates.dtype), (int(np.prod(shape[:k])),) + rest)
+        flat = apply("gather_grad", [updates, row, like], axis=0)
+        return reshape(flat, shape)
 
 
 def boolean_mask(tensor, mask, axis=0, name=None) -> Node:

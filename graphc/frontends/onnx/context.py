@@ -14,6 +14,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ...ir import Graph, Node
+from ...ops.state import initial_value_of
 from ...runtime.interpreter import RunContext, execute
 from .errors import NeedsStaticValue, OnnxError
 
@@ -93,10 +94,26 @@ class Context:
             name = self.node.input[i]
             message = (f"input {i} ('{name}') must be known when the graph is built "
                        "(graphc's shapes are static), but it is computed at run time")
-            if name in self._graph_inputs:
-                raise NeedsStaticValue(str(self.error(message)), name)
+            source = name if name in self._graph_inputs else self._integer_input_under(i)
+            if source is not None:
+                raise NeedsStaticValue(str(self.error(message)), source)
             raise self.error(message)
         return value
+
+    def _integer_input_under(self, i: int) -> str | None:
+        """An integer graph input that input i is computed from (shape arithmetic
+        reading a graph input: binding it may make input i known), or None."""
+        inputs = {self._values[n].id: n for n in self._graph_inputs if n in self._values}
+        seen, stack = set(), [self.input(i)]
+        while stack:
+            n = stack.pop()
+            if n.id in seen:
+                continue
+            seen.add(n.id)
+            if n.id in inputs and n.op.source and n.dtype.is_integer:
+                return inputs[n.id]
+            stack.extend(n.inputs)
+        return None
 
     def static_ints(self, i: int, default=_MISSING) -> list[int] | None:
         value = self.static(i, default)
@@ -127,9 +144,13 @@ class Context:
 def static_value(node: Node) -> np.ndarray | None:
     """The value of a node computed from constants only (by graphc's interpreter, so
     shape arithmetic such as Shape → Gather → Concat folds); None if it reads a
-    placeholder, a variable or random bits."""
+    placeholder, a variable or random bits. A variable read directly gives its initial
+    value: a float initializer (which the loader makes a variable) used as Resize's
+    scales or roi decides a shape, which training cannot change."""
     if node.op.name == "constant":
         return node.attrs["value"]
+    if node.op.name == "variable" and isinstance(initial_value_of(node), np.ndarray):
+        return initial_value_of(node)
     needed, stack = {}, [node]
     while stack:
         n = stack.pop()

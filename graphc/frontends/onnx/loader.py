@@ -12,8 +12,8 @@ from onnx import numpy_helper
 
 from ...ir import Graph, Node
 from ...ops import Variable, constant, placeholder
-from . import (convert_attention, convert_elementwise, convert_nn,  # noqa: F401
-               convert_normalization, convert_reduce, convert_shape)
+from . import (convert_attention, convert_elementwise, convert_image,  # noqa: F401
+               convert_nn, convert_normalization, convert_reduce, convert_shape)
 from .context import CONVERTERS, Context
 from .dtypes import TO_GRAPHC, onnx_type_name
 from .errors import OnnxError
