@@ -123,6 +123,8 @@ def test_bad_shapes_and_arguments_are_refused(graph):
         gc.nn.causal_conv1d(x, w, state=np.zeros((B, C, 2), np.float32))
     with pytest.raises(ShapeError, match="weight .* input's channels"):
         gc.nn.causal_conv1d(x, w[:2])
+    with pytest.raises(ShapeError, match="weight .* \\(channels, k\\)"):
+        gc.nn.causal_conv1d(x, w[0, 0])
     with pytest.raises(ShapeError, match=r"bias .* must be \(3,\)"):
         gc.nn.causal_conv1d(x, w, bias=np.zeros(2, np.float32))
     with pytest.raises(ValueError, match="activation must be None, 'silu' or 'swish'"):

@@ -46,8 +46,8 @@ def causal_conv1d(x, weight, bias=None, state=None, activation=None, data_format
     x = float_tensor(x, "causal_conv1d input")
     w, b, s = _operands(x, weight, bias, state)
     time = _TIME_AXIS[data_format]
-    channels, k = w.shape
     _check_shapes(x, w, b, s, time, data_format)
+    k = w.shape[1]
     if s is None:
         padded = pad(x, [(k - 1, 0) if axis == time else (0, 0) for axis in range(3)])
     else:

@@ -123,7 +123,8 @@ def adam(ctx):
     """v' = α·v + (1 − α)·g, h' = β·h + (1 − β)·g², x' = (1 − c_post)·(x − r'·v' / (√h'
     + ε)), with r' = r·√(1 − β^T) / (1 − α^T) after the first step (T > 0), r before."""
     alpha, beta = float(ctx.attr("alpha", 0.9)), float(ctx.attr("beta", 0.999))
-    eps, post = float(ctx.attr("epsilon", 1e-6)), float(ctx.attr("norm_coefficient_post", 0.0))
+    eps = float(ctx.attr("epsilon", 1e-6))
+    post = float(ctx.attr("norm_coefficient_post", 0.0))
     r, t, (xs, gs, vs, hs) = _update_inputs(ctx, 4)
     started = t > 0.0
     t1 = ops.maximum(t, 1.0)            # 1 − α^T stays away from 0 in the unused branch
