@@ -3,6 +3,7 @@ normalisations, attention), with TF1's names and spellings (PyTorch's where TF1 
 from .ops.attention import (AttentionResult, attention, rotary_embedding,
                             scaled_dot_product_attention)
 from .ops.activations import erf, gelu, relu6, selu, silu, softsign, swish
+from .ops.causal_conv import causal_conv1d
 from .ops.conv import conv2d_backprop_filter, conv2d_backprop_input
 from .ops.depthwise import depthwise_conv2d, depthwise_conv2d_native, separable_conv2d
 from .ops.image_layout import depth_to_space, space_to_depth
@@ -28,7 +29,8 @@ __all__ = ["elu", "erf", "gelu", "leaky_relu", "log_softmax", "l2_loss",
            "sigmoid_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
            "softmax_cross_entropy_with_logits_v2", "embedding_lookup", "in_top_k",
            "l2_normalize",
-           "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "conv1d", "conv2d",
+           "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "causal_conv1d",
+           "conv1d", "conv2d",
            "conv2d_backprop_filter", "conv2d_backprop_input", "conv2d_transpose",
            "depthwise_conv2d", "depthwise_conv2d_native", "separable_conv2d",
            "top_k", "dropout", "layer_normalization", "max_pool",

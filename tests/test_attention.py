@@ -1,6 +1,7 @@
-"""gc.nn.attention / scaled_dot_product_attention and rotary_embedding: forward against a
-numpy reference written out loop by loop (every head and query row on its own), on the
-interpreter and the compiled backends; gradients against finite differences in float64."""
+"""gc.nn.attention / scaled_dot_product_attention (score and probability modifiers too) and
+rotary_embedding: forward against a numpy reference written out loop by loop (every head
+and query row on its own), on the interpreter and the compiled backends; gradients
+against finite differences in float64."""
 import numpy as np
 import pytest
 
@@ -84,6 +85,10 @@ def _cases(q, k, v, pk, pv, fmask, bmask, lengths):
                 window=(2, None), kv_lengths=lengths),
             _np_attention(Q, kk, vv, allowed=(len_offset >= 0) & (len_offset <= 2)
                           & padded)[0]),
+        "score_and_prob_mod": (
+            gc.nn.attention(q, k, v, score_mod=lambda s: gc.tanh(s * 0.5) * 2.0,
+                            prob_mod=lambda p: p * 0.5).output,
+            _np_attention(Q, K, V, softcap=2.0)[0] * 0.5),
         "present_key": (cached.present_key, kk),
         "present_value": (cached.present_value, vv),
         "softcapped_scores": (cached.scores, 2 * np.tanh(np.einsum(
@@ -153,6 +158,8 @@ GRADIENT_CASES = {
     "fully_masked_row_window": lambda q, k, v, m: gc.nn.scaled_dot_product_attention(
         q, k, v, gc.constant(np.array([[True] * 4, [False] * 4, [True] * 4])),
         window=(0, 2)),
+    "score_mod_prob_mod": lambda q, k, v, m: gc.nn.attention(
+        q, k, v, score_mod=lambda s: s + m, prob_mod=lambda p: p * p).output,
     "rotary_interleaved": lambda q, k, v, m: gc.nn.rotary_embedding(
         q, np.cos(np.arange(3.0))[:, None], np.sin(np.arange(3.0))[:, None],
         interleaved=True, rotary_dim=2),
@@ -199,6 +206,8 @@ def test_bad_heads_and_masks_are_refused(graph):
         gc.nn.scaled_dot_product_attention(q, k, k)
     with pytest.raises(gc.GraphcError, match="attn_mask must be bool or float32"):
         gc.nn.scaled_dot_product_attention(q, q, q, gc.constant(np.zeros((2, 2), np.int32)))
+    with pytest.raises(ShapeError, match="score_mod turned .* it must keep the shape"):
+        gc.nn.attention(q, q, q, score_mod=lambda s: gc.reduce_sum(s, -1))
     with pytest.raises(ShapeError, match="rotary_dim 3 must be even"):
         gc.nn.rotary_embedding(q, 1.0, 0.0, rotary_dim=3)
 

@@ -53,7 +53,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, is_causal=Fa
 
 def attention(query, key, value, attn_mask=None, is_causal=False, scale=None, softcap=None,
               window=None, kv_lengths=None, past_key=None, past_value=None,
-              softmax_dtype=None, name=None) -> AttentionResult:
+              softmax_dtype=None, score_mod=None, prob_mod=None,
+              name=None) -> AttentionResult:
     """Scaled dot-product attention with a key/value cache; every intermediate returned.
 
     - `past_key` / `past_value` (..., Hk, P, D): cached keys and values, put before this
@@ -70,6 +71,10 @@ def attention(query, key, value, attn_mask=None, is_causal=False, scale=None, so
     - `kv_lengths` (an integer tensor shaped like the batch axes): keys at positions
       ≥ kv_lengths[b] are padding and never read.
     - `softmax_dtype`: a wider float type the softmax runs in.
+    - `score_mod` / `prob_mod`: functions of a tensor returning one shaped like it,
+      applied to the (..., Hq, Sq, Skv) scores after the soft-cap and before the mask,
+      and to the softmax weights before they are cast back and multiply v (ONNX's
+      FlexAttention modifiers; a score_mod may write −inf to mask a key).
     """
     q, k, v = (float_tensor(t, f"attention {what}")
                for t, what in ((query, "query"), (key, "key"), (value, "value")))
@@ -96,6 +101,8 @@ def attention(query, key, value, attn_mask=None, is_causal=False, scale=None, so
     scores = grouped_matmul(q * float(scale), k, groups, transpose_b=True)
     if softcap is not None and softcap > 0:
         scores = tanh(scores * (1.0 / softcap)) * float(softcap)
+    if score_mod is not None:
+        scores = _modified(score_mod, scores, "score_mod")
     bias = _bias(q, attn_mask, is_causal, window, kv_lengths, past, q_len, kv_len)
     logits = scores if bias is None else scores + bias
     wide = logits if softmax_dtype is None else cast(logits, as_dtype(softmax_dtype))
@@ -106,10 +113,21 @@ def attention(query, key, value, attn_mask=None, is_causal=False, scale=None, so
         masked_row = equal(reduce_max(bias, -1, keepdims=True), -np.inf)
         weights = softmax(where(masked_row, 0.0, wide))
         weights = where(masked_row, 0.0, weights)
+    if prob_mod is not None:
+        weights = _modified(prob_mod, weights, "prob_mod")
     weights = cast(weights, q.dtype)
     output = grouped_matmul(weights, v, groups)
     return AttentionResult(identity(output, name=name or "attention"), k, v, scores,
                            logits, weights)
+
+
+def _modified(fn, x: Node, what: str) -> Node:
+    y = as_tensor(fn(x))
+    if y.dtype != x.dtype or y.rank != x.rank or any(
+            a is not None and b is not None and a != b for a, b in zip(x.shape, y.shape)):
+        raise ShapeError(f"attention: {what} turned {x.type} into {y.type}; it must "
+                         "keep the shape and dtype")
+    return y
 
 
 def query_groups(q: Node, k: Node, v: Node) -> int:

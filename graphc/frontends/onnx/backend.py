@@ -12,7 +12,7 @@ import onnx
 from onnx.backend.base import Backend, BackendRep
 
 from ...session import Session
-from .context import CONVERTERS
+from .context import converts
 from .dtypes import TO_GRAPHC
 from .errors import NeedsStaticValue
 from .loader import MIN_OPSET, load
@@ -51,8 +51,7 @@ def unsupported_reason(model: onnx.ModelProto) -> str | None:
     if any(o.domain in ("", "ai.onnx") and o.version < MIN_OPSET for o in model.opset_import):
         return f"opset older than {MIN_OPSET}"
     g = model.graph
-    missing = sorted({n.op_type for n in g.node
-                      if n.op_type not in CONVERTERS or n.domain not in ("", "ai.onnx")})
+    missing = sorted({n.op_type for n in _nodes(g) if not converts(n)})
     if missing:
         return f"no converter for {', '.join(missing)}"
     values = list(g.input) + list(g.output) + list(g.value_info)
@@ -60,6 +59,16 @@ def unsupported_reason(model: onnx.ModelProto) -> str | None:
                for v in values) or not all(i.data_type in TO_GRAPHC for i in g.initializer):
         return "a tensor type graphc lacks"
     return None
+
+
+def _nodes(graph: onnx.GraphProto):
+    """The graph's nodes and those of its subgraph attributes (FlexAttention's
+    modifiers, ...)."""
+    for node in graph.node:
+        yield node
+        for attr in node.attribute:
+            for body in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                yield from _nodes(body)
 
 
 def make_backend(backend_name: str) -> type[Backend]:

@@ -19,22 +19,35 @@ from ...runtime.interpreter import RunContext, execute
 from .errors import NeedsStaticValue, OnnxError
 
 
+DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
 @dataclass(frozen=True)
 class Converter:
     fn: Callable
     attrs: frozenset
+    domains: tuple[str, ...] = DEFAULT_DOMAINS
 
 
 CONVERTERS: dict[str, Converter] = {}
 
 
-def converter(*op_types: str, attrs: tuple[str, ...] = ()):
-    """Register `fn` for `op_types`; `attrs`: the ONNX attributes it reads."""
+def converter(*op_types: str, attrs: tuple[str, ...] = (), domain: str | None = None):
+    """Register `fn` for `op_types`; `attrs`: the ONNX attributes it reads; `domain`:
+    the operator set they come from, when not the default one (ai.onnx)."""
+    domains = DEFAULT_DOMAINS if domain is None else (domain,)
+
     def register(fn):
         for op_type in op_types:
-            CONVERTERS[op_type] = Converter(fn, frozenset(attrs))
+            CONVERTERS[op_type] = Converter(fn, frozenset(attrs), domains)
         return fn
     return register
+
+
+def converts(node: onnx.NodeProto) -> bool:
+    """Whether a converter is registered for this node's op type and domain."""
+    conv = CONVERTERS.get(node.op_type)
+    return conv is not None and node.domain in conv.domains
 
 
 _MISSING = object()
@@ -79,6 +92,11 @@ class Context:
         node.CopyFrom(self.node)
         node.input[i] = alias
         return Context(self.graph, node, values, self._graph_inputs)
+
+    def scope(self) -> tuple[dict[str, Node], set[str]]:
+        """The values this node sees by name and the graph's input names: the scope a
+        subgraph attribute's body is converted in."""
+        return dict(self._values), set(self._graph_inputs)
 
     def inputs(self) -> list[Node]:
         return [self.input(i) for i in range(self.num_inputs) if self.has_input(i)]

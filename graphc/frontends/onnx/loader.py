@@ -13,8 +13,9 @@ from onnx import numpy_helper
 from ...ir import Graph, Node
 from ...ops import Variable, constant, placeholder
 from . import (convert_attention, convert_elementwise, convert_image,  # noqa: F401
-               convert_nn, convert_normalization, convert_reduce, convert_shape)
-from .context import CONVERTERS, Context
+               convert_misc_nn, convert_nn, convert_normalization, convert_reduce,
+               convert_shape)
+from .context import CONVERTERS, DEFAULT_DOMAINS, Context
 from .dtypes import TO_GRAPHC, onnx_type_name
 from .errors import OnnxError
 
@@ -102,10 +103,13 @@ def _initializer(init: onnx.TensorProto, trainable: bool = True) -> Node:
 def _convert(graph: Graph, node: onnx.NodeProto, values: dict[str, Node],
              graph_inputs: set[str]) -> None:
     ctx = Context(graph, node, values, graph_inputs)
-    if node.domain not in ("", "ai.onnx"):
-        raise ctx.error(f"operator domain '{node.domain}' is not supported")
     conv = CONVERTERS.get(node.op_type)
+    if conv is not None and node.domain not in conv.domains:
+        raise ctx.error(f"operator domain '{node.domain}' is not supported (graphc "
+                        f"converts {node.op_type} from '{conv.domains[-1]}')")
     if conv is None:
+        if node.domain not in DEFAULT_DOMAINS:
+            raise ctx.error(f"operator domain '{node.domain}' is not supported")
         raise ctx.error("graphc has no converter for this op type")
     unknown = sorted({a.name for a in node.attribute} - conv.attrs)
     if unknown:
