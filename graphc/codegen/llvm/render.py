@@ -417,6 +417,10 @@ def kernel_function(module: ir.Module, kernel: Kernel, templates, name=None,
     to split."""
     fn = ir.Function(module, kernel_signature(kernel), name or kernel.name)
     fn.linkage = "internal"
+    # a call per kernel costs nothing next to its loops, and kernels inlined into the
+    # entry point make one huge function that takes LLVM far longer to compile than its
+    # kernels one by one (ResNet's step: 1.84 -> 1.3 s of compile)
+    fn.attributes.add("noinline")
     _mark_distinct(fn, kernel)
     buffers = {p.name: arg for p, arg in zip(kernel.params, fn.args)}
     dtypes = {p.name: p.dtype for p in kernel.params}
