@@ -246,8 +246,11 @@ class CStyleRenderer:
             bitwise = {"and": "&", "or": "|", "xor": "^"}
             if op in bitwise:
                 return f"({a} {bitwise[op]} {b})"
-            if op == "shr":
-                return f"(({VALUE[dtype]}) (({UNSIGNED[dtype]}) {a} >> {b}))"
+            if op in ("shr", "shl"):           # on the unsigned bits: no overflow
+                shift = ">>" if op == "shr" else "<<"
+                return f"(({VALUE[dtype]}) (({UNSIGNED[dtype]}) {a} {shift} {b}))"
+            if op == "sar":                    # arithmetic on every C compiler graphc uses
+                return f"({a} >> {b})"
             if op in ("max", "min"):
                 return f"({a} {'>' if op == 'max' else '<'} {b} ? {a} : {b})"
             if op in ("floordiv", "mod"):

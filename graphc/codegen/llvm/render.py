@@ -242,7 +242,7 @@ class FunctionEmitter:
                 return b.fsub(a, b.fmul(q, bv))
         else:
             simple = {"add": b.add, "sub": b.sub, "mul": b.mul, "and": b.and_, "or": b.or_,
-                      "xor": b.xor, "shr": b.lshr}
+                      "xor": b.xor, "shr": b.lshr, "shl": b.shl, "sar": b.ashr}
             if op in simple:
                 return simple[op](a, bv)
             if op == "max":
