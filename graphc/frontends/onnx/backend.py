@@ -12,7 +12,7 @@ import onnx
 from onnx.backend.base import Backend, BackendRep
 
 from ...session import Session
-from .context import CONVERTERS
+from .context import converter_for
 from .dtypes import TO_GRAPHC
 from .errors import NeedsStaticValue
 from .loader import MIN_OPSET, load
@@ -51,8 +51,7 @@ def unsupported_reason(model: onnx.ModelProto) -> str | None:
     if any(o.domain in ("", "ai.onnx") and o.version < MIN_OPSET for o in model.opset_import):
         return f"opset older than {MIN_OPSET}"
     g = model.graph
-    missing = sorted({n.op_type for n in g.node
-                      if n.op_type not in CONVERTERS or n.domain not in ("", "ai.onnx")})
+    missing = sorted({n.op_type for n in g.node if converter_for(n) is None})
     if missing:
         return f"no converter for {', '.join(missing)}"
     values = list(g.input) + list(g.output) + list(g.value_info)

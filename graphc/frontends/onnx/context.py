@@ -22,18 +22,25 @@ from .errors import NeedsStaticValue, OnnxError
 class Converter:
     fn: Callable
     attrs: frozenset
+    domain: str = "ai.onnx"
 
 
 CONVERTERS: dict[str, Converter] = {}
 
 
-def converter(*op_types: str, attrs: tuple[str, ...] = ()):
-    """Register `fn` for `op_types`; `attrs`: the ONNX attributes it reads."""
+def converter(*op_types: str, attrs: tuple[str, ...] = (), domain: str = "ai.onnx"):
+    """Register `fn` for `op_types` of `domain`; `attrs`: the ONNX attributes it reads."""
     def register(fn):
         for op_type in op_types:
-            CONVERTERS[op_type] = Converter(fn, frozenset(attrs))
+            CONVERTERS[op_type] = Converter(fn, frozenset(attrs), domain)
         return fn
     return register
+
+
+def converter_for(node: onnx.NodeProto) -> Converter | None:
+    """The converter of the node's op type in its domain ("" is ai.onnx), or None."""
+    conv = CONVERTERS.get(node.op_type)
+    return conv if conv is not None and conv.domain == (node.domain or "ai.onnx") else None
 
 
 _MISSING = object()

@@ -12,8 +12,9 @@ from onnx import numpy_helper
 
 from ...ir import Graph, Node
 from ...ops import Variable, constant, placeholder
-from . import convert_elementwise, convert_nn, convert_reduce, convert_shape  # noqa: F401
-from .context import CONVERTERS, Context
+from . import (convert_elementwise, convert_nn, convert_reduce, convert_scatter,  # noqa: F401
+               convert_shape)
+from .context import Context, converter_for
 from .dtypes import TO_GRAPHC, onnx_type_name
 from .errors import OnnxError
 
@@ -93,11 +94,10 @@ def _initializer(init: onnx.TensorProto) -> Node:
 def _convert(graph: Graph, node: onnx.NodeProto, values: dict[str, Node],
              graph_inputs: set[str]) -> None:
     ctx = Context(graph, node, values, graph_inputs)
-    if node.domain not in ("", "ai.onnx"):
-        raise ctx.error(f"operator domain '{node.domain}' is not supported")
-    conv = CONVERTERS.get(node.op_type)
+    conv = converter_for(node)
     if conv is None:
-        raise ctx.error("graphc has no converter for this op type")
+        raise ctx.error(f"graphc has no converter for this op type in domain "
+                        f"'{node.domain or 'ai.onnx'}'")
     unknown = sorted({a.name for a in node.attribute} - conv.attrs)
     if unknown:
         raise ctx.error(f"attribute(s) {', '.join(unknown)} not supported")
