@@ -100,8 +100,10 @@ class Context:
             name = self.node.input[i]
             message = (f"input {i} ('{name}') must be known when the graph is built "
                        "(graphc's shapes are static), but it is computed at run time")
-            if name in self._graph_inputs:
-                raise NeedsStaticValue(str(self.error(message)), name)
+            read = _placeholders_read(self.input(i))
+            needed = [n for n in sorted(self._graph_inputs) if self._values.get(n) in read]
+            if needed:       # computed from graph inputs: the backend may bind them
+                raise NeedsStaticValue(str(self.error(message)), needed[0])
             raise self.error(message)
         return value
 
@@ -129,6 +131,20 @@ class Context:
             raise self.error(f"attribute {name}={value!r} is not supported "
                              f"(supported: {', '.join(map(repr, allowed))})")
         return value
+
+
+def _placeholders_read(node: Node) -> set[Node]:
+    """The placeholders `node`'s value is computed from."""
+    seen, stack, found = set(), [node], set()
+    while stack:
+        n = stack.pop()
+        if n.id in seen:
+            continue
+        seen.add(n.id)
+        if n.op.name == "placeholder":
+            found.add(n)
+        stack.extend(n.inputs)
+    return found
 
 
 def static_value(node: Node) -> np.ndarray | None:
