@@ -3,8 +3,8 @@
 Declare a model as a static graph (placeholders, variables, ops), derive its gradients
 symbolically, and run it with a Session. Public names follow TensorFlow 1.x.
 """
-from . import (bitwise, data, distributed, init, layers, losses, models, nn, passes, signal,
-               test, train)
+from . import (bitwise, data, distributed, init, layers, linalg, losses, models, nn, passes,
+               signal, test, train)
 from .autodiff import gradients
 from .log import set_log
 from .ir import (DTypeError, FeedError, Graph, GraphcError, GraphMismatchError, ShapeError,

@@ -31,9 +31,6 @@ KNOWN_GAPS: dict[str, str] = {
     r"^test_batchnorm_.*training_mode": "BatchNormalization in training mode: not yet",
     r"^test_training_dropout(_default|_mask|_default_mask)?_cpu":
         "Dropout in training mode draws ONNX Runtime's random numbers",
-    r"^test_(blackman|hamming|hann)window_": "Range over run-time bounds: shapes are static",
-    r"^test_center_crop_pad_": "integer Div at run time: graphc has no truncating "
-                               "integer division",
     r"^test_mod_(mixed_sign_float|int64_fmod)":
         "Mod with fmod=1 (C's remainder): graphc's floormod takes the divisor's sign",
     r"^test_gathernd_example_int32_batch_dim1": "GatherND with batch_dims: not yet",
@@ -42,6 +39,10 @@ KNOWN_GAPS: dict[str, str] = {
     r"^test_convtranspose_3d_": "3-D ConvTranspose: graphc's conv2d_transpose is 2-D",
     r"^test_convtranspose_group_": "grouped ConvTranspose: graphc's conv2d_transpose is "
                                    "not grouped",
+    r"^test_lppool_3d_": "3-D LpPool: graphc's poolings are 2-D",
+    r"^test_dft_inverse(_opset19)?_": "the expected outputs carry float32 FFT rounding "
+                                      "(1.9e-7 where the exact value is 0) beyond the "
+                                      "test's atol of 1e-7",
 }
 
 

@@ -1,4 +1,4 @@
-"""ONNX's neural-network ops: Gemm, MatMul, Conv, the poolings, BatchNormalization,
+"""ONNX's neural-network ops: Gemm, MatMul, Det, Conv, the poolings, BatchNormalization,
 ConvTranspose, LayerNormalization, Softmax, NegativeLogLikelihoodLoss,
 SoftmaxCrossEntropyLoss, Dropout, Einsum, TopK, CumSum, CumProd, LpPool, Hardmax."""
 from __future__ import annotations
@@ -13,6 +13,7 @@ from ...ops.conv import conv2d, conv2d_backprop_input
 from ...ops.depthwise import depthwise_conv2d
 from ...ops import nn_extra
 from ...ops.activations import hardmax as hardmax_
+from ...ops.determinant import det as det_
 from ...ops.losses import nll_loss
 from ...ops.lp_pool import lp_pool2d
 from ...ops.pool import avg_pool2d, max_pool2d
@@ -33,6 +34,11 @@ def matmul(ctx):
     if a.rank == 1:
         return ops.squeeze(y, [-2])
     return ops.squeeze(y, [-1]) if b.rank == 1 else y
+
+
+@converter("Det")
+def det(ctx):
+    return det_(ctx.input(0))
 
 
 @converter("Gemm", attrs=("alpha", "beta", "transA", "transB"))
