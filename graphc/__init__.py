@@ -12,8 +12,8 @@ from .ir import (DTypeError, FeedError, Graph, GraphcError, GraphMismatchError, 
                  reset_default_graph)
 from .ir import Node as Tensor
 from .ops import (Variable, abs, acos, acosh, add, add_n, argmax, argmin, argsort, asin,
-                  asinh, assign, assign_add, assign_sub, atan, atanh, cosh, is_inf, is_nan,
-                  sinh, tan,
+                  asinh, assign, assign_add, assign_sub, atan, atanh, bitcast, cosh, is_inf,
+                  is_nan, sinh, tan,
                   boolean_mask, broadcast_to, cast, ceil, clip_by_global_norm, clip_by_norm,
                   clip_by_value, concat, constant, control_dependencies, cos, cumprod, cumsum,
                   div, eye,

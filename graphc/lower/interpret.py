@@ -63,7 +63,10 @@ def _eval(e, env):
     if isinstance(e, Select):
         return _eval(e.a, env) if _eval(e.cond, env) else _eval(e.b, env)
     if isinstance(e, Cast):
-        return e.dtype.np_type(_eval(e.x, env))
+        x = _eval(e.x, env)
+        if e.bits:
+            return np.asarray(x, e.x.dtype.np_type).view(e.dtype.np_type)[()]
+        return e.dtype.np_type(x)
     raise TypeError(f"not a loop IR expression: {e!r}")
 
 

@@ -102,8 +102,10 @@ class Select:
 
 @dataclass(frozen=True)
 class Cast:
+    """A value converted to `dtype`; bits=True reinterprets its bits (same size)."""
     x: "Expr"
     dtype: DType
+    bits: bool = False
 
 
 Expr = Union[Const, Var, Load, Local, Unary, Binary, Compare, Select, Cast]

@@ -15,6 +15,7 @@ from .elementwise import (abs, add, add_n, cast, ceil, cos, div, divide, elu, eq
                           zeros_like)
 from .trig import acos, acosh, asin, asinh, atan, atanh, cosh, sinh, tan
 from . import bitwise
+from .bitcast import bitcast
 from .composite_reduce import (cumprod, cumsum, reduce_all, reduce_any, reduce_logsumexp,
                                reduce_prod)
 from .constructors import eye, fill, ones, range, rank, shape, size, zeros

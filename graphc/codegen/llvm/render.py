@@ -182,6 +182,8 @@ class FunctionEmitter:
         return self.builder.select(self.expr(e.cond), self.expr(e.a), self.expr(e.b))
 
     def _cast(self, e: Cast) -> ir.Value:
+        if e.bits:
+            return self.builder.bitcast(self.expr(e.x), value_type(e.dtype))
         return self.cast(self.expr(e.x), e.x.dtype, e.dtype)
 
     _expression = {Const: _const, Load: _load, Unary: _unary, Binary: _binary,

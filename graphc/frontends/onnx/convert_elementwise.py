@@ -1,5 +1,5 @@
 """Elementwise ONNX ops: unary and binary math, comparisons, logic, bitwise ops,
-activations with attributes, Where, Clip, Cast, IsInf, ai.onnx.ml's Binarizer. Most are one table row: ONNX op type → graphc function."""
+activations with attributes, Where, Clip, Cast, BitCast, IsInf, ai.onnx.ml's Binarizer. Most are one table row: ONNX op type → graphc function."""
 from __future__ import annotations
 
 import functools
@@ -201,3 +201,11 @@ def cast_(ctx):
 @converter("CastLike", attrs=("saturate",))
 def cast_like(ctx):
     return cast(ctx.input(0), ctx.input(1).dtype)
+
+
+@converter("BitCast", attrs=("to",))
+def bit_cast(ctx):
+    to = ctx.attr("to")
+    if to not in TO_GRAPHC:
+        raise ctx.error(f"bitcast to {onnx_type_name(to)}: graphc lacks that dtype")
+    return ops.bitcast(ctx.input(0), TO_GRAPHC[to])
