@@ -19,7 +19,7 @@ import numpy as np
 
 from ..ir import Fusion, Node, OpDef, TensorType, register
 from ..ir.errors import dtype_error, shape_error
-from .base import apply, as_tensor, same_dtype
+from .base import apply, as_tensor, as_tensors_like, same_dtype
 from .composite_reduce import reduce_any
 from .elementwise import equal, greater_equal, less, logical_or, where, zeros_like
 from .indexing import gather
@@ -109,7 +109,8 @@ def tensor_scatter_nd(tensor, indices, updates, reduction="update", name=None) -
     last axis indexes the first k axes of tensor; updates are shaped
     indices.shape[:-1] + tensor.shape[k:]), replacing the slices or combined with them
     by `reduction`: "update", "add", "mul", "max" or "min"."""
-    tensor, indices, updates = as_tensor(tensor), as_tensor(indices), as_tensor(updates)
+    tensor, updates = as_tensors_like(tensor, updates)      # a list takes tensor's dtype
+    indices = as_tensor(indices)
     if not indices.dtype.is_integer:
         raise TypeError(f"scatter indices must be integers, got {indices.type}")
     k = indices.shape[-1] if indices.rank else None
@@ -157,7 +158,8 @@ tensor_scatter_nd_min = _named("min", "the smaller of tensor and updates at indi
 
 def tensor_scatter_nd_sub(tensor, indices, updates, name=None) -> Node:
     """tensor with updates subtracted at indices."""
-    return tensor_scatter_nd(tensor, indices, -as_tensor(updates), "add", name)
+    tensor, updates = as_tensors_like(tensor, updates)
+    return tensor_scatter_nd(tensor, indices, -updates, "add", name)
 
 
 def scatter_nd(indices, updates, shape, name=None) -> Node:
