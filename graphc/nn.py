@@ -1,6 +1,7 @@
 """`gc.nn`: neural-network ops (activations, softmax, cross-entropy, convolution, pooling),
 with TF1's names and spellings."""
-from .ops.activations import erf, gelu, relu6, selu, silu, softsign, swish
+from .ops.activations import (celu, erf, gelu, hard_swish, hardmax, mish, relu6, selu, silu,
+                              softsign, swish, thresholded_relu)
 from .ops.conv import conv2d_backprop_filter, conv2d_backprop_input
 from .ops.depthwise import depthwise_conv2d, depthwise_conv2d_native, separable_conv2d
 from .ops.elementwise import elu, leaky_relu, relu, sigmoid, softplus, tanh
@@ -11,6 +12,7 @@ from .ops.nn_tf1 import (avg_pool, conv1d, conv2d, conv2d_transpose, embedding_l
                          in_top_k, l2_normalize, max_pool, sigmoid_cross_entropy_with_logits,
                          softmax_cross_entropy_with_logits,
                          softmax_cross_entropy_with_logits_v2)
+from .ops.lp_pool import lp_pool2d
 from .ops.pool import avg_pool2d, max_pool2d
 from .ops.sorting import top_k
 from .ops.softmax import log_softmax, softmax, sparse_softmax_cross_entropy_with_logits
@@ -25,4 +27,5 @@ __all__ = ["elu", "erf", "gelu", "leaky_relu", "log_softmax", "l2_loss",
            "conv2d_backprop_filter", "conv2d_backprop_input", "conv2d_transpose",
            "depthwise_conv2d", "depthwise_conv2d_native", "separable_conv2d",
            "top_k", "dropout", "layer_normalization", "max_pool",
-           "max_pool2d", "maxout", "moments", "stateless_dropout"]
+           "max_pool2d", "maxout", "moments", "stateless_dropout", "celu", "hard_swish",
+           "hardmax", "lp_pool2d", "mish", "thresholded_relu"]
