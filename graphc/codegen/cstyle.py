@@ -64,7 +64,8 @@ GRAPHC_INLINE int64_t gc_mod(int64_t a, int64_t b) {
 """The helper functions every C-family program uses; the language's prelude defines
 GRAPHC_INLINE (C: `static inline`; CUDA: a device function too)."""
 
-PRELUDE = "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n#define GRAPHC_INLINE static inline\n\n" + \
+PRELUDE = "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n" \
+    "#define GRAPHC_INLINE static inline\n\n" + \
     HELPERS
 """The C backend's prelude."""
 

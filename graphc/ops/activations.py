@@ -1,5 +1,6 @@
 """Activations composed of elementwise primitives (relu6, gelu, swish / silu, selu,
-softsign, mish, hard_swish, celu, thresholded_relu), hardmax, and erf, so autodiff differentiates them and every backend runs them fused.
+softsign, mish, hard_swish, celu, thresholded_relu), hardmax, and erf, so autodiff
+differentiates them and every backend runs them fused.
 
 erf has no loop-IR operation: it is Numerical Recipes' Chebyshev fit of erfc
 (exp(−z² + a polynomial in t = 1/(1 + z/2)), relative error below 1.2e-7 everywhere):

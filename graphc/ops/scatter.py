@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Fusion, Node, OpDef, TensorType, register
+from ..ir import Fusion, Node, OpDef, register
 from ..ir.errors import dtype_error, shape_error
 from .base import apply, as_tensor, as_tensors_like, same_dtype
 from .composite_reduce import reduce_any

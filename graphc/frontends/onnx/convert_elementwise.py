@@ -1,5 +1,6 @@
 """Elementwise ONNX ops: unary and binary math, comparisons, logic, bitwise ops,
-activations with attributes, Where, Clip, Cast, BitCast, IsInf, ai.onnx.ml's Binarizer. Most are one table row: ONNX op type → graphc function."""
+activations with attributes, Where, Clip, Cast, BitCast, IsInf, ai.onnx.ml's Binarizer.
+Most are one table row: ONNX op type → graphc function."""
 from __future__ import annotations
 
 import functools
