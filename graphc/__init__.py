@@ -3,17 +3,20 @@
 Declare a model as a static graph (placeholders, variables, ops), derive its gradients
 symbolically, and run it with a Session. Public names follow TensorFlow 1.x.
 """
-from . import data, distributed, image, init, layers, losses, models, nn, passes, test, train
+from . import (bitwise, data, distributed, image, init, layers, linalg, losses, models, nn,
+               passes, signal, test, train)
 from .autodiff import gradients
 from .log import set_log
 from .ir import (DTypeError, FeedError, Graph, GraphcError, GraphMismatchError, ShapeError,
                  TensorType, bool_, float32, float64, get_default_graph, int32, int64,
                  reset_default_graph)
 from .ir import Node as Tensor
-from .ops import (Variable, abs, add, add_n, argmax, argmin, argsort, assign, assign_add,
-                  assign_sub,
+from .ops import (Variable, abs, acos, acosh, add, add_n, argmax, argmin, argsort, asin,
+                  asinh, assign, assign_add, assign_sub, atan, atanh, bitcast, cosh, is_inf,
+                  is_nan, sinh, tan,
                   boolean_mask, broadcast_to, cast, ceil, clip_by_global_norm, clip_by_norm,
-                  clip_by_value, concat, constant, control_dependencies, cos, cumsum, div,
+                  clip_by_value, concat, constant, control_dependencies, cos, cumprod, cumsum,
+                  div, eye,
                   divide, einsum, equal, exp, expand_dims, expm1, fill, floor, floordiv,
                   floormod,
                   gather, gather_nd, global_norm, global_variables,
@@ -27,7 +30,9 @@ from .ops import (Variable, abs, add, add_n, argmax, argmin, argsort, assign, as
                   reduce_sum, reshape, reverse, round, rsqrt, scatter_nd, shape, sigmoid, sign,
                   sin, size,
                   slice, sort, split, sqrt, square, squeeze, stack, stop_gradient, sub, subtract,
-                  tanh, tile, top_k, trainable_variables, transpose, truediv, truncated_normal,
+                  tanh, tensor_scatter_nd_add, tensor_scatter_nd_max, tensor_scatter_nd_min,
+                  tensor_scatter_nd_mul, tensor_scatter_nd_sub, tensor_scatter_nd_update,
+                  tile, top_k, trainable_variables, transpose, truediv, truncated_normal,
                   unstack, variables_initializer, where, zeros, zeros_like)
 from .ops import print_ as print  # noqa: A001 - TF1 spelling gc.print
 from .ops.image_layout import depth_to_space, space_to_depth

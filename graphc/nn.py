@@ -2,7 +2,8 @@
 normalisations, attention), with TF1's names and spellings (PyTorch's where TF1 has none)."""
 from .ops.attention import (AttentionResult, attention, rotary_embedding,
                             scaled_dot_product_attention)
-from .ops.activations import erf, gelu, relu6, selu, silu, softsign, swish
+from .ops.activations import (celu, erf, gelu, hard_swish, hardmax, mish, relu6, selu, silu,
+                              softsign, swish, thresholded_relu)
 from .ops.causal_conv import causal_conv1d
 from .ops.conv import conv2d_backprop_filter, conv2d_backprop_input
 from .ops.depthwise import depthwise_conv2d, depthwise_conv2d_native, separable_conv2d
@@ -19,6 +20,7 @@ from .ops.linear_attention import linear_attention
 from .ops.normalization import (group_normalization, instance_normalization,
                                 local_response_normalization, lp_normalize, lrn,
                                 rms_normalization)
+from .ops.lp_pool import lp_pool2d
 from .ops.pool import avg_pool2d, max_pool2d
 from .ops.sorting import top_k
 from .ops.softmax import log_softmax, softmax, sparse_softmax_cross_entropy_with_logits
@@ -39,4 +41,5 @@ __all__ = ["elu", "erf", "gelu", "leaky_relu", "log_softmax", "l2_loss",
            "AttentionResult", "attention", "linear_attention", "rotary_embedding",
            "scaled_dot_product_attention",
            "group_normalization", "instance_normalization", "local_response_normalization",
-           "lp_normalize", "lrn", "rms_normalization"]
+           "lp_normalize", "lrn", "rms_normalization",
+           "celu", "hard_swish", "hardmax", "lp_pool2d", "mish", "thresholded_relu"]

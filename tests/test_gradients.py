@@ -17,7 +17,7 @@ class Case:
     op: str                      # the op whose gradient rule is under test
     build: Callable              # placeholders -> output tensor
     shapes: list                 # input shapes
-    domain: str = "any"          # any | pos | away0 | distinct
+    domain: str = "any"          # any | pos | away0 | distinct | unit | above1
     tol: float = 1e-6
     ids: str = ""
     extra: dict = field(default_factory=dict)
@@ -26,6 +26,10 @@ class Case:
 def _values(shape, domain, rng):
     if domain == "pos":
         return rng.uniform(0.5, 2.0, size=shape)
+    if domain == "unit":    # inside (−1, 1), away from its ends (asin, atanh, tan)
+        return rng.uniform(-0.9, 0.9, size=shape)
+    if domain == "above1":  # acosh
+        return rng.uniform(1.2, 3.0, size=shape)
     if domain == "away0":   # both signs present, nothing near the kink at 0
         n = int(np.prod(shape))
         signs = rng.permutation(np.where(np.arange(n) % 2 == 0, 1.0, -1.0)).reshape(shape)
@@ -45,7 +49,9 @@ UNARY = [("neg", "any"), ("abs", "away0"), ("exp", "any"), ("log", "pos"), ("sqr
          ("rsqrt", "pos"), ("square", "any"), ("reciprocal", "away0"), ("sigmoid", "any"),
          ("tanh", "any"), ("relu", "away0"), ("leaky_relu", "away0"), ("elu", "away0"),
          ("softplus", "any"), ("log1p", "pos"), ("expm1", "any"), ("sin", "any"),
-         ("cos", "any")]
+         ("cos", "any"), ("tan", "unit"), ("asin", "unit"), ("acos", "unit"), ("atan", "any"),
+         ("sinh", "any"), ("cosh", "any"), ("asinh", "any"), ("acosh", "above1"),
+         ("atanh", "unit")]
 BINARY = [("add", "any"), ("sub", "any"), ("mul", "any"), ("div", "pos"), ("pow", "pos"),
           ("maximum", "distinct"), ("minimum", "distinct")]
 BINARY_FN = {"add": gc.add, "sub": gc.subtract, "mul": gc.multiply, "div": gc.divide,
@@ -148,6 +154,18 @@ CASES += [
     Case("gather_grad", lambda g, p: apply("gather_grad", [g, gc.constant([1, 1, 0]), p],
                                            axis=0), [(3, 2), (2, 2)], ids="gather_grad"),
 ]
+# scatters: each reduction, rows written once (the gradients' assumption) and, for add,
+# a row written twice
+CASES += [
+    Case("scatter_rows", lambda d, u, r=r: apply("scatter_rows", [d, gc.constant([3, 0, 1]), u],
+                                                  reduction=r), [(4, 2), (3, 2)],
+         "distinct", ids=f"scatter_rows_{r}")
+    for r in ("update", "add", "mul", "max", "min")
+] + [
+    Case("scatter_rows", lambda d, u: apply("scatter_rows", [d, gc.constant([2, -2, 0]), u],
+                                            reduction="add"), [(4, 2), (3, 2)],
+         ids="scatter_rows_add_repeated"),
+]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.ids for c in CASES])
@@ -182,7 +200,9 @@ NOT_DIFFERENTIABLE = {"sign", "equal", "not_equal", "less", "less_equal", "great
                       "greater_equal", "logical_and", "logical_or", "logical_not", "argmax",
                       "argmin", "one_hot", "size", "fill_like", "placeholder", "variable",
                       "constant", "assign", "assign_add", "assign_sub", "no_op",
-                      "stop_gradient", "floor", "ceil", "round", "floordiv"}
+                      "stop_gradient", "floor", "ceil", "round", "floordiv", "is_nan",
+                      "is_inf", "bitwise_and", "bitwise_or", "bitwise_xor", "left_shift",
+                      "right_shift", "invert", "bitcast"}
 CORE_MODULES = {"elementwise", "reduce", "linalg", "shape", "indexing", "softmax", "state"}
 
 

@@ -39,6 +39,10 @@ KNOWN_GAPS: dict[str, str] = {
     r"^test_convtranspose_3d_": "3-D ConvTranspose: graphc's conv2d_transpose is 2-D",
     r"^test_convtranspose_group_": "grouped ConvTranspose: graphc's conv2d_transpose is "
                                    "not grouped",
+    r"^test_lppool_3d_": "3-D LpPool: graphc's poolings are 2-D",
+    r"^test_dft_inverse(_opset19)?_": "the expected outputs carry float32 FFT rounding "
+                                      "(1.9e-7 where the exact value is 0) beyond the "
+                                      "test's atol of 1e-7",
 }
 
 

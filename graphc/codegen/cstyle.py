@@ -28,6 +28,7 @@ VALUE = {**STORAGE, bool_: "int"}
 UNSIGNED = {int32: "uint32_t", int64: "uint64_t"}
 SUFFIX = {float32: "f", float64: ""}
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+_BITS = {float32: "f32", int32: "i32", float64: "f64", int64: "i64"}
 _FLOAT_ARITH = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 _LIBM = {"exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "log1p": "log1p",
          "expm1": "expm1", "floor": "floor", "abs": "fabs"}
@@ -45,6 +46,11 @@ GRAPHC_INLINE float gc_maxf(float a, float b) {
 GRAPHC_INLINE float gc_minf(float a, float b) {
     return (a < b || a != a) ? a : (b < a || b != b) ? b : (signbit(a) ? a : b);
 }
+/* a value's bits as another type of the same size */
+GRAPHC_INLINE int32_t gc_bits_f32_i32(float x) { int32_t y; memcpy(&y, &x, 4); return y; }
+GRAPHC_INLINE float gc_bits_i32_f32(int32_t x) { float y; memcpy(&y, &x, 4); return y; }
+GRAPHC_INLINE int64_t gc_bits_f64_i64(double x) { int64_t y; memcpy(&y, &x, 8); return y; }
+GRAPHC_INLINE double gc_bits_i64_f64(int64_t x) { double y; memcpy(&y, &x, 8); return y; }
 /* Python's floor division and modulo */
 GRAPHC_INLINE int64_t gc_floordiv(int64_t a, int64_t b) {
     int64_t q = a / b, r = a % b;
@@ -58,7 +64,8 @@ GRAPHC_INLINE int64_t gc_mod(int64_t a, int64_t b) {
 """The helper functions every C-family program uses; the language's prelude defines
 GRAPHC_INLINE (C: `static inline`; CUDA: a device function too)."""
 
-PRELUDE = "#include <math.h>\n#include <stdint.h>\n\n#define GRAPHC_INLINE static inline\n\n" + \
+PRELUDE = "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n" \
+    "#define GRAPHC_INLINE static inline\n\n" + \
     HELPERS
 """The C backend's prelude."""
 
@@ -246,8 +253,11 @@ class CStyleRenderer:
             bitwise = {"and": "&", "or": "|", "xor": "^"}
             if op in bitwise:
                 return f"({a} {bitwise[op]} {b})"
-            if op == "shr":
-                return f"(({VALUE[dtype]}) (({UNSIGNED[dtype]}) {a} >> {b}))"
+            if op in ("shr", "shl"):           # on the unsigned bits: no overflow
+                shift = ">>" if op == "shr" else "<<"
+                return f"(({VALUE[dtype]}) (({UNSIGNED[dtype]}) {a} {shift} {b}))"
+            if op == "sar":                    # arithmetic on every C compiler graphc uses
+                return f"({a} >> {b})"
             if op in ("max", "min"):
                 return f"({a} {'>' if op == 'max' else '<'} {b} ? {a} : {b})"
             if op in ("floordiv", "mod"):
@@ -265,6 +275,8 @@ class CStyleRenderer:
         x, src, dst = self.expr(e.x), e.x.dtype, e.dtype
         if src == dst:
             return x
+        if e.bits:
+            return f"gc_bits_{_BITS[src]}_{_BITS[dst]}({x})"
         if dst.is_bool:
             return f"({x} != 0)"
         return f"(({VALUE[dst]}) {x})"

@@ -45,6 +45,11 @@ class LoopIRBuilder:
         return Cast(x, dtype)
 
     @staticmethod
+    def bitcast(x, dtype):
+        """x's bits as `dtype` (of x's size)."""
+        return Cast(x, dtype, bits=True)
+
+    @staticmethod
     def to_index(x):
         """An integer value as an int64 index."""
         return Cast(x, int64)

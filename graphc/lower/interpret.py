@@ -20,13 +20,22 @@ def _logical_shift_right(a, b):
     return (np.int64(a).view(np.uint64) >> np.uint64(b)).view(np.int64)
 
 
+def _shift_left(a, b):
+    return np.left_shift(a, type(a)(b))
+
+
+def _shift_right(a, b):
+    return np.right_shift(a, type(a)(b))
+
+
 _UNARY = {"neg": operator.neg, "abs": abs, "exp": np.exp, "log": np.log, "sqrt": np.sqrt,
           "rsqrt": _rsqrt, "tanh": np.tanh, "log1p": np.log1p,
           "expm1": np.expm1, "floor": np.floor, "not": operator.not_}
 _BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
            "div": operator.truediv, "max": max, "min": min, "pow": operator.pow,
            "floordiv": operator.floordiv, "mod": operator.mod, "and": operator.and_,
-           "or": operator.or_, "xor": operator.xor, "shr": _logical_shift_right}
+           "or": operator.or_, "xor": operator.xor, "shr": _logical_shift_right,
+           "shl": _shift_left, "sar": _shift_right}
 _COMPARE = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt, "le": operator.le,
             "gt": operator.gt, "ge": operator.ge}
 
@@ -54,7 +63,10 @@ def _eval(e, env):
     if isinstance(e, Select):
         return _eval(e.a, env) if _eval(e.cond, env) else _eval(e.b, env)
     if isinstance(e, Cast):
-        return e.dtype.np_type(_eval(e.x, env))
+        x = _eval(e.x, env)
+        if e.bits:
+            return np.asarray(x, e.x.dtype.np_type).view(e.dtype.np_type)[()]
+        return e.dtype.np_type(x)
     raise TypeError(f"not a loop IR expression: {e!r}")
 
 

@@ -55,7 +55,8 @@ class Local:
 UNARY_OPS = ("neg", "abs", "exp", "log", "sqrt", "rsqrt", "tanh", "log1p", "expm1", "floor",
              "not")
 BINARY_OPS = ("add", "sub", "mul", "div", "max", "min", "pow", "floordiv", "mod",
-              "and", "or", "xor", "shr")     # xor / shr (logical): 64-bit hashing
+              "and", "or", "xor", "shr", "shl", "sar")
+# xor / shr (logical): 64-bit hashing; shl / sar (arithmetic) for 0 <= shift < width only
 COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
 
 
@@ -101,8 +102,10 @@ class Select:
 
 @dataclass(frozen=True)
 class Cast:
+    """A value converted to `dtype`; bits=True reinterprets its bits (same size)."""
     x: "Expr"
     dtype: DType
+    bits: bool = False
 
 
 Expr = Union[Const, Var, Load, Local, Unary, Binary, Compare, Select, Cast]

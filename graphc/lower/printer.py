@@ -28,7 +28,7 @@ def format_expr(e) -> str:
     if isinstance(e, Select):
         return f"({format_expr(e.cond)} ? {format_expr(e.a)} : {format_expr(e.b)})"
     if isinstance(e, Cast):
-        return f"{e.dtype.short}({format_expr(e.x)})"
+        return f"{'bits_' if e.bits else ''}{e.dtype.short}({format_expr(e.x)})"
     raise TypeError(f"not a loop IR expression: {e!r}")
 
 

@@ -14,6 +14,7 @@ from .loopir import (Assign, Binary, Compare, Const, Declare, Local, Select, Sto
                      const, idx, linear_index, mul, row_major_strides)
 from .nests import Names, fill, nest
 from .indexing import clamp, in_range
+from .scatter import lower_scatter_rows
 
 
 def _geometry(node, x_shape, k_hw, dilations=(1, 1), kind="filter"):
@@ -304,4 +305,5 @@ WINDOW_TEMPLATES = {     # by the OpDef's `lowering`
     "max_pool2d_grad_grad": lower_max_pool_grad_grad,
     "avg_pool2d_grad": lower_avg_pool_grad,
     "gather_grad": lower_gather_grad,
+    "scatter_rows": lower_scatter_rows,
 }

@@ -6,17 +6,24 @@ from .collective import allreduce, allreduce_bucket
 from .clip import clip_by_global_norm, clip_by_norm, clip_by_value, global_norm
 from .conv import conv2d, conv2d_backprop_filter, conv2d_backprop_input
 from .elementwise import (abs, add, add_n, cast, ceil, cos, div, divide, elu, equal, exp,
-                          expm1, floor, floordiv, floormod, greater, greater_equal, leaky_relu,
-                          less, less_equal, log, log1p, logical_and, logical_not, logical_or,
+                          expm1, floor, floordiv, floormod, greater, greater_equal, is_inf,
+                          is_nan, leaky_relu, less, less_equal, log, log1p, logical_and,
+                          logical_not, logical_or,
                           maximum, minimum, mod, mul, multiply, neg, negative, not_equal,
                           ones_like, pow, reciprocal, relu, round, rsqrt, sigmoid, sign, sin,
                           softplus, sqrt, square, sub, subtract, tanh, truediv, where,
                           zeros_like)
-from .composite_reduce import (cumsum, reduce_all, reduce_any, reduce_logsumexp,
+from .trig import acos, acosh, asin, asinh, atan, atanh, cosh, sinh, tan
+from . import bitwise
+from .bitcast import bitcast
+from .composite_reduce import (cumprod, cumsum, reduce_all, reduce_any, reduce_logsumexp,
                                reduce_prod)
-from .constructors import fill, ones, range, rank, shape, size, zeros
+from .constructors import eye, fill, ones, range, rank, shape, size, zeros
 from .array_composites import boolean_mask, gather_nd, reverse, scatter_nd, stack, unstack
 from .sorting import argsort, sort, top_k
+from .scatter import (tensor_scatter_nd_add, tensor_scatter_nd_max,
+                      tensor_scatter_nd_min, tensor_scatter_nd_mul, tensor_scatter_nd_sub,
+                      tensor_scatter_nd_update)
 from .random import ndtri, random_normal, random_uniform, truncated_normal
 from .linalg import matmul
 from .einsum import einsum

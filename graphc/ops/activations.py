@@ -1,5 +1,6 @@
 """Activations composed of elementwise primitives (relu6, gelu, swish / silu, selu,
-softsign) and erf, so autodiff differentiates them and every backend runs them fused.
+softsign, mish, hard_swish, celu, thresholded_relu), hardmax, and erf, so autodiff
+differentiates them and every backend runs them fused.
 
 erf has no loop-IR operation: it is Numerical Recipes' Chebyshev fit of erfc
 (exp(−z² + a polynomial in t = 1/(1 + z/2)), relative error below 1.2e-7 everywhere):
@@ -12,7 +13,11 @@ import math
 
 from ..ir import Node
 from .base import as_tensor
-from .elementwise import abs, elu, exp, minimum, relu, sigmoid, tanh, where
+from .base import normalize_axis
+from .elementwise import abs, elu, exp, minimum, relu, sigmoid, softplus, tanh, where, zeros_like
+from .indexing import one_hot
+from .reduce import argmax
+from .shape import transpose
 from .state import identity
 
 _ERFC = [-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
@@ -70,3 +75,42 @@ def softsign(features, name=None) -> Node:
     """x / (1 + |x|)."""
     x = as_tensor(features)
     return _named(x / (abs(x) + 1.0), name or "softsign")
+
+
+def mish(features, name=None) -> Node:
+    """x·tanh(softplus(x)) (Misra, 2019)."""
+    x = as_tensor(features)
+    return _named(x * tanh(softplus(x)), name or "mish")
+
+
+def hard_swish(features, name=None) -> Node:
+    """x·relu6(x + 3)/6 (MobileNetV3)."""
+    x = as_tensor(features)
+    return _named(x * relu6(x + 3.0) * (1 / 6), name or "hard_swish")
+
+
+def celu(features, alpha=1.0, name=None) -> Node:
+    """x for x > 0, alpha·(exp(x/alpha) − 1) otherwise: alpha·elu(x/alpha)."""
+    x = as_tensor(features)
+    return _named(elu(x / alpha) * alpha if alpha != 1.0 else elu(x), name or "celu")
+
+
+def thresholded_relu(features, theta=1.0, name=None) -> Node:
+    """x where x > theta, else 0."""
+    x = as_tensor(features)
+    return _named(where(x > theta, x, zeros_like(x)), name or "thresholded_relu")
+
+
+def hardmax(logits, axis=-1, name=None) -> Node:
+    """1 at the (first) largest element along `axis`, 0 elsewhere: one_hot of argmax
+    (TF1's tf.contrib.seq2seq.hardmax, on any axis). Piecewise constant: no gradient."""
+    x = as_tensor(logits)
+    axis = normalize_axis(int(axis), x.rank)
+    if x.shape[axis] is None:
+        raise ValueError(f"hardmax of '{x.name}' {x.type}: axis {axis} needs a known size")
+    hot = one_hot(argmax(x, axis), x.shape[axis], dtype=x.dtype)
+    if axis != x.rank - 1:
+        perm = list(range(x.rank - 1))
+        perm.insert(axis, x.rank - 1)
+        hot = transpose(hot, perm)
+    return _named(hot, name or "hardmax")

@@ -1,12 +1,14 @@
-"""Reductions and a scan composed of primitive ops (TF1's reduce_prod, reduce_any,
-reduce_all, reduce_logsumexp, cumsum), so autodiff and every backend handle them with
+"""Reductions and scans composed of primitive ops (TF1's reduce_prod, reduce_any,
+reduce_all, reduce_logsumexp, cumsum, cumprod), so autodiff and every backend handle them with
 nothing new to trust.
 
 reduce_prod multiplies halves pairwise (log₂ n elementwise products, odd lengths padded
 with a 1): its gradient is exact where elements are 0, unlike a division by x.
 reduce_logsumexp is TF1's: the maximum (0 where it is not finite), held constant for
 the gradient, is taken out before the exponentials. cumsum sums x against a 0/1
-triangular matrix along the axis (O(n²) work: meant for the short axes of models).
+triangular matrix along the axis (O(n²) work: meant for the short axes of models);
+cumprod takes reduce_prod of x against the same triangle, with 1 outside it, so its
+gradient is exact where elements are 0.
 """
 from __future__ import annotations
 
@@ -100,24 +102,42 @@ def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None, keep_di
     return identity(y, name=name or "reduce_logsumexp")
 
 
-def cumsum(x, axis=0, exclusive=False, reverse=False, name=None) -> Node:
-    """Running sums along `axis`: y[i] = Σ_{j ≤ i} x[j] (j < i when exclusive; from the
-    end when reverse)."""
+def _scan(x, axis, exclusive, reverse, what, combine) -> Node:
+    """combine(t, upto, axis_of_j): y[i] from the x[j] that `upto[j, i]` marks, with x's
+    `axis` moved last (j) and a new last axis i."""
     x = as_tensor(x)
     axis = normalize_axis(int(axis), x.rank)
     n = x.shape[axis]
     if n is None:
-        raise ShapeError(f"cumsum along axis {axis} of '{x.name}' {x.type}: the axis needs "
+        raise ShapeError(f"{what} along axis {axis} of '{x.name}' {x.type}: the axis needs "
                          "a known size")
     j, i = np.arange(n)[:, None], np.arange(n)[None, :]
     upto = (j >= i) if reverse else (j <= i)
     if exclusive:
         upto &= j != i
-    weights = constant(upto.astype(x.dtype.np_type))        # weights[j, i]: x[j] in y[i]
     last = axis == x.rank - 1
     perm = [a for a in range(x.rank) if a != axis] + [axis]
     t = x if last else transpose(x, perm)
-    y = reduce_sum(expand_dims(t, -1) * weights, -2)
+    y = combine(expand_dims(t, -1), upto)
     if not last:
         y = transpose(y, np.argsort(perm).tolist())
-    return identity(y, name=name or "cumsum")
+    return y
+
+
+def cumsum(x, axis=0, exclusive=False, reverse=False, name=None) -> Node:
+    """Running sums along `axis`: y[i] = Σ_{j ≤ i} x[j] (j < i when exclusive; from the
+    end when reverse)."""
+    def combine(t, upto):                   # weights[j, i]: x[j] in y[i]
+        return reduce_sum(t * constant(upto.astype(t.dtype.np_type)), -2)
+    return identity(_scan(x, axis, exclusive, reverse, "cumsum", combine),
+                    name=name or "cumsum")
+
+
+def cumprod(x, axis=0, exclusive=False, reverse=False, name=None) -> Node:
+    """Running products along `axis`: y[i] = Π_{j ≤ i} x[j] (j < i when exclusive, 1
+    for none; from the end when reverse)."""
+    def combine(t, upto):
+        ones = constant(np.ones((), t.dtype.np_type))
+        return reduce_prod(where(constant(upto), t, ones), -2)
+    return identity(_scan(x, axis, exclusive, reverse, "cumprod", combine),
+                    name=name or "cumprod")

@@ -85,6 +85,19 @@ def ones(shape, dtype=float32, name=None) -> Node:
     return constant(np.ones(_dims(shape), as_dtype(dtype).np_type), name=name or "ones")
 
 
+def eye(num_rows, num_columns=None, batch_shape=None, dtype=float32, name=None,
+        k=0) -> Node:
+    """The identity matrix (TF1's tf.eye), num_rows x num_columns (square when None),
+    repeated over `batch_shape`; `k` (numpy's) shifts the ones above (> 0) or below
+    (< 0) the main diagonal."""
+    m = int(num_rows)
+    n = m if num_columns is None else int(num_columns)
+    matrix = np.eye(m, n, int(k), dtype=as_dtype(dtype).np_type)
+    if batch_shape is not None:
+        matrix = np.broadcast_to(matrix, _dims(batch_shape) + (m, n)).copy()
+    return constant(matrix, name=name or "eye")
+
+
 def fill(dims, value, name=None) -> Node:
     """A tensor of shape `dims` filled with `value` (a number, or a scalar tensor)."""
     if isinstance(value, Node):

@@ -137,6 +137,10 @@ def _s_softplus(b, n, x):
                     b.unary("log1p", b.unary("exp", b.unary("neg", b.unary("abs", x)))))
 
 
+def _s_is_nan(b, n, x): return b.compare("ne", x, x)
+def _s_is_inf(b, n, x): return b.compare("eq", b.unary("abs", x), b.like(x, float("inf")))
+
+
 for _row in [
     UnaryOp("neg", np.negative, _g_neg, float_only=False, loop="neg"),
     UnaryOp("abs", np.abs, _g_abs, float_only=False, loop="abs"),
@@ -155,6 +159,8 @@ for _row in [
     UnaryOp("softplus", _softplus, _g_softplus, rule=_s_softplus),
     UnaryOp("logical_not", np.logical_not, None, float_only=False, out_dtype=bool_,
             loop="not"),
+    UnaryOp("is_nan", np.isnan, None, out_dtype=bool_, rule=_s_is_nan),
+    UnaryOp("is_inf", np.isinf, None, out_dtype=bool_, rule=_s_is_inf),
     UnaryOp("log1p", np.log1p, _g_log1p, loop="log1p"),
     UnaryOp("expm1", np.expm1, _g_expm1, loop="expm1"),
     UnaryOp("sin", np.sin, _g_sin, rule=sin_rule),
@@ -195,6 +201,8 @@ cos = _unary("cos")
 floor = _unary("floor")
 ceil = _unary("ceil")
 round = _unary("round")  # noqa: A001 - TF1 name (half to even)
+is_nan = _unary("is_nan")
+is_inf = _unary("is_inf")
 
 
 def leaky_relu(x, alpha=0.2, name=None):
@@ -226,7 +234,7 @@ class BinaryOp(OpDef):
         self.name = name
         self.fn = fn
         self.grad_rule = grad_rule
-        self.kinds = kinds          # "numeric" | "float" | "any" | "bool"
+        self.kinds = kinds          # "numeric" | "float" | "any" | "bool" | "integer"
         self.out_dtype = out_dtype
         self.loop, self.compare = loop, compare    # its loop-IR op, or compare op
         self.rule = rule                           # or a rule building its value
@@ -244,6 +252,8 @@ class BinaryOp(OpDef):
             raise dtype_error(f"{self.name} does not take bool inputs")
         if self.kinds == "bool" and not dtype.is_bool:
             raise dtype_error(f"{self.name} needs bool inputs, got {inputs[0]}")
+        if self.kinds == "integer" and not dtype.is_integer:
+            raise dtype_error(f"{self.name} needs int32 or int64 inputs, got {inputs[0]}")
         shape = broadcast_shapes(inputs[0].shape, inputs[1].shape)
         return TensorType(self.out_dtype or dtype, shape)
 

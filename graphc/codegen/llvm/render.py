@@ -182,6 +182,8 @@ class FunctionEmitter:
         return self.builder.select(self.expr(e.cond), self.expr(e.a), self.expr(e.b))
 
     def _cast(self, e: Cast) -> ir.Value:
+        if e.bits:
+            return self.builder.bitcast(self.expr(e.x), value_type(e.dtype))
         return self.cast(self.expr(e.x), e.x.dtype, e.dtype)
 
     _expression = {Const: _const, Load: _load, Unary: _unary, Binary: _binary,
@@ -242,7 +244,7 @@ class FunctionEmitter:
                 return b.fsub(a, b.fmul(q, bv))
         else:
             simple = {"add": b.add, "sub": b.sub, "mul": b.mul, "and": b.and_, "or": b.or_,
-                      "xor": b.xor, "shr": b.lshr}
+                      "xor": b.xor, "shr": b.lshr, "shl": b.shl, "sar": b.ashr}
             if op in simple:
                 return simple[op](a, bv)
             if op == "max":

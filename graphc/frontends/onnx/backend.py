@@ -3,7 +3,8 @@
 
 Inputs that decide shapes (Reshape's shape, Slice's bounds, ...) are graph inputs in
 many node tests; graphc's shapes are fixed when the graph is built, so the first run
-binds each such input (the loader names it in `NeedsStaticValue`) as a constant.
+binds each such input (the loader names it in `NeedsStaticValue`, also when the value
+is computed from it) as a constant.
 """
 from __future__ import annotations
 

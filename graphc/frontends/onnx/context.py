@@ -50,6 +50,11 @@ def converts(node: onnx.NodeProto) -> bool:
     return conv is not None and node.domain in conv.domains
 
 
+def converter_for(node: onnx.NodeProto) -> Converter | None:
+    """The converter of the node's op type in its domain, or None."""
+    return CONVERTERS[node.op_type] if converts(node) else None
+
+
 _MISSING = object()
 
 
@@ -112,9 +117,10 @@ class Context:
             name = self.node.input[i]
             message = (f"input {i} ('{name}') must be known when the graph is built "
                        "(graphc's shapes are static), but it is computed at run time")
-            source = name if name in self._graph_inputs else self._integer_input_under(i)
-            if source is not None:
-                raise NeedsStaticValue(str(self.error(message)), source)
+            read = _placeholders_read(self.input(i))
+            needed = [n for n in sorted(self._graph_inputs) if self._values.get(n) in read]
+            if needed:       # computed from graph inputs: the backend may bind them
+                raise NeedsStaticValue(str(self.error(message)), needed[0])
             raise self.error(message)
         return value
 
@@ -157,6 +163,20 @@ class Context:
             raise self.error(f"attribute {name}={value!r} is not supported "
                              f"(supported: {', '.join(map(repr, allowed))})")
         return value
+
+
+def _placeholders_read(node: Node) -> set[Node]:
+    """The placeholders `node`'s value is computed from."""
+    seen, stack, found = set(), [node], set()
+    while stack:
+        n = stack.pop()
+        if n.id in seen:
+            continue
+        seen.add(n.id)
+        if n.op.name == "placeholder":
+            found.add(n)
+        stack.extend(n.inputs)
+    return found
 
 
 def static_value(node: Node) -> np.ndarray | None:

@@ -1,5 +1,6 @@
-"""Elementwise ONNX ops: unary and binary math, comparisons, logic, activations with
-attributes, Where, Clip, Cast. Most are one table row: ONNX op type → graphc function."""
+"""Elementwise ONNX ops: unary and binary math, comparisons, logic, bitwise ops,
+activations with attributes, Where, Clip, Cast, BitCast, IsInf, ai.onnx.ml's Binarizer.
+Most are one table row: ONNX op type → graphc function."""
 from __future__ import annotations
 
 import functools
@@ -8,6 +9,7 @@ import numpy as np
 
 from ... import ops
 from ...ops import activations as act
+from ...ops import bitwise
 from ...ops import cast
 from .context import converter
 from .dtypes import TO_GRAPHC, onnx_type_name
@@ -19,12 +21,18 @@ UNARY = {
     "Softplus": ops.softplus, "Floor": ops.floor, "Ceil": ops.ceil, "Round": ops.round,
     "Sign": ops.sign, "Sin": ops.sin, "Cos": ops.cos, "Not": ops.logical_not,
     "Erf": act.erf, "Softsign": act.softsign, "Identity": ops.identity,
+    "Tan": ops.tan, "Asin": ops.asin, "Acos": ops.acos, "Atan": ops.atan, "Sinh": ops.sinh,
+    "Cosh": ops.cosh, "Asinh": ops.asinh, "Acosh": ops.acosh, "Atanh": ops.atanh,
+    "IsNaN": ops.is_nan, "Mish": act.mish, "HardSwish": act.hard_swish,
+    "BitwiseNot": bitwise.invert,
 }
 BINARY = {
     "Add": ops.add, "Sub": ops.sub, "Mul": ops.mul,
     "Equal": ops.equal, "Less": ops.less, "LessOrEqual": ops.less_equal,
     "Greater": ops.greater, "GreaterOrEqual": ops.greater_equal,
     "And": ops.logical_and, "Or": ops.logical_or, "Xor": ops.not_equal,
+    "BitwiseAnd": bitwise.bitwise_and, "BitwiseOr": bitwise.bitwise_or,
+    "BitwiseXor": bitwise.bitwise_xor,
 }
 VARIADIC = {"Max": ops.maximum, "Min": ops.minimum, "Sum": ops.add}
 
@@ -115,6 +123,41 @@ def hard_sigmoid(ctx):
     return ops.clip_by_value(x * ctx.attr("alpha", 0.2) + ctx.attr("beta", 0.5), 0.0, 1.0)
 
 
+@converter("Celu", attrs=("alpha",))
+def celu(ctx):
+    return act.celu(ctx.input(0), ctx.attr("alpha", 1.0))
+
+
+@converter("ThresholdedRelu", attrs=("alpha",))
+def thresholded_relu(ctx):
+    return act.thresholded_relu(ctx.input(0), ctx.attr("alpha", 1.0))
+
+
+@converter("IsInf", attrs=("detect_negative", "detect_positive"))
+def is_inf(ctx):
+    x = ctx.input(0)
+    positive, negative = ctx.attr("detect_positive", 1), ctx.attr("detect_negative", 1)
+    if positive and negative:
+        return ops.is_inf(x)
+    if not (positive or negative):
+        return ops.zeros_like(ops.is_inf(x))
+    return ops.logical_and(ops.is_inf(x), ops.greater(x, 0.0) if positive
+                           else ops.less(x, 0.0))
+
+
+@converter("BitShift", attrs=("direction",))
+def bit_shift(ctx):
+    direction = ctx.require("direction", ("LEFT", "RIGHT"), None)
+    shift = bitwise.left_shift if direction == "LEFT" else bitwise.right_shift
+    return shift(ctx.input(0), ctx.input(1))
+
+
+@converter("Binarizer", attrs=("threshold",), domain="ai.onnx.ml")
+def binarizer(ctx):
+    x = ctx.input(0)
+    return cast(ops.greater(x, ops.constant(ctx.attr("threshold", 0.0), x.dtype)), x.dtype)
+
+
 @converter("Gelu", attrs=("approximate",))
 def gelu(ctx):
     approximate = ctx.require("approximate", ("none", "tanh"), "none")
@@ -159,3 +202,11 @@ def cast_(ctx):
 @converter("CastLike", attrs=("saturate",))
 def cast_like(ctx):
     return cast(ctx.input(0), ctx.input(1).dtype)
+
+
+@converter("BitCast", attrs=("to",))
+def bit_cast(ctx):
+    to = ctx.attr("to")
+    if to not in TO_GRAPHC:
+        raise ctx.error(f"bitcast to {onnx_type_name(to)}: graphc lacks that dtype")
+    return ops.bitcast(ctx.input(0), TO_GRAPHC[to])

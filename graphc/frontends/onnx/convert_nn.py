@@ -1,6 +1,6 @@
-"""ONNX's neural-network ops: Gemm, MatMul, Conv, the poolings, BatchNormalization,
+"""ONNX's neural-network ops: Gemm, MatMul, Det, Conv, the poolings, BatchNormalization,
 ConvTranspose, LayerNormalization, Softmax, NegativeLogLikelihoodLoss,
-SoftmaxCrossEntropyLoss, Dropout, Einsum, TopK, CumSum."""
+SoftmaxCrossEntropyLoss, Dropout, Einsum, TopK, CumSum, CumProd, LpPool, Hardmax."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,10 @@ from ...ir import bool_, int64
 from ...ops.conv import conv2d, conv2d_backprop_input
 from ...ops.depthwise import depthwise_conv2d
 from ...ops import nn_extra
+from ...ops.activations import hardmax as hardmax_
+from ...ops.determinant import det as det_
 from ...ops.losses import nll_loss
+from ...ops.lp_pool import lp_pool2d
 from ...ops.pool import avg_pool2d, max_pool2d
 from ...ops.softmax import log_softmax as log_softmax_
 from ...ops.softmax import softmax as softmax_
@@ -31,6 +34,11 @@ def matmul(ctx):
     if a.rank == 1:
         return ops.squeeze(y, [-2])
     return ops.squeeze(y, [-1]) if b.rank == 1 else y
+
+
+@converter("Det")
+def det(ctx):
+    return det_(ctx.input(0))
 
 
 @converter("Gemm", attrs=("alpha", "beta", "transA", "transB"))
@@ -135,6 +143,18 @@ def _pool(ctx, pool):
     return from_nhwc(pool(xh, kernel, strides, padding=pads), rank)
 
 
+@converter("LpPool", attrs=("auto_pad", "ceil_mode", "dilations", "kernel_shape", "p",
+                            "pads", "strides"))
+def lp_pool(ctx):
+    x = ctx.input(0)
+    rank = spatial_rank(ctx, x)
+    kernel = pairs(ctx.attr("kernel_shape"), rank, 1)
+    rank, strides, dilations, pads = _window(ctx, x, kernel)
+    pads = _ceil_extra(ctx, x, kernel, strides, dilations, pads, rank)
+    return from_nhwc(lp_pool2d(as_nhwc(x, rank), ctx.attr("p", 2), kernel, strides,
+                               padding=pads, dilations=dilations), rank)
+
+
 @converter("GlobalAveragePool")
 def global_average_pool(ctx):
     x = ctx.input(0)
@@ -202,11 +222,16 @@ def einsum(ctx):
     return ops.einsum(ctx.attr("equation").replace(" ", ""), *ctx.inputs())
 
 
-@converter("CumSum", attrs=("exclusive", "reverse"))
-def cumsum(ctx):
-    return ops.cumsum(ctx.input(0), int(ctx.static(1)),
-                      exclusive=bool(ctx.attr("exclusive", 0)),
-                      reverse=bool(ctx.attr("reverse", 0)))
+@converter("CumSum", "CumProd", attrs=("exclusive", "reverse"))
+def cumulative(ctx):
+    scan = ops.cumsum if ctx.op_type == "CumSum" else ops.cumprod
+    return scan(ctx.input(0), int(ctx.static(1)), exclusive=bool(ctx.attr("exclusive", 0)),
+                reverse=bool(ctx.attr("reverse", 0)))
+
+
+@converter("Hardmax", attrs=("axis",))
+def hardmax(ctx):
+    return hardmax_(ctx.input(0), ctx.attr("axis", -1))
 
 
 @converter("TopK", attrs=("axis", "largest", "sorted"))

@@ -11,7 +11,7 @@ from ... import ops
 from ...ir import int64
 from ...ops.base import broadcast_shapes
 from .context import converter
-from .dtypes import TO_GRAPHC
+from .dtypes import TO_GRAPHC, onnx_type_name
 
 
 @converter("Constant", attrs=("value", "value_float", "value_floats", "value_int",
@@ -172,6 +172,18 @@ def gather_elements(ctx):
     grid = np.indices(indices.shape, dtype=indices.dtype.np_type)
     return ops.gather_nd(x, ops.stack([indices if a == axis else ops.constant(grid[a])
                                        for a in range(x.rank)], axis=-1))
+
+
+@converter("EyeLike", attrs=("dtype", "k"))
+def eye_like(ctx):
+    x = ctx.input(0)
+    if x.rank != 2 or None in x.shape:
+        raise ctx.error(f"the input {x.type} must be a matrix of known shape")
+    to = ctx.attr("dtype", None)
+    if to is not None and to not in TO_GRAPHC:
+        raise ctx.error(f"dtype {onnx_type_name(to)}: graphc lacks that dtype")
+    return ops.eye(*x.shape, dtype=x.dtype if to is None else TO_GRAPHC[to],
+                   k=ctx.attr("k", 0))
 
 
 @converter("Pad", attrs=("mode",))

@@ -10,7 +10,8 @@ class OnnxError(GraphcError):
 
 
 class NeedsStaticValue(OnnxError):
-    """A graph input decides a shape (Reshape's shape, Slice's starts, ...): graphc's
+    """A graph input decides a shape (Reshape's shape, Slice's starts, ... or what they
+    are computed from): graphc's
     shapes are fixed when the graph is built, so the value must be known then.
     `input_name` lets a caller that knows the value (the backend adapter) bind it."""
 

@@ -14,7 +14,7 @@ from ...ir import Graph, Node
 from ...ops import Variable, constant, placeholder
 from . import (convert_attention, convert_elementwise, convert_image,  # noqa: F401
                convert_misc_nn, convert_nn, convert_normalization, convert_reduce,
-               convert_shape)
+               convert_scatter, convert_shape, convert_signal)
 from .context import CONVERTERS, DEFAULT_DOMAINS, Context
 from .dtypes import TO_GRAPHC, onnx_type_name
 from .errors import OnnxError
