@@ -24,7 +24,8 @@ from .ops import (Variable, abs, add, add_n, argmax, argmin, argsort, assign, as
                   ones, ones_like, pad, placeholder, placeholder_with_default, pow, random_normal,
                   random_uniform, range, rank, reciprocal, reduce_all, reduce_any,
                   reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod,
-                  reduce_sum, reshape, reverse, round, rsqrt, shape, sigmoid, sign, sin, size,
+                  reduce_sum, reshape, reverse, reverse_sequence, round, rsqrt, shape, sigmoid,
+                  sign, sin, size,
                   slice, sort, split, sqrt, square, squeeze, stack, stop_gradient, sub, subtract,
                   tanh, tile, top_k, trainable_variables, transpose, truediv, truncated_normal,
                   unstack, variables_initializer, where, zeros, zeros_like)

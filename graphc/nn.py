@@ -12,6 +12,8 @@ from .ops.nn_tf1 import (avg_pool, conv1d, conv2d, conv2d_transpose, embedding_l
                          softmax_cross_entropy_with_logits,
                          softmax_cross_entropy_with_logits_v2)
 from .ops.pool import avg_pool2d, max_pool2d
+from .ops import rnn_cell
+from .ops.rnn import static_bidirectional_rnn, static_rnn
 from .ops.sorting import top_k
 from .ops.softmax import log_softmax, softmax, sparse_softmax_cross_entropy_with_logits
 
@@ -25,4 +27,5 @@ __all__ = ["elu", "erf", "gelu", "leaky_relu", "log_softmax", "l2_loss",
            "conv2d_backprop_filter", "conv2d_backprop_input", "conv2d_transpose",
            "depthwise_conv2d", "depthwise_conv2d_native", "separable_conv2d",
            "top_k", "dropout", "layer_normalization", "max_pool",
-           "max_pool2d", "maxout", "moments", "stateless_dropout"]
+           "max_pool2d", "maxout", "moments", "stateless_dropout", "rnn_cell",
+           "static_bidirectional_rnn", "static_rnn"]

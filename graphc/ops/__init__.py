@@ -15,7 +15,8 @@ from .elementwise import (abs, add, add_n, cast, ceil, cos, div, divide, elu, eq
 from .composite_reduce import (cumsum, reduce_all, reduce_any, reduce_logsumexp,
                                reduce_prod)
 from .constructors import fill, ones, range, rank, shape, size, zeros
-from .array_composites import boolean_mask, gather_nd, reverse, stack, unstack
+from .array_composites import (boolean_mask, gather_nd, reverse, reverse_sequence, stack,
+                               unstack)
 from .sorting import argsort, sort, top_k
 from .random import ndtri, random_normal, random_uniform, truncated_normal
 from .linalg import matmul
