@@ -28,7 +28,8 @@ from .ops import (Variable, abs, add, add_n, argmax, argmin, argsort, assign, as
                   sign, sin, size,
                   slice, sort, split, sqrt, square, squeeze, stack, stop_gradient, sub, subtract,
                   tanh, tile, top_k, trainable_variables, transpose, truediv, truncated_normal,
-                  unstack, variables_initializer, where, zeros, zeros_like)
+                  unique, unique_all, unique_with_counts, unstack, variables_initializer, where,
+                  zeros, zeros_like)
 from .ops import print_ as print  # noqa: A001 - TF1 spelling gc.print
 from .ir import ExecutionError, NumericsError
 from .session import InteractiveSession, Session, get_default_session

@@ -18,6 +18,7 @@ from .constructors import fill, ones, range, rank, shape, size, zeros
 from .array_composites import (boolean_mask, gather_nd, reverse, reverse_sequence, stack,
                                unstack)
 from .sorting import argsort, sort, top_k
+from .data_dependent import unique, unique_all, unique_with_counts
 from .random import ndtri, random_normal, random_uniform, truncated_normal
 from .linalg import matmul
 from .einsum import einsum

@@ -1,5 +1,5 @@
-"""TF1's stack, unstack, reverse, reverse_sequence, gather_nd and boolean_mask, composed of primitive ops
-(concat, slices, gather), so their gradients and lowering come from those.
+"""TF1's stack, unstack, reverse, reverse_sequence, gather_nd and boolean_mask, composed
+of primitive ops (concat, slices, gather), so their gradients and lowering come from those.
 
 gather_nd turns each index tuple into a row number of params flattened over the
 indexed axes and gathers rows: gather's run-time check then covers every index (a tuple
@@ -72,7 +72,7 @@ def reverse_sequence(input, seq_lengths, seq_axis=0, batch_axis=1,  # noqa: A002
     dtype = lengths.dtype.np_type
     t = constant(np.arange(steps, dtype=dtype)[:, None])
     source = where(less(t, lengths), lengths - 1 - t, t)           # [steps, batch]
-    rows = source * constant(dtype.type(batch)) + constant(np.arange(batch, dtype=dtype))
+    rows = source * constant(dtype(batch)) + constant(np.arange(batch, dtype=dtype))
     rest = [a for a in builtins.range(x.rank) if a not in (seq_axis, batch_axis)]
     perm = [seq_axis, batch_axis] + rest
     flat = reshape(transpose(x, perm), [steps * batch] + [

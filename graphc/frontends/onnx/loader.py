@@ -13,7 +13,7 @@ from onnx import numpy_helper
 from ...ir import Graph, Node
 from ...ops import Variable, constant, placeholder
 from . import (convert_elementwise, convert_nn, convert_reduce, convert_rnn,  # noqa: F401
-               convert_shape)
+               convert_select, convert_shape)
 from .context import CONVERTERS, Context
 from .dtypes import TO_GRAPHC, onnx_type_name
 from .errors import OnnxError
