@@ -6,7 +6,6 @@ steps (backpropagation through time) and every backend runs it.
 from __future__ import annotations
 
 from ..ir import get_default_graph
-from .array_composites import reverse_sequence, stack, unstack
 from .base import as_tensor
 from .elementwise import less, where, zeros_like
 from .shape import concat, expand_dims
@@ -32,30 +31,22 @@ def static_rnn(cell, inputs, initial_state=None, dtype=None, sequence_length=Non
     inputs = [as_tensor(x) for x in inputs]
     if not inputs:
         raise ValueError("static_rnn needs at least one input step")
-    if reverse:
-        inputs = _reversed(inputs, sequence_length)
     state = cell.zero_state(inputs[0], dtype) if initial_state is None else initial_state
     lengths = None if sequence_length is None else as_tensor(sequence_length)
-    outputs = []
+    outputs = [None] * len(inputs)
+    order = range(len(inputs))
+    # backward, entry b's steps from its length on come first and are masked (its
+    # state stays the initial one), so it starts from its own last step
     with get_default_graph().name_scope(scope or "rnn"):
-        for t, x in enumerate(inputs):
-            output, new_state = cell(x, state)
+        for t in (reversed(order) if reverse else order):
+            output, new_state = cell(inputs[t], state)
             if lengths is not None:
                 live = expand_dims(less(constant(t, lengths.dtype), lengths), -1)
                 output = where(live, output, zeros_like(output))
                 new_state = _map(lambda n, o: where(live, n, o), new_state, state)
-            outputs.append(output)
+            outputs[t] = output
             state = new_state
-    if reverse:
-        outputs = _reversed(outputs, sequence_length)
     return outputs, state
-
-
-def _reversed(steps, sequence_length):
-    if sequence_length is None:
-        return steps[::-1]
-    return unstack(reverse_sequence(stack(steps), sequence_length, seq_axis=0,
-                                    batch_axis=1))
 
 
 def static_bidirectional_rnn(cell_fw, cell_bw, inputs, initial_state_fw=None,

@@ -104,7 +104,7 @@ class RNNCell:
             raise ShapeError(f"{type(self).__name__}: the input depth of '{inputs.name}' "
                              f"{inputs.type} must be known to create the cell's variables")
         graph, n, units = get_default_graph(), self.gates * self.num_units, self.num_units
-        bound = 1.0 / np.sqrt(units)
+        bound = float(1.0 / np.sqrt(units))
         seeds = iter(range(4)) if self.seed is None else iter(range(self.seed, self.seed + 4))
 
         def variable(name, shape):

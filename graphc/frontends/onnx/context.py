@@ -115,6 +115,17 @@ class Context:
             raise self.error(f"attribute '{name}' is required")
         return default
 
+    def subgraph(self, name: str, inputs: list[Node]) -> list[Node]:
+        """The outputs of the graph attribute `name` (a Loop's body, an If's branch)
+        converted with `inputs` bound to its inputs, seeing this node's scope."""
+        from .loader import convert_body
+        body = self.attr(name)
+        if not isinstance(body, onnx.GraphProto):
+            raise self.error(f"attribute '{name}' is not a graph")
+        with self.graph.name_scope(name):
+            return convert_body(self.graph, body, self._values, list(inputs),
+                                self._graph_inputs)
+
     def require(self, name: str, allowed, default):
         """The attribute's value, refused unless in `allowed`."""
         value = self.attr(name, default)
