@@ -130,7 +130,8 @@ def test_gradients_through_the_unrolled_cell(kind):
     assert err < 1e-7
 
 
-def test_bidirectional_concatenates_both_directions():
+@pytest.mark.parametrize("backend", ["llvm", "c"])
+def test_bidirectional_concatenates_both_directions(backend):
     wf, wb = _weights(4), _weights(4)
     xs = RNG.standard_normal((T, B, I))
     g = gc.Graph()
@@ -138,7 +139,7 @@ def test_bidirectional_concatenates_both_directions():
         x = gc.placeholder(gc.float64, (T, B, I))
         outs, fw, bw = gc.nn.static_bidirectional_rnn(_cell("lstm", wf), _cell("lstm", wb),
                                                       gc.unstack(x))
-        got = gc.Session(g, backend="llvm").run([gc.stack(outs), fw.h, bw.h], {x: xs})
+        got = gc.Session(g, backend=backend).run([gc.stack(outs), fw.h, bw.h], {x: xs})
     zeros = np.zeros((B, H))
     f_out, f_h, _ = np_rnn("lstm", xs, wf, zeros.copy(), zeros.copy())
     b_out, b_h, _ = np_rnn("lstm", xs, wb, zeros.copy(), zeros.copy(), reverse=True)

@@ -93,10 +93,30 @@ class Context:
             name = self.node.input[i]
             message = (f"input {i} ('{name}') must be known when the graph is built "
                        "(graphc's shapes are static), but it is computed at run time")
-            if name in self._graph_inputs:
-                raise NeedsStaticValue(str(self.error(message)), name)
+            feeds = self._graph_inputs_under(self.input(i))
+            if feeds:
+                raise NeedsStaticValue(str(self.error(message)), feeds[0])
             raise self.error(message)
         return value
+
+    def _graph_inputs_under(self, node: Node) -> list[str]:
+        """The ONNX graph inputs `node` is computed from, if nothing else it reads varies
+        (no variable, no random bits): binding them as constants makes it known."""
+        inputs = {v.id: name for name, v in self._values.items()
+                  if name in self._graph_inputs and v.op.name == "placeholder"}
+        found, seen, stack = [], set(), [node]
+        while stack:
+            n = stack.pop()
+            if n.id in seen:
+                continue
+            seen.add(n.id)
+            if n.id in inputs:
+                found.append(inputs[n.id])
+            elif n.op.stateful or n.op.random or (n.op.source and n.op.name != "constant"):
+                return []
+            else:
+                stack.extend(n.inputs)
+        return sorted(found)
 
     def static_ints(self, i: int, default=_MISSING) -> list[int] | None:
         value = self.static(i, default)

@@ -38,6 +38,7 @@ def if_(ctx):
     results = []
     for k, (a, b) in enumerate(zip(then, other)):
         if a.dtype != b.dtype or a.shape != b.shape:
+            ctx.static(0)           # the condition decides the shape: a graph input is bound
             raise ctx.error(f"the condition is computed at run time and output {k} differs "
                             f"between the branches ({a.type} and {b.type}): graphc selects "
                             "between both branches' results, which needs one shape")
