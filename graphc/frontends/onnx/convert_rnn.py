@@ -76,12 +76,18 @@ def _weights(ctx, d: int, gates: int, order: list[int]) -> RNNWeights:
     if ctx.has_input(3):
         wb, rb = ops.split(ctx.input(3)[d], 2, axis=0)
         bias, recurrent_bias = _reorder(wb, gates, order), _reorder(rb, gates, order)
-    return RNNWeights(kernel, recurrent, bias, recurrent_bias)
+    peepholes = None
+    if ctx.op_type == "LSTM" and ctx.has_input(7):
+        p = ops.reshape(ctx.input(7)[d], (3, -1))   # ONNX's P: i, o, f → the cell's i, f, o
+        peepholes = ops.stack([p[0], p[2], p[1]])
+    return RNNWeights(kernel, recurrent, bias, recurrent_bias, peepholes)
 
 
-def _recurrence(ctx, gates: int, order: list[int], make_cell, states: int):
+def _recurrence(ctx, gates: int, order: list[int], make_cell, activations: list[str],
+                states: int = 1):
     """Y, Y_h (and Y_c): the node's directions, each a cell unrolled by static_rnn.
-    `make_cell(weights, activations, d)`; `states`: 1 (h) or 2 (LSTM's c and h)."""
+    `make_cell(weights, activation functions)`; `activations`: ONNX's default names;
+    `states`: 1 (h) or 2 (LSTM's c and h)."""
     layout = ctx.require("layout", (0, 1), 0)
     direction = ctx.require("direction", ("forward", "reverse", "bidirectional"), "forward")
     x = ctx.input(0)
@@ -96,11 +102,11 @@ def _recurrence(ctx, gates: int, order: list[int], make_cell, states: int):
                         f"{ctx.input(2).type}")
     reverse = {"forward": [False], "reverse": [True], "bidirectional": [False, True]}
     reverse = reverse[direction]
-    activations = _activations(ctx, make_cell.activations, len(reverse))
+    functions = _activations(ctx, activations, len(reverse))
     lengths = _sequence_lengths(ctx, len(steps))
     outputs, finals = [], []
     for d, backward in enumerate(reverse):
-        cell = make_cell(_weights(ctx, d, gates, order), activations[d], d)
+        cell = make_cell(_weights(ctx, d, gates, order), functions[d])
         initial = [_initial(ctx, 5 + k, d, layout) for k in range(states)]
         if states == 1:
             state = initial[0]
@@ -142,37 +148,32 @@ def _clip(ctx):
 
 @converter("RNN", attrs=COMMON_ATTRS)
 def rnn(ctx):
-    def make(weights, fns, d):
+    def make(weights, fns):
         return BasicRNNCell(weights.recurrent_kernel.shape[0], activation=fns[0],
                             weights=weights, gate_clip=_clip(ctx))
-    make.activations = ["Tanh"]
-    return _recurrence(ctx, 1, [0], make, 1)
+    return _recurrence(ctx, 1, [0], make, ["Tanh"])
 
 
 @converter("GRU", attrs=COMMON_ATTRS + ("linear_before_reset",))
 def gru(ctx):
     reset_after = bool(ctx.attr("linear_before_reset", 0))
 
-    def make(weights, fns, d):
+    def make(weights, fns):
         return GRUCell(weights.recurrent_kernel.shape[0], recurrent_activation=fns[0],
                        activation=fns[1], reset_after=reset_after, weights=weights,
                        gate_clip=_clip(ctx))
-    make.activations = ["Sigmoid", "Tanh"]
-    return _recurrence(ctx, 3, [0, 1, 2], make, 1)   # ONNX's z, r, h: the cell's order
+    # ONNX's z, r, h: the cell's order
+    return _recurrence(ctx, 3, [0, 1, 2], make, ["Sigmoid", "Tanh"])
 
 
 @converter("LSTM", attrs=COMMON_ATTRS + ("input_forget",))
 def lstm(ctx):
     coupled = bool(ctx.attr("input_forget", 0))
 
-    def make(weights, fns, d):
-        if ctx.has_input(7):      # ONNX's P: input, output, forget → the cell's i, f, o
-            p = ops.reshape(ctx.input(7)[d], (3, -1))
-            weights.peepholes = ops.stack([p[0], p[2], p[1]])
+    def make(weights, fns):
         return LSTMCell(weights.recurrent_kernel.shape[0], forget_bias=0.0,
                         recurrent_activation=fns[0], activation=fns[1],
                         output_activation=fns[2], coupled_input_forget=coupled,
                         weights=weights, gate_clip=_clip(ctx))
-    make.activations = ["Sigmoid", "Tanh", "Tanh"]
     # ONNX's gate blocks i, o, f, c → the cell's i, j (= c), f, o
-    return _recurrence(ctx, 4, [0, 3, 2, 1], make, 2)
+    return _recurrence(ctx, 4, [0, 3, 2, 1], make, ["Sigmoid", "Tanh", "Tanh"], states=2)
