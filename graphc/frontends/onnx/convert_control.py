@@ -17,6 +17,7 @@ import numpy as np
 from ... import ops
 from ...ir import bool_
 from .context import converter, static_value
+from .errors import NeedsStaticValue
 
 MAX_UNROLL = 10_000
 """Most iterations a Loop without a known trip count may unroll into the graph."""
@@ -38,10 +39,14 @@ def if_(ctx):
     results = []
     for k, (a, b) in enumerate(zip(then, other)):
         if a.dtype != b.dtype or a.shape != b.shape:
-            ctx.static(0)           # the condition decides the shape: a graph input is bound
-            raise ctx.error(f"the condition is computed at run time and output {k} differs "
-                            f"between the branches ({a.type} and {b.type}): graphc selects "
-                            "between both branches' results, which needs one shape")
+            error = ctx.error(f"the condition is computed at run time and output {k} differs "
+                              f"between the branches ({a.type} and {b.type}): graphc selects "
+                              "between both branches' results, which needs one shape")
+            try:
+                ctx.static(0)
+            except NeedsStaticValue as err:   # a graph input decides it: it may be bound
+                raise NeedsStaticValue(str(error), err.input_name) from None
+            raise error
         results.append(ops.where(cond, a, b))
     return results
 
