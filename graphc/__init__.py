@@ -27,13 +27,14 @@ from .ops import (Variable, abs, acos, acosh, add, add_n, argmax, argmin, argsor
                   ones, ones_like, pad, placeholder, placeholder_with_default, pow, random_normal,
                   random_uniform, range, rank, reciprocal, reduce_all, reduce_any,
                   reduce_logsumexp, reduce_max, reduce_mean, reduce_min, reduce_prod,
-                  reduce_sum, reshape, reverse, round, rsqrt, scatter_nd, shape, sigmoid, sign,
-                  sin, size,
+                  reduce_sum, reshape, reverse, reverse_sequence, round, rsqrt, scatter_nd,
+                  shape, sigmoid, sign, sin, size,
                   slice, sort, split, sqrt, square, squeeze, stack, stop_gradient, sub, subtract,
                   tanh, tensor_scatter_nd_add, tensor_scatter_nd_max, tensor_scatter_nd_min,
                   tensor_scatter_nd_mul, tensor_scatter_nd_sub, tensor_scatter_nd_update,
                   tile, top_k, trainable_variables, transpose, truediv, truncated_normal,
-                  unstack, variables_initializer, where, zeros, zeros_like)
+                  unique, unique_all, unique_with_counts, unstack, variables_initializer, where,
+                  zeros, zeros_like)
 from .ops import print_ as print  # noqa: A001 - TF1 spelling gc.print
 from .ops.image_layout import depth_to_space, space_to_depth
 from .ir import ExecutionError, NumericsError

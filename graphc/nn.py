@@ -22,6 +22,8 @@ from .ops.normalization import (group_normalization, instance_normalization,
                                 rms_normalization)
 from .ops.lp_pool import lp_pool2d
 from .ops.pool import avg_pool2d, max_pool2d
+from .ops import rnn_cell
+from .ops.rnn import static_bidirectional_rnn, static_rnn
 from .ops.sorting import top_k
 from .ops.softmax import log_softmax, softmax, sparse_softmax_cross_entropy_with_logits
 
@@ -42,4 +44,5 @@ __all__ = ["elu", "erf", "gelu", "leaky_relu", "log_softmax", "l2_loss",
            "scaled_dot_product_attention",
            "group_normalization", "instance_normalization", "local_response_normalization",
            "lp_normalize", "lrn", "rms_normalization",
-           "celu", "hard_swish", "hardmax", "lp_pool2d", "mish", "thresholded_relu"]
+           "celu", "hard_swish", "hardmax", "lp_pool2d", "mish", "thresholded_relu",
+           "rnn_cell", "static_bidirectional_rnn", "static_rnn"]

@@ -19,8 +19,10 @@ from .bitcast import bitcast
 from .composite_reduce import (cumprod, cumsum, reduce_all, reduce_any, reduce_logsumexp,
                                reduce_prod)
 from .constructors import eye, fill, ones, range, rank, shape, size, zeros
-from .array_composites import boolean_mask, gather_nd, reverse, scatter_nd, stack, unstack
+from .array_composites import (boolean_mask, gather_nd, reverse, reverse_sequence, scatter_nd,
+                               stack, unstack)
 from .sorting import argsort, sort, top_k
+from .data_dependent import unique, unique_all, unique_with_counts
 from .scatter import (tensor_scatter_nd_add, tensor_scatter_nd_max,
                       tensor_scatter_nd_min, tensor_scatter_nd_mul, tensor_scatter_nd_sub,
                       tensor_scatter_nd_update)

@@ -1,6 +1,6 @@
-"""TF1's stack, unstack, reverse, gather_nd, scatter_nd and boolean_mask, composed of
-primitive ops (concat, slices, gather, gather_grad), so their gradients and lowering
-come from those.
+"""TF1's stack, unstack, reverse, reverse_sequence, gather_nd, scatter_nd and
+boolean_mask, composed of primitive ops (concat, slices, gather, gather_grad), so their
+gradients and lowering come from those.
 
 gather_nd turns each index tuple into a row number of params flattened over the
 indexed axes and gathers rows: gather's run-time check then covers every index (a tuple
@@ -21,7 +21,7 @@ from .composite_reduce import reduce_any
 from .elementwise import greater_equal, less, logical_or, where
 from .indexing import gather, getitem
 from .reduce import reduce_sum
-from .shape import broadcast_to, concat, expand_dims, reshape
+from .shape import broadcast_to, concat, expand_dims, reshape, transpose
 from .state import constant
 
 
@@ -54,6 +54,34 @@ def reverse(tensor, axis, name=None) -> Node:
     index = tuple(builtins.slice(None, None, -1) if a in axes else builtins.slice(None)
                   for a in builtins.range(tensor.rank))
     return getitem(tensor, index, name=name or "reverse")
+
+
+def reverse_sequence(input, seq_lengths, seq_axis=0, batch_axis=1,  # noqa: A002
+                     name=None) -> Node:
+    """Each batch entry b's first seq_lengths[b] elements along `seq_axis` reversed, the
+    rest kept (TF1's). The lengths may be computed at run time: each output row is a
+    `gather` of row (L − 1 − t if t < L else t) of the batch entry; both axes need known
+    sizes."""
+    x, lengths = as_tensor(input), as_tensor(seq_lengths)
+    if not lengths.dtype.is_integer or lengths.rank != 1:
+        raise TypeError(f"reverse_sequence: seq_lengths must be a 1-D integer tensor, got "
+                        f"{lengths.type}")
+    seq_axis, batch_axis = normalize_axis(seq_axis, x.rank), normalize_axis(batch_axis, x.rank)
+    steps, batch = x.shape[seq_axis], x.shape[batch_axis]
+    if seq_axis == batch_axis or steps is None or batch is None:
+        raise ShapeError(f"reverse_sequence of '{x.name}' {x.type}: seq_axis {seq_axis} and "
+                         f"batch_axis {batch_axis} must differ and have known sizes")
+    dtype = lengths.dtype.np_type
+    t = constant(np.arange(steps, dtype=dtype)[:, None])
+    source = where(less(t, lengths), lengths - 1 - t, t)           # [steps, batch]
+    rows = source * constant(dtype(batch)) + constant(np.arange(batch, dtype=dtype))
+    rest = [a for a in builtins.range(x.rank) if a not in (seq_axis, batch_axis)]
+    perm = [seq_axis, batch_axis] + rest
+    flat = reshape(transpose(x, perm), [steps * batch] + [
+        -1 if x.shape[a] is None else x.shape[a] for a in rest])
+    y = reshape(gather(flat, reshape(rows, [-1])), [steps, batch] + [
+        -1 if x.shape[a] is None else x.shape[a] for a in rest])
+    return transpose(y, list(np.argsort(perm)), name=name or "reverse_sequence")
 
 
 def _rows(indices: Node, dims: tuple, what: str) -> Node:

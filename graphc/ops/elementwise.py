@@ -413,8 +413,15 @@ class Where(OpDef):
 register(Where())
 
 
-def where(condition, x, y, name=None) -> Node:
-    """Elementwise choice: x where condition, else y (all three broadcast)."""
+def where(condition, x=None, y=None, name=None) -> Node:
+    """Elementwise choice: x where condition, else y (all three broadcast). With the
+    condition alone (TF1's), the indices of its true elements, which needs a constant
+    condition (`data_dependent.where_indices`)."""
+    if x is None and y is None:
+        from .data_dependent import where_indices
+        return where_indices(condition, name=name)
+    if x is None or y is None:
+        raise ValueError("where takes both x and y, or neither")
     condition = as_tensor(condition)
     x, y = as_tensors_like(x, y)
     return apply("where", [condition, x, y], name=name)

@@ -117,27 +117,30 @@ class Context:
             name = self.node.input[i]
             message = (f"input {i} ('{name}') must be known when the graph is built "
                        "(graphc's shapes are static), but it is computed at run time")
-            read = _placeholders_read(self.input(i))
-            needed = [n for n in sorted(self._graph_inputs) if self._values.get(n) in read]
-            if needed:       # computed from graph inputs: the backend may bind them
-                raise NeedsStaticValue(str(self.error(message)), needed[0])
+            feeds = self._graph_inputs_under(self.input(i))
+            if feeds:
+                raise NeedsStaticValue(str(self.error(message)), feeds[0])
             raise self.error(message)
         return value
 
-    def _integer_input_under(self, i: int) -> str | None:
-        """An integer graph input that input i is computed from (shape arithmetic
-        reading a graph input: binding it may make input i known), or None."""
-        inputs = {self._values[n].id: n for n in self._graph_inputs if n in self._values}
-        seen, stack = set(), [self.input(i)]
+    def _graph_inputs_under(self, node: Node) -> list[str]:
+        """The ONNX graph inputs `node` is computed from, if nothing else it reads varies
+        (no variable, no random bits): binding them as constants makes it known."""
+        inputs = {v.id: name for name, v in self._values.items()
+                  if name in self._graph_inputs and v.op.name == "placeholder"}
+        found, seen, stack = [], set(), [node]
         while stack:
             n = stack.pop()
             if n.id in seen:
                 continue
             seen.add(n.id)
-            if n.id in inputs and n.op.source and n.dtype.is_integer:
-                return inputs[n.id]
-            stack.extend(n.inputs)
-        return None
+            if n.id in inputs:
+                found.append(inputs[n.id])
+            elif n.op.stateful or n.op.random or (n.op.source and n.op.name != "constant"):
+                return []
+            else:
+                stack.extend(n.inputs)
+        return sorted(found)
 
     def static_ints(self, i: int, default=_MISSING) -> list[int] | None:
         value = self.static(i, default)
@@ -156,6 +159,17 @@ class Context:
             raise self.error(f"attribute '{name}' is required")
         return default
 
+    def subgraph(self, name: str, inputs: list[Node]) -> list[Node]:
+        """The outputs of the graph attribute `name` (a Loop's body, an If's branch)
+        converted with `inputs` bound to its inputs, seeing this node's scope."""
+        from .loader import convert_body
+        body = self.attr(name)
+        if not isinstance(body, onnx.GraphProto):
+            raise self.error(f"attribute '{name}' is not a graph")
+        with self.graph.name_scope(name):
+            return convert_body(self.graph, body, self._values, list(inputs),
+                                self._graph_inputs)
+
     def require(self, name: str, allowed, default):
         """The attribute's value, refused unless in `allowed`."""
         value = self.attr(name, default)
@@ -163,20 +177,6 @@ class Context:
             raise self.error(f"attribute {name}={value!r} is not supported "
                              f"(supported: {', '.join(map(repr, allowed))})")
         return value
-
-
-def _placeholders_read(node: Node) -> set[Node]:
-    """The placeholders `node`'s value is computed from."""
-    seen, stack, found = set(), [node], set()
-    while stack:
-        n = stack.pop()
-        if n.id in seen:
-            continue
-        seen.add(n.id)
-        if n.op.name == "placeholder":
-            found.add(n)
-        stack.extend(n.inputs)
-    return found
 
 
 def static_value(node: Node) -> np.ndarray | None:

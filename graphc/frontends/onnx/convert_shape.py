@@ -36,7 +36,8 @@ def constant_of_shape(ctx):
 
 @converter("Range")
 def range_(ctx):
-    start, limit, delta = (ctx.static(i) for i in range(3))
+    # scalars by the spec; one-element tensors (as expanded functions pass) are read alike
+    start, limit, delta = (ctx.static(i).reshape(()) for i in range(3))
     return ops.constant(np.arange(start, limit, delta, dtype=start.dtype))
 
 

@@ -12,9 +12,10 @@ from onnx import numpy_helper
 
 from ...ir import Graph, Node
 from ...ops import Variable, constant, placeholder
-from . import (convert_attention, convert_elementwise, convert_image,  # noqa: F401
-               convert_misc_nn, convert_nn, convert_normalization, convert_reduce,
-               convert_scatter, convert_shape, convert_signal)
+from . import (convert_attention, convert_control, convert_elementwise,  # noqa: F401
+               convert_image, convert_misc_nn, convert_nn, convert_normalization,
+               convert_reduce, convert_rnn, convert_scatter, convert_select, convert_shape,
+               convert_signal)
 from .context import CONVERTERS, DEFAULT_DOMAINS, Context
 from .dtypes import TO_GRAPHC, onnx_type_name
 from .errors import OnnxError
@@ -98,6 +99,27 @@ def _initializer(init: onnx.TensorProto, trainable: bool = True) -> Node:
     if dtype.is_floating:
         return Variable(array, name=_name(init.name), trainable=trainable)
     return constant(array, name=_name(init.name))
+
+
+def convert_body(graph: Graph, body: onnx.GraphProto, outer: dict[str, Node],
+                 inputs: list[Node], graph_inputs: set[str]) -> list[Node]:
+    """The outputs of a control-flow node's subgraph `body`, converted into `graph` with
+    `inputs` bound to its inputs; it also sees the enclosing scope's values (`outer`).
+    Each call converts the body afresh (one unrolled iteration, one If branch); its
+    initializers become constants."""
+    if len(inputs) != len(body.input):
+        raise OnnxError(f"ONNX subgraph '{body.name}' takes {len(body.input)} inputs, "
+                        f"given {len(inputs)}")
+    values = dict(outer)
+    for init in body.initializer:
+        dtype = _dtype(init.data_type, f"ONNX initializer '{init.name}'")
+        values[init.name] = constant(numpy_helper.to_array(init).astype(dtype.np_type),
+                                     name=_name(init.name))
+    for vi, value in zip(body.input, inputs):
+        values[vi.name] = value
+    for node in body.node:
+        _convert(graph, node, values, graph_inputs)
+    return [values[vo.name] for vo in body.output]
 
 
 def _convert(graph: Graph, node: onnx.NodeProto, values: dict[str, Node],
