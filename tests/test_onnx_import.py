@@ -106,6 +106,26 @@ def _single_node_model(node, inputs, outputs):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def test_old_opset_is_upgraded_or_refused_clearly():
+    """An opset-7 model is upgraded by onnx.version_converter at load; one the converter
+    cannot upgrade is refused naming the opset and the converter's reason."""
+    x = np.array([[True, False], [True, True]])
+    y = np.array([[True, True], [False, True]])
+    model = _single_node_model(
+        helper.make_node("And", ["x", "y"], ["z"]),
+        [helper.make_tensor_value_info(n, TensorProto.BOOL, [2, 2]) for n in "xy"],
+        [helper.make_tensor_value_info("z", TensorProto.BOOL, [2, 2])])
+    model.opset_import[0].version = 7
+    graph, inputs, outputs = load(model)
+    with gc.Session(graph) as sess:
+        np.testing.assert_array_equal(
+            sess.run(outputs["z"], {inputs["x"]: x, inputs["y"]: y}), x & y)
+    model.graph.node[0].op_type = "NoSuchOp"
+    with pytest.raises(OnnxError, match=r"ONNX opset 7 model: onnx.version_converter could "
+                                        r"not upgrade it to opset 13.*NoSuchOp"):
+        load(model)
+
+
 def test_unsupported_op_names_the_node():
     model = _single_node_model(
         helper.make_node("Det", ["x"], ["y"], name="det1"),
