@@ -27,6 +27,7 @@ from .ops import (Variable, abs, add, add_n, argmax, argmin, argsort, assign, as
                   reduce_sum, reshape, reverse, round, rsqrt, shape, sigmoid, sign, sin, size,
                   slice, sort, split, sqrt, square, squeeze, stack, stop_gradient, sub, subtract,
                   tanh, tile, top_k, trainable_variables, transpose, truediv, truncated_normal,
+                  truncatediv, truncatemod,
                   unstack, variables_initializer, where, zeros, zeros_like)
 from .ops import print_ as print  # noqa: A001 - TF1 spelling gc.print
 from .ir import ExecutionError, NumericsError

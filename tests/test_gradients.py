@@ -73,6 +73,8 @@ CASES += [
     Case("add_n", lambda a, b, c: gc.add_n([a, b, c]), [(2, 3), (2, 3), (3,)], ids="add_n"),
     Case("identity", gc.identity, [(2, 3)], ids="identity"),
     Case("floormod", lambda a, b: gc.mod(a * 3.0, b), [(2, 3), (3,)], "pos", ids="floormod"),
+    Case("truncatemod", lambda a, b: gc.truncatemod(a * -3.0, b), [(2, 3), (3,)], "pos",
+         ids="truncatemod"),
     Case("placeholder_with_default",
          lambda x: gc.placeholder_with_default(x, (2, 3)) * 2.0, [(2, 3)],
          ids="placeholder_with_default"),
@@ -179,7 +181,8 @@ NOT_DIFFERENTIABLE = {"sign", "equal", "not_equal", "less", "less_equal", "great
                       "greater_equal", "logical_and", "logical_or", "logical_not", "argmax",
                       "argmin", "one_hot", "size", "fill_like", "placeholder", "variable",
                       "constant", "assign", "assign_add", "assign_sub", "no_op",
-                      "stop_gradient", "floor", "ceil", "round", "floordiv"}
+                      "stop_gradient", "floor", "ceil", "round", "floordiv",
+                      "truncatediv"}
 CORE_MODULES = {"elementwise", "reduce", "linalg", "shape", "indexing", "softmax", "state"}
 
 

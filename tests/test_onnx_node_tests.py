@@ -31,11 +31,6 @@ KNOWN_GAPS: dict[str, str] = {
     r"^test_batchnorm_.*training_mode": "BatchNormalization in training mode: not yet",
     r"^test_training_dropout(_default|_mask|_default_mask)?_cpu":
         "Dropout in training mode draws ONNX Runtime's random numbers",
-    r"^test_(blackman|hamming|hann)window_": "Range over run-time bounds: shapes are static",
-    r"^test_center_crop_pad_": "integer Div at run time: graphc has no truncating "
-                               "integer division",
-    r"^test_mod_(mixed_sign_float|int64_fmod)":
-        "Mod with fmod=1 (C's remainder): graphc's floormod takes the divisor's sign",
     r"^test_gathernd_example_int32_batch_dim1": "GatherND with batch_dims: not yet",
     r"^test_(edge|reflect|wrap)_pad": "Pad modes other than constant: graphc's pad is "
                                        "constant-only",

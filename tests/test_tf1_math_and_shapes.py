@@ -37,6 +37,15 @@ def _forward(x, xi):
                     * (DIVISORS != 0)),
         "int_floordiv": (xi // gc.constant(DIVISORS),
                          np.floor_divide(XI, np.where(DIVISORS, DIVISORS, 1)) * (DIVISORS != 0)),
+        "truncatemod": (gc.truncatemod(x, gc.constant([1.5, -1.5, 0.7, -2.0], gc.float64)),
+                        np.fmod(X, [1.5, -1.5, 0.7, -2.0])),
+        "truncatediv": (gc.truncatediv(x, gc.constant([0.5, -0.5, 0.7, -2.0], gc.float64)),
+                        np.trunc(X / [0.5, -0.5, 0.7, -2.0])),
+        "int_truncatemod": (gc.truncatemod(xi, gc.constant(DIVISORS)),
+                            np.fmod(XI, np.where(DIVISORS, DIVISORS, 1)) * (DIVISORS != 0)),
+        "int_truncatediv": (gc.truncatediv(xi, gc.constant(DIVISORS)),
+                            np.trunc(XI / np.where(DIVISORS, DIVISORS, 1)).astype(np.int32)
+                            * (DIVISORS != 0)),
         "sign": (gc.sign(x), np.sign(X)),
         "square": (gc.square(xi), XI * XI),
         "rsqrt": (gc.rsqrt(gc.abs(x) + 1.0), 1 / np.sqrt(np.abs(X) + 1)),
@@ -226,6 +235,17 @@ def test_sort_and_top_k_gradients_match_finite_differences():
     value = RNG.permutation(15).reshape(3, 5) * 0.3            # no ties
     ((theoretical, numerical),) = gc.test.compute_gradient([x], y, {x: value})
     np.testing.assert_allclose(theoretical, numerical, rtol=1e-7, atol=1e-8)
+
+
+@pytest.mark.parametrize("backend", ALL)
+def test_truncatemod_by_an_infinite_divisor_is_fmods(graph, backend):
+    """a fmod ±∞ = a (C's fmod, numpy's); a − trunc(a/b)·b alone gives NaN there."""
+    a = gc.placeholder(gc.float64, (None,), name="a")
+    b = gc.placeholder(gc.float64, (None,), name="b")
+    values = np.array([5.0, -5.0, 0.0, 3.5, -2.25, 7.0, -7.0, 1.0])
+    divisors = np.array([np.inf, np.inf, np.inf, -np.inf, -np.inf, 2.0, -3.0, 0.3])
+    got = gc.Session(graph, backend=backend).run(gc.truncatemod(a, b), {a: values, b: divisors})
+    np.testing.assert_allclose(got, np.fmod(values, divisors), rtol=1e-12)
 
 
 @pytest.mark.parametrize("backend", ALL)

@@ -10,8 +10,8 @@ from .elementwise import (abs, add, add_n, cast, ceil, cos, div, divide, elu, eq
                           less, less_equal, log, log1p, logical_and, logical_not, logical_or,
                           maximum, minimum, mod, mul, multiply, neg, negative, not_equal,
                           ones_like, pow, reciprocal, relu, round, rsqrt, sigmoid, sign, sin,
-                          softplus, sqrt, square, sub, subtract, tanh, truediv, where,
-                          zeros_like)
+                          softplus, sqrt, square, sub, subtract, tanh, truediv, truncatediv,
+                          truncatemod, where, zeros_like)
 from .composite_reduce import (cumsum, reduce_all, reduce_any, reduce_logsumexp,
                                reduce_prod)
 from .constructors import fill, ones, range, rank, shape, size, zeros

@@ -93,10 +93,32 @@ class Context:
             name = self.node.input[i]
             message = (f"input {i} ('{name}') must be known when the graph is built "
                        "(graphc's shapes are static), but it is computed at run time")
-            if name in self._graph_inputs:
-                raise NeedsStaticValue(str(self.error(message)), name)
+            decisive = self._deciding_input(self.input(i))
+            if decisive is not None:
+                if decisive != name:
+                    message += f" from graph input '{decisive}'"
+                raise NeedsStaticValue(str(self.error(message)), decisive)
             raise self.error(message)
         return value
+
+    def _deciding_input(self, node: Node) -> str | None:
+        """An ONNX graph input whose value would make `node` known now (binding one at
+        a time, the backend adapter binds them all): one it is computed from when it
+        reads nothing else at run time (no variable, no random bits), else None."""
+        by_id = {self._values[n].id: n for n in self._graph_inputs if n in self._values}
+        found, seen, stack = [], set(), [node]
+        while stack:
+            n = stack.pop()
+            if n.id in seen:
+                continue
+            seen.add(n.id)
+            if n.id in by_id and n.op.name != "constant":
+                found.append(by_id[n.id])
+            elif (n.op.source and n.op.name != "constant") or n.op.stateful or n.op.random:
+                return None
+            else:
+                stack.extend(n.inputs)
+        return found[0] if found else None
 
     def static_ints(self, i: int, default=_MISSING) -> list[int] | None:
         value = self.static(i, default)
