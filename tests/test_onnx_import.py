@@ -175,11 +175,11 @@ def test_unsupported_op_names_the_node():
 
 def test_unsupported_attribute_and_dtype_are_named():
     model = _single_node_model(
-        helper.make_node("Pad", ["x", "p"], ["y"], name="pad1", mode="reflect"),
+        helper.make_node("Pad", ["x", "p"], ["y"], name="pad1", mode="mirror"),
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2]),
          helper.make_tensor_value_info("p", TensorProto.INT64, [4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])])
-    with pytest.raises(OnnxError, match=r"'pad1' \(Pad\): attribute mode='reflect'"):
+    with pytest.raises(OnnxError, match=r"'pad1' \(Pad\): attribute mode='mirror'"):
         load(model, constant_inputs={"p": np.array([1, 1, 1, 1])})
     model = _single_node_model(
         helper.make_node("Relu", ["x"], ["y"]),

@@ -32,8 +32,6 @@ KNOWN_GAPS: dict[str, str] = {
     r"^test_training_dropout(_default|_mask|_default_mask)?_cpu":
         "Dropout in training mode draws ONNX Runtime's random numbers",
     r"^test_gathernd_example_int32_batch_dim1": "GatherND with batch_dims: not yet",
-    r"^test_(edge|reflect|wrap)_pad": "Pad modes other than constant: graphc's pad is "
-                                       "constant-only",
     r"^test_convtranspose_3d_": "3-D ConvTranspose: graphc's conv2d_transpose is 2-D",
     r"^test_convtranspose_group_": "grouped ConvTranspose: graphc's conv2d_transpose is "
                                    "not grouped",

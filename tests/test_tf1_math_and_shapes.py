@@ -46,6 +46,11 @@ def _forward(x, xi):
         "int_truncatediv": (gc.truncatediv(xi, gc.constant(DIVISORS)),
                             np.trunc(XI / np.where(DIVISORS, DIVISORS, 1)).astype(np.int32)
                             * (DIVISORS != 0)),
+        **{f"pad_{mode}": (gc.pad(xs, [(2, 1), (1, 3)], mode=mode.upper()),
+                           np.pad(X, [(2, 1), (1, 3)], mode=mode))
+           for mode in ("reflect", "symmetric", "edge", "wrap")},
+        "pad_wrap_twice": (gc.pad(xs, [(0, 0), (5, 6)], mode="WRAP"),
+                           np.pad(X, [(0, 0), (5, 6)], mode="wrap")),
         "sign": (gc.sign(x), np.sign(X)),
         "square": (gc.square(xi), XI * XI),
         "rsqrt": (gc.rsqrt(gc.abs(x) + 1.0), 1 / np.sqrt(np.abs(X) + 1)),
@@ -133,6 +138,9 @@ GRADIENT_CASES = {
     "reverse": lambda x: gc.reverse(x, [0, 1]) * x,
     "gather_nd": lambda x: gc.gather_nd(x, gc.constant([[2, 1], [0, 3], [2, 1]])),
     "boolean_mask": lambda x: gc.boolean_mask(x, gc.constant([True, False, True, True]), 1),
+    **{f"pad_{mode}": lambda x, mode=mode: gc.pad(x, [(2, 1), (1, 3)], mode=mode)
+       * gc.range(1.0, 9.0, dtype=gc.float64)
+       for mode in ("REFLECT", "SYMMETRIC", "EDGE", "WRAP")},
     "fill_tensor": lambda x: gc.fill([2], gc.reduce_sum(x)) * gc.constant([1.0, 2.0], gc.float64),
 }
 

@@ -176,7 +176,7 @@ def gather_elements(ctx):
 
 @converter("Pad", attrs=("mode",))
 def pad(ctx):
-    ctx.require("mode", ("constant",), "constant")
+    mode = ctx.require("mode", ("constant", "reflect", "edge", "wrap"), "constant")
     x, pads = ctx.input(0), ctx.static_ints(1)
     axes = ctx.static_ints(3, None) or list(range(x.rank))
     value = ctx.static(2, None)
@@ -185,7 +185,7 @@ def pad(ctx):
     pairs = [(0, 0)] * x.rank
     for i, axis in enumerate(axes):
         pairs[axis % x.rank] = (pads[i], pads[i + len(axes)])
-    return ops.pad(x, pairs, constant_values=0 if value is None else value.item())
+    return ops.pad(x, pairs, mode=mode, constant_values=0 if value is None else value.item())
 
 
 @converter("Expand")
