@@ -12,6 +12,7 @@ from .ops.nn_tf1 import (avg_pool, conv1d, conv2d, conv2d_transpose, embedding_l
                          softmax_cross_entropy_with_logits,
                          softmax_cross_entropy_with_logits_v2)
 from .ops.pool import avg_pool2d, max_pool2d
+from .ops.pool3d import avg_pool3d, max_pool3d
 from .ops.sorting import top_k
 from .ops.softmax import log_softmax, softmax, sparse_softmax_cross_entropy_with_logits
 
@@ -21,8 +22,8 @@ __all__ = ["elu", "erf", "gelu", "leaky_relu", "log_softmax", "l2_loss",
            "sigmoid_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
            "softmax_cross_entropy_with_logits_v2", "embedding_lookup", "in_top_k",
            "l2_normalize",
-           "avg_pool", "avg_pool2d", "batch_normalization", "bias_add", "conv1d", "conv2d",
+           "avg_pool", "avg_pool2d", "avg_pool3d", "batch_normalization", "bias_add", "conv1d", "conv2d",
            "conv2d_backprop_filter", "conv2d_backprop_input", "conv2d_transpose",
            "depthwise_conv2d", "depthwise_conv2d_native", "separable_conv2d",
            "top_k", "dropout", "layer_normalization", "max_pool",
-           "max_pool2d", "maxout", "moments", "stateless_dropout"]
+           "max_pool2d", "max_pool3d", "maxout", "moments", "stateless_dropout"]

@@ -23,11 +23,7 @@ BACKENDS = os.environ.get("GRAPHC_ONNX_NODE_BACKENDS", "numpy,llvm").split(",")
 
 # Cases that fail through a known gap in graphc, with the reason (docs/onnx.md).
 KNOWN_GAPS: dict[str, str] = {
-    r"^test_(averagepool|maxpool)_3d_": "3-D pooling: graphc's poolings are 2-D",
-    r"^test_(averagepool|maxpool)_2d_dilations": "graphc's poolings are not dilated",
     r"^test_maxpool_with_argmax_": "MaxPool's Indices output: no graphc op",
-    r"^test_averagepool_2d_ceil_last_window_starts_on_pad":
-        "ceil_mode's last window starting on the padding: not yet",
     r"^test_batchnorm_.*training_mode": "BatchNormalization in training mode: not yet",
     r"^test_training_dropout(_default|_mask|_default_mask)?_cpu":
         "Dropout in training mode draws ONNX Runtime's random numbers",

@@ -119,15 +119,15 @@ def output_hw(in_hw, ksize, strides, dilations, padding, strict, kind="filter") 
                              strict, kind) for i in range(2))
 
 
-def check_pool_padding(padding, ksize) -> None:
-    """Explicit pooling pads smaller than the window keep every window on real data (a
-    window of padding alone has no maximum and no average)."""
+def check_pool_padding(padding, ksize, dilations=(1, 1)) -> None:
+    """Explicit pooling pads smaller than the (dilated) window keep a real element in
+    every window (a window of padding alone has no maximum and no average)."""
     if isinstance(padding, str):
         return
-    for axis, (sides, k) in enumerate(zip(padding, ksize)):
-        if max(sides) >= k:
+    for axis, (sides, k, d) in enumerate(zip(padding, ksize, dilations)):
+        if max(sides) >= effective_size(k, d):
             raise shape_error(f"padding {sides[0]}+{sides[1]} along {AXES[axis]} must "
-                              f"be smaller than the window size {k}")
+                              f"be smaller than the window size {effective_size(k, d)}")
 
 
 def format_spatial(strides, padding, dilations=(1, 1)) -> dict:

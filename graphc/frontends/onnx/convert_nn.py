@@ -14,6 +14,7 @@ from ...ops.depthwise import depthwise_conv2d
 from ...ops import nn_extra
 from ...ops.losses import nll_loss
 from ...ops.pool import avg_pool2d, max_pool2d
+from ...ops.pool3d import avg_pool3d, max_pool3d
 from ...ops.softmax import log_softmax as log_softmax_
 from ...ops.softmax import softmax as softmax_
 from .context import converter
@@ -46,9 +47,9 @@ def gemm(ctx):
     return y
 
 
-def _window(ctx, x, kernel):
+def _window(ctx, x, kernel, ranks=(1, 2)):
     """(rank, strides, dilations, padding) of a conv or pool node over x."""
-    rank = spatial_rank(ctx, x)
+    rank = spatial_rank(ctx, x, ranks)
     strides = pairs(ctx.attr("strides", [1] * rank), rank, 1)
     dilations = pairs(ctx.attr("dilations", [1] * rank), rank, 1)
     in_hw = pairs(x.shape[2:], rank, 1)
@@ -109,30 +110,28 @@ _POOL_ATTRS = ("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "st
 def max_pool(ctx):
     if len(ctx.node.output) > 1 and ctx.node.output[1]:
         raise ctx.error("output 1 (Indices) is not supported")
-    return _pool(ctx, max_pool2d)
+    return _pool(ctx, max_pool3d if ctx.input(0).rank == 5 else max_pool2d)
 
 
 @converter("AveragePool", attrs=_POOL_ATTRS + ("count_include_pad",))
 def average_pool(ctx):
-    return _pool(ctx, avg_pool2d)
+    return _pool(ctx, avg_pool3d if ctx.input(0).rank == 5 else avg_pool2d)
 
 
 def _pool(ctx, pool):
     x = ctx.input(0)
-    rank = spatial_rank(ctx, x)
+    rank = spatial_rank(ctx, x, (1, 2, 3))
     kernel = pairs(ctx.attr("kernel_shape"), rank, 1)
-    rank, strides, dilations, pads = _window(ctx, x, kernel)
-    if dilations != [1, 1]:
-        raise ctx.error(f"dilations={ctx.attr('dilations')}: graphc's poolings are not "
-                        "dilated")
+    rank, strides, dilations, pads = _window(ctx, x, kernel, (1, 2, 3))
     xh = as_nhwc(x, rank)
+    ceil_pads = _ceil_extra(ctx, x, kernel, strides, dilations, pads, rank)
     if ctx.attr("count_include_pad", 0) and any(map(any, pads)):
-        # padded zeros count in the mean: pad first, then pool the padded input
+        # padded zeros count in the mean: pad first, then pool the padded input; only
+        # ceil_mode's extra end padding stays out of the count
         xh = ops.pad(xh, [(0, 0), *pads, (0, 0)])
-        x = from_nhwc(xh, rank)
-        pads = ((0, 0), (0, 0))
-    pads = _ceil_extra(ctx, x, kernel, strides, dilations, pads, rank)
-    return from_nhwc(pool(xh, kernel, strides, padding=pads), rank)
+        ceil_pads = tuple((0, hi - p_hi) for (_, hi), (_, p_hi) in zip(ceil_pads, pads))
+    pads = ceil_pads
+    return from_nhwc(pool(xh, kernel, strides, padding=pads, dilations=dilations), rank)
 
 
 @converter("GlobalAveragePool")
