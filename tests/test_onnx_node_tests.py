@@ -24,10 +24,8 @@ BACKENDS = os.environ.get("GRAPHC_ONNX_NODE_BACKENDS", "numpy,llvm").split(",")
 # Cases that fail through a known gap in graphc, with the reason (docs/onnx.md).
 KNOWN_GAPS: dict[str, str] = {
     r"^test_maxpool_with_argmax_": "MaxPool's Indices output: no graphc op",
-    r"^test_batchnorm_.*training_mode": "BatchNormalization in training mode: not yet",
     r"^test_training_dropout(_default|_mask|_default_mask)?_cpu":
         "Dropout in training mode draws ONNX Runtime's random numbers",
-    r"^test_gathernd_example_int32_batch_dim1": "GatherND with batch_dims: not yet",
     r"^test_convtranspose_3d_": "3-D ConvTranspose: graphc's conv2d_transpose is 2-D",
     r"^test_convtranspose_group_": "grouped ConvTranspose: graphc's conv2d_transpose is "
                                    "not grouped",

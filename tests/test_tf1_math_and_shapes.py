@@ -13,6 +13,7 @@ RNG = np.random.default_rng(22)
 X = RNG.standard_normal((3, 4)) * 2
 XI = np.array([[7, -7, 0, 5], [-3, 8, 9, -1], [2, 0, -6, 4]], np.int32)
 DIVISORS = np.array([3, -2, 0, -1], np.int32)
+BATCH_INDEX = np.array([[[1, 0], [0, 1]], [[0, 0], [1, 1]], [[1, 1], [1, 0]]])
 
 
 def _np_round_half_even(x):
@@ -83,6 +84,13 @@ def _forward(x, xi):
         "reverse_both": (gc.reverse(xs, [0, -1]), X[::-1, ::-1]),
         "gather_nd": (gc.gather_nd(x, gc.constant([[2, 1], [0, 3], [2, 1]])),
                       X[[2, 0, 2], [1, 3, 1]]),
+        "gather_nd_batch": (gc.gather_nd(gc.reshape(x, (3, 2, 2)), gc.constant(BATCH_INDEX),
+                                         batch_dims=1),
+                            [[X.reshape(3, 2, 2)[b, i, j] for i, j in BATCH_INDEX[b]]
+                             for b in range(3)]),
+        "gather_nd_batch_rows": (gc.gather_nd(gc.reshape(x, (3, 2, 2)),
+                                              gc.constant([[1], [0], [1]]), batch_dims=1),
+                                 X.reshape(3, 2, 2)[[0, 1, 2], [1, 0, 1]]),
         "gather_nd_rows": (gc.gather_nd(x, gc.constant([[[1]], [[0]]])), X[[[1], [0]]]),
         "boolean_mask": (gc.boolean_mask(x, gc.constant([True, False, False, True]), axis=1),
                          X[:, [0, 3]]),
@@ -137,6 +145,9 @@ GRADIENT_CASES = {
     "stack_unstack": lambda x: gc.stack(gc.unstack(gc.reshape(x, (3, 4)), axis=1)[::-1], 0),
     "reverse": lambda x: gc.reverse(x, [0, 1]) * x,
     "gather_nd": lambda x: gc.gather_nd(x, gc.constant([[2, 1], [0, 3], [2, 1]])),
+    "gather_nd_batch": lambda x: gc.gather_nd(
+        gc.reshape(x, (3, 4, 1)), gc.constant([[[3], [1]], [[0], [0]], [[2], [3]]]),
+        batch_dims=1),
     "boolean_mask": lambda x: gc.boolean_mask(x, gc.constant([True, False, True, True]), 1),
     **{f"pad_{mode}": lambda x, mode=mode: gc.pad(x, [(2, 1), (1, 3)], mode=mode)
        * gc.range(1.0, 9.0, dtype=gc.float64)

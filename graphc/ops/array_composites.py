@@ -54,13 +54,19 @@ def reverse(tensor, axis, name=None) -> Node:
     return getitem(tensor, index, name=name or "reverse")
 
 
-def gather_nd(params, indices, name=None) -> Node:
+def gather_nd(params, indices, name=None, batch_dims=0) -> Node:
     """out[i...] = params[indices[i..., 0], ..., indices[i..., k−1], ...]: the last axis
     of `indices` indexes the first k axes of params (all but the first need known
-    sizes)."""
+    sizes).
+
+    batch_dims=b (TF's): the first b axes of params and indices are batch axes of
+    equal, known sizes, and each index tuple indexes its own batch element's params —
+    the tuples get their batch position prepended (a constant grid)."""
     params, indices = as_tensor(params), as_tensor(indices)
     if not indices.dtype.is_integer:
         raise TypeError(f"gather_nd indices must be integers, got {indices.type}")
+    if batch_dims:
+        indices = _with_batch_positions(params, indices, int(batch_dims))
     k = indices.shape[-1] if indices.rank else None
     if k is None or k > params.rank:
         raise ShapeError(f"gather_nd: the last axis of indices {indices.type} must have a "
@@ -80,6 +86,21 @@ def gather_nd(params, indices, name=None) -> Node:
     rows = -1 if dims[0] is None else int(np.prod(dims))
     flat = reshape(params, (rows,) + tuple(-1 if d is None else d for d in params.shape[k:]))
     return gather(flat, row, name=name or "gather_nd")
+
+
+def _with_batch_positions(params, indices, b: int) -> Node:
+    """indices (B..., X..., k) → (B..., X..., b + k): each tuple led by its batch index."""
+    batch = tuple(indices.shape[:b])
+    if not 0 < b < indices.rank or None in batch or tuple(params.shape[:b]) != batch \
+            or None in indices.shape:
+        raise ShapeError(f"gather_nd with batch_dims={b}: params {params.type} and indices "
+                         f"{indices.type} need {b} leading batch axes of equal known sizes "
+                         "(and indices a known shape)")
+    grid = np.moveaxis(np.indices(batch, dtype=indices.dtype.np_type), 0, -1)
+    middle = indices.rank - 1 - b
+    grid = grid.reshape(batch + (1,) * middle + (b,))
+    positions = np.broadcast_to(grid, tuple(indices.shape[:-1]) + (b,))
+    return concat([constant(np.ascontiguousarray(positions)), indices], -1)
 
 
 def boolean_mask(tensor, mask, axis=0, name=None) -> Node:

@@ -148,17 +148,31 @@ def global_max_pool(ctx):
 
 @converter("BatchNormalization", attrs=("epsilon", "momentum", "training_mode"))
 def batch_normalization(ctx):
-    ctx.require("training_mode", (0,), 0)
-    if len([o for o in ctx.node.output if o]) > 1:
-        raise ctx.error("the running-statistics outputs (training mode) are not supported")
+    """Inference: the given mean and var. training_mode=1: the batch's mean and biased
+    variance (`gc.nn.moments`) normalize, and the running mean / var outputs are
+    momentum · given + (1 − momentum) · batch."""
+    training = ctx.require("training_mode", (0, 1), 0)
+    if not training and len([o for o in ctx.node.output if o]) > 1:
+        raise ctx.error("the running-statistics outputs need training_mode=1")
+    x, eps = ctx.input(0), ctx.attr("epsilon", 1e-5)
+    if training:
+        mean, var = nn_extra.moments(x, [a for a in range(x.rank) if a != 1])
+        momentum = ctx.attr("momentum", 0.9)
+        running = [ctx.input(i) * momentum + batch * (1.0 - momentum)
+                   for i, batch in ((3, mean), (4, var))]
+    else:
+        mean, var = ctx.input(3), ctx.input(4)
+
     def normalize(x, channel_axis):
-        def per_channel(i):
+        def per_channel(v):
             shape = [1] * x.rank
             shape[channel_axis] = -1
-            return ops.reshape(ctx.input(i), shape)
-        return nn_extra.batch_normalization(x, per_channel(3), per_channel(4), per_channel(2),
-                                      per_channel(1), ctx.attr("epsilon", 1e-5))
-    return through_transpose(ctx.input(0), normalize)
+            return ops.reshape(v, shape)
+        return nn_extra.batch_normalization(x, per_channel(mean), per_channel(var),
+                                            per_channel(ctx.input(2)),
+                                            per_channel(ctx.input(1)), eps)
+    y = through_transpose(x, normalize) if not training else normalize(x, 1)
+    return [y, *running] if training else y
 
 
 @converter("Softmax", attrs=("axis",))

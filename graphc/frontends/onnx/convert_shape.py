@@ -156,8 +156,7 @@ def gather(ctx):
 
 @converter("GatherND", attrs=("batch_dims",))
 def gather_nd(ctx):
-    ctx.require("batch_dims", (0,), 0)
-    return ops.gather_nd(ctx.input(0), ctx.input(1))
+    return ops.gather_nd(ctx.input(0), ctx.input(1), batch_dims=ctx.attr("batch_dims", 0))
 
 
 @converter("GatherElements", attrs=("axis",))
