@@ -2,6 +2,7 @@
 with TF1's names and spellings."""
 from .ops.activations import erf, gelu, relu6, selu, silu, softsign, swish
 from .ops.conv import conv2d_backprop_filter, conv2d_backprop_input
+from .ops.conv_nd import conv3d, conv3d_transpose, grouped_conv2d
 from .ops.depthwise import depthwise_conv2d, depthwise_conv2d_native, separable_conv2d
 from .ops.elementwise import elu, leaky_relu, relu, sigmoid, softplus, tanh
 from .ops.losses import l2_loss, multiclass_hinge_loss
@@ -24,6 +25,7 @@ __all__ = ["elu", "erf", "gelu", "leaky_relu", "log_softmax", "l2_loss",
            "l2_normalize",
            "avg_pool", "avg_pool2d", "avg_pool3d", "batch_normalization", "bias_add", "conv1d", "conv2d",
            "conv2d_backprop_filter", "conv2d_backprop_input", "conv2d_transpose",
+           "conv3d", "conv3d_transpose", "grouped_conv2d",
            "depthwise_conv2d", "depthwise_conv2d_native", "separable_conv2d",
            "top_k", "dropout", "layer_normalization", "max_pool",
            "max_pool2d", "max_pool3d", "maxout", "moments", "stateless_dropout"]

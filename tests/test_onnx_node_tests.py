@@ -26,9 +26,6 @@ KNOWN_GAPS: dict[str, str] = {
     r"^test_maxpool_with_argmax_": "MaxPool's Indices output: no graphc op",
     r"^test_training_dropout(_default|_mask|_default_mask)?_cpu":
         "Dropout in training mode draws ONNX Runtime's random numbers",
-    r"^test_convtranspose_3d_": "3-D ConvTranspose: graphc's conv2d_transpose is 2-D",
-    r"^test_convtranspose_group_": "grouped ConvTranspose: graphc's conv2d_transpose is "
-                                   "not grouped",
 }
 
 

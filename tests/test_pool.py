@@ -278,9 +278,9 @@ def test_3d_pooling_matches_a_direct_loop_and_finite_differences(graph, rng, kin
     x = gc.placeholder(gc.float64, (2, 5, 4, 6, 2))
     x_val = distinct(rng, x.shape)
     y = (gc.nn.max_pool3d if kind == "max" else gc.nn.avg_pool3d)(x, **config)
-    k = gc.ops.pool3d._triple(config["ksize"], "k")
-    s = gc.ops.pool3d._triple(config.get("strides", k), "s")
-    d = gc.ops.pool3d._triple(config.get("dilations", 1), "d")
+    k = gc.ops.window.as_triple(config["ksize"], "k")
+    s = gc.ops.window.as_triple(config.get("strides", k), "s")
+    d = gc.ops.window.as_triple(config.get("dilations", 1), "d")
     pads = config.get("padding", ((0, 0),) * 3)
     np.testing.assert_allclose(run(graph, y, {x: x_val}),
                                loop_pool3d(x_val, k, s, d, pads, kind), rtol=1e-12)

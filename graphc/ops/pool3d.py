@@ -12,48 +12,12 @@ axis ("SAME" decides each axis's padding from that axis alone).
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..ir import Node
 from ..ir.errors import ShapeError
 from .base import as_tensor
 from .pool import avg_pool2d, max_pool2d
 from .shape import reshape
-from .window import normalize_padding
-
-
-def _triple(value, what: str) -> tuple[int, int, int]:
-    """An int, (d, h, w) or TF's NDHWC spelling (1, d, h, w, 1)."""
-    if isinstance(value, int | np.integer):
-        return (int(value),) * 3
-    items = tuple(int(v) for v in value)
-    if len(items) == 5 and items[0] == 1 and items[4] == 1:
-        items = items[1:4]
-    if len(items) != 3 or min(items) < 1:
-        raise ValueError(f"{what} must be a positive int, (d, h, w) or (1, d, h, w, 1); "
-                         f"got {value!r}")
-    return items
-
-
-def _per_axis_padding(padding):
-    """"SAME" / "VALID", or explicit (before, after) pairs for depth, height, width (TF's
-    5x2 NDHWC list too) -> the depth pass's and the (height, width) pass's paddings."""
-    if isinstance(padding, str):
-        upper = normalize_padding(padding)
-        return upper, upper
-    if isinstance(padding, int | np.integer):
-        padding = [(int(padding),) * 2] * 3
-    items = [tuple(p) if not isinstance(p, int | np.integer) else (int(p), int(p))
-             for p in padding]
-    if len(items) == 5:
-        if items[0] != (0, 0) or items[4] != (0, 0):
-            raise ValueError(f"padding {padding!r}: the batch and channel axes cannot be "
-                             "padded")
-        items = items[1:4]
-    if len(items) != 3:
-        raise ValueError(f"padding {padding!r}: give one (before, after) pair per spatial "
-                         "axis (depth, height, width)")
-    return (items[0], (0, 0)), (items[1], items[2])
+from .window import as_triple, split_depth_padding
 
 
 def _pool3d(pool2d, x, ksize, strides, padding, dilations, name) -> Node:
@@ -64,10 +28,12 @@ def _pool3d(pool2d, x, ksize, strides, padding, dilations, name) -> Node:
     if None in (d, h, w, c):
         raise ShapeError(f"3-D pooling needs the depth, height, width and channels known, "
                           f"got {x.type}")
-    k = _triple(ksize, "ksize")
-    s = k if strides is None else _triple(strides, "strides")
-    dil = _triple(dilations, "dilations")
-    depth_pad, plane_pad = _per_axis_padding(padding)
+    k = as_triple(ksize, "ksize")
+    s = k if strides is None else as_triple(strides, "strides")
+    dil = as_triple(dilations, "dilations")
+    depth_pad, plane_pad = split_depth_padding(padding)
+    if not isinstance(depth_pad, str):
+        depth_pad = (depth_pad, (0, 0))       # the depth pass's (height, width) padding
     planes = pool2d(reshape(x, (-1, h, w, c)), k[1:], s[1:], plane_pad, dilations=dil[1:])
     oh, ow = planes.shape[1:3]
     columns = reshape(planes, (-1, d, oh * ow, c))

@@ -9,7 +9,8 @@ import numpy as np
 
 from ... import ops
 from ...ir import bool_, int64
-from ...ops.conv import conv2d, conv2d_backprop_input
+from ...ops.conv_nd import conv3d, conv3d_transpose, grouped_conv2d
+from ...ops.nn_tf1 import conv2d_transpose
 from ...ops.depthwise import depthwise_conv2d
 from ...ops import nn_extra
 from ...ops.losses import nll_loss
@@ -56,21 +57,23 @@ def _window(ctx, x, kernel, ranks=(1, 2)):
     return rank, strides, dilations, padding(ctx, in_hw, kernel, strides, dilations, rank)
 
 
+_HWIO = {1: (2, 3, 1, 0), 2: (2, 3, 1, 0), 3: (2, 3, 4, 1, 0)}    # from ONNX's O, I, k...
+
+
 @converter("Conv", attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads",
                           "strides"))
 def conv(ctx):
     x, w = ctx.input(0), ctx.input(1)
-    rank = spatial_rank(ctx, x)
+    rank = spatial_rank(ctx, x, (1, 2, 3))
     if rank == 1:
         w = ops.expand_dims(w, 2)
     kernel = list(w.shape[2:])
-    rank, strides, dilations, pads = _window(ctx, x, kernel)
+    rank, strides, dilations, pads = _window(ctx, x, kernel, (1, 2, 3))
     group, c_in, c_out = ctx.attr("group", 1), x.shape[1], w.shape[0]
     xh = as_nhwc(x, rank)
-    if group == 1:
-        y = conv2d(xh, ops.transpose(w, (2, 3, 1, 0)), strides=strides, padding=pads,
-                      dilations=dilations)
-    elif group == c_in and c_out % group == 0:
+    if rank == 3:
+        y = conv3d(xh, ops.transpose(w, _HWIO[3]), strides, pads, dilations, groups=group)
+    elif group == c_in and group > 1 and c_out % group == 0:
         # depthwise: output channel c·M + m reads input channel c
         wd = ops.transpose(ops.reshape(w, (c_in, c_out // c_in) + tuple(kernel)),
                            (2, 3, 0, 1))
@@ -78,8 +81,8 @@ def conv(ctx):
                                 padding=[[0, 0], *pads, [0, 0]],
                                 dilations=dilations)
     else:
-        raise ctx.error(f"group={group} with {c_in} input channels: graphc has plain and "
-                        "depthwise convolutions, no grouped conv2d")
+        y = grouped_conv2d(xh, ops.transpose(w, _HWIO[2]), group, strides=strides,
+                           padding=pads, dilations=dilations)
     if ctx.has_input(2):
         y = nn_extra.bias_add(y, ctx.input(2))
     return from_nhwc(y, rank)
@@ -236,13 +239,11 @@ def top_k(ctx):
 @converter("ConvTranspose", attrs=("auto_pad", "dilations", "group", "kernel_shape",
                                    "output_padding", "output_shape", "pads", "strides"))
 def conv_transpose(ctx):
-    """graphc's conv2d_backprop_input over the full (unpadded) output, then ONNX's pads
-    (and output_padding / output_shape) as a slice or trailing zeros."""
+    """graphc's conv2d_transpose / conv3d_transpose (grouped) onto the full (unpadded)
+    output, then ONNX's pads (and output_padding / output_shape) as a slice or trailing
+    zeros."""
     x, w = ctx.input(0), ctx.input(1)
-    rank = spatial_rank(ctx, x)
-    if ctx.attr("group", 1) != 1:
-        raise ctx.error(f"group={ctx.attr('group')}: graphc's conv2d_transpose is not "
-                        "grouped (group=1 only)")
+    rank = spatial_rank(ctx, x, (1, 2, 3))
     if rank == 1:
         w = ops.expand_dims(w, 2)
     in_hw = pairs(x.shape[2:], rank, 1)
@@ -267,13 +268,14 @@ def conv_transpose(ctx):
             begins.append(total // 2 if auto_pad == "SAME_UPPER" else total - total // 2)
     else:
         pads = pairs_of_pads(ctx.attr("pads", [0] * (2 * rank)), rank) \
-            if auto_pad == "NOTSET" else ((0, 0), (0, 0))
+            if auto_pad == "NOTSET" else ((0, 0),) * len(full)
         begins = [lo for lo, _ in pads]
         out = out_shape or [f + p - lo - hi for f, p, (lo, hi) in zip(full, out_pad, pads)]
-    c_out = w.shape[1]
-    like = ops.zeros((x.shape[0], *full, c_out), x.dtype)
-    y = conv2d_backprop_input(like, ops.transpose(w, (2, 3, 1, 0)), as_nhwc(x, rank),
-                              strides=strides, padding="VALID", dilations=dilations)
+    group = ctx.attr("group", 1)
+    transpose_fn = conv3d_transpose if rank == 3 else conv2d_transpose
+    y = transpose_fn(as_nhwc(x, rank), ops.transpose(w, _HWIO[rank]),
+                     (x.shape[0], *full, w.shape[1] * group), strides, "VALID",
+                     dilations=dilations, groups=group)
     if any(b < 0 for b in begins):
         raise ctx.error(f"negative padding {begins} is not supported")
     keep = [min(o, f - b) for o, f, b in zip(out, full, begins)]
