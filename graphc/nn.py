@@ -12,7 +12,7 @@ from .ops.nn_tf1 import (avg_pool, conv1d, conv2d, conv2d_transpose, embedding_l
                          in_top_k, l2_normalize, max_pool, sigmoid_cross_entropy_with_logits,
                          softmax_cross_entropy_with_logits,
                          softmax_cross_entropy_with_logits_v2)
-from .ops.pool import avg_pool2d, max_pool2d
+from .ops.pool import avg_pool2d, max_pool2d, max_pool_with_argmax
 from .ops.pool3d import avg_pool3d, max_pool3d
 from .ops.sorting import top_k
 from .ops.softmax import log_softmax, softmax, sparse_softmax_cross_entropy_with_logits
@@ -28,4 +28,5 @@ __all__ = ["elu", "erf", "gelu", "leaky_relu", "log_softmax", "l2_loss",
            "conv3d", "conv3d_transpose", "grouped_conv2d",
            "depthwise_conv2d", "depthwise_conv2d_native", "separable_conv2d",
            "top_k", "dropout", "layer_normalization", "max_pool",
-           "max_pool2d", "max_pool3d", "maxout", "moments", "stateless_dropout"]
+           "max_pool2d", "max_pool3d", "max_pool_with_argmax", "maxout", "moments",
+           "stateless_dropout"]

@@ -300,3 +300,46 @@ def test_3d_pooling_same_padding_and_tf_spellings(graph, rng, kind):
                                rtol=1e-12)
     with pytest.raises(gc.ShapeError, match="NDHWC"):
         op(gc.placeholder(gc.float64, (1, 4, 4, 3)), 2)
+
+
+# -- max_pool_with_argmax -----------------------------------------------------------------
+def loop_argmax(x, k, s, d, pads, include_batch):
+    """TF1's numbering of each window's first maximum (ties: the first in row-major
+    window order), padding excluded."""
+    n, h, w, c = x.shape
+    oh = (h + sum(pads[0]) - (k[0] - 1) * d[0] - 1) // s[0] + 1
+    ow = (w + sum(pads[1]) - (k[1] - 1) * d[1] - 1) // s[1] + 1
+    out = np.zeros((n, oh, ow, c), np.int64)
+    for b, i, j, ch in np.ndindex(out.shape):
+        best, where = None, None
+        for a in range(k[0]):
+            for e in range(k[1]):
+                r, q = i * s[0] + a * d[0] - pads[0][0], j * s[1] + e * d[1] - pads[1][0]
+                if 0 <= r < h and 0 <= q < w and (best is None or x[b, r, q, ch] > best):
+                    best, where = x[b, r, q, ch], (r, q)
+        out[b, i, j, ch] = (where[0] * w + where[1]) * c + ch + (b * h * w * c if include_batch
+                                                                 else 0)
+    return out
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("include_batch", [False, True])
+def test_max_pool_with_argmax_numbers_the_first_maximum_as_tf1(graph, rng, backend,
+                                                               include_batch):
+    x_val = rng.integers(0, 4, size=(2, 6, 7, 3)).astype(np.float32)     # many ties
+    x = gc.placeholder(gc.float32, x_val.shape)
+    configs = [(3, 2, ((1, 1), (0, 1)), 1), (2, 1, "VALID", (2, 1)), (2, 2, "SAME", 1)]
+    fetches = []
+    for k, s, padding, d in configs:
+        y, arg = gc.nn.max_pool_with_argmax(x, k, s, padding, include_batch, dilations=d)
+        assert arg.dtype == gc.int64 and arg.shape == y.shape
+        fetches += [y, arg]
+    got = gc.Session(graph, backend=backend).run(fetches, {x: x_val})
+    for (k, s, padding, d), y, arg in zip(configs, got[::2], got[1::2]):
+        k2, s2, d2 = (k, k), (s, s), gc.ops.window.as_pair(d, "d")
+        pads = ([explicit_pads(padding, x_val.shape[1 + i], k, s) for i in range(2)]
+                if isinstance(padding, str) else padding)
+        np.testing.assert_array_equal(arg, loop_argmax(x_val, k2, s2, d2, pads, include_batch))
+        for b in range(x_val.shape[0]):          # the maxima sit where argmax points
+            offset = b * x_val[0].size if include_batch else 0
+            np.testing.assert_array_equal(y[b], x_val[b].reshape(-1)[arg[b] - offset])

@@ -250,6 +250,26 @@ def lower_max_pool_grad_grad(node, vb, names: Names, out_buffer: str) -> list:
     return nest(names, node.shape, element, outer_kind="parallel", middle_kind="parallel")
 
 
+def lower_max_pool_argmax(node, vb, names: Names, out_buffer: str) -> list:
+    """out[n,oh,ow,c] = the flat NHWC index of window (oh, ow)'s first maximum."""
+    (x,) = node.inputs
+    geo = _pool_geometry(node, x.shape)
+    _, height, width, channels = x.shape
+
+    def element(index):
+        n, oh, ow, c = index
+        stmts, arg = _window_argmax(vb, names, geo, x, n, oh, ow, c, x.dtype)
+        a = Binary("floordiv", arg, idx(geo.ksize[1]))
+        b = Binary("mod", arg, idx(geo.ksize[1]))
+        h, w = _clamped(geo, _tap(geo, (oh, ow), (a, b)))
+        flat = add(mul(add(mul(h, idx(width)), w), idx(channels)), c)
+        if node.attrs["include_batch_in_index"]:
+            flat = add(flat, mul(n, idx(height * width * channels)))
+        return stmts + [Store(out_buffer, linear_index(index, row_major_strides(node.shape)),
+                              flat)]
+    return nest(names, node.shape, element, outer_kind="parallel", middle_kind="parallel")
+
+
 def lower_avg_pool_grad(node, vb, names: Names, out_buffer: str) -> list:
     """dx[n,h,w,c] = Σ over windows that read (h, w): gy / (real elements of the window)."""
     x_ref, gy = node.inputs
@@ -310,6 +330,7 @@ WINDOW_TEMPLATES = {     # by the OpDef's `lowering`
     "avg_pool2d": lower_pool,
     "max_pool2d_grad": lower_max_pool_grad,
     "max_pool2d_grad_grad": lower_max_pool_grad_grad,
+    "max_pool2d_argmax": lower_max_pool_argmax,
     "avg_pool2d_grad": lower_avg_pool_grad,
     "gather_grad": lower_gather_grad,
 }

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Fusion, Node, OpDef, TensorType, register
+from ..ir import Fusion, Node, OpDef, TensorType, int64, register
 from ..ir.errors import dtype_error, shape_error
 from ..ir.types import dims_compatible, format_shape
 from .base import apply, as_tensor, require_float
@@ -163,6 +163,35 @@ class MaxPool2DGradGrad(PoolBase):
         return [None, apply("max_pool2d_grad", [x, gy], **_pool_attrs(node))]
 
 
+class MaxPool2DArgmax(PoolBase):
+    """Where each window's first maximum is, as TF1's max_pool_with_argmax numbers it:
+    (h·W + w)·C + c in x (NHWC, flattened), plus n·H·W·C with include_batch_in_index.
+    int64; not differentiable."""
+
+    name = "max_pool2d_argmax"
+    lowering = "max_pool2d_argmax"
+    fusion = Fusion.OPAQUE
+
+    def infer(self, inputs, attrs):
+        return TensorType(int64, self.pooled_type(inputs[0], attrs).shape)
+
+    def reference(self, node, x):
+        geo = _geometry(node, x.shape)
+        _, arg = _argmax_windows(x, geo)
+        n, oh, ow, c = np.indices(arg.shape, dtype=np.int64)
+        kw = geo.ksize[1]
+        h = oh * geo.strides[0] + arg // kw * geo.dilations[0] - geo.pads[0][0]
+        w = ow * geo.strides[1] + arg % kw * geo.dilations[1] - geo.pads[1][0]
+        _, height, width, channels = x.shape
+        index = (h * width + w) * channels + c
+        if node.attrs["include_batch_in_index"]:
+            index += n * (height * width * channels)
+        return index
+
+    def grad(self, node, gy):
+        return [None]
+
+
 # -- average ------------------------------------------------------------------------------
 def _window_counts(geo: Geometry, dtype) -> np.ndarray:
     """(1, OH, OW, 1): how many real elements each window covers."""
@@ -218,7 +247,8 @@ class AvgPool2DGrad(PoolBase):
         return [None, apply("avg_pool2d", [g], **_pool_attrs(node))]
 
 
-for _op in (MaxPool2D(), MaxPool2DGrad(), MaxPool2DGradGrad(), AvgPool2D(), AvgPool2DGrad()):
+for _op in (MaxPool2D(), MaxPool2DGrad(), MaxPool2DGradGrad(), MaxPool2DArgmax(), AvgPool2D(),
+            AvgPool2DGrad()):
     register(_op)
 
 
@@ -239,6 +269,20 @@ def max_pool2d(x, ksize, strides=None, padding="VALID", strict=False, name=None,
     The gradient goes to the first maximum of each window.
     """
     return _pool("max_pool2d", x, ksize, strides, padding, strict, dilations, name)
+
+
+def max_pool_with_argmax(input, ksize, strides, padding, include_batch_in_index=False,  # noqa: A002
+                         name=None, dilations=1) -> tuple[Node, Node]:
+    """(max_pool2d of NHWC `input`, int64 argmax) as TF1's tf.nn.max_pool_with_argmax:
+    each window's first maximum at flat index (h·W + w)·C + c of the input, plus
+    n·H·W·C with include_batch_in_index."""
+    x = as_tensor(input)
+    pooled = max_pool2d(x, ksize, strides, padding, name=name, dilations=dilations)
+    argmax = apply("max_pool2d_argmax", [x], ksize=pooled.attrs["ksize"],
+                   strides=pooled.attrs["strides"], padding=pooled.attrs["padding"],
+                   dilations=pooled.attrs["dilations"],
+                   include_batch_in_index=bool(include_batch_in_index))
+    return pooled, argmax
 
 
 def avg_pool2d(x, ksize, strides=None, padding="VALID", strict=False, name=None,

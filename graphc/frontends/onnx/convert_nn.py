@@ -3,6 +3,7 @@ ConvTranspose, LayerNormalization, Softmax, NegativeLogLikelihoodLoss,
 SoftmaxCrossEntropyLoss, Dropout, Einsum, TopK, CumSum."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -14,7 +15,7 @@ from ...ops.nn_tf1 import conv2d_transpose
 from ...ops.depthwise import depthwise_conv2d
 from ...ops import nn_extra
 from ...ops.losses import nll_loss
-from ...ops.pool import avg_pool2d, max_pool2d
+from ...ops.pool import avg_pool2d, max_pool2d, max_pool_with_argmax
 from ...ops.pool3d import avg_pool3d, max_pool3d
 from ...ops.softmax import log_softmax as log_softmax_
 from ...ops.softmax import softmax as softmax_
@@ -111,9 +112,30 @@ _POOL_ATTRS = ("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "st
 
 @converter("MaxPool", attrs=_POOL_ATTRS + ("storage_order",))
 def max_pool(ctx):
+    if ctx.input(0).rank == 5:
+        if len(ctx.node.output) > 1 and ctx.node.output[1]:
+            raise ctx.error("output 1 (Indices) of a 3-D MaxPool is not supported "
+                            "(gc.nn.max_pool_with_argmax is 2-D)")
+        return _pool(ctx, max_pool3d)
     if len(ctx.node.output) > 1 and ctx.node.output[1]:
-        raise ctx.error("output 1 (Indices) is not supported")
-    return _pool(ctx, max_pool3d if ctx.input(0).rank == 5 else max_pool2d)
+        return _pool(ctx, functools.partial(_max_pool_indices, ctx))
+    return _pool(ctx, max_pool2d)
+
+
+def _max_pool_indices(ctx, xh, kernel, strides, padding, dilations):
+    """[pooled, Indices]: TF1's argmax numbering of NHWC x, (n·H·W + h·W + w)·C + c,
+    renumbered as ONNX's flat NCHW index (n·C + c)·H·W + h·W + w (storage_order=1:
+    w·H + h)."""
+    pooled, index = max_pool_with_argmax(xh, kernel, strides, padding,
+                                         include_batch_in_index=True, dilations=dilations)
+    _, h, w, c = xh.shape
+    if None in (h, w, c):
+        raise ctx.error("output 1 (Indices) needs the input's spatial sizes and channels")
+    channel, position = index % c, index // c
+    n, hw = position // (h * w), position % (h * w)
+    if ctx.attr("storage_order", 0):
+        hw = hw % w * h + hw // w
+    return [pooled, (n * c + channel) * (h * w) + hw]
 
 
 @converter("AveragePool", attrs=_POOL_ATTRS + ("count_include_pad",))
@@ -122,6 +144,8 @@ def average_pool(ctx):
 
 
 def _pool(ctx, pool):
+    """pool(NHWC x, kernel, strides, padding=, dilations=) -> a result or a list, each
+    NHWC, returned channels-first."""
     x = ctx.input(0)
     rank = spatial_rank(ctx, x, (1, 2, 3))
     kernel = pairs(ctx.attr("kernel_shape"), rank, 1)
@@ -134,7 +158,8 @@ def _pool(ctx, pool):
         xh = ops.pad(xh, [(0, 0), *pads, (0, 0)])
         ceil_pads = tuple((0, hi - p_hi) for (_, hi), (_, p_hi) in zip(ceil_pads, pads))
     pads = ceil_pads
-    return from_nhwc(pool(xh, kernel, strides, padding=pads, dilations=dilations), rank)
+    y = pool(xh, kernel, strides, padding=pads, dilations=dilations)
+    return [from_nhwc(r, rank) for r in y] if isinstance(y, list) else from_nhwc(y, rank)
 
 
 @converter("GlobalAveragePool")
