@@ -277,3 +277,15 @@ def test_floormod_by_an_infinite_divisor_is_numpys(graph, backend):
     divisors = np.array([np.inf, np.inf, np.inf, -np.inf, -np.inf, 2.0, -3.0, 0.3])
     got = gc.Session(graph, backend=backend).run(gc.floormod(a, b), {a: values, b: divisors})
     np.testing.assert_allclose(got, np.mod(values, divisors), rtol=1e-12)
+
+
+def test_pad_mode_errors(graph):
+    x = gc.placeholder(gc.float32, (None, 1, 3))
+    with pytest.raises(ValueError, match="pad mode 'MIRROR'"):
+        gc.pad(x, [(0, 0), (0, 0), (1, 1)], mode="MIRROR")
+    with pytest.raises(gc.ShapeError, match="axis 0's size known"):
+        gc.pad(x, [(1, 0), (0, 0), (0, 0)], mode="EDGE")
+    with pytest.raises(gc.ShapeError, match="axis 1's size known and > 1"):
+        gc.pad(x, [(0, 0), (1, 1), (0, 0)], mode="REFLECT")
+    with pytest.raises(gc.ShapeError, match="must not be negative"):
+        gc.pad(x, [(0, 0), (0, 0), (-1, 0)], mode="WRAP")

@@ -7,7 +7,7 @@ import builtins
 import numpy as np
 
 from ..ir import Fusion, Node, OpDef, TensorType, as_dtype, float32, register
-from ..ir.errors import dtype_error, shape_error
+from ..ir.errors import ShapeError, dtype_error, shape_error
 from .base import apply, as_tensor, normalize_axis
 from .shape import ShapeOp
 
@@ -263,17 +263,17 @@ def pad(x, paddings, mode="CONSTANT", constant_values=0, name=None) -> Node:
         raise ValueError(f"pad mode {mode!r}: use 'CONSTANT', "
                          f"{', '.join(map(repr, _PAD_MODES))}")
     if len(paddings) != x.rank:
-        raise shape_error(f"paddings {paddings} need one (before, after) pair per axis of "
-                          f"a rank-{x.rank} tensor")
+        raise ShapeError(f"paddings {paddings} need one (before, after) pair per axis of "
+                         f"a rank-{x.rank} tensor")
     if any(a < 0 or b < 0 for a, b in paddings):
-        raise shape_error(f"paddings {paddings} must not be negative")
+        raise ShapeError(f"paddings {paddings} must not be negative")
     padded = [axis for axis, p in enumerate(paddings) if any(p)]
     y = x
     for axis in padded:
         size = x.shape[axis]
         if not size or (upper == "REFLECT" and size == 1):
-            raise shape_error(f"pad mode {mode!r} needs axis {axis}'s size known and "
-                              f"{'> 1' if upper == 'REFLECT' else '> 0'}, got {x.type}")
+            raise ShapeError(f"pad mode {mode!r} needs axis {axis}'s size known and "
+                             f"{'> 1' if upper == 'REFLECT' else '> 0'}, got {x.type}")
         source = np.pad(np.arange(size, dtype=np.int64), paddings[axis],
                         mode=_PAD_MODES[upper])
         y = gather(y, source, axis=axis, name=name if axis == padded[-1] else None)
