@@ -33,6 +33,7 @@ from .ops import (Variable, abs, acos, acosh, add, add_n, argmax, argmin, argsor
                   tanh, tensor_scatter_nd_add, tensor_scatter_nd_max, tensor_scatter_nd_min,
                   tensor_scatter_nd_mul, tensor_scatter_nd_sub, tensor_scatter_nd_update,
                   tile, top_k, trainable_variables, transpose, truediv, truncated_normal,
+                  truncatediv, truncatemod,
                   unique, unique_all, unique_with_counts, unstack, variables_initializer, where,
                   zeros, zeros_like)
 from .ops import print_ as print  # noqa: A001 - TF1 spelling gc.print

@@ -176,7 +176,9 @@ def test_conv2d_and_its_gradients_match_the_interpreter(graph, cfg, dtype, cout,
 @pytest.mark.parametrize("pool", ["max_pool2d", "avg_pool2d"])
 @pytest.mark.parametrize("cfg", [dict(ksize=2, strides=2), dict(ksize=3, strides=1,
                                                                 padding="SAME"),
-                                 dict(ksize=3, strides=2, padding=1)])
+                                 dict(ksize=3, strides=2, padding=1),
+                                 dict(ksize=2, strides=2, dilations=2),
+                                 dict(ksize=(2, 3), strides=1, padding=1, dilations=(2, 1))])
 def test_pooling_and_its_gradient_match_the_interpreter(graph, pool, cfg, backend):
     rng = np.random.default_rng(4)
     x = gc.placeholder(gc.float64, (None, 7, 6, 2), name="x")
@@ -186,6 +188,21 @@ def test_pooling_and_its_gradient_match_the_interpreter(graph, pool, cfg, backen
     (ggc,) = gc.gradients(gc.reduce_sum(gx * gx), [c])     # second order
     feed = {x: rng.standard_normal((3, 7, 6, 2)), c: rng.standard_normal((3,) + y.shape[1:])}
     got, want = _run_both(graph, [y, gx, ggc], feed, backend)
+    for g, w_ in zip(got, want):
+        np.testing.assert_allclose(g, w_, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("pool", ["max_pool3d", "avg_pool3d"])
+def test_3d_pooling_and_its_gradient_match_the_interpreter(graph, pool, backend):
+    rng = np.random.default_rng(5)
+    x = gc.placeholder(gc.float64, (None, 5, 4, 6, 2), name="x")
+    y = getattr(gc.nn, pool)(x, (3, 2, 2), (2, 1, 2), ((1, 1), (0, 1), (1, 0)),
+                             dilations=(1, 2, 1))
+    c = gc.placeholder(gc.float64, y.shape, name="c")
+    (gx,) = gc.gradients(y, [x], grad_ys=c)
+    feed = {x: rng.standard_normal((2, 5, 4, 6, 2)), c: rng.standard_normal((2,) + y.shape[1:])}
+    got, want = _run_both(graph, [y, gx], feed, backend)
     for g, w_ in zip(got, want):
         np.testing.assert_allclose(g, w_, rtol=1e-10, atol=1e-12)
 

@@ -82,6 +82,8 @@ CASES += [
     Case("allreduce_bucket", lambda a, b: gc.distributed.allreduce_bucket([a, b]),
          [(2, 3), (4,)], ids="allreduce_bucket"),
     Case("floormod", lambda a, b: gc.mod(a * 3.0, b), [(2, 3), (3,)], "pos", ids="floormod"),
+    Case("truncatemod", lambda a, b: gc.truncatemod(a * -3.0, b), [(2, 3), (3,)], "pos",
+         ids="truncatemod"),
     Case("placeholder_with_default",
          lambda x: gc.placeholder_with_default(x, (2, 3)) * 2.0, [(2, 3)],
          ids="placeholder_with_default"),
@@ -202,7 +204,7 @@ NOT_DIFFERENTIABLE = {"sign", "equal", "not_equal", "less", "less_equal", "great
                       "constant", "assign", "assign_add", "assign_sub", "no_op",
                       "stop_gradient", "floor", "ceil", "round", "floordiv", "is_nan",
                       "is_inf", "bitwise_and", "bitwise_or", "bitwise_xor", "left_shift",
-                      "right_shift", "invert", "bitcast"}
+                      "right_shift", "invert", "bitcast", "truncatediv"}
 CORE_MODULES = {"elementwise", "reduce", "linalg", "shape", "indexing", "softmax", "state"}
 
 

@@ -42,3 +42,17 @@ def test_export_refuses_an_op_without_an_emitter():
             labels=gc.constant(np.zeros(2, np.int32)), logits=x)
     with pytest.raises(OnnxError, match="cannot export op 'sparse_softmax_cross_entropy'"):
         export(g, [x], {"y": y})
+
+
+def test_dilated_max_pool_exports_and_dilated_average_pool_is_refused():
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 7, 8, 2), name="x")
+        y = gc.nn.max_pool2d(x, 2, 1, padding=((1, 0), (0, 1)), dilations=(2, 3))
+        z = gc.nn.avg_pool2d(x, 2, 1, dilations=2)
+    value = np.random.default_rng(0).standard_normal((3, 7, 8, 2)).astype(np.float32)
+    with gc.Session(g) as sess:
+        want = sess.run(y, {x: value})
+    np.testing.assert_allclose(_ort(export(g, [x], {"y": y}), value), want, rtol=1e-6)
+    with pytest.raises(OnnxError, match="dilated average pooling"):
+        export(g, [x], {"z": z})

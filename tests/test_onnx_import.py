@@ -123,6 +123,64 @@ def _single_node_model(node, inputs, outputs):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def test_old_opset_is_upgraded_or_refused_clearly():
+    """An opset-7 model is upgraded by onnx.version_converter at load; one the converter
+    cannot upgrade is refused naming the opset and the converter's reason."""
+    x = np.array([[True, False], [True, True]])
+    y = np.array([[True, True], [False, True]])
+    model = _single_node_model(
+        helper.make_node("And", ["x", "y"], ["z"]),
+        [helper.make_tensor_value_info(n, TensorProto.BOOL, [2, 2]) for n in "xy"],
+        [helper.make_tensor_value_info("z", TensorProto.BOOL, [2, 2])])
+    model.opset_import[0].version = 7
+    graph, inputs, outputs = load(model)
+    with gc.Session(graph) as sess:
+        np.testing.assert_array_equal(
+            sess.run(outputs["z"], {inputs["x"]: x, inputs["y"]: y}), x & y)
+    model.graph.node[0].op_type = "NoSuchOp"
+    with pytest.raises(OnnxError, match=r"ONNX opset 7 model: onnx.version_converter could "
+                                        r"not upgrade it to opset 13.*NoSuchOp"):
+        load(model)
+
+
+def test_integer_div_and_fmod_truncate_at_run_time():
+    """Integer Div and Mod(fmod=1) of run-time values round toward zero, as C (and
+    numpy's trunc / fmod), on the numpy and llvm backends."""
+    a = np.array([7, -7, 7, -7, 0, 9], np.int64)
+    b = np.array([2, 2, -2, -2, 3, 4], np.int64)
+    for op, attrs, want in (("Div", {}, np.trunc(a / b).astype(np.int64)),
+                            ("Mod", {"fmod": 1}, np.fmod(a, b))):
+        model = _single_node_model(
+            helper.make_node(op, ["a", "b"], ["y"], **attrs),
+            [helper.make_tensor_value_info(n, TensorProto.INT64, [6]) for n in "ab"],
+            [helper.make_tensor_value_info("y", TensorProto.INT64, [6])])
+        graph, inputs, outputs = load(model)
+        for backend in BACKENDS:
+            with gc.Session(graph, backend=backend) as sess:
+                got = sess.run(outputs["y"], {inputs["a"]: a, inputs["b"]: b})
+            np.testing.assert_array_equal(got, want)
+
+
+def test_needs_static_value_names_the_graph_input_a_shape_is_computed_from():
+    """Range's limit computed from a graph input (n + 1): the error names the graph
+    input, which constant_inputs then binds."""
+    one = helper.make_tensor("one", TensorProto.INT64, [], [1])
+    zero = helper.make_tensor("zero", TensorProto.INT64, [], [0])
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["n", "one"], ["limit"]),
+         helper.make_node("Range", ["zero", "limit", "one"], ["y"])], "g",
+        [helper.make_tensor_value_info("n", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, [None])], [one, zero])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(gc.frontends.onnx.NeedsStaticValue, match="from graph input 'n'") \
+            as err:
+        load(model)
+    assert err.value.input_name == "n"
+    graph, _, outputs = load(model, constant_inputs={"n": np.int64(3)})
+    with gc.Session(graph) as sess:
+        np.testing.assert_array_equal(sess.run(outputs["y"]), [0, 1, 2, 3])
+
+
 def test_unsupported_op_names_the_node():
     model = _single_node_model(
         helper.make_node("Unique", ["x"], ["y"], name="unique1"),
@@ -135,11 +193,11 @@ def test_unsupported_op_names_the_node():
 
 def test_unsupported_attribute_and_dtype_are_named():
     model = _single_node_model(
-        helper.make_node("Pad", ["x", "p"], ["y"], name="pad1", mode="reflect"),
+        helper.make_node("Pad", ["x", "p"], ["y"], name="pad1", mode="mirror"),
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2]),
          helper.make_tensor_value_info("p", TensorProto.INT64, [4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])])
-    with pytest.raises(OnnxError, match=r"'pad1' \(Pad\): attribute mode='reflect'"):
+    with pytest.raises(OnnxError, match=r"'pad1' \(Pad\): attribute mode='mirror'"):
         load(model, constant_inputs={"p": np.array([1, 1, 1, 1])})
     model = _single_node_model(
         helper.make_node("Relu", ["x"], ["y"]),

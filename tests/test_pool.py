@@ -195,6 +195,42 @@ def test_pooling_backward_ops_gradients_directly(graph, rng, config):
         assert gc.test.compute_gradient_error([arg], y, feed) < 1e-6, op
 
 
+# -- dilated windows ----------------------------------------------------------------------
+def loop_dilated_pool(x, k, s, d, pads, kind):
+    """Taps i·s + a·d − pad per axis; the max, or the mean of the taps on the image."""
+    n, h, w, c = x.shape
+    oh = (h + sum(pads[0]) - (k[0] - 1) * d[0] - 1) // s[0] + 1
+    ow = (w + sum(pads[1]) - (k[1] - 1) * d[1] - 1) // s[1] + 1
+    y = np.zeros((n, oh, ow, c))
+    for i in range(oh):
+        for j in range(ow):
+            taps = [x[:, r, q, :] for a in range(k[0]) for b in range(k[1])
+                    for r in [i * s[0] + a * d[0] - pads[0][0]]
+                    for q in [j * s[1] + b * d[1] - pads[1][0]] if 0 <= r < h and 0 <= q < w]
+            y[:, i, j, :] = np.max(taps, 0) if kind == "max" else np.mean(taps, 0)
+    return y
+
+
+DILATED = [dict(ksize=2, strides=1, dilations=2), dict(ksize=2, strides=2, dilations=2),
+           dict(ksize=(3, 2), strides=(2, 1), dilations=(2, 3), padding=((2, 1), (0, 3)))]
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("config", DILATED, ids=_pool_id)
+def test_dilated_pooling_matches_a_direct_loop_and_finite_differences(graph, rng, kind,
+                                                                      config):
+    k = gc.ops.window.as_pair(config["ksize"], "k")
+    s = gc.ops.window.as_pair(config["strides"], "s")
+    d = gc.ops.window.as_pair(config["dilations"], "d")
+    pads = config.get("padding", ((0, 0), (0, 0)))
+    x = gc.placeholder(gc.float64, (2, 7, 8, 2))
+    x_val = distinct(rng, x.shape)
+    y = (gc.nn.max_pool2d if kind == "max" else gc.nn.avg_pool2d)(x, **config)
+    np.testing.assert_allclose(run(graph, y, {x: x_val}),
+                               loop_dilated_pool(x_val, k, s, d, pads, kind), rtol=1e-12)
+    assert gc.test.compute_gradient_error([x], y, {x: x_val}) < 1e-6
+
+
 # -- errors -------------------------------------------------------------------------------
 def test_pooling_errors(graph):
     x = gc.placeholder(gc.float32, (1, 7, 7, 1), name="images")
@@ -202,6 +238,8 @@ def test_pooling_errors(graph):
         gc.nn.max_pool2d(x, 9)
     with pytest.raises(gc.ShapeError, match="smaller than the window size 2"):
         gc.nn.avg_pool2d(x, 2, padding=2)
+    with pytest.raises(gc.ShapeError, match="smaller than the window size 3"):
+        gc.nn.avg_pool2d(x, 2, padding=3, dilations=2)
     with pytest.raises(gc.ShapeError, match=r"input height 7, window height 2, stride 2.*"
                                             r"3\.50 is not an integer"):
         gc.nn.max_pool2d(x, 2, 2, strict=True)
@@ -211,3 +249,97 @@ def test_pooling_errors(graph):
         gc.nn.avg_pool2d(gc.placeholder(gc.int32, (1, 4, 4, 1)), 2)
     with pytest.raises(ValueError, match="ksize must be"):
         gc.nn.max_pool2d(x, (2, 2, 2))
+
+
+# -- 3-D pooling (two passes of the 2-D ops) ----------------------------------------------
+def loop_pool3d(x, k, s, d, pads, kind):
+    """Per (kd, kh, kw) window: the max, or the mean of its taps inside the volume."""
+    n, *size, c = x.shape
+    out = [(size[i] + sum(pads[i]) - (k[i] - 1) * d[i] - 1) // s[i] + 1 for i in range(3)]
+    y = np.zeros((n, *out, c))
+    for o in np.ndindex(*out):
+        taps = []
+        for a in np.ndindex(*k):
+            p = [o[i] * s[i] + a[i] * d[i] - pads[i][0] for i in range(3)]
+            if all(0 <= p[i] < size[i] for i in range(3)):
+                taps.append(x[:, p[0], p[1], p[2], :])
+        y[(slice(None), *o)] = np.max(taps, 0) if kind == "max" else np.mean(taps, 0)
+    return y
+
+
+POOL3D = [dict(ksize=2), dict(ksize=(3, 2, 2), strides=(2, 1, 2), padding=((1, 1), (0, 1),
+                                                                            (1, 0))),
+          dict(ksize=2, strides=1, dilations=(2, 1, 2), padding=((1, 0), (0, 0), (1, 1)))]
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("config", POOL3D, ids=_pool_id)
+def test_3d_pooling_matches_a_direct_loop_and_finite_differences(graph, rng, kind, config):
+    x = gc.placeholder(gc.float64, (2, 5, 4, 6, 2))
+    x_val = distinct(rng, x.shape)
+    y = (gc.nn.max_pool3d if kind == "max" else gc.nn.avg_pool3d)(x, **config)
+    k = gc.ops.window.as_triple(config["ksize"], "k")
+    s = gc.ops.window.as_triple(config.get("strides", k), "s")
+    d = gc.ops.window.as_triple(config.get("dilations", 1), "d")
+    pads = config.get("padding", ((0, 0),) * 3)
+    np.testing.assert_allclose(run(graph, y, {x: x_val}),
+                               loop_pool3d(x_val, k, s, d, pads, kind), rtol=1e-12)
+    assert gc.test.compute_gradient_error([x], y, {x: x_val}) < 1e-6
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_3d_pooling_same_padding_and_tf_spellings(graph, rng, kind):
+    op = gc.nn.max_pool3d if kind == "max" else gc.nn.avg_pool3d
+    x = gc.placeholder(gc.float64, (1, 5, 4, 7, 3))
+    x_val = distinct(rng, x.shape)
+    y = op(x, [1, 3, 2, 3, 1], [1, 2, 2, 2, 1], "SAME")
+    assert y.shape == (1, 3, 2, 4, 3)
+    pads = [explicit_pads("SAME", n, k, s) for n, k, s in [(5, 3, 2), (4, 2, 2), (7, 3, 2)]]
+    np.testing.assert_allclose(run(graph, y, {x: x_val}),
+                               loop_pool3d(x_val, (3, 2, 3), (2, 2, 2), (1, 1, 1), pads, kind),
+                               rtol=1e-12)
+    with pytest.raises(gc.ShapeError, match="NDHWC"):
+        op(gc.placeholder(gc.float64, (1, 4, 4, 3)), 2)
+
+
+# -- max_pool_with_argmax -----------------------------------------------------------------
+def loop_argmax(x, k, s, d, pads, include_batch):
+    """TF1's numbering of each window's first maximum (ties: the first in row-major
+    window order), padding excluded."""
+    n, h, w, c = x.shape
+    oh = (h + sum(pads[0]) - (k[0] - 1) * d[0] - 1) // s[0] + 1
+    ow = (w + sum(pads[1]) - (k[1] - 1) * d[1] - 1) // s[1] + 1
+    out = np.zeros((n, oh, ow, c), np.int64)
+    for b, i, j, ch in np.ndindex(out.shape):
+        best, where = None, None
+        for a in range(k[0]):
+            for e in range(k[1]):
+                r, q = i * s[0] + a * d[0] - pads[0][0], j * s[1] + e * d[1] - pads[1][0]
+                if 0 <= r < h and 0 <= q < w and (best is None or x[b, r, q, ch] > best):
+                    best, where = x[b, r, q, ch], (r, q)
+        out[b, i, j, ch] = (where[0] * w + where[1]) * c + ch + (b * h * w * c if include_batch
+                                                                 else 0)
+    return out
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+@pytest.mark.parametrize("include_batch", [False, True])
+def test_max_pool_with_argmax_numbers_the_first_maximum_as_tf1(graph, rng, backend,
+                                                               include_batch):
+    x_val = rng.integers(0, 4, size=(2, 6, 7, 3)).astype(np.float32)     # many ties
+    x = gc.placeholder(gc.float32, x_val.shape)
+    configs = [(3, 2, ((1, 1), (0, 1)), 1), (2, 1, "VALID", (2, 1)), (2, 2, "SAME", 1)]
+    fetches = []
+    for k, s, padding, d in configs:
+        y, arg = gc.nn.max_pool_with_argmax(x, k, s, padding, include_batch, dilations=d)
+        assert arg.dtype == gc.int64 and arg.shape == y.shape
+        fetches += [y, arg]
+    got = gc.Session(graph, backend=backend).run(fetches, {x: x_val})
+    for (k, s, padding, d), y, arg in zip(configs, got[::2], got[1::2]):
+        k2, s2, d2 = (k, k), (s, s), gc.ops.window.as_pair(d, "d")
+        pads = ([explicit_pads(padding, x_val.shape[1 + i], k, s) for i in range(2)]
+                if isinstance(padding, str) else padding)
+        np.testing.assert_array_equal(arg, loop_argmax(x_val, k2, s2, d2, pads, include_batch))
+        for b in range(x_val.shape[0]):          # the maxima sit where argmax points
+            offset = b * x_val[0].size if include_batch else 0
+            np.testing.assert_array_equal(y[b], x_val[b].reshape(-1)[arg[b] - offset])

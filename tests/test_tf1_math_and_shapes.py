@@ -13,6 +13,7 @@ RNG = np.random.default_rng(22)
 X = RNG.standard_normal((3, 4)) * 2
 XI = np.array([[7, -7, 0, 5], [-3, 8, 9, -1], [2, 0, -6, 4]], np.int32)
 DIVISORS = np.array([3, -2, 0, -1], np.int32)
+BATCH_INDEX = np.array([[[1, 0], [0, 1]], [[0, 0], [1, 1]], [[1, 1], [1, 0]]])
 
 
 def _np_round_half_even(x):
@@ -37,6 +38,20 @@ def _forward(x, xi):
                     * (DIVISORS != 0)),
         "int_floordiv": (xi // gc.constant(DIVISORS),
                          np.floor_divide(XI, np.where(DIVISORS, DIVISORS, 1)) * (DIVISORS != 0)),
+        "truncatemod": (gc.truncatemod(x, gc.constant([1.5, -1.5, 0.7, -2.0], gc.float64)),
+                        np.fmod(X, [1.5, -1.5, 0.7, -2.0])),
+        "truncatediv": (gc.truncatediv(x, gc.constant([0.5, -0.5, 0.7, -2.0], gc.float64)),
+                        np.trunc(X / [0.5, -0.5, 0.7, -2.0])),
+        "int_truncatemod": (gc.truncatemod(xi, gc.constant(DIVISORS)),
+                            np.fmod(XI, np.where(DIVISORS, DIVISORS, 1)) * (DIVISORS != 0)),
+        "int_truncatediv": (gc.truncatediv(xi, gc.constant(DIVISORS)),
+                            np.trunc(XI / np.where(DIVISORS, DIVISORS, 1)).astype(np.int32)
+                            * (DIVISORS != 0)),
+        **{f"pad_{mode}": (gc.pad(xs, [(2, 1), (1, 3)], mode=mode.upper()),
+                           np.pad(X, [(2, 1), (1, 3)], mode=mode))
+           for mode in ("reflect", "symmetric", "edge", "wrap")},
+        "pad_wrap_twice": (gc.pad(xs, [(0, 0), (5, 6)], mode="WRAP"),
+                           np.pad(X, [(0, 0), (5, 6)], mode="wrap")),
         "sign": (gc.sign(x), np.sign(X)),
         "square": (gc.square(xi), XI * XI),
         "rsqrt": (gc.rsqrt(gc.abs(x) + 1.0), 1 / np.sqrt(np.abs(X) + 1)),
@@ -69,6 +84,13 @@ def _forward(x, xi):
         "reverse_both": (gc.reverse(xs, [0, -1]), X[::-1, ::-1]),
         "gather_nd": (gc.gather_nd(x, gc.constant([[2, 1], [0, 3], [2, 1]])),
                       X[[2, 0, 2], [1, 3, 1]]),
+        "gather_nd_batch": (gc.gather_nd(gc.reshape(x, (3, 2, 2)), gc.constant(BATCH_INDEX),
+                                         batch_dims=1),
+                            [[X.reshape(3, 2, 2)[b, i, j] for i, j in BATCH_INDEX[b]]
+                             for b in range(3)]),
+        "gather_nd_batch_rows": (gc.gather_nd(gc.reshape(x, (3, 2, 2)),
+                                              gc.constant([[1], [0], [1]]), batch_dims=1),
+                                 X.reshape(3, 2, 2)[[0, 1, 2], [1, 0, 1]]),
         "gather_nd_rows": (gc.gather_nd(x, gc.constant([[[1]], [[0]]])), X[[[1], [0]]]),
         "boolean_mask": (gc.boolean_mask(x, gc.constant([True, False, False, True]), axis=1),
                          X[:, [0, 3]]),
@@ -123,7 +145,13 @@ GRADIENT_CASES = {
     "stack_unstack": lambda x: gc.stack(gc.unstack(gc.reshape(x, (3, 4)), axis=1)[::-1], 0),
     "reverse": lambda x: gc.reverse(x, [0, 1]) * x,
     "gather_nd": lambda x: gc.gather_nd(x, gc.constant([[2, 1], [0, 3], [2, 1]])),
+    "gather_nd_batch": lambda x: gc.gather_nd(
+        gc.reshape(x, (3, 4, 1)), gc.constant([[[3], [1]], [[0], [0]], [[2], [3]]]),
+        batch_dims=1),
     "boolean_mask": lambda x: gc.boolean_mask(x, gc.constant([True, False, True, True]), 1),
+    **{f"pad_{mode}": lambda x, mode=mode: gc.pad(x, [(2, 1), (1, 3)], mode=mode)
+       * gc.range(1.0, 9.0, dtype=gc.float64)
+       for mode in ("REFLECT", "SYMMETRIC", "EDGE", "WRAP")},
     "fill_tensor": lambda x: gc.fill([2], gc.reduce_sum(x)) * gc.constant([1.0, 2.0], gc.float64),
 }
 
@@ -229,6 +257,17 @@ def test_sort_and_top_k_gradients_match_finite_differences():
 
 
 @pytest.mark.parametrize("backend", ALL)
+def test_truncatemod_by_an_infinite_divisor_is_fmods(graph, backend):
+    """a fmod ±∞ = a (C's fmod, numpy's); a − trunc(a/b)·b alone gives NaN there."""
+    a = gc.placeholder(gc.float64, (None,), name="a")
+    b = gc.placeholder(gc.float64, (None,), name="b")
+    values = np.array([5.0, -5.0, 0.0, 3.5, -2.25, 7.0, -7.0, 1.0])
+    divisors = np.array([np.inf, np.inf, np.inf, -np.inf, -np.inf, 2.0, -3.0, 0.3])
+    got = gc.Session(graph, backend=backend).run(gc.truncatemod(a, b), {a: values, b: divisors})
+    np.testing.assert_allclose(got, np.fmod(values, divisors), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ALL)
 def test_floormod_by_an_infinite_divisor_is_numpys(graph, backend):
     """a mod ±∞: the dividend, or the divisor where the signs differ (numpy, TF1); the
     formula a − floor(a/b)·b alone gives NaN there."""
@@ -238,3 +277,15 @@ def test_floormod_by_an_infinite_divisor_is_numpys(graph, backend):
     divisors = np.array([np.inf, np.inf, np.inf, -np.inf, -np.inf, 2.0, -3.0, 0.3])
     got = gc.Session(graph, backend=backend).run(gc.floormod(a, b), {a: values, b: divisors})
     np.testing.assert_allclose(got, np.mod(values, divisors), rtol=1e-12)
+
+
+def test_pad_mode_errors(graph):
+    x = gc.placeholder(gc.float32, (None, 1, 3))
+    with pytest.raises(ValueError, match="pad mode 'MIRROR'"):
+        gc.pad(x, [(0, 0), (0, 0), (1, 1)], mode="MIRROR")
+    with pytest.raises(gc.ShapeError, match="axis 0's size known"):
+        gc.pad(x, [(1, 0), (0, 0), (0, 0)], mode="EDGE")
+    with pytest.raises(gc.ShapeError, match="axis 1's size known and > 1"):
+        gc.pad(x, [(0, 0), (1, 1), (0, 0)], mode="REFLECT")
+    with pytest.raises(gc.ShapeError, match="must not be negative"):
+        gc.pad(x, [(0, 0), (0, 0), (-1, 0)], mode="WRAP")

@@ -153,12 +153,17 @@ def _max_pool_grad_scatter(node, vb, names, out_buffer, geo) -> list:
     return clear + nest(names, gy.shape, window, outer_kind="parallel")
 
 
+def _disjoint(geo) -> bool:
+    """Windows that share no element: stride = window, not dilated."""
+    return tuple(geo.strides) == tuple(geo.ksize) and tuple(geo.dilations) == (1, 1)
+
+
 def tiles_cover(node) -> bool:
     """A max-pool gradient whose windows tile the whole image, without padding: every
     element is written exactly once, at an index known without the argmax, so the
     kernel's epilogue can run at each store (`lower_max_pool_grad(..., epilogue)`)."""
     geo = _pool_geometry(node, node.inputs[0].shape)
-    return tuple(geo.strides) == tuple(geo.ksize) and not padded(geo) and \
+    return _disjoint(geo) and not padded(geo) and \
         all(geo.out_hw[d] * geo.strides[d] >= geo.in_hw[d] for d in range(2))
 
 
@@ -204,7 +209,7 @@ def lower_max_pool_grad(node, vb, names: Names, out_buffer: str, epilogue=None) 
     geo = _pool_geometry(node, x.shape)
     if epilogue is not None:
         return _max_pool_grad_tiles(node, vb, names, out_buffer, geo, epilogue)
-    if tuple(geo.strides) == tuple(geo.ksize):
+    if _disjoint(geo):
         if not padded(geo):
             return _max_pool_grad_tiles(node, vb, names, out_buffer, geo)
         return _max_pool_grad_scatter(node, vb, names, out_buffer, geo)
@@ -246,6 +251,26 @@ def lower_max_pool_grad_grad(node, vb, names: Names, out_buffer: str) -> list:
     return nest(names, node.shape, element, outer_kind="parallel", middle_kind="parallel")
 
 
+def lower_max_pool_argmax(node, vb, names: Names, out_buffer: str) -> list:
+    """out[n,oh,ow,c] = the flat NHWC index of window (oh, ow)'s first maximum."""
+    (x,) = node.inputs
+    geo = _pool_geometry(node, x.shape)
+    _, height, width, channels = x.shape
+
+    def element(index):
+        n, oh, ow, c = index
+        stmts, arg = _window_argmax(vb, names, geo, x, n, oh, ow, c, x.dtype)
+        a = Binary("floordiv", arg, idx(geo.ksize[1]))
+        b = Binary("mod", arg, idx(geo.ksize[1]))
+        h, w = _clamped(geo, _tap(geo, (oh, ow), (a, b)))
+        flat = add(mul(add(mul(h, idx(width)), w), idx(channels)), c)
+        if node.attrs["include_batch_in_index"]:
+            flat = add(flat, mul(n, idx(height * width * channels)))
+        return stmts + [Store(out_buffer, linear_index(index, row_major_strides(node.shape)),
+                              flat)]
+    return nest(names, node.shape, element, outer_kind="parallel", middle_kind="parallel")
+
+
 def lower_avg_pool_grad(node, vb, names: Names, out_buffer: str) -> list:
     """dx[n,h,w,c] = Σ over windows that read (h, w): gy / (real elements of the window)."""
     x_ref, gy = node.inputs
@@ -254,13 +279,16 @@ def lower_avg_pool_grad(node, vb, names: Names, out_buffer: str) -> list:
     zero = const(0, dtype)
 
     def window_count(oh, ow):
+        """Taps a (0 ≤ a < k) of each axis on the image: start + a·dilation in [0, n)."""
         counts = []
         for d, o in enumerate((oh, ow)):
             start = Binary("sub", Binary("mul", o, idx(geo.strides[d])), idx(geo.pads[d][0]))
-            stop = Binary("add", start, idx(geo.ksize[d]))
-            lo = Binary("max", start, idx(0))
-            hi = Binary("min", stop, idx(geo.in_hw[d]))
-            counts.append(Binary("sub", hi, lo))
+            step = idx(geo.dilations[d])
+            first = Binary("max", Binary("sub", idx(0), Binary("floordiv", start, step)),
+                           idx(0))
+            last = Binary("min", Binary("floordiv", Binary("sub", idx(geo.in_hw[d] - 1), start),
+                                        step), idx(geo.ksize[d] - 1))
+            counts.append(Binary("add", Binary("sub", last, first), idx(1)))
         from ..lower.loopir import Cast
         return Cast(Binary("mul", counts[0], counts[1]), dtype)
 
@@ -303,6 +331,7 @@ WINDOW_TEMPLATES = {     # by the OpDef's `lowering`
     "avg_pool2d": lower_pool,
     "max_pool2d_grad": lower_max_pool_grad,
     "max_pool2d_grad_grad": lower_max_pool_grad_grad,
+    "max_pool2d_argmax": lower_max_pool_argmax,
     "avg_pool2d_grad": lower_avg_pool_grad,
     "gather_grad": lower_gather_grad,
     "scatter_rows": lower_scatter_rows,

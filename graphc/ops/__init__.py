@@ -11,7 +11,8 @@ from .elementwise import (abs, add, add_n, cast, ceil, cos, div, divide, elu, eq
                           logical_not, logical_or,
                           maximum, minimum, mod, mul, multiply, neg, negative, not_equal,
                           ones_like, pow, reciprocal, relu, round, rsqrt, sigmoid, sign, sin,
-                          softplus, sqrt, square, sub, subtract, tanh, truediv, where,
+                          softplus, sqrt, square, sub, subtract, tanh, truediv, truncatediv,
+                          truncatemod, where,
                           zeros_like)
 from .trig import acos, acosh, asin, asinh, atan, atanh, cosh, sinh, tan
 from . import bitwise

@@ -108,11 +108,19 @@ def _depth(indices: Node, rank: int, what: str, shape_type) -> int:
     return k
 
 
-def gather_nd(params, indices, name=None) -> Node:
+def gather_nd(params, indices, name=None, batch_dims=0) -> Node:
     """out[i...] = params[indices[i..., 0], ..., indices[i..., k−1], ...]: the last axis
     of `indices` indexes the first k axes of params (all but the first need known
-    sizes)."""
+    sizes).
+
+    batch_dims=b (TF's): the first b axes of params and indices are batch axes of
+    equal, known sizes, and each index tuple indexes its own batch element's params —
+    the tuples get their batch position prepended (a constant grid)."""
     params, indices = as_tensor(params), as_tensor(indices)
+    if batch_dims:
+        if not indices.dtype.is_integer:
+            raise TypeError(f"gather_nd indices must be integers, got {indices.type}")
+        indices = _with_batch_positions(params, indices, int(batch_dims))
     k = _depth(indices, params.rank, "gather_nd", f"params {params.type}")
     dims = params.shape[:k]
     if None in dims[1:]:
@@ -141,6 +149,21 @@ def scatter_nd(indices, updates, shape, name=None) -> Node:
         like = broadcast_to(constant(0, updates.dtype), (int(np.prod(shape[:k])),) + rest)
         flat = apply("gather_grad", [updates, row, like], axis=0)
         return reshape(flat, shape)
+
+
+def _with_batch_positions(params, indices, b: int) -> Node:
+    """indices (B..., X..., k) → (B..., X..., b + k): each tuple led by its batch index."""
+    batch = tuple(indices.shape[:b])
+    if not 0 < b < indices.rank or None in batch or tuple(params.shape[:b]) != batch \
+            or None in indices.shape:
+        raise ShapeError(f"gather_nd with batch_dims={b}: params {params.type} and indices "
+                         f"{indices.type} need {b} leading batch axes of equal known sizes "
+                         "(and indices a known shape)")
+    grid = np.moveaxis(np.indices(batch, dtype=indices.dtype.np_type), 0, -1)
+    middle = indices.rank - 1 - b
+    grid = grid.reshape(batch + (1,) * middle + (b,))
+    positions = np.broadcast_to(grid, tuple(indices.shape[:-1]) + (b,))
+    return concat([constant(np.ascontiguousarray(positions)), indices], -1)
 
 
 def boolean_mask(tensor, mask, axis=0, name=None) -> Node:

@@ -324,6 +324,55 @@ _MOD_REFERENCE, _MOD_RULE = _floor_division("mod")
 _FLOORDIV_REFERENCE, _FLOORDIV_RULE = _floor_division("floordiv")
 
 
+def _truncated(op):
+    """C's a / b and fmod (TF1's truncatediv / truncatemod): the quotient rounded
+    toward zero and the remainder with the dividend's sign. Integers: the floor result
+    corrected where the remainder is nonzero and the signs differ (so an integer divisor
+    of 0 gives 0, as floordiv); floats: trunc(a / b) and a − trunc(a / b)·b, with a mod
+    ±∞ = a as C's fmod."""
+    def reference(a, b):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            if np.issubdtype(np.result_type(a, b), np.floating):
+                quotient = np.trunc(a / b)
+                if op == "truncatediv":
+                    return quotient
+                return np.where(np.isinf(b) & np.isfinite(a), a, a - quotient * b)
+            remainder = np.mod(a, b)
+            across = (remainder != 0) & ((a < 0) != (b < 0))
+            if op == "truncatediv":
+                return np.floor_divide(a, b) + across
+            return remainder - np.where(across, b, 0)
+
+    def rule(b, node, x, y):
+        if node.dtype.is_floating:
+            q = b.binary("div", x, y)
+            down = b.unary("floor", q)
+            up = b.unary("neg", b.unary("floor", b.unary("neg", q)))
+            quotient = b.select(b.compare("lt", q, b.like(q, 0)), up, down)
+            if op == "truncatediv":
+                return quotient
+            infinite = b.binary("and", b.compare("eq", b.unary("abs", y), b.like(y, float("inf"))),
+                                b.compare("lt", b.unary("abs", x), b.like(x, float("inf"))))
+            return b.select(infinite, x, b.binary("sub", x, b.binary("mul", quotient, y)))
+        zero = b.like(y, 0)
+        remainder = _MOD_RULE(b, node, x, y)
+        across = b.binary("and", b.compare("ne", remainder, zero),
+                          b.compare("ne", b.compare("lt", x, zero), b.compare("lt", y, zero)))
+        if op == "truncatediv":
+            return b.binary("add", _FLOORDIV_RULE(b, node, x, y),
+                            b.select(across, b.like(y, 1), zero))
+        return b.binary("sub", remainder, b.select(across, y, zero))
+    return reference, rule
+
+
+_TRUNCATEDIV_REFERENCE, _TRUNCATEDIV_RULE = _truncated("truncatediv")
+_TRUNCATEMOD_REFERENCE, _TRUNCATEMOD_RULE = _truncated("truncatemod")
+
+
+def _g_truncatemod(n, a, b, gy):   # a − trunc(a/b)·b
+    return gy, negative(gy) * truncatediv(a, b)
+
+
 def _g_maximum(n, a, b, gy):  # ties go to the first input
     take_a = a >= b
     return where(take_a, gy, zeros_like(gy)), where(take_a, zeros_like(gy), gy)
@@ -352,6 +401,8 @@ _BINARY = [
     BinaryOp("logical_or", np.logical_or, None, kinds="bool", loop="or"),
     BinaryOp("floormod", _MOD_REFERENCE, _g_floormod, rule=_MOD_RULE),
     BinaryOp("floordiv", _FLOORDIV_REFERENCE, None, rule=_FLOORDIV_RULE),
+    BinaryOp("truncatemod", _TRUNCATEMOD_REFERENCE, _g_truncatemod, rule=_TRUNCATEMOD_RULE),
+    BinaryOp("truncatediv", _TRUNCATEDIV_REFERENCE, None, rule=_TRUNCATEDIV_RULE),
 ]
 for _row in _BINARY:
     register(_row)
@@ -382,6 +433,8 @@ logical_and = _binary("logical_and")
 logical_or = _binary("logical_or")
 floormod = mod = _binary("floormod")
 floordiv = _binary("floordiv")
+truncatemod = _binary("truncatemod")
+truncatediv = _binary("truncatediv")
 
 
 # ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import builtins
 import numpy as np
 
 from ..ir import Fusion, Node, OpDef, TensorType, as_dtype, float32, register
-from ..ir.errors import dtype_error, shape_error
+from ..ir.errors import ShapeError, dtype_error, shape_error
 from .base import apply, as_tensor, normalize_axis
 from .shape import ShapeOp
 
@@ -239,12 +239,45 @@ class Pad(ShapeOp):
 register(Pad())
 
 
+_PAD_MODES = {"REFLECT": "reflect", "SYMMETRIC": "symmetric", "EDGE": "edge",
+              "WRAP": "wrap"}     # graphc's (TF1's, numpy's) name -> numpy's
+
+
 def pad(x, paddings, mode="CONSTANT", constant_values=0, name=None) -> Node:
-    """Pad with a constant; `paddings` is one (before, after) pair per axis."""
-    if mode.upper() != "CONSTANT":
-        raise NotImplementedError(f"pad mode {mode!r}: only 'CONSTANT' is supported")
-    return apply("pad", [as_tensor(x)], name=name, paddings=tuple(map(tuple, paddings)),
-                 constant_values=constant_values)
+    """Pad `x`; `paddings` is one (before, after) pair per axis.
+
+    mode: "CONSTANT" (the `pad` op, `constant_values`), or a copy of x's own elements
+    as numpy's np.pad: "REFLECT" (mirrored without the edge, TF1's), "SYMMETRIC"
+    (with the edge, TF1's), "EDGE" (the edge repeated), "WRAP" (periodic). The copying
+    modes are a `gather` per padded axis with a constant index vector (np.pad of
+    arange), so their gradient adds each copy back to its source; the padded axes'
+    sizes must be known.
+    """
+    x = as_tensor(x)
+    paddings = tuple(tuple(int(v) for v in p) for p in paddings)
+    upper = mode.upper()
+    if upper == "CONSTANT":
+        return apply("pad", [x], name=name, paddings=paddings,
+                     constant_values=constant_values)
+    if upper not in _PAD_MODES:
+        raise ValueError(f"pad mode {mode!r}: use 'CONSTANT', "
+                         f"{', '.join(map(repr, _PAD_MODES))}")
+    if len(paddings) != x.rank:
+        raise ShapeError(f"paddings {paddings} need one (before, after) pair per axis of "
+                         f"a rank-{x.rank} tensor")
+    if any(a < 0 or b < 0 for a, b in paddings):
+        raise ShapeError(f"paddings {paddings} must not be negative")
+    padded = [axis for axis, p in enumerate(paddings) if any(p)]
+    y = x
+    for axis in padded:
+        size = x.shape[axis]
+        if not size or (upper == "REFLECT" and size == 1):
+            raise ShapeError(f"pad mode {mode!r} needs axis {axis}'s size known and "
+                             f"{'> 1' if upper == 'REFLECT' else '> 0'}, got {x.type}")
+        source = np.pad(np.arange(size, dtype=np.int64), paddings[axis],
+                        mode=_PAD_MODES[upper])
+        y = gather(y, source, axis=axis, name=name if axis == padded[-1] else None)
+    return y
 
 
 # -- one_hot, gather -----------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..ir import Node, ShapeError
 from .base import as_tensor, as_tensors_like
 from .conv import conv2d as _conv2d, conv2d_backprop_input
+from .conv_nd import grouped_conv2d, per_group
 from .data_format import TO_NHWC, in_nhwc, spatial
 from .elementwise import abs, cast, exp, less, log1p, maximum, relu, rsqrt, square
 from .indexing import gather, one_hot
@@ -96,11 +97,18 @@ def avg_pool(value, ksize, strides, padding, data_format="NHWC", name=None) -> N
 
 
 def conv2d(input, filters=None, strides=1, padding="VALID", dilations=1,  # noqa: A002
-           strict=False, name=None, data_format="NHWC", filter=None) -> Node:  # noqa: A002
+           strict=False, name=None, data_format="NHWC", filter=None,  # noqa: A002
+           groups=1) -> Node:
     """conv2d (ops/conv.py) with TF1's data_format= and filter= spellings: HWIO filters,
-    NHWC or NCHW input and output."""
+    NHWC or NCHW input and output. groups > 1: a grouped convolution (filters with
+    C / groups input channels; `grouped_conv2d`)."""
     w = filters if filter is None else filter
     strides, dilations = spatial(strides, data_format), spatial(dilations, data_format)
+    if groups != 1:
+        if strict:
+            raise ValueError("conv2d: strict=True is not supported with groups")
+        return in_nhwc(lambda x, n: grouped_conv2d(x, w, groups, strides, padding, dilations,
+                                                   name=n), input, data_format, name)
     return in_nhwc(lambda x, n: _conv2d(x, w, strides, padding, dilations, strict, name=n),
                     input, data_format, name)
 
@@ -128,14 +136,23 @@ def _pair(padding):
 
 
 def conv2d_transpose(value, filter, output_shape, strides, padding="SAME",  # noqa: A002
-                     data_format="NHWC", name=None) -> Node:
+                     data_format="NHWC", name=None, dilations=1, groups=1) -> Node:
     """The gradient of conv2d with respect to its input, as an op (TF1's; filters are
-    [h, w, output channels, input channels]; output_shape fully known)."""
+    [h, w, output channels / groups, input channels]; output_shape fully known).
+    groups > 1: input channel block g makes output channel block g."""
     output_shape = tuple(int(d) for d in output_shape)
     if data_format == "NCHW":
         output_shape = tuple(output_shape[i] for i in TO_NHWC)
     strides = spatial(strides, data_format)
-    like = broadcast_to(constant(0.0, as_tensor(value).dtype), output_shape)
-    return in_nhwc(lambda v, n: conv2d_backprop_input(like, filter, v, strides, padding,
-                                                       name=n),
-                    value, data_format, name or "conv2d_transpose")
+    dilations = spatial(dilations, data_format)
+    like = broadcast_to(constant(0.0, as_tensor(value).dtype),
+                        output_shape[:3] + (output_shape[3] // int(groups),))
+
+    def transposed(v, n):
+        if groups == 1:
+            return conv2d_backprop_input(like, filter, v, strides, padding, dilations, name=n)
+        y = per_group(lambda vg, wg: conv2d_backprop_input(like, wg, vg, strides, padding,
+                                                           dilations),
+                      groups, v, filter, 3, "conv2d_transpose")
+        return y if n is None else identity(y, name=n)
+    return in_nhwc(transposed, value, data_format, name or "conv2d_transpose")

@@ -9,19 +9,20 @@ matching "gather at the argmax" op, and that one's gradient is the scatter again
 Average pooling divides by the number of real (non-padding) elements in each window,
 as TF1 does for "SAME"; its backward op spreads gy / count over the window, and the
 gradient of that linear map is average pooling again.
+
+Windows may be dilated (taps `dilations` apart, as ONNX's and PyTorch's poolings); 3-D
+pooling (`max_pool3d`, `avg_pool3d`) is separable into these 2-D ops.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Fusion, Node, OpDef, TensorType, register
+from ..ir import Fusion, Node, OpDef, TensorType, int64, register
 from ..ir.errors import dtype_error, shape_error
 from ..ir.types import dims_compatible, format_shape
 from .base import apply, as_tensor, require_float
 from .window import (Geometry, as_pair, check_pool_padding, format_spatial,
                      normalize_padding, output_hw)
-
-_NO_DILATION = (1, 1)
 
 
 class PoolBase(OpDef):
@@ -29,12 +30,13 @@ class PoolBase(OpDef):
     num_inputs = 1
 
     def normalize_attrs(self, inputs, attrs):
-        check_pool_padding(attrs["padding"], attrs["ksize"])
+        attrs = dict(attrs, dilations=tuple(attrs.get("dilations", (1, 1))))
+        check_pool_padding(attrs["padding"], attrs["ksize"], attrs["dilations"])
         return attrs
 
     def printed_attrs(self, attrs):
         shown = {"ksize": attrs["ksize"]}
-        shown.update(format_spatial(attrs["strides"], attrs["padding"]))
+        shown.update(format_spatial(attrs["strides"], attrs["padding"], attrs["dilations"]))
         if attrs.get("strict"):
             shown["strict"] = True
         return shown
@@ -44,7 +46,8 @@ class PoolBase(OpDef):
         if x.rank != 4:
             raise shape_error(f"pooling input must be NHWC (rank 4), got {x}")
         oh, ow = output_hw(x.shape[1:3], attrs["ksize"], attrs["strides"],
-                           _NO_DILATION, attrs["padding"], attrs.get("strict", False), "window")
+                           attrs["dilations"], attrs["padding"], attrs.get("strict", False),
+                           "window")
         return TensorType(x.dtype, (x.shape[0], oh, ow, x.shape[3]))
 
     def check_gy(self, gy: TensorType, x: TensorType, attrs) -> None:
@@ -59,12 +62,12 @@ class PoolBase(OpDef):
 
 def _geometry(node: Node, x_shape) -> Geometry:
     a = node.attrs
-    return Geometry(x_shape[1:3], a["ksize"], a["strides"], _NO_DILATION,
+    return Geometry(x_shape[1:3], a["ksize"], a["strides"], a["dilations"],
                     a["padding"], a.get("strict", False), "window")
 
 
 def _pool_attrs(node: Node) -> dict:
-    return {k: node.attrs[k] for k in ("ksize", "strides", "padding")}
+    return {k: node.attrs[k] for k in ("ksize", "strides", "padding", "dilations")}
 
 
 # -- max ----------------------------------------------------------------------------------
@@ -160,6 +163,35 @@ class MaxPool2DGradGrad(PoolBase):
         return [None, apply("max_pool2d_grad", [x, gy], **_pool_attrs(node))]
 
 
+class MaxPool2DArgmax(PoolBase):
+    """Where each window's first maximum is, as TF1's max_pool_with_argmax numbers it:
+    (h·W + w)·C + c in x (NHWC, flattened), plus n·H·W·C with include_batch_in_index.
+    int64; not differentiable."""
+
+    name = "max_pool2d_argmax"
+    lowering = "max_pool2d_argmax"
+    fusion = Fusion.OPAQUE
+
+    def infer(self, inputs, attrs):
+        return TensorType(int64, self.pooled_type(inputs[0], attrs).shape)
+
+    def reference(self, node, x):
+        geo = _geometry(node, x.shape)
+        _, arg = _argmax_windows(x, geo)
+        n, oh, ow, c = np.indices(arg.shape, dtype=np.int64)
+        kw = geo.ksize[1]
+        h = oh * geo.strides[0] + arg // kw * geo.dilations[0] - geo.pads[0][0]
+        w = ow * geo.strides[1] + arg % kw * geo.dilations[1] - geo.pads[1][0]
+        _, height, width, channels = x.shape
+        index = (h * width + w) * channels + c
+        if node.attrs["include_batch_in_index"]:
+            index += n * (height * width * channels)
+        return index
+
+    def grad(self, node, gy):
+        return [None]
+
+
 # -- average ------------------------------------------------------------------------------
 def _window_counts(geo: Geometry, dtype) -> np.ndarray:
     """(1, OH, OW, 1): how many real elements each window covers."""
@@ -215,26 +247,45 @@ class AvgPool2DGrad(PoolBase):
         return [None, apply("avg_pool2d", [g], **_pool_attrs(node))]
 
 
-for _op in (MaxPool2D(), MaxPool2DGrad(), MaxPool2DGradGrad(), AvgPool2D(), AvgPool2DGrad()):
+for _op in (MaxPool2D(), MaxPool2DGrad(), MaxPool2DGradGrad(), MaxPool2DArgmax(), AvgPool2D(),
+            AvgPool2DGrad()):
     register(_op)
 
 
-def _pool(op_name, x, ksize, strides, padding, strict, name):
+def _pool(op_name, x, ksize, strides, padding, strict, dilations, name):
     ksize = as_pair(ksize, "ksize")
     strides = ksize if strides is None else as_pair(strides, "strides")
     return apply(op_name, [as_tensor(x)], name=name, ksize=ksize, strides=strides,
-                 padding=normalize_padding(padding), strict=bool(strict))
+                 padding=normalize_padding(padding), strict=bool(strict),
+                 dilations=as_pair(dilations, "dilations"))
 
 
-def max_pool2d(x, ksize, strides=None, padding="VALID", strict=False, name=None) -> Node:
+def max_pool2d(x, ksize, strides=None, padding="VALID", strict=False, name=None,
+               dilations=1) -> Node:
     """Maximum over each ksize window of NHWC `x` (strides default to ksize).
 
     ksize, strides: an int, (h, w) or TF's (1, h, w, 1); padding as for conv2d
-    (padded positions never win). The gradient goes to the first maximum of each window.
+    (padded positions never win); dilations: taps that far apart (an int or (h, w)).
+    The gradient goes to the first maximum of each window.
     """
-    return _pool("max_pool2d", x, ksize, strides, padding, strict, name)
+    return _pool("max_pool2d", x, ksize, strides, padding, strict, dilations, name)
 
 
-def avg_pool2d(x, ksize, strides=None, padding="VALID", strict=False, name=None) -> Node:
+def max_pool_with_argmax(input, ksize, strides, padding, include_batch_in_index=False,  # noqa: A002
+                         name=None, dilations=1) -> tuple[Node, Node]:
+    """(max_pool2d of NHWC `input`, int64 argmax) as TF1's tf.nn.max_pool_with_argmax:
+    each window's first maximum at flat index (h·W + w)·C + c of the input, plus
+    n·H·W·C with include_batch_in_index."""
+    x = as_tensor(input)
+    pooled = max_pool2d(x, ksize, strides, padding, name=name, dilations=dilations)
+    argmax = apply("max_pool2d_argmax", [x], ksize=pooled.attrs["ksize"],
+                   strides=pooled.attrs["strides"], padding=pooled.attrs["padding"],
+                   dilations=pooled.attrs["dilations"],
+                   include_batch_in_index=bool(include_batch_in_index))
+    return pooled, argmax
+
+
+def avg_pool2d(x, ksize, strides=None, padding="VALID", strict=False, name=None,
+               dilations=1) -> Node:
     """Mean over each ksize window of NHWC `x`, counting only real (unpadded) elements."""
-    return _pool("avg_pool2d", x, ksize, strides, padding, strict, name)
+    return _pool("avg_pool2d", x, ksize, strides, padding, strict, dilations, name)

@@ -40,6 +40,41 @@ def as_pair(value, what: str, minimum: int = 1) -> tuple[int, int]:
     return pair
 
 
+def as_triple(value, what: str) -> tuple[int, int, int]:
+    """An int, (d, h, w) or TF's NDHWC spelling (1, d, h, w, 1)."""
+    if isinstance(value, int | np.integer):
+        return (int(value),) * 3
+    items = tuple(int(v) for v in value)
+    if len(items) == 5 and items[0] == 1 and items[4] == 1:
+        items = items[1:4]
+    if len(items) != 3 or min(items) < 1:
+        raise ValueError(f"{what} must be a positive int, (d, h, w) or (1, d, h, w, 1); "
+                         f"got {value!r}")
+    return items
+
+
+def split_depth_padding(padding):
+    """3-D padding: "SAME" / "VALID", an int, or explicit (before, after) pairs for
+    depth, height, width (TF's 5x2 NDHWC list too) -> (the depth's: the string or one
+    pair, the (height, width) padding as the 2-D ops take it)."""
+    if isinstance(padding, str):
+        upper = normalize_padding(padding)
+        return upper, upper
+    if isinstance(padding, int | np.integer):
+        padding = [(int(padding),) * 2] * 3
+    items = [tuple(p) if not isinstance(p, int | np.integer) else (int(p), int(p))
+             for p in padding]
+    if len(items) == 5:
+        if items[0] != (0, 0) or items[4] != (0, 0):
+            raise ValueError(f"padding {padding!r}: the batch and channel axes cannot be "
+                             "padded")
+        items = items[1:4]
+    if len(items) != 3:
+        raise ValueError(f"padding {padding!r}: give one (before, after) pair per spatial "
+                         "axis (depth, height, width)")
+    return items[0], (items[1], items[2])
+
+
 def normalize_padding(padding):
     """"SAME" / "VALID" (any case), an int, an (h, w) pair, per-side pairs
     ((top, bottom), (left, right)), or TF's 4x2 NHWC list -> "SAME", "VALID" or
@@ -119,15 +154,15 @@ def output_hw(in_hw, ksize, strides, dilations, padding, strict, kind="filter") 
                              strict, kind) for i in range(2))
 
 
-def check_pool_padding(padding, ksize) -> None:
-    """Explicit pooling pads smaller than the window keep every window on real data (a
-    window of padding alone has no maximum and no average)."""
+def check_pool_padding(padding, ksize, dilations=(1, 1)) -> None:
+    """Explicit pooling pads smaller than the (dilated) window keep a real element in
+    every window (a window of padding alone has no maximum and no average)."""
     if isinstance(padding, str):
         return
-    for axis, (sides, k) in enumerate(zip(padding, ksize)):
-        if max(sides) >= k:
+    for axis, (sides, k, d) in enumerate(zip(padding, ksize, dilations)):
+        if max(sides) >= effective_size(k, d):
             raise shape_error(f"padding {sides[0]}+{sides[1]} along {AXES[axis]} must "
-                              f"be smaller than the window size {k}")
+                              f"be smaller than the window size {effective_size(k, d)}")
 
 
 def format_spatial(strides, padding, dilations=(1, 1)) -> dict:

@@ -15,13 +15,13 @@ from onnx.backend.base import Backend, BackendRep
 from ...session import Session
 from .context import converts
 from .dtypes import TO_GRAPHC
-from .errors import NeedsStaticValue
-from .loader import MIN_OPSET, load
+from .errors import NeedsStaticValue, OnnxError
+from .loader import load, upgrade
 
 
 class GraphcRep(BackendRep):
     def __init__(self, model: onnx.ModelProto, backend: str):
-        self.model, self.backend = model, backend
+        self.model, self.backend = upgrade(model), backend     # once, not per load
         initialized = {i.name for i in model.graph.initializer}
         self.input_names = [vi.name for vi in model.graph.input if vi.name not in initialized]
 
@@ -47,10 +47,12 @@ class GraphcRep(BackendRep):
 
 
 def unsupported_reason(model: onnx.ModelProto) -> str | None:
-    """Why graphc cannot import `model` at a glance (an op without a converter, an old
-    opset, a dtype graphc lacks), or None."""
-    if any(o.domain in ("", "ai.onnx") and o.version < MIN_OPSET for o in model.opset_import):
-        return f"opset older than {MIN_OPSET}"
+    """Why graphc cannot import `model` at a glance (an old opset that cannot be
+    upgraded, an op without a converter, a dtype graphc lacks), or None."""
+    try:
+        model = upgrade(model)
+    except OnnxError as err:
+        return str(err)
     g = model.graph
     missing = sorted({n.op_type for n in _nodes(g) if not converts(n)})
     if missing:

@@ -59,16 +59,9 @@ for _type, _fn in VARIADIC.items():
 
 @converter("Div")
 def div(ctx):
+    """Integer Div truncates toward zero (C's `/`): graphc's truncatediv."""
     a, b = ctx.input(0), ctx.input(1)
-    if a.dtype.is_floating:
-        return ops.div(a, b)
-    # integer Div truncates toward zero, which no graphc op does; shape arithmetic
-    # (the usual case) is known now and folds
-    x, y = ctx.static(0, None), ctx.static(1, None)
-    if x is None or y is None:
-        raise ctx.error(f"integer division of run-time {a.dtype.name} values: graphc's div "
-                        "is float-only and floordiv rounds down, not toward zero")
-    return ops.constant((np.abs(x) // np.abs(y) * np.sign(x) * np.sign(y)).astype(x.dtype))
+    return ops.div(a, b) if a.dtype.is_floating else ops.truncatediv(a, b)
 
 
 @converter("Pow")
@@ -91,12 +84,10 @@ def mean(ctx):
 
 @converter("Mod", attrs=("fmod",))
 def mod(ctx):
-    a = ctx.input(0)
-    ctx.require("fmod", (0,) if a.dtype.is_floating else (0, 1), 0)
-    if ctx.attr("fmod", 0) == 1:
-        raise ctx.error("fmod=1 (C's remainder, the dividend's sign) is not supported: "
-                        "graphc's floormod takes the divisor's sign")
-    return ops.floormod(a, ctx.input(1))
+    """fmod=0: the divisor's sign (floormod); fmod=1: the dividend's (C's fmod and
+    integer %, truncatemod). ONNX requires fmod=1 for floats."""
+    fmod = ctx.require("fmod", (0, 1), 0)
+    return (ops.truncatemod if fmod else ops.floormod)(ctx.input(0), ctx.input(1))
 
 
 @converter("LeakyRelu", attrs=("alpha",))

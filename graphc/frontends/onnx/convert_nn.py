@@ -3,20 +3,23 @@ ConvTranspose, LayerNormalization, Softmax, NegativeLogLikelihoodLoss,
 SoftmaxCrossEntropyLoss, Dropout, Einsum, TopK, CumSum, CumProd, LpPool, Hardmax."""
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
 from ... import ops
 from ...ir import bool_, int64
-from ...ops.conv import conv2d, conv2d_backprop_input
+from ...ops.conv_nd import conv3d, conv3d_transpose, grouped_conv2d
+from ...ops.nn_tf1 import conv2d_transpose
 from ...ops.depthwise import depthwise_conv2d
 from ...ops import nn_extra
 from ...ops.activations import hardmax as hardmax_
 from ...ops.determinant import det as det_
 from ...ops.losses import nll_loss
 from ...ops.lp_pool import lp_pool2d
-from ...ops.pool import avg_pool2d, max_pool2d
+from ...ops.pool import avg_pool2d, max_pool2d, max_pool_with_argmax
+from ...ops.pool3d import avg_pool3d, max_pool3d
 from ...ops.softmax import log_softmax as log_softmax_
 from ...ops.softmax import softmax as softmax_
 from .context import converter
@@ -54,30 +57,32 @@ def gemm(ctx):
     return y
 
 
-def _window(ctx, x, kernel):
+def _window(ctx, x, kernel, ranks=(1, 2)):
     """(rank, strides, dilations, padding) of a conv or pool node over x."""
-    rank = spatial_rank(ctx, x)
+    rank = spatial_rank(ctx, x, ranks)
     strides = pairs(ctx.attr("strides", [1] * rank), rank, 1)
     dilations = pairs(ctx.attr("dilations", [1] * rank), rank, 1)
     in_hw = pairs(x.shape[2:], rank, 1)
     return rank, strides, dilations, padding(ctx, in_hw, kernel, strides, dilations, rank)
 
 
+_HWIO = {1: (2, 3, 1, 0), 2: (2, 3, 1, 0), 3: (2, 3, 4, 1, 0)}    # from ONNX's O, I, k...
+
+
 @converter("Conv", attrs=("auto_pad", "dilations", "group", "kernel_shape", "pads",
                           "strides"))
 def conv(ctx):
     x, w = ctx.input(0), ctx.input(1)
-    rank = spatial_rank(ctx, x)
+    rank = spatial_rank(ctx, x, (1, 2, 3))
     if rank == 1:
         w = ops.expand_dims(w, 2)
     kernel = list(w.shape[2:])
-    rank, strides, dilations, pads = _window(ctx, x, kernel)
+    rank, strides, dilations, pads = _window(ctx, x, kernel, (1, 2, 3))
     group, c_in, c_out = ctx.attr("group", 1), x.shape[1], w.shape[0]
     xh = as_nhwc(x, rank)
-    if group == 1:
-        y = conv2d(xh, ops.transpose(w, (2, 3, 1, 0)), strides=strides, padding=pads,
-                      dilations=dilations)
-    elif group == c_in and c_out % group == 0:
+    if rank == 3:
+        y = conv3d(xh, ops.transpose(w, _HWIO[3]), strides, pads, dilations, groups=group)
+    elif group == c_in and group > 1 and c_out % group == 0:
         # depthwise: output channel c·M + m reads input channel c
         wd = ops.transpose(ops.reshape(w, (c_in, c_out // c_in) + tuple(kernel)),
                            (2, 3, 0, 1))
@@ -85,8 +90,8 @@ def conv(ctx):
                                 padding=[[0, 0], *pads, [0, 0]],
                                 dilations=dilations)
     else:
-        raise ctx.error(f"group={group} with {c_in} input channels: graphc has plain and "
-                        "depthwise convolutions, no grouped conv2d")
+        y = grouped_conv2d(xh, ops.transpose(w, _HWIO[2]), group, strides=strides,
+                           padding=pads, dilations=dilations)
     if ctx.has_input(2):
         y = nn_extra.bias_add(y, ctx.input(2))
     return from_nhwc(y, rank)
@@ -115,32 +120,54 @@ _POOL_ATTRS = ("auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "st
 
 @converter("MaxPool", attrs=_POOL_ATTRS + ("storage_order",))
 def max_pool(ctx):
+    if ctx.input(0).rank == 5:
+        if len(ctx.node.output) > 1 and ctx.node.output[1]:
+            raise ctx.error("output 1 (Indices) of a 3-D MaxPool is not supported "
+                            "(gc.nn.max_pool_with_argmax is 2-D)")
+        return _pool(ctx, max_pool3d)
     if len(ctx.node.output) > 1 and ctx.node.output[1]:
-        raise ctx.error("output 1 (Indices) is not supported")
+        return _pool(ctx, functools.partial(_max_pool_indices, ctx))
     return _pool(ctx, max_pool2d)
+
+
+def _max_pool_indices(ctx, xh, kernel, strides, padding, dilations):
+    """[pooled, Indices]: TF1's argmax numbering of NHWC x, (n·H·W + h·W + w)·C + c,
+    renumbered as ONNX's flat NCHW index (n·C + c)·H·W + h·W + w (storage_order=1:
+    w·H + h)."""
+    pooled, index = max_pool_with_argmax(xh, kernel, strides, padding,
+                                         include_batch_in_index=True, dilations=dilations)
+    _, h, w, c = xh.shape
+    if None in (h, w, c):
+        raise ctx.error("output 1 (Indices) needs the input's spatial sizes and channels")
+    channel, position = index % c, index // c
+    n, hw = position // (h * w), position % (h * w)
+    if ctx.attr("storage_order", 0):
+        hw = hw % w * h + hw // w
+    return [pooled, (n * c + channel) * (h * w) + hw]
 
 
 @converter("AveragePool", attrs=_POOL_ATTRS + ("count_include_pad",))
 def average_pool(ctx):
-    return _pool(ctx, avg_pool2d)
+    return _pool(ctx, avg_pool3d if ctx.input(0).rank == 5 else avg_pool2d)
 
 
 def _pool(ctx, pool):
+    """pool(NHWC x, kernel, strides, padding=, dilations=) -> a result or a list, each
+    NHWC, returned channels-first."""
     x = ctx.input(0)
-    rank = spatial_rank(ctx, x)
+    rank = spatial_rank(ctx, x, (1, 2, 3))
     kernel = pairs(ctx.attr("kernel_shape"), rank, 1)
-    rank, strides, dilations, pads = _window(ctx, x, kernel)
-    if dilations != [1, 1]:
-        raise ctx.error(f"dilations={ctx.attr('dilations')}: graphc's poolings are not "
-                        "dilated")
+    rank, strides, dilations, pads = _window(ctx, x, kernel, (1, 2, 3))
     xh = as_nhwc(x, rank)
+    ceil_pads = _ceil_extra(ctx, x, kernel, strides, dilations, pads, rank)
     if ctx.attr("count_include_pad", 0) and any(map(any, pads)):
-        # padded zeros count in the mean: pad first, then pool the padded input
+        # padded zeros count in the mean: pad first, then pool the padded input; only
+        # ceil_mode's extra end padding stays out of the count
         xh = ops.pad(xh, [(0, 0), *pads, (0, 0)])
-        x = from_nhwc(xh, rank)
-        pads = ((0, 0), (0, 0))
-    pads = _ceil_extra(ctx, x, kernel, strides, dilations, pads, rank)
-    return from_nhwc(pool(xh, kernel, strides, padding=pads), rank)
+        ceil_pads = tuple((0, hi - p_hi) for (_, hi), (_, p_hi) in zip(ceil_pads, pads))
+    pads = ceil_pads
+    y = pool(xh, kernel, strides, padding=pads, dilations=dilations)
+    return [from_nhwc(r, rank) for r in y] if isinstance(y, list) else from_nhwc(y, rank)
 
 
 @converter("LpPool", attrs=("auto_pad", "ceil_mode", "dilations", "kernel_shape", "p",
@@ -169,17 +196,31 @@ def global_max_pool(ctx):
 
 @converter("BatchNormalization", attrs=("epsilon", "momentum", "training_mode"))
 def batch_normalization(ctx):
-    ctx.require("training_mode", (0,), 0)
-    if len([o for o in ctx.node.output if o]) > 1:
-        raise ctx.error("the running-statistics outputs (training mode) are not supported")
+    """Inference: the given mean and var. training_mode=1: the batch's mean and biased
+    variance (`gc.nn.moments`) normalize, and the running mean / var outputs are
+    momentum · given + (1 − momentum) · batch."""
+    training = ctx.require("training_mode", (0, 1), 0)
+    if not training and len([o for o in ctx.node.output if o]) > 1:
+        raise ctx.error("the running-statistics outputs need training_mode=1")
+    x, eps = ctx.input(0), ctx.attr("epsilon", 1e-5)
+    if training:
+        mean, var = nn_extra.moments(x, [a for a in range(x.rank) if a != 1])
+        momentum = ctx.attr("momentum", 0.9)
+        running = [ctx.input(i) * momentum + batch * (1.0 - momentum)
+                   for i, batch in ((3, mean), (4, var))]
+    else:
+        mean, var = ctx.input(3), ctx.input(4)
+
     def normalize(x, channel_axis):
-        def per_channel(i):
+        def per_channel(v):
             shape = [1] * x.rank
             shape[channel_axis] = -1
-            return ops.reshape(ctx.input(i), shape)
-        return nn_extra.batch_normalization(x, per_channel(3), per_channel(4), per_channel(2),
-                                      per_channel(1), ctx.attr("epsilon", 1e-5))
-    return through_transpose(ctx.input(0), normalize)
+            return ops.reshape(v, shape)
+        return nn_extra.batch_normalization(x, per_channel(mean), per_channel(var),
+                                            per_channel(ctx.input(2)),
+                                            per_channel(ctx.input(1)), eps)
+    y = through_transpose(x, normalize) if not training else normalize(x, 1)
+    return [y, *running] if training else y
 
 
 @converter("Softmax", attrs=("axis",))
@@ -248,13 +289,11 @@ def top_k(ctx):
 @converter("ConvTranspose", attrs=("auto_pad", "dilations", "group", "kernel_shape",
                                    "output_padding", "output_shape", "pads", "strides"))
 def conv_transpose(ctx):
-    """graphc's conv2d_backprop_input over the full (unpadded) output, then ONNX's pads
-    (and output_padding / output_shape) as a slice or trailing zeros."""
+    """graphc's conv2d_transpose / conv3d_transpose (grouped) onto the full (unpadded)
+    output, then ONNX's pads (and output_padding / output_shape) as a slice or trailing
+    zeros."""
     x, w = ctx.input(0), ctx.input(1)
-    rank = spatial_rank(ctx, x)
-    if ctx.attr("group", 1) != 1:
-        raise ctx.error(f"group={ctx.attr('group')}: graphc's conv2d_transpose is not "
-                        "grouped (group=1 only)")
+    rank = spatial_rank(ctx, x, (1, 2, 3))
     if rank == 1:
         w = ops.expand_dims(w, 2)
     in_hw = pairs(x.shape[2:], rank, 1)
@@ -279,13 +318,14 @@ def conv_transpose(ctx):
             begins.append(total // 2 if auto_pad == "SAME_UPPER" else total - total // 2)
     else:
         pads = pairs_of_pads(ctx.attr("pads", [0] * (2 * rank)), rank) \
-            if auto_pad == "NOTSET" else ((0, 0), (0, 0))
+            if auto_pad == "NOTSET" else ((0, 0),) * len(full)
         begins = [lo for lo, _ in pads]
         out = out_shape or [f + p - lo - hi for f, p, (lo, hi) in zip(full, out_pad, pads)]
-    c_out = w.shape[1]
-    like = ops.zeros((x.shape[0], *full, c_out), x.dtype)
-    y = conv2d_backprop_input(like, ops.transpose(w, (2, 3, 1, 0)), as_nhwc(x, rank),
-                              strides=strides, padding="VALID", dilations=dilations)
+    group = ctx.attr("group", 1)
+    transpose_fn = conv3d_transpose if rank == 3 else conv2d_transpose
+    y = transpose_fn(as_nhwc(x, rank), ops.transpose(w, _HWIO[rank]),
+                     (x.shape[0], *full, w.shape[1] * group), strides, "VALID",
+                     dilations=dilations, groups=group)
     if any(b < 0 for b in begins):
         raise ctx.error(f"negative padding {begins} is not supported")
     keep = [min(o, f - b) for o, f, b in zip(out, full, begins)]

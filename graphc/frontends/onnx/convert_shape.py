@@ -157,8 +157,7 @@ def gather(ctx):
 
 @converter("GatherND", attrs=("batch_dims",))
 def gather_nd(ctx):
-    ctx.require("batch_dims", (0,), 0)
-    return ops.gather_nd(ctx.input(0), ctx.input(1))
+    return ops.gather_nd(ctx.input(0), ctx.input(1), batch_dims=ctx.attr("batch_dims", 0))
 
 
 @converter("GatherElements", attrs=("axis",))
@@ -189,7 +188,7 @@ def eye_like(ctx):
 
 @converter("Pad", attrs=("mode",))
 def pad(ctx):
-    ctx.require("mode", ("constant",), "constant")
+    mode = ctx.require("mode", ("constant", "reflect", "edge", "wrap"), "constant")
     x, pads = ctx.input(0), ctx.static_ints(1)
     axes = ctx.static_ints(3, None) or list(range(x.rank))
     value = ctx.static(2, None)
@@ -198,7 +197,7 @@ def pad(ctx):
     pairs = [(0, 0)] * x.rank
     for i, axis in enumerate(axes):
         pairs[axis % x.rank] = (pads[i], pads[i + len(axes)])
-    return ops.pad(x, pairs, constant_values=0 if value is None else value.item())
+    return ops.pad(x, pairs, mode=mode, constant_values=0 if value is None else value.item())
 
 
 @converter("Expand")

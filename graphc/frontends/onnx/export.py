@@ -173,8 +173,13 @@ def _conv2d(em, n):
 
 def _pool(op_type: str) -> Callable:
     def emit(em, n):
+        dilations = list(n.attrs.get("dilations", (1, 1)))
+        if dilations != [1, 1] and op_type == "AveragePool":
+            raise OnnxError(f"{n.describe()}: a dilated average pooling has no opset-18 "
+                            "ONNX AveragePool (dilations came in opset 19)")
+        extra = {"dilations": dilations} if dilations != [1, 1] else {}
         return _nchw(em, n, op_type, [em.input(n, 0)], kernel_shape=list(n.attrs["ksize"]),
-                     strides=list(n.attrs["strides"]), **_pads(n.attrs["padding"]))
+                     strides=list(n.attrs["strides"]), **_pads(n.attrs["padding"]), **extra)
     return emit
 
 

@@ -8,7 +8,7 @@ from os import PathLike
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
+from onnx import numpy_helper, version_converter
 
 from ...ir import Graph, Node
 from ...ops import Variable, constant, placeholder
@@ -24,7 +24,8 @@ MIN_OPSET = 13
 
 
 def load(model, constant_inputs: dict | None = None):
-    """Import an ONNX model (a path or a ModelProto) for opset 13 and later.
+    """Import an ONNX model (a path or a ModelProto); older opsets than 13 are upgraded
+    first (`upgrade`).
 
     Returns (graph, inputs, outputs): the new graphc Graph, and ordered dicts from the
     ONNX input and output names to its placeholders and result nodes.
@@ -33,7 +34,7 @@ def load(model, constant_inputs: dict | None = None):
     """
     if isinstance(model, (str, PathLike)):
         model = onnx.load(model)
-    _check_opset(model)
+    model = upgrade(model)
     constant_inputs = constant_inputs or {}
     graph = Graph()
     with graph.as_default():
@@ -57,12 +58,20 @@ def load(model, constant_inputs: dict | None = None):
     return graph, inputs, outputs
 
 
-def _check_opset(model: onnx.ModelProto) -> None:
-    for opset in model.opset_import:
-        if opset.domain in ("", "ai.onnx") and opset.version < MIN_OPSET:
-            raise OnnxError(f"ONNX opset {opset.version} is not supported: graphc imports "
-                            f"opset {MIN_OPSET} and later (onnx.version_converter "
-                            "can upgrade a model)")
+def upgrade(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model itself if its default-domain opset is MIN_OPSET or later, else its
+    upgrade by onnx.version_converter (the converters are written for opset 13's
+    operator versions); an OnnxError if the converter cannot upgrade it."""
+    old = [o.version for o in model.opset_import
+           if o.domain in ("", "ai.onnx") and o.version < MIN_OPSET]
+    if not old:
+        return model
+    try:
+        return version_converter.convert_version(model, MIN_OPSET)
+    except Exception as err:  # noqa: BLE001 - the converter raises bare RuntimeErrors
+        raise OnnxError(f"ONNX opset {old[0]} model: onnx.version_converter could not "
+                        f"upgrade it to opset {MIN_OPSET} (graphc imports opset "
+                        f"{MIN_OPSET} and later): {' '.join(str(err).split())}") from None
 
 
 def _name(onnx_name: str) -> str:
