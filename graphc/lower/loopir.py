@@ -25,6 +25,27 @@ from ..ir.symbolic import SymbolicDim
 # -- expressions ---------------------------------------------------------------------------
 
 
+def _hash_once(cls):
+    """Expressions are dict keys at every level of their trees (the renderers' caches,
+    CSE): a deep index expression (chained gathers) re-walked for every lookup made
+    rendering quadratic, so each node keeps its hash. Not pickled (the program cache):
+    a str's hash differs from process to process."""
+    generated = cls.__hash__
+
+    def __hash__(self):
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = generated(self)
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
+    cls.__hash__, cls.__getstate__ = __hash__, __getstate__
+    return cls
+
+
 @dataclass(frozen=True)
 class Const:
     value: Union[int, float, bool]
@@ -38,6 +59,7 @@ class Var:
     dtype: DType = int64
 
 
+@_hash_once
 @dataclass(frozen=True)
 class Load:
     buffer: str
@@ -60,6 +82,7 @@ BINARY_OPS = ("add", "sub", "mul", "div", "max", "min", "pow", "floordiv", "mod"
 COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
 
 
+@_hash_once
 @dataclass(frozen=True)
 class Unary:
     op: str
@@ -70,6 +93,7 @@ class Unary:
         return self.x.dtype
 
 
+@_hash_once
 @dataclass(frozen=True)
 class Binary:
     op: str
@@ -81,6 +105,7 @@ class Binary:
         return self.a.dtype
 
 
+@_hash_once
 @dataclass(frozen=True)
 class Compare:
     op: str
@@ -89,6 +114,7 @@ class Compare:
     dtype: DType = bool_
 
 
+@_hash_once
 @dataclass(frozen=True)
 class Select:
     cond: "Expr"
@@ -100,6 +126,7 @@ class Select:
         return self.a.dtype
 
 
+@_hash_once
 @dataclass(frozen=True)
 class Cast:
     """A value converted to `dtype`; bits=True reinterprets its bits (same size)."""
