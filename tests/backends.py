@@ -5,3 +5,26 @@ native CPU backends, and the CUDA backend's generated source built for the CPU
 NATIVE = ("llvm", "c", "cuda-host")   # compiled to machine code: fast enough for any shape
 COMPILED = ("loopir",) + NATIVE     # every backend that lowers programs to loop IR
 ALL = ("numpy",) + COMPILED
+
+
+
+def assert_gradients_match_the_interpreter(cases: dict, backend: str, values: list,
+                                           square: bool = False) -> None:
+    """Every case (a function of float64 tensors shaped as `values`) and the gradients
+    of a weighted sum of them (of their squares with `square`), in one program on
+    `backend`, against the numpy interpreter fed the same `values`."""
+    import numpy as np
+
+    import graphc as gc
+    graph = gc.Graph()
+    with graph.as_default():
+        xs = [gc.placeholder(gc.float64, np.shape(v)) for v in values]
+        ys = [fn(*xs) for _, fn in sorted(cases.items())]
+        total = gc.add_n([gc.reduce_sum(y * y if square else y) * float(i + 1)
+                          for i, y in enumerate(ys)])
+        fetches = ys + gc.gradients(total, xs)
+    feed = dict(zip(xs, values))
+    want = gc.Session(graph, backend="numpy").run(fetches, feed)
+    got = gc.Session(graph, backend=backend).run(fetches, feed)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-12)

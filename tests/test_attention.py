@@ -7,6 +7,7 @@ import pytest
 
 import graphc as gc
 from graphc.ir import ShapeError
+from backends import assert_gradients_match_the_interpreter
 
 RNG = np.random.default_rng(11)
 B, HQ, HK, SQ, P, SNEW, D, DV = 2, 4, 2, 3, 2, 4, 5, 3
@@ -171,32 +172,7 @@ def test_gradient_matches_finite_differences(name):
     rng = np.random.default_rng(len(name))
     values = [rng.standard_normal(s) for s in [(1, 2, 3, 2), (1, 1, 4, 2), (1, 1, 4, 2),
                                                (3, 4)]]
-    graph = gc.Graph()
-    with graph.as_default():
-        xs = [gc.placeholder(gc.float64, a.shape) for a in values]
-        y = GRADIENT_CASES[name](*xs)
-    pairs = gc.test.compute_gradient(xs, y, dict(zip(xs, values)))
-    for theoretical, numerical in pairs:
-        assert np.all(np.isfinite(theoretical))
-        np.testing.assert_allclose(theoretical, numerical, rtol=1e-6, atol=1e-7)
-    assert any(np.abs(t).max() > 0 for t, _ in pairs)
-
-
-def test_compiled_gradients_match_the_interpreter():
-    rng = np.random.default_rng(3)
-    values = [rng.standard_normal(s) for s in [(1, 2, 3, 2), (1, 1, 4, 2), (1, 1, 4, 2),
-                                               (3, 4)]]
-    graph = gc.Graph()
-    with graph.as_default():
-        xs = [gc.placeholder(gc.float64, a.shape) for a in values]
-        ys = [fn(*xs) for _, fn in sorted(GRADIENT_CASES.items())]
-        total = gc.add_n([gc.reduce_sum(y * y) * float(i + 1) for i, y in enumerate(ys)])
-        grads = gc.gradients(total, xs)
-    feed = dict(zip(xs, values))
-    want = gc.Session(graph, backend="numpy").run(grads, feed)
-    got = gc.Session(graph, backend="llvm").run(grads, feed)
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-12)
+    assert_gradients_match_the_interpreter(GRADIENT_CASES, "llvm", values, square=True)
 
 
 def test_bad_heads_and_masks_are_refused(graph):

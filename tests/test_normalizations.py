@@ -7,6 +7,7 @@ import pytest
 
 import graphc as gc
 from graphc.ir import DTypeError, ShapeError
+from backends import assert_gradients_match_the_interpreter
 
 RNG = np.random.default_rng(17)
 X = RNG.standard_normal((2, 3, 4, 6)) * 2 + 0.5             # NHWC, 6 channels
@@ -90,29 +91,7 @@ def _gradient_inputs(name):
 @pytest.mark.parametrize("name", sorted(GRADIENT_CASES))
 def test_gradient_matches_finite_differences(name):
     values = _gradient_inputs(name)
-    graph = gc.Graph()
-    with graph.as_default():
-        xs = [gc.placeholder(gc.float64, v.shape) for v in values]
-        y = GRADIENT_CASES[name](*xs)
-    pairs = gc.test.compute_gradient(xs, y, dict(zip(xs, values)))
-    for theoretical, numerical in pairs:
-        np.testing.assert_allclose(theoretical, numerical, rtol=1e-6, atol=1e-7)
-    assert any(np.abs(t).max() > 0 for t, _ in pairs)
-
-
-def test_compiled_gradients_match_the_interpreter():
-    values = _gradient_inputs("all")
-    graph = gc.Graph()
-    with graph.as_default():
-        xs = [gc.placeholder(gc.float64, v.shape) for v in values]
-        ys = [fn(*xs) for _, fn in sorted(GRADIENT_CASES.items())]
-        total = gc.add_n([gc.reduce_sum(y * y) * float(i + 1) for i, y in enumerate(ys)])
-        grads = gc.gradients(total, xs)
-    feed = dict(zip(xs, values))
-    want = gc.Session(graph, backend="numpy").run(grads, feed)
-    got = gc.Session(graph, backend="llvm").run(grads, feed)
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-12)
+    assert_gradients_match_the_interpreter(GRADIENT_CASES, "llvm", values, square=True)
 
 
 def test_bad_inputs_are_refused(graph):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from backends import ALL, COMPILED
+from backends import ALL, COMPILED, assert_gradients_match_the_interpreter
 
 RNG = np.random.default_rng(22)
 X = RNG.standard_normal((3, 4)) * 2
@@ -186,17 +186,8 @@ def test_reduce_prod_gradient_where_an_element_is_zero():
 @pytest.mark.parametrize("backend", COMPILED)
 def test_gradients_match_the_interpreter(backend):
     """Every case's value and gradient in one program per backend."""
-    graph = gc.Graph()
-    with graph.as_default():
-        x = gc.placeholder(gc.float64, (3, 4), name="x")
-        ys = [fn(x) for _, fn in sorted(GRADIENT_CASES.items())]
-        total = gc.add_n([gc.reduce_sum(y * float(i + 1)) for i, y in enumerate(ys)])
-        (grad,) = gc.gradients(total, [x])
-    feed = {x: RNG.uniform(0.3, 1.5, (3, 4))}
-    want = gc.Session(graph, backend="numpy").run(ys + [grad], feed)
-    got = gc.Session(graph, backend=backend).run(ys + [grad], feed)
-    for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=1e-11, atol=1e-12)
+    assert_gradients_match_the_interpreter(GRADIENT_CASES, backend,
+                                           [RNG.uniform(0.3, 1.5, (3, 4))])
 
 
 @pytest.mark.parametrize("backend", ["numpy", "llvm"])
