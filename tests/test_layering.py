@@ -17,7 +17,7 @@ LAYERS = [
     {"codegen"},
     {"session", "export"},
     {"distributed"},
-    {"frontends", "nn", "losses", "data", "bitwise", "linalg", "signal"},
+    {"frontends", "nn", "losses", "data", "bitwise", "linalg", "signal", "image"},
     {"init", "layers", "train", "viz", "test"},
     {"models", "examples_support"},
     {"cli", "__init__", "__main__"},

@@ -140,10 +140,10 @@ def test_operator_domains_are_checked_per_op():
 
 
 def test_ops_inside_a_modifier_need_converters_too():
-    body = helper.make_graph([helper.make_node("Hardmax", ["s"], ["out"])], "hard",
+    body = helper.make_graph([helper.make_node("Shrink", ["s"], ["out"])], "shrink",
                              [_info("s", ["B", "H", "L", "S"])],
                              [_info("out", ["B", "H", "L", "S"])])
-    assert unsupported_reason(_flex(score_mod=body)) == "no converter for Hardmax"
+    assert unsupported_reason(_flex(score_mod=body)) == "no converter for Shrink"
 
 
 def test_unsupported_attribute_values_name_the_node():

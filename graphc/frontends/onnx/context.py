@@ -119,6 +119,8 @@ class Context:
                        "(graphc's shapes are static), but it is computed at run time")
             feeds = self._graph_inputs_under(self.input(i))
             if feeds:
+                if feeds != [name]:
+                    message += f" from graph input '{feeds[0]}'"
                 raise NeedsStaticValue(str(self.error(message)), feeds[0])
             raise self.error(message)
         return value
