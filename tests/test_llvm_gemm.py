@@ -413,3 +413,26 @@ def test_a_read_in_place_gives_the_bits_of_packed_a(monkeypatch, rng):
                     calls[0](address, a, b, c_in_place)
                     calls[1](address, a, b, c_packed)
                     np.testing.assert_array_equal(c_in_place, c_packed)
+
+
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 127, 128, 129, 300])
+@pytest.mark.parametrize("dtype,trans_a", [("f32", False), ("f32", True), ("f64", False)])
+def test_one_row_streams_b_as_a_gemv(engine, pool, rng, dtype, trans_a, n):
+    """M = 1 with B as stored (batch-1 inference) takes the GEMV path: every column
+    block edge, alpha and beta (NaN in C never leaks in with beta 0), a B that is a
+    submatrix, and the epilogue called on the finished row."""
+    call = caller(engine, dtype, trans_a, False)
+    for k in (1, 7, 784):
+        a, b = operands(rng, dtype, 1, n + 3, k, trans_a, False)
+        b = b[:, 2: n + 2]                                # leading dimension n + 3
+        expected, bound = reference(a, b, trans_a, False)
+        c = np.full((1, n), np.nan, DTYPES[dtype])
+        blocks = BlockLog(c)
+        call(pool.address, a, b, c, epilogue=blocks)
+        assert_close(c, expected, bound)
+        blocks.check()
+        c0 = rng.standard_normal((1, n)).astype(DTYPES[dtype])
+        c = c0.copy()
+        call(None, a, b, c, alpha=-0.5, beta=2.0)
+        assert_close(c, -0.5 * expected + 2.0 * c0.astype(np.float64),
+                     0.5 * bound + 4 * np.abs(c0) * np.finfo(c.dtype).eps)

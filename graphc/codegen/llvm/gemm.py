@@ -325,6 +325,14 @@ class _GemmEmitter(KernelEmitter):
             self.finish_block(b, epilogue, epilogue_ctx, c64(0), m, c64(0), n)
             b.ret_void()
 
+        # one row of op(A) times B as stored (batch-1 inference): a GEMV streaming B, with
+        # no packing and no dispatch to the pool (either would cost what the product does)
+        with b.if_then(b.and_(b.icmp_signed("==", m, c64(1)), b.not_(trans_b))):
+            b.call(self.emit_gemv(), [n, k, a, b.select(trans_a, lda, c64(1)), bm, ldb, c,
+                                      beta0, alpha])
+            self.finish_block(b, epilogue, epilogue_ctx, c64(0), m, c64(0), n)
+            b.ret_void()
+
         # threads: the pool's, unless the product is too small to be worth a dispatch
         flops = b.mul(b.mul(b.mul(m, n), k), c64(2))
         small = b.icmp_signed("<", flops, c64(cfg.parallel_flops))

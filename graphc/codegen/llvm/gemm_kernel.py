@@ -451,6 +451,57 @@ class KernelEmitter:
         moved = b.add(addresses, b.splat(b.mul(k, c64(self.esize)), ints))
         return b.inttoptr(moved, ir.VectorType(self.tp, ints.count))
 
+    GEMV_VECTORS = 8
+    """Accumulator vectors of a GEMV column block (128 float32 columns at 16 lanes)."""
+
+    def emit_gemv(self):
+        """c[j] = alpha·Σ_p a[p·a_depth]·B[p·ldb + j] + beta·c[j]: one row of op(A) times B
+        as stored (batch-1 inference). B is streamed row by row straight from memory into
+        a block of accumulator vectors, with no packing: packing a matrix that is read
+        once costs as much as the product. The last block is masked."""
+        fn, b = self.internal("gemv", [I64, I64, self.tp, I64, self.tp, I64, self.tp, self.t,
+                                       self.t], ("noinline",))
+        n, k, a, a_depth, bm, ldb, c, beta, alpha = fn.args
+        width, vectors = self.cfg.width, self.GEMV_VECTORS
+        block = width * vectors
+        slots = [b.alloca(self.vec) for _ in range(vectors)]
+        full = b.floor_multiple(n, block)
+        with b.loop(c64(0), full, block, name="gj") as j0:
+            self.gemv_block(b, slots, j0, None, k, a, a_depth, bm, ldb, c, beta, alpha)
+        with b.if_then(b.icmp_signed("<", full, n)):
+            self.gemv_block(b, slots, full, b.sub(n, full), k, a, a_depth, bm, ldb, c, beta,
+                            alpha)
+        b.ret_void()
+        return fn
+
+    def gemv_block(self, b, slots, j0, valid, k, a, a_depth, bm, ldb, c, beta, alpha):
+        """Columns j0 .. j0 + len(slots)·width of the GEMV (the first `valid` of them,
+        masked, when given)."""
+        width = self.cfg.width
+        masks = None if valid is None else \
+            [b.lane_mask(width, b.sub(valid, c64(v * width))) for v in range(len(slots))]
+        zero = ir.Constant(self.vec, [0.0] * width)
+        for slot in slots:
+            b.store(zero, slot)
+        with b.loop(c64(0), k, name="gp") as p:
+            x = b.splat(b.load(b.at(a, b.mul(p, a_depth))), self.vec)
+            row = b.at(bm, b.mul(p, ldb), j0)
+            for v, slot in enumerate(slots):
+                ptr = b.at(row, c64(v * width))
+                y = b.load_vec(ptr, self.vec, self.esize) if masks is None else \
+                    masked_load(self.module, b, ptr, masks[v], self.vec)
+                b.store(self.multiply_add(b, x, y, b.load(slot)), slot)
+        scale = b.splat(alpha, self.vec)
+        for slot in slots:
+            b.store(b.fmul(b.load(slot), scale), slot)
+        mr = None if valid is None else c64(1)
+        start = b.at(c, j0)
+        with b.if_else(b.fcmp_ordered("!=", beta, self.zero)) as (accumulate, store):
+            with accumulate:
+                self.store_tile(b, [slots], start, c64(0), b.splat(beta, self.vec), mr, valid)
+            with store:
+                self.store_tile(b, [slots], start, c64(0), None, mr, valid)
+
     def emit_scale(self):
         """C[m×n] = beta·C, for K == 0 (the product of empty sums); beta 0 stores zeros
         without reading C."""
