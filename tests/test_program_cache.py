@@ -85,6 +85,10 @@ def test_a_loaded_program_is_bound_to_the_live_graph(tmp_path):
     optimized, lowered = cache.load(key, program)
     assert set(optimized.feeds) == {x} and set(optimized.variables) == {w}
     assert optimized.outputs[0] is not program.outputs[0] and lowered.program is optimized
+    # the passes' copy of the variable shares the user's initial value; so does the
+    # loaded one (an entry holds no weights, a loaded program no second copy of them)
+    (copy,) = optimized.variables.values()
+    assert copy is not w and copy.attrs["initial_value"] is w.attrs["initial_value"]
     # another graph of the same structure and names binds to its own nodes
     g2, x2, w2, y2 = _mlp_program()
     optimized2, _ = cache.load(key, program_for([y2], [x2], g2))

@@ -148,17 +148,18 @@ def _pack(key: str, data: bytes, symbols) -> bytes:
 def _unpack(raw: bytes, key: str) -> bytes | None:
     """The object in an entry's bytes, if they are intact and hold the object of `key`
     (every symbol it must define named in its symbol table)."""
-    digest, body = raw[len(MAGIC): len(MAGIC) + 32], raw[len(MAGIC) + 32:]
+    view = memoryview(raw)          # slices of a view copy nothing (entries are MBs)
+    digest, body = view[len(MAGIC): len(MAGIC) + 32], view[len(MAGIC) + 32:]
     if not raw.startswith(MAGIC) or hashlib.sha256(body).digest() != digest:
         return None
     size = int.from_bytes(body[:HEADER_LENGTH_BYTES], "little")
     try:
-        header = json.loads(body[HEADER_LENGTH_BYTES: HEADER_LENGTH_BYTES + size])
+        header = json.loads(bytes(body[HEADER_LENGTH_BYTES: HEADER_LENGTH_BYTES + size]))
         symbols = [str(name).encode() for name in header["symbols"]]
         own_key = header["key"]
     except (ValueError, KeyError, TypeError):
         return None
-    data = body[HEADER_LENGTH_BYTES + size:]
+    data = bytes(body[HEADER_LENGTH_BYTES + size:])
     if own_key != key or not symbols or not all(name in data for name in symbols):
         return None
     return data

@@ -33,7 +33,8 @@ from .cache import ObjectCache, cache_key, tree_version
 COMPILER_PACKAGES = ("ir", "ops", "passes", "lower", "codegen", "runtime")
 """The packages whose source decides what the pipeline and lowering make of a program."""
 
-_SYMBOL = "graphc-program"          # what an entry must contain (ObjectCache's check)
+_SYMBOL = "graphc-program"   # an entry's first pickled object (and the text ObjectCache
+#                              checks an entry contains)
 
 
 @functools.lru_cache(maxsize=1)
@@ -67,17 +68,18 @@ class ProgramCache:
         if data is None:
             return None
         try:
-            return _Loader(io.BytesIO(data[len(_SYMBOL):]), program.graph).load()
+            marker, optimized, lowered = _Loader(io.BytesIO(data), program.graph).load()
         except Exception:  # noqa: BLE001 - anything odd in an entry is a miss
             return None
+        return (optimized, lowered) if marker == _SYMBOL else None
 
     def store(self, key: str, program, optimized, lowered) -> None:
         buffer = io.BytesIO()
         try:
-            _Saver(buffer, program.graph).dump((optimized, lowered))
+            _Saver(buffer, program.graph).dump((_SYMBOL, optimized, lowered))
         except Exception:  # noqa: BLE001 - a program that does not pickle is not kept
             return
-        self.objects.store(key, _SYMBOL.encode() + buffer.getvalue(), [_SYMBOL])
+        self.objects.store(key, buffer.getvalue(), [_SYMBOL])     # the marker's text is in it
 
 
 PROGRAMS = ProgramCache()
@@ -135,17 +137,24 @@ def _describe(value) -> str:
 
 
 class _Saver(pickle.Pickler):
-    """Pickles a compiled program, keeping the user's graph and its nodes by reference."""
+    """Pickles a compiled program, keeping the user's graph, its nodes and the arrays of
+    their attrs (variables' initial values, constants, which the passes' copies share)
+    by reference: an entry holds no weights, and a loaded program no second copy."""
 
     def __init__(self, file, graph: Graph):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.graph = graph
+        self.arrays = {id(value): (node.id, key) for node in graph.nodes
+                       for key, value in node.attrs.items() if type(value) is np.ndarray}
 
     def persistent_id(self, obj):
         if obj is self.graph:
             return ("graph",)
         if type(obj) is Node and obj.graph is self.graph:
             return ("node", obj.id, obj.op.name, obj.name)
+        if type(obj) is np.ndarray and id(obj) in self.arrays:
+            node_id, key = self.arrays[id(obj)]
+            return ("array", node_id, key, obj.dtype.str, obj.shape)
         return None
 
 
@@ -157,6 +166,13 @@ class _Loader(pickle.Unpickler):
     def persistent_load(self, pid):
         if pid == ("graph",):
             return self.graph
+        if pid[0] == "array":
+            _, node_id, key, dtype, shape = pid
+            value = self.graph.nodes[node_id].attrs.get(key)
+            if type(value) is not np.ndarray or value.dtype.str != dtype or \
+                    value.shape != shape:
+                raise pickle.UnpicklingError(f"node {node_id} has no {dtype}{shape} {key}")
+            return value
         kind, node_id, op_name, name = pid
         node = self.graph.nodes[node_id]
         if kind != "node" or node.op.name != op_name or node.name != name:
