@@ -50,11 +50,6 @@ def converts(node: onnx.NodeProto) -> bool:
     return conv is not None and node.domain in conv.domains
 
 
-def converter_for(node: onnx.NodeProto) -> Converter | None:
-    """The converter of the node's op type in its domain, or None."""
-    return CONVERTERS[node.op_type] if converts(node) else None
-
-
 _MISSING = object()
 
 
