@@ -6,7 +6,8 @@ hash needs the lowered program, and building it (passes, then lowering) is most 
 warm start. This cache is keyed by the program *before* the passes: every node it
 runs (op, attrs — arrays by a hash of their bytes —, type, name, source line, gradient
 mark, inputs, control inputs), its roots, feeds and variables, the feed shapes, the
-backend and its options, and a hash of graphc's compiler source (`compiler_version`).
+backend and its options, a hash of graphc's compiler source (`compiler_version`), and
+Python's and numpy's versions.
 An entry holds the pickled (optimised program, lowered program) pair, whose references
 to the user's graph — placeholders, variables, nodes a gradient mark points at — are
 kept by id and checked on load against the live graph (op and name), so the loaded
@@ -23,6 +24,7 @@ import hashlib
 import io
 import os
 import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,12 @@ def compiler_version() -> str:
     return tree_version(Path(__file__).resolve().parents[2], COMPILER_PACKAGES)
 
 
+@functools.lru_cache(maxsize=1)
+def _runtime_versions() -> str:
+    """Python's and numpy's versions: folding runs numpy, and the entries are pickles."""
+    return f"{sys.version}:{np.__version__}"
+
+
 class ProgramCache:
     """Optimised + lowered programs on disk (one process-wide instance: `PROGRAMS`)."""
 
@@ -59,7 +67,8 @@ class ProgramCache:
             text = program_text(program, shapes)
         except _Undescribable:
             return None
-        return cache_key("program-cache-1", compiler_version(), options, text)
+        return cache_key("program-cache-1", compiler_version(), _runtime_versions(), options,
+                         text)
 
     def load(self, key: str, program):
         """(optimised program, lowered program) stored under `key`, bound to the graph
