@@ -239,27 +239,19 @@ def test_sort_and_top_k_gradients_match_finite_differences():
     np.testing.assert_allclose(theoretical, numerical, rtol=1e-7, atol=1e-8)
 
 
+@pytest.mark.parametrize("op,want", [(gc.truncatemod, np.fmod), (gc.floormod, np.mod)],
+                         ids=["truncatemod", "floormod"])
 @pytest.mark.parametrize("backend", ALL)
-def test_truncatemod_by_an_infinite_divisor_is_fmods(graph, backend):
-    """a fmod ±∞ = a (C's fmod, numpy's); a − trunc(a/b)·b alone gives NaN there."""
+def test_mod_by_an_infinite_divisor_is_numpys(graph, backend, op, want):
+    """a mod ±∞ as numpy: truncatemod gives the dividend (C's fmod); floormod the
+    dividend, or the divisor where the signs differ (TF1); the formulas
+    a − trunc(a/b)·b and a − floor(a/b)·b alone give NaN there."""
     a = gc.placeholder(gc.float64, (None,), name="a")
     b = gc.placeholder(gc.float64, (None,), name="b")
     values = np.array([5.0, -5.0, 0.0, 3.5, -2.25, 7.0, -7.0, 1.0])
     divisors = np.array([np.inf, np.inf, np.inf, -np.inf, -np.inf, 2.0, -3.0, 0.3])
-    got = gc.Session(graph, backend=backend).run(gc.truncatemod(a, b), {a: values, b: divisors})
-    np.testing.assert_allclose(got, np.fmod(values, divisors), rtol=1e-12)
-
-
-@pytest.mark.parametrize("backend", ALL)
-def test_floormod_by_an_infinite_divisor_is_numpys(graph, backend):
-    """a mod ±∞: the dividend, or the divisor where the signs differ (numpy, TF1); the
-    formula a − floor(a/b)·b alone gives NaN there."""
-    a = gc.placeholder(gc.float64, (None,), name="a")
-    b = gc.placeholder(gc.float64, (None,), name="b")
-    values = np.array([5.0, -5.0, 0.0, 3.5, -2.25, 7.0, -7.0, 1.0])
-    divisors = np.array([np.inf, np.inf, np.inf, -np.inf, -np.inf, 2.0, -3.0, 0.3])
-    got = gc.Session(graph, backend=backend).run(gc.floormod(a, b), {a: values, b: divisors})
-    np.testing.assert_allclose(got, np.mod(values, divisors), rtol=1e-12)
+    got = gc.Session(graph, backend=backend).run(op(a, b), {a: values, b: divisors})
+    np.testing.assert_allclose(got, want(values, divisors), rtol=1e-12)
 
 
 def test_pad_mode_errors(graph):
