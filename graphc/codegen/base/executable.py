@@ -212,8 +212,7 @@ class CompiledProgram:
         feeds = [(i, position[user]) for i, _, user, _ in self._feed_slots]
         batch_feed = next((position[user] for _, _, user, batched in self._feed_slots
                            if batched), None)
-        var_slots = [(i, b, user) for i, b, user in self._var_slots]
-        table, bound, status = self.table, self._bound, self._status
+        table, bound, status, var_slots = self.table, self._bound, self._status, self._var_slots
 
         def run(arrays) -> list:
             for i, k in feeds:

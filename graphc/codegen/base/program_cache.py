@@ -30,10 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from ...ir import Graph, Node
-from .cache import ObjectCache, cache_key, tree_version
+from .cache import ObjectCache, cache_key, generator_version, tree_version
 
-COMPILER_PACKAGES = ("ir", "ops", "passes", "lower", "codegen", "runtime")
-"""The packages whose source decides what the pipeline and lowering make of a program."""
+PIPELINE_PACKAGES = ("ops", "passes", "runtime")
+"""With the code generator's (cache.GENERATOR_PACKAGES: ir, lower, codegen), the packages
+whose source decides what the pipeline and lowering make of a program."""
 
 _SYMBOL = "graphc-program"   # an entry's first pickled object (and the text ObjectCache
 #                              checks an entry contains)
@@ -41,7 +42,10 @@ _SYMBOL = "graphc-program"   # an entry's first pickled object (and the text Obj
 
 @functools.lru_cache(maxsize=1)
 def compiler_version() -> str:
-    return tree_version(Path(__file__).resolve().parents[2], COMPILER_PACKAGES)
+    """generator_version (read once per process for the object cache too) and a hash of
+    the pipeline's packages."""
+    pipeline = tree_version(Path(__file__).resolve().parents[2], PIPELINE_PACKAGES)
+    return f"{generator_version()}:{pipeline}"
 
 
 @functools.lru_cache(maxsize=1)
