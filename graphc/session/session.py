@@ -161,10 +161,9 @@ class Session:
                     with self._run_lock:
                         self._check_open()
                         outputs = direct[1](values)
-                    if single:
-                        return direct[2](outputs)
                     values = [fetched(outputs) for fetched in direct[2]]
-                    return values if as_list else rebuild(fetches, values)
+                    return values if as_list else values[0] if single else \
+                        rebuild(fetches, values)
             if len(values) != len(placeholders):
                 raise TypeError(f"expected {len(placeholders)} feed values "
                                 f"({', '.join(p.name for p in placeholders)}), got "
@@ -176,8 +175,6 @@ class Session:
                     program = self._program(flat, feeds)
                 results = self._run_program(program, flat, feeds)
                 direct = self._direct_run(program, flat, feeds, placeholders, values, results)
-                if direct is not None and single:
-                    direct = direct[:2] + tuple(direct[2])
             return results if as_list else rebuild(fetches, results)
 
         return run_callable
