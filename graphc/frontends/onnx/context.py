@@ -93,11 +93,6 @@ class Context:
         node.input[i] = alias
         return Context(self.graph, node, values, self._graph_inputs)
 
-    def scope(self) -> tuple[dict[str, Node], set[str]]:
-        """The values this node sees by name and the graph's input names: the scope a
-        subgraph attribute's body is converted in."""
-        return dict(self._values), set(self._graph_inputs)
-
     def inputs(self) -> list[Node]:
         return [self.input(i) for i in range(self.num_inputs) if self.has_input(i)]
 

@@ -5,8 +5,7 @@ ai.onnx.preview.training update rules Momentum, Adam and Adagrad, which are pure
 functions of their inputs (the new tensors), not stateful optimizers."""
 from __future__ import annotations
 
-import onnx
-from onnx import TensorProto, numpy_helper
+from onnx import TensorProto
 
 from ... import ops
 from ...ir import float64
@@ -56,26 +55,7 @@ def _modifier(ctx, name: str):
     if len(body.input) != 1 or len(body.output) != 1:
         raise ctx.error(f"{name} must take one input and give one output, its graph "
                         f"'{body.name}' has {len(body.input)} and {len(body.output)}")
-    return lambda x: convert_body(ctx, body, [x])[0]
-
-
-def convert_body(ctx, body: onnx.GraphProto, args: list) -> list:
-    """A subgraph's outputs, its nodes converted as the loader converts a model's with
-    its inputs bound to `args` and the enclosing graph's values in scope; its
-    initializers are constants."""
-    from . import loader                  # the loader imports this module
-    values, graph_inputs = ctx.scope()
-    for init in body.initializer:
-        dtype = loader._dtype(init.data_type, f"initializer '{init.name}' of '{body.name}'")
-        values[init.name] = ops.constant(numpy_helper.to_array(init).astype(dtype.np_type),
-                                         name=loader._name(init.name))
-    for vi, arg in zip(body.input, args):
-        values[vi.name] = arg
-    graph_inputs -= {vi.name for vi in body.input}
-    with ctx.graph.name_scope(loader._name(body.name or "body")):
-        for node in body.node:
-            loader._convert(ctx.graph, node, values, graph_inputs)
-    return [values[vo.name] for vo in body.output]
+    return lambda x: ctx.subgraph(name, [x])[0]
 
 
 # -- ai.onnx.preview.training ---------------------------------------------------------------

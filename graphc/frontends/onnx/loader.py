@@ -63,7 +63,7 @@ def upgrade(model: onnx.ModelProto) -> onnx.ModelProto:
     upgrade by onnx.version_converter (the converters are written for opset 13's
     operator versions); an OnnxError if the converter cannot upgrade it."""
     old = [o.version for o in model.opset_import
-           if o.domain in ("", "ai.onnx") and o.version < MIN_OPSET]
+           if o.domain in DEFAULT_DOMAINS and o.version < MIN_OPSET]
     if not old:
         return model
     try:
@@ -126,6 +126,7 @@ def convert_body(graph: Graph, body: onnx.GraphProto, outer: dict[str, Node],
                                      name=_name(init.name))
     for vi, value in zip(body.input, inputs):
         values[vi.name] = value
+    graph_inputs = graph_inputs - {vi.name for vi in body.input}   # shadowed in the body
     for node in body.node:
         _convert(graph, node, values, graph_inputs)
     return [values[vo.name] for vo in body.output]
